@@ -1,0 +1,74 @@
+"""The one place a SparkSession is made.
+
+Every job, test and CLI command goes through `get_spark` so that the settings the
+lake layer relies on (Arrow transfer, microsecond timestamps, the driver's own
+Python on executors, loopback networking) can never be forgotten.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+DEFAULT_CONF: dict[str, str] = {
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "2000",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.sources.partitionOverwriteMode": "static",
+    "spark.python.worker.reuse": "true",
+    "spark.driver.memory": "4g",
+    # Spark's own success markers would otherwise be committed into Delta tables.
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    "spark.hadoop.parquet.enable.summary-metadata": "false",
+}
+
+
+def prepare_environment() -> None:
+    """Point executors at this interpreter and keep Spark on loopback.
+
+    Executors started by a local or standalone worker on this machine must run the
+    same Python that holds our packages; without this they pick whatever `python3`
+    is on PATH and fail to import the kernels.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
+
+
+def get_spark(
+    master: str | None = None,
+    conf: Mapping[str, Any] | None = None,
+    app_name: str = "refinery",
+    ui: bool | None = None,
+) -> SparkSession:
+    """Return the active session or build one with the project's defaults.
+
+    `ui` defaults to off under pytest (ports collide between parallel test runs)
+    and on otherwise, where users want the stage progress page.
+    """
+    prepare_environment()
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if ui is None:
+        ui = "PYTEST_CURRENT_TEST" not in os.environ and os.environ.get("REFINERY_SPARK_UI", "1") != "0"
+    builder = SparkSession.builder.appName(app_name).master(
+        master or os.environ.get("REFINERY_SPARK_MASTER", "local[*]")
+    )
+    merged = {**DEFAULT_CONF, "spark.ui.enabled": str(bool(ui)).lower(), **{k: str(v) for k, v in (conf or {}).items()}}
+    if merged.get("spark.driver.host") is None and os.environ.get("SPARK_LOCAL_IP") == "127.0.0.1":
+        merged["spark.driver.host"] = "127.0.0.1"
+        merged.setdefault("spark.driver.bindAddress", "127.0.0.1")
+    for key, value in merged.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("REFINERY_SPARK_LOG_LEVEL", "ERROR"))
+    return spark

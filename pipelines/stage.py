@@ -1,0 +1,133 @@
+"""The stage contract: a named step with a validated config, input tables and output tables.
+
+A stage never writes tables itself: it returns DataFrames and the runner commits
+them (so commit metadata, resume keys and row accounting live in one place).
+Per-document work belongs in kernels (`pa.RecordBatch -> pa.RecordBatch`, no
+Spark import) that a stage applies with `mapInArrow` (see `apply_kernel`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from pipelines.lake import Lake
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's parameters: unknown keys are errors, so typos never pass silently.
+
+    `input` and `output` name tables inside the job's dataset; each stage sets its
+    own defaults so that the demo job needs no table names at all.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    def config_hash(self) -> str:
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass
+class StageContext:
+    """What a running stage may use. Table names passed here are relative to the dataset."""
+
+    spark: SparkSession
+    lake: Lake
+    dataset: str
+    run_id: str
+    work_dir: Path
+    versions: dict[str, int] = field(default_factory=dict)
+    job_options: dict[str, Any] = field(default_factory=dict)
+
+    def table(self, name: str) -> str:
+        """The lake-level name of a dataset table."""
+        return f"{self.dataset}/{name}"
+
+    def read(self, name: str) -> DataFrame:
+        """The version of `name` this run pinned (the one an earlier stage produced, or the latest)."""
+        return self.lake.read(self.spark, self.table(name), self.versions.get(name))
+
+
+@dataclass
+class StageResult:
+    """DataFrames to commit (table name -> DataFrame, overwritten as a new version) and free-form metrics.
+
+    `files` lists artifacts outside the lake (shards, models) for the run record.
+    """
+
+    tables: dict[str, DataFrame] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    append: set[str] = field(default_factory=set)
+
+
+class Stage(ABC):
+    """One step of a job. Subclasses set `name` and `Config`, and implement `run`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[StageConfig]]
+
+    def __init__(self, config: StageConfig):
+        self.config = config
+
+    @abstractmethod
+    def input_tables(self) -> list[str]:
+        """Dataset tables read (their pinned versions form the resume key)."""
+
+    @abstractmethod
+    def output_tables(self) -> list[str]:
+        """Dataset tables this stage writes; each gets one new version per run."""
+
+    def source_fingerprint(self, ctx: StageContext) -> str:
+        """Identity of inputs that are not tables (raw files); empty for table-only stages."""
+        return ""
+
+    def is_complete(self, ctx: StageContext, key: dict[str, str]) -> bool:
+        """Whether an earlier run already produced this stage's output for `key`.
+
+        The default checks every output table for a commit carrying `key`; stages
+        whose output is files (shards) override it.
+        """
+        return all(ctx.lake.find_commit(ctx.table(t), key) is not None for t in self.output_tables())
+
+    @abstractmethod
+    def run(self, ctx: StageContext) -> StageResult:
+        """Build the output DataFrames from `ctx.read(...)` of the input tables."""
+
+
+Kernel = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+
+def apply_kernel(df: DataFrame, kernel: Kernel, output_schema: pa.Schema) -> DataFrame:
+    """Run a pure-Arrow kernel on every batch of `df` in the Python workers.
+
+    The kernel must return batches matching `output_schema`; it is pickled to the
+    workers, so models it needs must be loaded lazily there (module-level cache).
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    def _map(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows:
+                yield kernel(batch)
+
+    return df.mapInArrow(_map, from_arrow_schema(output_schema))
+
+
+def spark_to_arrow_schema(df: DataFrame) -> pa.Schema:
+    """The Arrow schema of a DataFrame, for kernels that append columns to their input."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(df.schema)

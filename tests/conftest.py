@@ -1,0 +1,54 @@
+"""Fixtures shared by every test folder: one Spark session per test process, a fresh lake, real data."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("REFINERY_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+os.environ.setdefault("REFINERY_SPARK_UI", "0")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The read-only real data folder; tests that need it skip where it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (set REFINERY_SHARED_DATA to its path)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pipelines.spark import get_spark
+
+    session = get_spark(
+        master="local[2]",
+        conf={"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "4"},
+        ui=False,
+        app_name="refinery-tests",
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def lake(tmp_path: Path):
+    from pipelines.lake import Lake
+
+    return Lake(tmp_path / "lake")
+
+
+@pytest.fixture()
+def stage_ctx(spark, lake, tmp_path: Path):
+    """A context for calling a stage's `run` directly, outside the runner."""
+    from pipelines.stage import StageContext
+
+    return StageContext(
+        spark=spark, lake=lake, dataset="test", run_id=f"test-{uuid.uuid4().hex[:8]}", work_dir=tmp_path / "work"
+    )
