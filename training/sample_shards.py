@@ -1,0 +1,177 @@
+"""Build small shard sets without Spark: real web text -> a BPE tokenizer -> shards + manifest.
+
+Why it exists: the loader's tests, the benchmarks and the self-contained GPU script need
+real shards on a machine where the curation pipeline has not run. It uses only the shard
+format's own writer (`training.shard_format.ShardWriter`, `Manifest`), so what it writes is
+exactly what the `shards` stage writes. Text comes from the real web samples in
+../shared/data (or any folder of .jsonl / .jsonl.gz / .json.gz files with a `text` field).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from training.shard_format import (
+    DocMeta,
+    Manifest,
+    ShardEntry,
+    ShardWriter,
+    dtype_for_vocab,
+    sha256_file,
+)
+
+EOS_TOKEN = "<|endoftext|>"
+WEB_TEXT_DIRS = ("web/datajuicer_pretrain_source_samples", "web/dolma_cc_samples")
+
+
+def iter_texts(root: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
+    """(source file name, text) of every JSON line with a `text` field under the web sample folders of root.
+
+    `root` is either the shared data folder (its web samples are read) or any folder of JSON lines.
+    """
+    root = Path(root)
+    folders = [root / d for d in WEB_TEXT_DIRS if (root / d).is_dir()] or [root]
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or not path.name.endswith((".jsonl", ".jsonl.gz", ".json.gz")):
+                continue
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rt", encoding="utf-8") as handle:
+                for line in handle:
+                    text = json.loads(line).get("text") if line.strip() else None
+                    if text:
+                        yield path.name, text
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, path: str | os.PathLike[str]) -> Path:
+    """Train a byte-level BPE (HF `tokenizers`) with an EOS special token and save tokenizer.json."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path))
+    return path
+
+
+def write_shard_set(
+    directory: str | os.PathLike[str],
+    shards: dict[str, Sequence[Sequence[int] | np.ndarray]],
+    *,
+    vocab_size: int,
+    eos_id: int,
+    tokenizer_path: str = "",
+    tokenizer_sha256: str = "none",
+    eos_token: str = EOS_TOKEN,
+    splits: dict[str, str] | None = None,
+    source: str = "sample",
+) -> Manifest:
+    """Write one shard per key of `shards` (name -> list of documents' token ids) and the manifest last.
+
+    `splits` maps shard name to split; names under "validation/" default to validation, others to train.
+    """
+    directory = Path(directory)
+    dtype = dtype_for_vocab(vocab_size)
+    entries: list[ShardEntry] = []
+    for name, documents in shards.items():
+        split = (splits or {}).get(name, "validation" if name.startswith("validation/") else "train")
+        writer = ShardWriter(directory, name, split, dtype, eos_id)
+        for i, doc in enumerate(documents):
+            writer.add(doc, DocMeta(doc_id=f"{name}#{i}", source=source))
+        entries.append(writer.close())
+    config = {"shards": sorted(shards), "vocab": vocab_size, "tok": tokenizer_sha256}
+    manifest = Manifest(
+        tokenizer_path=tokenizer_path,
+        tokenizer_sha256=tokenizer_sha256,
+        vocab_size=vocab_size,
+        dtype=dtype,
+        eos_token=eos_token,
+        eos_id=eos_id,
+        source_lake="",
+        source_table=source,
+        source_version=0,
+        config_hash=hashlib.sha256(json.dumps(config).encode()).hexdigest()[:16],
+        shard_tokens=max(1, max(sum(len(d) + 1 for d in docs) for docs in shards.values())),
+        validation_fraction=sum(e.split == "validation" for e in entries) / max(1, len(entries)),
+        shards=entries,
+    )
+    manifest.summarize()
+    manifest.save(directory)
+    return manifest
+
+
+def build_text_shards(
+    directory: str | os.PathLike[str],
+    texts: Iterable[str],
+    tokenizer_path: str | os.PathLike[str],
+    *,
+    train_shards: int = 4,
+    validation_shards: int = 1,
+    repeat: int = 1,
+) -> Manifest:
+    """Tokenize texts with a tokenizer.json and deal the documents round-robin into train/validation shards.
+
+    `repeat` cycles the corpus (for benchmarks that need more tokens than the real sample holds).
+    """
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_path))
+    eos_id = tok.token_to_id(EOS_TOKEN)
+    if eos_id is None:
+        raise ValueError(f"{tokenizer_path} has no {EOS_TOKEN} token")
+    docs = [
+        np.asarray(e.ids, dtype=np.uint32) for e in tok.encode_batch(list(texts), add_special_tokens=False)
+    ]
+    names = [f"train/part-{i:05d}" for i in range(train_shards)]
+    names += [f"validation/part-{i:05d}" for i in range(validation_shards)]
+    shards: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for i, doc in enumerate(docs * repeat):
+        shards[names[i % len(names)]].append(doc)
+    return write_shard_set(
+        directory,
+        shards,
+        vocab_size=tok.get_vocab_size(),
+        eos_id=eos_id,
+        tokenizer_path=str(tokenizer_path),
+        tokenizer_sha256=sha256_file(tokenizer_path),
+    )
+
+
+def build_web_shards(
+    directory: str | os.PathLike[str],
+    data_root: str | os.PathLike[str],
+    *,
+    vocab_size: int = 512,
+    train_shards: int = 4,
+    validation_shards: int = 1,
+    repeat: int = 1,
+) -> Manifest:
+    """The one-call path: real web text -> tokenizer trained on it (in directory/tokenizer.json) -> shards."""
+    texts = [text for _, text in iter_texts(data_root)]
+    if not texts:
+        raise FileNotFoundError(f"no JSON-lines text found under {data_root}")
+    tokenizer = train_tokenizer(texts, vocab_size, Path(directory) / "tokenizer.json")
+    return build_text_shards(
+        directory,
+        texts,
+        tokenizer,
+        train_shards=train_shards,
+        validation_shards=validation_shards,
+        repeat=repeat,
+    )
