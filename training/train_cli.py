@@ -1,0 +1,65 @@
+"""`refinery train CONFIG`: train a GPT on shards (mounted by jobs/cli.py as the `train` command group).
+
+One process by default; `--nproc-per-node N` re-launches the same config under torchrun
+(DDP/FSDP on this node). For several nodes, call torchrun yourself (see docs/training.md).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="Pretrain a GPT on refinery shards (single process, or torchrun on this node).")
+console = Console(stderr=True)
+
+
+@app.callback(invoke_without_command=True)
+def train(
+    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="training config YAML"),
+    shards: list[str] = typer.Option(
+        None, "--shards", help="shard folder(s) replacing data.train/validation"
+    ),
+    steps: int | None = typer.Option(None, help="override the number of optimizer steps"),
+    out: str | None = typer.Option(None, "--out", help="override out_dir (checkpoints, metrics.jsonl)"),
+    overrides: list[str] = typer.Option(None, "--set", help="override any key: --set optim.lr=1e-3"),
+    nproc_per_node: int = typer.Option(
+        1, "--nproc-per-node", min=1, help="processes on this node (torchrun)"
+    ),
+    stop_after: int | None = typer.Option(None, help="stop after this step; rerun to resume"),
+) -> None:
+    """Train (or resume from the latest checkpoint in out_dir) as CONFIG says."""
+    from training.train import load_config
+    from training.train import train as run_training
+
+    sets = list(overrides or [])
+    if shards:
+        sets += [f"data.train={list(shards)}", f"data.validation={list(shards)}"]
+    if steps is not None:
+        sets.append(f"steps={steps}")
+    if out is not None:
+        sets.append(f"out_dir={out}")
+    try:
+        cfg = load_config(config, sets)
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    if nproc_per_node > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc_per_node}"]
+        cmd += ["-m", "training.train", str(config)] + [a for s in sets for a in ("--set", s)]
+        if stop_after is not None:
+            cmd += ["--stop-after", str(stop_after)]
+        raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+    try:
+        last = run_training(cfg, stop_after=stop_after)
+    except (ValueError, OSError, RuntimeError) as exc:
+        console.print(f"[red]training failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if last:
+        console.print(
+            f"done: step {last['step']}, loss {last['loss']:.4f}, metrics in {cfg.out_dir}/metrics.jsonl"
+        )
