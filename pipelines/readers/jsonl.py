@@ -3,9 +3,10 @@
 Rules: the text field (option `text_field`, default "text") must be a non-empty string;
 every other field goes into `meta`. A line that is not valid UTF-8 (JSON is UTF-8 by
 definition, so a bad byte means a mis-encoded source) is quarantined as `invalid_utf8`
-rather than silently patched. A `.json` file whose first byte is `[` is read as one JSON
-array of objects (bounded by max_doc_bytes for the whole file). Blank lines are not
-records. A damaged compressed stream keeps the lines read before the damage and
+rather than silently patched. A `.json` file that holds one JSON document (it starts
+with `[`, or its first line is not a complete JSON value) is read whole, up to
+max_doc_bytes: an array gives one record per element (locator `file:[i]`), an object
+one record. Blank lines are not records. A damaged compressed stream keeps the lines read before the damage and
 quarantines the rest as `truncated_stream` at the line where it broke.
 """
 
@@ -55,10 +56,10 @@ def _str_or_none(value: Any) -> str | None:
 
 def read(task: FileTask) -> Iterator[dict[str, Any]]:
     opts = JsonlOptions(**task.options)
+    if _is_single_document(task):
+        yield from _read_document(task, opts)
+        return
     with open_maybe_compressed(task.path) as stream:
-        if task.path.endswith(".json") and stream.peek(64)[:64].lstrip().startswith(b"["):
-            yield from _read_array(task, opts, stream)
-            return
         line_no = 0
         try:
             for line_no, line, head in read_bounded_lines(stream, task.max_doc_bytes):
@@ -66,6 +67,27 @@ def read(task: FileTask) -> Iterator[dict[str, Any]]:
                     yield _line_to_row(task, opts, line_no, line, head)
         except STREAM_ERRORS as exc:
             yield task.quarantine(line_no + 1, "truncated_stream", f"{type(exc).__name__}: {exc}")
+
+
+def _is_single_document(task: FileTask) -> bool:
+    """A `.json` file holding one JSON document (an array, or an object spread over lines)."""
+    if not task.path.removesuffix(".gz").removesuffix(".zst").endswith(".json"):
+        return False
+    try:
+        with open_maybe_compressed(task.path) as stream:
+            first = next(read_bounded_lines(stream, task.max_doc_bytes), None)
+    except STREAM_ERRORS:
+        return False
+    if first is None or first[1] is None:
+        return False
+    line = first[1].lstrip()
+    if line.startswith(b"["):
+        return True
+    try:
+        json.loads(line)
+    except ValueError:
+        return line.startswith(b"{")
+    return False
 
 
 def _line_to_row(
@@ -84,15 +106,23 @@ def _line_to_row(
     return record_to_row(task, opts, line_no, obj, decoded)
 
 
-def _read_array(task: FileTask, opts: JsonlOptions, stream: Any) -> Iterator[dict[str, Any]]:
-    data = stream.read(task.max_doc_bytes + 1)
+def _read_document(task: FileTask, opts: JsonlOptions) -> Iterator[dict[str, Any]]:
+    """A whole-file JSON document (up to max_doc_bytes): an array gives one record per element."""
+    with open_maybe_compressed(task.path) as stream:
+        data = stream.read(task.max_doc_bytes + 1)
     if len(data) > task.max_doc_bytes:
         yield task.quarantine(0, "oversize", data[:800])
         return
     try:
-        items = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        parsed = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        yield task.quarantine(0, "invalid_utf8", data)
+        return
+    except ValueError as exc:
         yield task.quarantine(0, "malformed_json", f"{exc}: {data[:200]!r}")
         return
-    for index, obj in enumerate(items):
+    if not isinstance(parsed, list):
+        yield record_to_row(task, opts, 0, parsed, data[:400])
+        return
+    for index, obj in enumerate(parsed):
         yield record_to_row(task, opts, f"[{index}]", obj, json.dumps(obj, ensure_ascii=False)[:400])
