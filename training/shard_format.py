@@ -152,6 +152,10 @@ class Manifest(BaseModel):
     source_lake: str = Field(description="lake root the source table lives in")
     source_table: str
     source_version: int = Field(ge=0)
+    id_column: str = Field(
+        "doc_id", description="source table column holding the doc_id stored in .docs.parquet"
+    )
+    text_column: str = Field("text", description="source table column that was tokenized")
     config_hash: str
     run_id: str = ""
     shard_tokens: int = Field(gt=0, description="target tokens per shard")

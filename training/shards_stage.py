@@ -246,6 +246,8 @@ class Shards(Stage):
             source_lake=str(ctx.lake.root),
             source_table=ctx.table(cfg.input),
             source_version=source_version,
+            id_column=cfg.id_column,
+            text_column=cfg.text_column,
             config_hash=cfg.config_hash(),
             run_id=ctx.run_id,
             shard_tokens=cfg.shard_tokens,

@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tests.training.test_shards_fixtures import (  # noqa: F401
     SCHEMA,
+    built_shards,
     corpus_rows,
-    corpus_table,
+    shards_config,
     small_tokenizer,
-    write_corpus,
 )
 from training.shard_format import Manifest, ShardReader, shard_paths
 from training.shards_stage import Shards, ShardsConfig
@@ -20,27 +23,26 @@ from training.tokenizer import load_tokenizer
 
 
 def _stage(tokenizer, **overrides) -> Shards:
-    config = {"tokenizer": str(tokenizer), "shard_tokens": 4000, "validation_fraction": 0.2, "partitions": 2}
-    return Shards(ShardsConfig(**{**config, **overrides}))
+    return Shards(ShardsConfig(**shards_config(tokenizer, **overrides)))
 
 
-def _kept(lake, table: str) -> pa.Table:
-    data = lake.dataset(table).to_table()
-    return data.filter(pa.compute.is_null(data.column("drop_reason")))
-
-
-def test_shards_hold_every_kept_document_once_with_exact_tokens(stage_ctx, corpus_table, small_tokenizer):
-    result = _stage(small_tokenizer).run(stage_ctx)
-    folder = stage_ctx.lake.root / "shards" / "default"
+def test_shards_hold_every_kept_document_once_with_exact_tokens(built_shards):
+    folder, ctx = built_shards.folder, built_shards.ctx
     manifest = Manifest.load(folder)
-    kept = _kept(stage_ctx.lake, corpus_table)
-    assert manifest.total_documents == kept.num_rows == result.metrics["documents"]
-    assert result.metrics["shards"] == len(manifest.shards) > 2
-    assert set(manifest.splits) == {"train", "validation"}
-    assert manifest.dtype == "uint16" and manifest.source_version == 0
+    data = ctx.lake.dataset(built_shards.table).to_table()
+    kept = data.filter(pc.is_null(data.column("drop_reason")))
+    assert 0 < kept.num_rows < data.num_rows
+    assert manifest.total_documents == kept.num_rows
+    assert len(manifest.shards) > 2 and set(manifest.splits) == {"train", "validation"}
+    assert (
+        manifest.dtype == "uint16"
+        and manifest.source_version == 0
+        and manifest.source_table == "test/curated"
+    )
 
-    tokenizer = load_tokenizer(small_tokenizer)
+    tokenizer = load_tokenizer(built_shards.tokenizer)
     texts = dict(zip(kept.column("doc_id").to_pylist(), kept.column("text").to_pylist(), strict=True))
+    langs = dict(zip(kept.column("doc_id").to_pylist(), kept.column("lang").to_pylist(), strict=True))
     seen = []
     for entry in manifest.shards:
         reader = ShardReader.from_manifest(folder, manifest, entry.name)
@@ -48,49 +50,46 @@ def test_shards_hold_every_kept_document_once_with_exact_tokens(stage_ctx, corpu
         assert len(reader) == docs.num_rows == entry.documents
         assert int(reader.ends[-1]) == entry.tokens == len(reader.tokens)
         assert np.all(reader.tokens[reader.ends.astype(np.int64) - 1] == manifest.eos_id)
-        for i, doc_id in enumerate(docs.column("doc_id").to_pylist()):
-            expected = tokenizer.encode(texts[doc_id], add_special_tokens=False).ids
+        for i, row in enumerate(docs.to_pylist()):
+            expected = tokenizer.encode(texts[row["doc_id"]], add_special_tokens=False).ids
             assert reader.document(i).tolist() == expected
-            seen.append(doc_id)
+            assert (row["token_start"], row["token_end"]) == reader.span(i)
+            assert row["lang"] == langs[row["doc_id"]]
+            seen.append(row["doc_id"])
     assert sorted(seen) == sorted(texts)
 
 
-def test_rerun_is_byte_identical_and_resume_skips(stage_ctx, corpus_table, small_tokenizer):
-    stage = _stage(small_tokenizer)
-    stage.run(stage_ctx)
-    folder = stage_ctx.lake.root / "shards" / "default"
-    first = Manifest.load(folder)
-    assert stage.is_complete(stage_ctx, {})
-    stage.run(stage_ctx)
-    second = Manifest.load(folder)
+def test_rerun_is_byte_identical_and_resume_keys(built_shards, tmp_path):
+    ctx = built_shards.ctx
+    stage = _stage(built_shards.tokenizer)
+    assert stage.is_complete(ctx, {})
+    assert not _stage(built_shards.tokenizer, shard_tokens=5000).is_complete(ctx, {})
+    assert not stage.is_complete(dataclasses.replace(ctx, versions={"curated": 1}), {})
+
+    other = dataclasses.replace(ctx, work_dir=tmp_path)
+    _stage(built_shards.tokenizer, output_dir=str(tmp_path / "again")).run(other)
+    first, second = Manifest.load(built_shards.folder), Manifest.load(tmp_path / "again")
     assert [e.model_dump() for e in first.shards] == [e.model_dump() for e in second.shards]
-    for entry in second.shards:
-        for path in shard_paths(folder, entry.name):
-            assert path.exists()
-    assert not _stage(small_tokenizer, shard_tokens=5000).is_complete(stage_ctx, {})
-
-
-def test_new_table_version_is_not_complete(stage_ctx, corpus_table, small_tokenizer, shared_data):
-    stage = _stage(small_tokenizer)
-    stage.run(stage_ctx)
-    write_corpus(stage_ctx.lake, corpus_table, shared_data)
-    assert not stage.is_complete(stage_ctx, {})
+    for entry in first.shards:
+        for a, b in zip(
+            shard_paths(built_shards.folder, entry.name),
+            shard_paths(tmp_path / "again", entry.name),
+            strict=True,
+        ):
+            assert a.read_bytes() == b.read_bytes()
 
 
 def test_augmented_rows_follow_their_parent_split(stage_ctx, lake, shared_data, small_tokenizer):
     base = pa.Table.from_pylist(corpus_rows(shared_data), schema=SCHEMA)
-    base = base.filter(pa.compute.is_null(base.column("drop_reason")))
-    copies = base.set_column(
-        0, "doc_id", pa.compute.binary_join_element_wise(base.column("doc_id"), "aug", "-")
-    )
+    base = base.filter(pc.is_null(base.column("drop_reason")))
+    copies = base.set_column(0, "doc_id", pc.binary_join_element_wise(base.column("doc_id"), "aug", "-"))
     base = base.append_column("augmented_from", pa.nulls(base.num_rows, pa.string()))
     copies = copies.append_column("augmented_from", base.column("doc_id"))
     lake.write_arrow(pa.concat_tables([base, copies]), "test/augmented")
     _stage(small_tokenizer, input="augmented", validation_fraction=0.3).run(stage_ctx)
     folder = lake.root / "shards" / "default"
-    manifest = Manifest.load(folder)
     split_of = {}
-    for entry in manifest.shards:
+    for entry in Manifest.load(folder).shards:
         for doc_id in pq.read_table(shard_paths(folder, entry.name)[2], columns=["doc_id"])[
             "doc_id"
         ].to_pylist():
@@ -100,11 +99,10 @@ def test_augmented_rows_follow_their_parent_split(stage_ctx, lake, shared_data, 
     assert all(split_of[f"{p}-aug"] == split_of[p] for p in parents)
 
 
-def test_datatrove_reader_reads_our_tokens(stage_ctx, corpus_table, small_tokenizer):
+def test_datatrove_reader_reads_our_tokens(built_shards):
     from datatrove.utils.dataset import DatatroveFolderDataset
 
-    _stage(small_tokenizer).run(stage_ctx)
-    folder = stage_ctx.lake.root / "shards" / "default"
+    folder = built_shards.folder
     manifest = Manifest.load(folder)
     seq_len = 63
     for split in ("train", "validation"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -93,3 +94,37 @@ def test_corpus_has_kept_and_dropped_rows(shared_data: Path) -> None:
     assert len(rows) == 50 + 20 + len(LINGUA_LANGS) * DOCS_PER_LANG
     assert len({r["doc_id"] for r in rows}) == len(rows)
     assert any(r["drop_reason"] for r in rows) and any(r["drop_reason"] is None for r in rows)
+
+
+@dataclass
+class BuiltShards:
+    ctx: object
+    folder: Path
+    tokenizer: Path
+    table: str
+
+
+def shards_config(tokenizer: Path, **overrides) -> dict:
+    """Small shards so that the corpus spans several per split."""
+    return {
+        "tokenizer": str(tokenizer),
+        "shard_tokens": 4000,
+        "validation_fraction": 0.2,
+        "partitions": 2,
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="session")
+def built_shards(spark, tmp_path_factory, shared_data: Path, small_tokenizer: Path) -> BuiltShards:
+    """One shard set built by the stage from the corpus, shared read-only by the shard tests (copy to corrupt)."""
+    from pipelines.lake import Lake
+    from pipelines.stage import StageContext
+    from training.shards_stage import Shards, ShardsConfig
+
+    root = tmp_path_factory.mktemp("built")
+    lake = Lake(root / "lake")
+    write_corpus(lake, "test/curated", shared_data)
+    ctx = StageContext(spark=spark, lake=lake, dataset="test", run_id="test-built", work_dir=root / "work")
+    Shards(ShardsConfig(**shards_config(small_tokenizer))).run(ctx)
+    return BuiltShards(ctx, lake.root / "shards" / "default", small_tokenizer, "test/curated")

@@ -1,0 +1,188 @@
+"""`refinery tokenizer ...` and `refinery shards ...`: typer sub-apps mounted by jobs/cli.py.
+
+tokenizer train  trains a byte-level BPE on a streamed sample of a lake table and reports fertility
+tokenizer info   vocabulary size, EOS, hash and shard dtype of any tokenizer.json
+shards verify    hashes, counts, structure and a sampled re-tokenization against the source table
+shards info      totals per split, source and language, and the source table version
+shards show      one document decoded, with its shard, span and provenance
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+tokenizer_app = typer.Typer(help="Train and inspect tokenizers (HF tokenizer.json).", no_args_is_help=True)
+shards_app = typer.Typer(help="Inspect and verify tokenized shard sets.", no_args_is_help=True)
+console = Console()
+
+LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
+
+
+def _lake_root(lake: Path | None) -> Path:
+    return Path(lake or os.environ.get("REFINERY_LAKE", "lake"))
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@tokenizer_app.command("train")
+def train(
+    table: str = typer.Option(
+        ..., "--table", help="Lake table to learn from, e.g. demo/curated (kept rows only)."
+    ),
+    vocab_size: int = typer.Option(8192, "--vocab-size", min=257),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write tokenizer.json."),
+    lake: Path | None = LakeOption,
+    version: int | None = typer.Option(None, "--version", help="Table version (default: latest)."),
+    sample_fraction: float = typer.Option(1.0, "--sample-fraction", min=0.0, max=1.0),
+    max_documents: int | None = typer.Option(100_000, "--max-documents"),
+    seed: int = typer.Option(0, "--seed"),
+    eos_token: str = typer.Option("<|endoftext|>", "--eos-token"),
+    min_frequency: int = typer.Option(2, "--min-frequency", min=1),
+) -> None:
+    """Train a byte-level BPE with an EOS token on a deterministic sample of TABLE, streamed batch by batch."""
+    from pipelines.lake import Lake, TableMissingError
+    from training.tokenizer import TableSample, describe, fertility, save_tokenizer, train_bpe, write_report
+
+    lk = Lake(_lake_root(lake))
+    try:
+        snapshot = lk.delta(table, version)
+    except TableMissingError as exc:
+        _fail(str(exc))
+    pinned = snapshot.version()
+
+    def sample() -> TableSample:
+        return TableSample(snapshot.to_pyarrow_dataset(), sample_fraction, max_documents, seed)
+
+    training = sample()
+    try:
+        tokenizer = train_bpe(training.texts(), vocab_size, eos_token, min_frequency)
+    except ValueError as exc:
+        _fail(str(exc))
+    if training.documents == 0:
+        _fail(f"no kept rows with text in {table} v{pinned}: nothing to train on")
+    path = save_tokenizer(tokenizer, output)
+    tok_info = describe(path, eos_token)
+    stats = fertility(tokenizer, sample())
+    report = write_report(path, tok_info, table, pinned, stats)
+    console.print(
+        f"trained on {training.documents} documents of {table} v{pinned}: vocab {tok_info.vocab_size}, "
+        f"EOS {tok_info.eos_token!r} = {tok_info.eos_id}, sha256 {tok_info.sha256[:16]}…"
+    )
+    _print_fertility(stats)
+    console.print(f"wrote {path} and {report}")
+
+
+def _print_fertility(stats) -> None:
+    view = Table(title="fertility (tokens per whitespace word)")
+    for column in ("lang", "documents", "words", "tokens", "tokens/word"):
+        view.add_column(column, justify="left" if column == "lang" else "right")
+    for lang, f in stats.items():
+        view.add_row(lang, str(f.documents), str(f.words), str(f.tokens), f"{f.tokens_per_word:.3f}")
+    console.print(view)
+
+
+@tokenizer_app.command("info")
+def tokenizer_info(path: Path, eos_token: str | None = typer.Option(None, "--eos-token")) -> None:
+    """Vocabulary size, EOS token and id, sha256, and the shard dtype it implies."""
+    from training.tokenizer import describe
+
+    try:
+        tok = describe(path, eos_token)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    console.print_json(json.dumps({**tok.__dict__, "dtype": tok.dtype}))
+
+
+@shards_app.command("verify")
+def verify_cmd(
+    folder: Path,
+    sample: int = typer.Option(50, "--sample", help="Documents re-tokenized from the source table."),
+    seed: int = typer.Option(0, "--seed"),
+    lake: Path | None = typer.Option(
+        None, "--lake", help="Lake holding the source table (default: as recorded)."
+    ),
+    tokenizer: Path | None = typer.Option(
+        None, "--tokenizer", help="tokenizer.json if it moved (hash must match)."
+    ),
+    no_source: bool = typer.Option(False, "--no-source", help="Skip the comparison with the source table."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Check FOLDER against its manifest and source table; exit 1 and name the first mismatch if any."""
+    from training.verify import verify
+
+    try:
+        report = verify(folder, sample, seed, lake, tokenizer, check_source=not no_source)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(report.as_dict()))
+    else:
+        console.print(
+            f"{report.shards} shards, {report.documents} documents, {report.tokens} tokens; "
+            f"{report.sampled} documents compared with the source table"
+        )
+        for problem in report.problems:
+            console.print(f"[red]{problem}[/red]", highlight=False)
+        console.print("[green]OK[/green]" if report.ok else f"[red]{len(report.problems)} problem(s)[/red]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@shards_app.command("info")
+def info_cmd(folder: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Tokens and documents per split, source and language, and the source table version."""
+    from training.verify import info
+
+    try:
+        summary = info(folder)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(summary))
+        return
+    console.print(
+        f"{summary['folder']}: {summary['tokens']} tokens, {summary['documents']} documents, {summary['shards']} "
+        f"shards ({summary['dtype']}) from {summary['source_table']} v{summary['source_version']}; tokenizer "
+        f"{summary['tokenizer']} (vocab {summary['vocab_size']}, EOS {summary['eos']['token']!r})"
+    )
+    for key in ("splits", "by_source", "by_lang"):
+        view = Table(title=key.replace("_", " "))
+        view.add_column(key.removeprefix("by_"))
+        view.add_column("documents", justify="right")
+        view.add_column("tokens", justify="right")
+        for name, counts in summary[key].items():
+            view.add_row(name, str(counts["documents"]), str(counts["tokens"]))
+        console.print(view)
+
+
+@shards_app.command("show")
+def show_cmd(
+    folder: Path,
+    doc: str = typer.Option(..., "--doc", help="doc_id to show."),
+    tokenizer: Path | None = typer.Option(None, "--tokenizer"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """A document's decoded text with its shard, token span and provenance."""
+    from training.verify import show
+
+    try:
+        found = show(folder, doc, tokenizer)
+    except (FileNotFoundError, KeyError) as exc:
+        _fail(str(exc).strip("'\""))
+    if as_json:
+        console.print_json(json.dumps(found))
+        return
+    text = found.pop("text")
+    for key, value in found.items():
+        console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+    console.rule()
+    console.print(text, highlight=False, markup=False)

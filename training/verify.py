@@ -1,0 +1,362 @@
+"""Check a shard set against its manifest and its source table version; summarize and show documents.
+
+`verify` runs, in order: file presence and sizes, structure (index monotonic and
+ending at the token count, an EOS at every document end, every id inside the
+vocabulary, .docs.parquet spans equal to the index), sha256 of every file, then a
+seeded random sample of documents re-tokenized from the source table version and
+compared token by token. When a `.ds` hash does not match, the shard's documents
+are re-tokenized from the source to name the first differing token and its byte
+offset, so a flipped byte is reported as "shard S, byte offset B" rather than
+just "hash differs".
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from training.shard_format import (
+    DOCS_SCHEMA,
+    Manifest,
+    ShardEntry,
+    ShardReader,
+    locate_document,
+    sha256_file,
+    shard_paths,
+)
+from training.tokenizer import load_tokenizer
+
+LOOKUP_CHUNK = 256
+
+
+@dataclass
+class Problem:
+    """One mismatch, located as precisely as the check allows."""
+
+    shard: str
+    kind: str
+    detail: str
+    byte_offset: int | None = None
+    doc_id: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.shard}" + (f" byte offset {self.byte_offset}" if self.byte_offset is not None else "")
+        return f"[{self.kind}] {where}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    folder: str
+    shards: int = 0
+    documents: int = 0
+    tokens: int = 0
+    sampled: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "ok": self.ok,
+            "shards": self.shards,
+            "documents": self.documents,
+            "tokens": self.tokens,
+            "sampled": self.sampled,
+            "first_problem": str(self.problems[0]) if self.problems else None,
+            "problems": [p.__dict__ for p in self.problems],
+        }
+
+
+class SourceTable:
+    """Text of documents by id from the manifest's source table version (bounded lookups, never a full load)."""
+
+    def __init__(self, manifest: Manifest, lake_root: str | Path | None = None):
+        from pipelines.lake import Lake
+
+        self.manifest = manifest
+        self.lake = Lake(lake_root or manifest.source_lake)
+        self.dataset: pads.Dataset = self.lake.dataset(manifest.source_table, manifest.source_version)
+
+    def texts(self, doc_ids: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        id_col, text_col = self.manifest.id_column, self.manifest.text_column
+        for start in range(0, len(doc_ids), LOOKUP_CHUNK):
+            chunk = doc_ids[start : start + LOOKUP_CHUNK]
+            table = self.dataset.to_table(columns=[id_col, text_col], filter=pc.field(id_col).isin(chunk))
+            out.update(zip(table.column(id_col).to_pylist(), table.column(text_col).to_pylist(), strict=True))
+        return out
+
+
+def _structure_problems(reader: ShardReader, entry: ShardEntry, manifest: Manifest) -> list[Problem]:
+    """Cheap checks that need no hash: they locate many corruptions by themselves."""
+    problems = []
+    itemsize = manifest.numpy_dtype.itemsize
+    ends = reader.ends.astype(np.int64)
+    if len(reader.tokens) != entry.tokens or len(ends) != entry.documents:
+        problems.append(
+            Problem(
+                entry.name,
+                "count",
+                f"{len(reader.tokens)} tokens / {len(ends)} documents on disk, manifest says "
+                f"{entry.tokens} / {entry.documents}",
+            )
+        )
+        return problems
+    if len(ends) and (np.any(np.diff(ends) <= 0) or ends[0] <= 0 or ends[-1] != len(reader.tokens)):
+        problems.append(
+            Problem(entry.name, "index", "document ends are not increasing up to the token count")
+        )
+        return problems
+    out_of_vocab = np.flatnonzero(reader.tokens >= manifest.vocab_size)
+    if len(out_of_vocab):
+        pos = int(out_of_vocab[0])
+        problems.append(
+            Problem(
+                entry.name, "token", f"token {pos} = {int(reader.tokens[pos])} >= vocab size", pos * itemsize
+            )
+        )
+    not_eos = np.flatnonzero(reader.tokens[ends - 1] != manifest.eos_id) if len(ends) else []
+    if len(not_eos):
+        pos = int(ends[not_eos[0]] - 1)
+        problems.append(
+            Problem(
+                entry.name,
+                "eos",
+                f"document {int(not_eos[0])} does not end with EOS (token {pos})",
+                pos * itemsize,
+            )
+        )
+    docs = reader.docs()
+    if docs.column_names != DOCS_SCHEMA.names:
+        problems.append(Problem(entry.name, "docs", f"unexpected .docs.parquet columns {docs.column_names}"))
+    elif docs.num_rows != len(ends) or docs.column("token_end").to_numpy().tolist() != ends.tolist():
+        problems.append(Problem(entry.name, "docs", ".docs.parquet token spans differ from the .ds.index"))
+    return problems
+
+
+def _hash_problems(folder: Path, entry: ShardEntry) -> list[Problem]:
+    problems = []
+    recorded = (entry.ds_sha256, entry.index_sha256, entry.docs_sha256)
+    for path, expected in zip(shard_paths(folder, entry.name), recorded, strict=True):
+        actual = sha256_file(path)
+        if actual != expected:
+            problems.append(
+                Problem(
+                    entry.name, "sha256", f"{path.name}: sha256 {actual[:16]}… != manifest {expected[:16]}…"
+                )
+            )
+    return problems
+
+
+def _first_token_difference(expected: list[int], actual: np.ndarray) -> int | None:
+    n = min(len(expected), len(actual))
+    diff = np.flatnonzero(np.asarray(expected[:n], dtype=np.int64) != actual[:n].astype(np.int64))
+    if len(diff):
+        return int(diff[0])
+    return None if len(expected) == len(actual) else n
+
+
+def _compare_document(
+    reader: ShardReader, i: int, doc_id: str, text: str | None, tokenizer: Any, manifest: Manifest
+) -> Problem | None:
+    """Re-tokenize the source text of document i and name the first token that differs."""
+    start, _ = reader.span(i)
+    if text is None:
+        return Problem(
+            reader.name,
+            "source",
+            f"document {doc_id} is not in {manifest.source_table} v{manifest.source_version}",
+            doc_id=doc_id,
+        )
+    expected = tokenizer.encode(text, add_special_tokens=False).ids
+    actual = np.asarray(reader.document(i))
+    k = _first_token_difference(expected, actual)
+    if k is None:
+        return None
+    offset = (start + k) * manifest.numpy_dtype.itemsize
+    got = int(actual[k]) if k < len(actual) else None
+    want = expected[k] if k < len(expected) else None
+    context = tokenizer.decode(expected[max(0, k - 8) : k + 8]) if expected else ""
+    return Problem(
+        reader.name,
+        "content",
+        f"document {doc_id} (#{i}) token {k}: shard has {got}, source re-tokenizes to {want} near {context!r}",
+        byte_offset=offset,
+        doc_id=doc_id,
+    )
+
+
+def _localize(reader: ShardReader, source: SourceTable, tokenizer: Any, manifest: Manifest) -> Problem | None:
+    """First differing document of a shard whose hash failed, by re-tokenizing all of it from the source."""
+    ids = reader.docs(["doc_id"]).column("doc_id").to_pylist()
+    texts = source.texts(ids)
+    for i, doc_id in enumerate(ids):
+        problem = _compare_document(reader, i, doc_id, texts.get(doc_id), tokenizer, manifest)
+        if problem is not None:
+            return problem
+    return None
+
+
+def verify(
+    folder: str | Path,
+    sample: int = 50,
+    seed: int = 0,
+    lake_root: str | Path | None = None,
+    tokenizer_path: str | Path | None = None,
+    check_source: bool = True,
+) -> VerifyReport:
+    """Verify a shard folder; `report.problems[0]` is the first mismatch found."""
+    folder = Path(folder)
+    manifest = Manifest.load(folder)
+    report = VerifyReport(str(folder))
+    tokenizer = None
+    source = None
+    if check_source:
+        tokenizer_file = Path(tokenizer_path or manifest.tokenizer_path)
+        if sha256_file(tokenizer_file) != manifest.tokenizer_sha256:
+            report.problems.append(
+                Problem("-", "tokenizer", f"{tokenizer_file} is not the tokenizer in the manifest")
+            )
+            return report
+        tokenizer = load_tokenizer(tokenizer_file)
+        source = SourceTable(manifest, lake_root)
+    for entry in manifest.shards:
+        missing = [p.name for p in shard_paths(folder, entry.name) if not p.is_file()]
+        if missing:
+            report.problems.append(Problem(entry.name, "missing", f"files absent: {missing}"))
+            continue
+        try:
+            reader = ShardReader.from_manifest(folder, manifest, entry.name)
+        except ValueError as exc:
+            report.problems.append(Problem(entry.name, "size", str(exc)))
+            continue
+        report.shards += 1
+        report.documents += len(reader)
+        report.tokens += len(reader.tokens)
+        found = _structure_problems(reader, entry, manifest) + _hash_problems(folder, entry)
+        ds_hash_failed = any(
+            p.kind == "sha256" and p.detail.startswith(reader.tokens_path.name) for p in found
+        )
+        if ds_hash_failed and source is not None and not any(p.byte_offset is not None for p in found):
+            located = _localize(reader, source, tokenizer, manifest)
+            if located is not None:
+                found.insert(0, located)
+        report.problems.extend(found)
+    if source is not None and sample > 0:
+        report.sampled, problems = _check_sample(folder, manifest, source, tokenizer, sample, seed)
+        report.problems.extend(problems)
+    if report.documents != manifest.total_documents or report.tokens != manifest.total_tokens:
+        report.problems.append(
+            Problem(
+                "-",
+                "totals",
+                f"{report.documents} documents / {report.tokens} tokens read, manifest says "
+                f"{manifest.total_documents} / {manifest.total_tokens}",
+            )
+        )
+    return report
+
+
+def _check_sample(
+    folder: Path, manifest: Manifest, source: SourceTable, tokenizer: Any, sample: int, seed: int
+) -> tuple[int, list[Problem]]:
+    """Compare `sample` seeded-random documents with the source table, decoded text included."""
+    rng = random.Random(seed)
+    population = [(e.name, i) for e in manifest.shards for i in range(e.documents)]
+    chosen = sorted(rng.sample(population, min(sample, len(population))))
+    by_shard: dict[str, list[int]] = defaultdict(list)
+    for name, i in chosen:
+        by_shard[name].append(i)
+    problems = []
+    for name, positions in by_shard.items():
+        if not all(p.is_file() for p in shard_paths(folder, name)):
+            continue
+        reader = ShardReader.from_manifest(folder, manifest, name)
+        ids = reader.docs(["doc_id"]).column("doc_id").to_pylist()
+        texts = source.texts([ids[i] for i in positions])
+        for i in positions:
+            text = texts.get(ids[i])
+            problem = _compare_document(reader, i, ids[i], text, tokenizer, manifest)
+            if problem is None and tokenizer.decode(reader.document(i).tolist()) != text:
+                problem = Problem(
+                    name, "decode", f"document {ids[i]} decodes to different text", doc_id=ids[i]
+                )
+            if problem is not None:
+                problems.append(problem)
+    return len(chosen), problems
+
+
+def info(folder: str | Path) -> dict[str, Any]:
+    """Totals, per split, per source and per language (from the .docs.parquet files), and the provenance."""
+    folder = Path(folder)
+    manifest = Manifest.load(folder)
+    docs_files = [str(shard_paths(folder, e.name)[2]) for e in manifest.shards]
+    groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "lang": {}}
+    if docs_files:
+        table = pads.dataset(docs_files, format="parquet").to_table(
+            columns=["source", "lang", "token_start", "token_end"]
+        )
+        table = table.append_column(
+            "tokens", pc.subtract(table.column("token_end"), table.column("token_start"))
+        )
+        for key in groups:
+            agg = table.group_by(key).aggregate([("tokens", "sum"), ("tokens", "count")])
+            for row in agg.to_pylist():
+                groups[key][row[key] or "unknown"] = {
+                    "documents": row["tokens_count"],
+                    "tokens": row["tokens_sum"],
+                }
+    return {
+        "folder": str(folder),
+        "source_table": manifest.source_table,
+        "source_version": manifest.source_version,
+        "source_lake": manifest.source_lake,
+        "tokenizer": manifest.tokenizer_path,
+        "tokenizer_sha256": manifest.tokenizer_sha256,
+        "vocab_size": manifest.vocab_size,
+        "dtype": manifest.dtype,
+        "eos": {"token": manifest.eos_token, "id": manifest.eos_id},
+        "tokens": manifest.total_tokens,
+        "documents": manifest.total_documents,
+        "shards": len(manifest.shards),
+        "splits": {k: v.model_dump() for k, v in manifest.splits.items()},
+        "mixture_weights": manifest.mixture_weights,
+        "by_source": dict(sorted(groups["source"].items())),
+        "by_lang": dict(sorted(groups["lang"].items())),
+    }
+
+
+def show(folder: str | Path, doc_id: str, tokenizer_path: str | Path | None = None) -> dict[str, Any]:
+    """A document's decoded text with its shard, span and provenance row."""
+    folder = Path(folder)
+    manifest = Manifest.load(folder)
+    found = locate_document(folder, manifest, doc_id)
+    if found is None:
+        raise KeyError(f"document {doc_id!r} is in no shard of {folder} (dropped rows are not sharded)")
+    name, i = found
+    reader = ShardReader.from_manifest(folder, manifest, name)
+    row = pq.read_table(reader.docs_path).slice(i, 1).to_pylist()[0]
+    tokens = reader.document(i).tolist()
+    tokenizer = load_tokenizer(tokenizer_path or manifest.tokenizer_path)
+    return {
+        "shard": name,
+        "position": i,
+        "split": next(e.split for e in manifest.shards if e.name == name),
+        **row,
+        "tokens": len(tokens),
+        "byte_offset": row["token_start"] * manifest.numpy_dtype.itemsize,
+        "source_table": manifest.source_table,
+        "source_version": manifest.source_version,
+        "text": tokenizer.decode(tokens),
+    }
