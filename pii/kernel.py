@@ -1,0 +1,137 @@
+"""The PII kernel: `pa.RecordBatch -> pa.RecordBatch`, no Spark import.
+
+Each row gets one of these scopes (column `pii_scope`):
+- `full`: kept row in a NER language (`lang` in `ner_languages`, or no `lang` column and
+  `default_language` is one): NER and pattern recognizers.
+- `patterns`: kept row in another language, or any kept row when `ner` is off: pattern recognizers only.
+- `dropped`: row already dropped by an earlier stage (`drop_reason` set) with `dropped: patterns`:
+  pattern recognizers only, so that no e-mail, phone or card number reaches the curated table even
+  on rows nobody trains on (NER is skipped there: it is the expensive part).
+- `withheld`: dropped row with `dropped: withhold`: text set to null.
+- null: the text is null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from pii.settings import PiiSettings
+
+SPAN_TYPE = pa.struct(
+    [
+        ("entity_type", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("score", pa.float64()),
+        ("recognizer", pa.string()),
+    ]
+)
+OUTPUT_FIELDS = [
+    pa.field("pii_spans", pa.list_(SPAN_TYPE)),
+    pa.field("pii_counts", pa.map_(pa.string(), pa.int32())),
+    pa.field("pii_scope", pa.string()),
+]
+OUTPUT_NAMES = {f.name for f in OUTPUT_FIELDS}
+
+
+def output_schema(input_schema: pa.Schema) -> pa.Schema:
+    """The input columns (earlier pii_* columns replaced) followed by pii_spans, pii_counts, pii_scope."""
+    if "text" not in input_schema.names:
+        raise ValueError(f"the pii stage needs a `text` column; the input has {input_schema.names}")
+    kept = [f for f in input_schema if f.name not in OUTPUT_NAMES]
+    return pa.schema([*kept, *OUTPUT_FIELDS])
+
+
+@dataclass
+class PiiKernel:
+    """Picklable kernel: settings, the resolved pseudonym key and the policy for dropped rows."""
+
+    settings: PiiSettings
+    schema: pa.Schema
+    key: bytes | None = None
+    dropped: str = "patterns"
+
+    def scopes(self, batch: pa.RecordBatch) -> list[str | None]:
+        names = batch.schema.names
+        texts = batch.column("text").to_pylist()
+        reasons = batch.column("drop_reason").to_pylist() if "drop_reason" in names else [None] * len(texts)
+        langs = (
+            batch.column("lang").to_pylist()
+            if "lang" in names
+            else [self.settings.default_language] * len(texts)
+        )
+        ner_langs = set(self.settings.ner_languages)
+        out: list[str | None] = []
+        for text, reason, lang in zip(texts, reasons, langs, strict=True):
+            if text is None:
+                out.append(None)
+            elif reason is not None:
+                out.append("withheld" if self.dropped == "withhold" else "dropped")
+            elif self.settings.ner_entities() and lang in ner_langs:
+                out.append("full")
+            else:
+                out.append("patterns")
+        return out
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        from pii.engine import get_analyzer
+
+        texts = batch.column("text").to_pylist()
+        scopes = self.scopes(batch)
+        ids = batch.column("doc_id").to_pylist() if "doc_id" in batch.schema.names else [""] * len(texts)
+        rows = [i for i, s in enumerate(scopes) if s in ("full", "patterns", "dropped")]
+        results = get_analyzer(self.settings).analyze_batch(
+            [texts[i] for i in rows], [scopes[i] == "full" for i in rows]
+        )
+        redactor = _redactor(self.settings.policy, self.key, self.settings.mask_char)
+        new_text: list[str | None] = list(texts)
+        spans: list[list[dict] | None] = [None] * len(texts)
+        counts: list[list[tuple[str, int]] | None] = [None] * len(texts)
+        for i, found in zip(rows, results, strict=True):
+            red = redactor.redact(texts[i], found, scope=ids[i] or "")
+            new_text[i] = red.text
+            spans[i] = [s.as_dict() for s in red.spans]
+            counts[i] = sorted(red.counts().items())
+        for i, scope in enumerate(scopes):
+            if scope == "withheld":
+                new_text[i] = None
+        columns = {name: batch.column(name) for name in batch.schema.names if name not in OUTPUT_NAMES}
+        columns["text"] = pa.array(new_text, pa.string())
+        columns["pii_spans"] = pa.array(spans, pa.list_(SPAN_TYPE))
+        columns["pii_counts"] = pa.array(counts, pa.map_(pa.string(), pa.int32()))
+        columns["pii_scope"] = pa.array(scopes, pa.string())
+        return pa.RecordBatch.from_arrays(
+            [columns[f.name].cast(f.type) for f in self.schema], schema=self.schema
+        )
+
+
+_REDACTORS: dict[tuple[str, bytes | None, str], object] = {}
+
+
+def _redactor(policy: str, key: bytes | None, mask_char: str):
+    """One Redactor (and its AnonymizerEngine) per worker and policy."""
+    from pii.redact import Redactor
+
+    cache_key = (policy, key, mask_char)
+    if cache_key not in _REDACTORS:
+        _REDACTORS[cache_key] = Redactor(policy, key, mask_char)
+    return _REDACTORS[cache_key]
+
+
+def redact_texts(texts: Sequence[str], settings: PiiSettings, key: bytes | None = None) -> list[dict]:
+    """Redact plain strings (CLI and tests): text, spans and counts per input, all treated as kept rows."""
+    batch = pa.RecordBatch.from_arrays([pa.array(list(texts), pa.string())], names=["text"])
+    kernel = PiiKernel(settings, output_schema(batch.schema), key)
+    out = kernel(batch).to_pylist()
+    return [
+        {
+            "text": r["text"],
+            "spans": r["pii_spans"],
+            "counts": dict(r["pii_counts"] or []),
+            "scope": r["pii_scope"],
+        }
+        for r in out
+    ]

@@ -1,0 +1,128 @@
+"""Turn analyzer results into redacted text with presidio-anonymizer, and report spans without values.
+
+Overlapping results are merged into one span covering their union first (a
+partial overlap must not leave half a phone number behind); the merged span takes
+the type, score and recognizer of its best result. Spans are reported in the
+coordinates of the redacted text, so a reader can find the placeholder, never the
+value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from presidio_analyzer import RecognizerResult
+from presidio_anonymizer import AnonymizerEngine
+from presidio_anonymizer.entities import OperatorConfig
+from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
+
+RECOGNIZER_KEY = "recognizer_name"
+PSEUDONYM_HEX = 10
+
+
+@dataclass(frozen=True)
+class Span:
+    """One redacted entity: where its replacement sits in the redacted text (never the original value)."""
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+    recognizer: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "entity_type": self.entity_type,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+            "recognizer": self.recognizer,
+        }
+
+
+@dataclass(frozen=True)
+class Redaction:
+    text: str
+    spans: list[Span]
+
+    def counts(self) -> dict[str, int]:
+        return dict(Counter(s.entity_type for s in self.spans))
+
+
+def merge_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """Non-overlapping results sorted by start; overlapping ones become one span labelled by the best."""
+    merged: list[RecognizerResult] = []
+    for r in sorted(results, key=lambda r: (r.start, -r.end)):
+        if merged and r.start < merged[-1].end:
+            top = merged[-1]
+            best = top if (top.score, top.end - top.start) >= (r.score, r.end - r.start) else r
+            merged[-1] = RecognizerResult(
+                best.entity_type,
+                top.start,
+                max(top.end, r.end),
+                best.score,
+                recognition_metadata=best.recognition_metadata,
+            )
+        else:
+            merged.append(r)
+    return merged
+
+
+def pseudonym(key: bytes, scope: str, entity_type: str, value: str) -> str:
+    """A stable stand-in for `value` within `scope` (a document id): keyed, so the value cannot be guessed back."""
+    digest = hmac.new(key, f"{scope}\x1f{entity_type}\x1f{value}".encode(), hashlib.sha256).hexdigest()
+    return f"<{entity_type}_{digest[:PSEUDONYM_HEX]}>"
+
+
+class Redactor:
+    """Applies one redaction policy; `redact` is called once per document."""
+
+    def __init__(self, policy: str, key: bytes | None = None, mask_char: str = "*"):
+        if policy == "pseudonym" and not key:
+            raise ValueError(
+                "the pseudonym policy needs a key (set the environment variable named by key_env)"
+            )
+        self.policy = policy
+        self.key = key or b""
+        self.mask_char = mask_char
+        self.engine = AnonymizerEngine()
+
+    def _operator(self, entity_type: str, scope: str) -> OperatorConfig:
+        if self.policy == "mask":
+            return OperatorConfig(
+                "mask", {"masking_char": self.mask_char, "chars_to_mask": 1 << 30, "from_end": False}
+            )
+        if self.policy == "pseudonym":
+            make: Callable[[str], str] = lambda value: pseudonym(self.key, scope, entity_type, value)  # noqa: E731
+            return OperatorConfig("custom", {"lambda": make})
+        return OperatorConfig("replace", {"new_value": f"<{entity_type}>"})
+
+    def redact(self, text: str, results: list[RecognizerResult], scope: str = "") -> Redaction:
+        """Redacted text and its spans; `scope` keeps pseudonyms consistent within one document."""
+        merged = merge_overlaps(results)
+        if not merged:
+            return Redaction(text, [])
+        operators = {t: self._operator(t, scope) for t in {r.entity_type for r in merged}}
+        done = self.engine.anonymize(
+            text=text,
+            analyzer_results=[AnonymizerResult(r.entity_type, r.start, r.end, r.score) for r in merged],
+            operators=operators,
+        )
+        items = sorted(done.items, key=lambda item: item.start)
+        if len(items) != len(merged):
+            raise RuntimeError(f"anonymizer returned {len(items)} items for {len(merged)} merged spans")
+        spans = [
+            Span(
+                r.entity_type,
+                item.start,
+                item.end,
+                float(r.score),
+                (r.recognition_metadata or {}).get(RECOGNIZER_KEY, ""),
+            )
+            for r, item in zip(merged, items, strict=True)
+        ]
+        return Redaction(done.text, spans)
