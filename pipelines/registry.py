@@ -12,6 +12,7 @@ from pipelines.stage import Stage
 
 STAGES: dict[str, str] = {
     "ingest": "pipelines.ingest:Ingest",
+    "pii": "pii.stage:PiiStage",
 }
 
 
