@@ -12,7 +12,6 @@ Rows are plain dicts keyed by the columns of `RECORD_SCHEMA` (pipelines/readers/
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import zlib
@@ -34,7 +33,7 @@ MAX_REPLACED_FRACTION = 0.01
 DOCUMENT, IMAGE, QUARANTINE, SKIPPED = "document", "image", "quarantine", "skipped"
 
 # Errors a damaged compressed stream raises while being read.
-STREAM_ERRORS = (EOFError, OSError, zlib.error, gzip.BadGzipFile)
+STREAM_ERRORS = (EOFError, OSError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -118,10 +117,53 @@ def garbled(decoded: Decoded) -> bool:
     return decoded.replaced > MAX_REPLACED_FRACTION * max(len(decoded.text), 1)
 
 
+class TolerantGzip(io.RawIOBase):
+    """A (multi-member) gzip stream that hands out every byte decompressed before damage.
+
+    `gzip.GzipFile` drops the output of the read that hits a truncated end; here all
+    of it is delivered first and EOFError is raised only on the next read, so the
+    lines before a cut are kept and the cut itself is reported.
+    """
+
+    def __init__(self, path: str):
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._inflate = zlib.decompressobj(31)
+        self._fresh = True
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            raw = self._fh.read(CHUNK)
+            if not raw:
+                if self._inflate.eof or self._fresh:
+                    return 0
+                raise EOFError("compressed stream ends before its end-of-stream marker (truncated gzip)")
+            self._feed(raw)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _feed(self, raw: bytes) -> None:
+        while raw:
+            if self._inflate.eof:
+                self._inflate, self._fresh = zlib.decompressobj(31), True
+            self._pending += self._inflate.decompress(raw)
+            self._fresh = False
+            raw = self._inflate.unused_data if self._inflate.eof else b""
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
 def open_maybe_compressed(path: str) -> io.BufferedReader:
     """A buffered binary stream of the file's content, decompressing .gz and .zst by name."""
     if path.endswith(".gz"):
-        return io.BufferedReader(gzip.GzipFile(path, "rb"), CHUNK)  # type: ignore[arg-type]
+        return io.BufferedReader(TolerantGzip(path), CHUNK)
     if path.endswith(".zst"):
         import zstandard
 

@@ -2,7 +2,7 @@
 
 Every image is fully decoded once with Pillow (`verify` catches bad checksums, `load`
 catches truncation, which `verify` misses for JPEG); what fails becomes a quarantine
-row: `not_an_image` (Pillow cannot identify it), `corrupt_image` (it breaks while
+row: `unidentified_image` (Pillow cannot identify it), `corrupt_image` (it breaks while
 decoding), `image_too_large` (over `max_pixels`, a decompression-bomb guard), `oversize`
 (file over `max_image_bytes`). Multi-frame images (GIF, TIFF) are checked on their
 first frame.
@@ -74,7 +74,7 @@ def inspect_image(data: bytes, max_pixels: int) -> tuple[str, int, int] | str:
                 im.load()
                 return (im.format or "unknown").lower(), im.width, im.height
     except UnidentifiedImageError:
-        return "not_an_image"
+        return "unidentified_image"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         return "image_too_large"
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError):

@@ -5,8 +5,9 @@ and exposes how much of a record's declared length was actually present, which i
 truncation is detected; HTML extraction, not parsing, dominates the cost anyway.
 
 Rules per record:
-* warcinfo, request, metadata, revisit and continuation records hold no document: they
-  are counted per type in one `skipped` row per file.
+* warcinfo, request, metadata, revisit and continuation records hold no document, nor
+  do resource records of the crawler itself (`metadata://` URIs: wget's arguments and
+  log): they are counted per type in one `skipped` row per file.
 * response, resource and conversion (WET) records are content records; each becomes a
   document or a quarantine row:
   - declared length over max_doc_bytes -> `oversize` (the body is streamed past, never held);
@@ -91,8 +92,9 @@ def _records(
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # warcio prints recoverable warnings there
             for record in it:
-                if record.rec_type not in CONTENT_TYPES:
-                    skipped[f"warc_{record.rec_type}"] += 1
+                kind = _record_kind(record)
+                if kind is not None:
+                    skipped[kind] += 1
                     next_offset = it.get_record_offset() + it.get_record_length()
                     continue
                 row = _content_row(task, opts, it, record, prefix)
@@ -106,6 +108,15 @@ def _records(
         )
     except STREAM_ERRORS as exc:
         yield task.quarantine(f"{prefix}{next_offset}", "truncated_stream", f"{type(exc).__name__}: {exc}")
+
+
+def _record_kind(record: Any) -> str | None:
+    """The skip reason of a record that holds no document, None for a content record."""
+    if record.rec_type not in CONTENT_TYPES:
+        return f"warc_{record.rec_type}"
+    if (record.rec_headers.get_header("WARC-Target-URI") or "").startswith("metadata://"):
+        return "warc_crawler_metadata"
+    return None
 
 
 def _content_row(
