@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import time
 import uuid
@@ -99,6 +100,16 @@ def parquet_stats(path: Path) -> tuple[int, dict[str, Any]]:
     return meta.num_rows, stats_json
 
 
+def _fault(point: str, table: str) -> None:
+    """Fault injection for resume tests: REFINERY_FAULT=point:table SIGKILLs this process here.
+
+    A real kill at the worst moment (files moved, nothing committed) is the only
+    honest test that an interrupted write stays invisible and is cleaned up.
+    """
+    if os.environ.get("REFINERY_FAULT") == f"{point}:{table}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -139,7 +150,9 @@ class Lake:
     # ---------------------------------------------------------------- reading
     def delta(self, table: str, version: int | None = None) -> DeltaTable:
         if not self.exists(table):
-            raise TableMissingError(f"no table {table!r} in lake {self.root}; run the stage that writes it first")
+            raise TableMissingError(
+                f"no table {table!r} in lake {self.root}; run the stage that writes it first"
+            )
         try:
             return DeltaTable(str(self.path(table)), version=version)
         except (DeltaError, TableNotFoundError, OSError) as exc:
@@ -157,7 +170,7 @@ class Lake:
         """Commits newest first, with refinery's metadata unprefixed under `meta`."""
         out = []
         for commit in self.delta(table).history():
-            meta = {k[len(META_PREFIX):]: v for k, v in commit.items() if k.startswith(META_PREFIX)}
+            meta = {k[len(META_PREFIX) :]: v for k, v in commit.items() if k.startswith(META_PREFIX)}
             out.append({**{k: v for k, v in commit.items() if not k.startswith(META_PREFIX)}, "meta": meta})
         return out
 
@@ -254,6 +267,7 @@ class Lake:
             total += num
             dest = root / name
             os.replace(src, dest)
+            _fault("before_commit", table)
             adds.append(
                 AddAction(
                     path=name,
@@ -280,7 +294,13 @@ class Lake:
         return CommitResult(table, version, total, len(adds))
 
     def _commit(
-        self, root: Path, table: str, schema: pa.Schema, adds: list[AddAction], mode: str, props: CommitProperties
+        self,
+        root: Path,
+        table: str,
+        schema: pa.Schema,
+        adds: list[AddAction],
+        mode: str,
+        props: CommitProperties,
     ) -> int:
         delta_schema = Schema.from_arrow(schema)
         if not self.exists(table):

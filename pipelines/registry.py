@@ -13,15 +13,26 @@ from pipelines.stage import Stage
 STAGES: dict[str, str] = {
     "ingest": "pipelines.ingest:Ingest",
     "pii": "pii.stage:PiiStage",
+    "augment": "curation.augment:Augment",
+    "shards": "training.shards_stage:Shards",
 }
 
 
 def stage_class(name: str) -> type[Stage]:
-    """The Stage subclass registered under `name`; the error lists the known names."""
+    """The Stage subclass registered under `name`, or named by import path (`package.module:Class`).
+
+    Import paths let users run their own stages without editing this table.
+    """
     try:
-        target = STAGES[name]
+        target = name if ":" in name else STAGES[name]
     except KeyError:
         known = ", ".join(sorted(STAGES))
         raise KeyError(f"unknown stage {name!r}; known stages: {known}") from None
     module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    try:
+        found = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as exc:
+        raise KeyError(f"stage {name!r}: cannot import {target}: {exc}") from None
+    if not (isinstance(found, type) and issubclass(found, Stage)):
+        raise KeyError(f"stage {name!r}: {target} is not a Stage subclass")
+    return found

@@ -63,7 +63,11 @@ def get_spark(
     builder = SparkSession.builder.appName(app_name).master(
         master or os.environ.get("REFINERY_SPARK_MASTER", "local[*]")
     )
-    merged = {**DEFAULT_CONF, "spark.ui.enabled": str(bool(ui)).lower(), **{k: str(v) for k, v in (conf or {}).items()}}
+    merged = {
+        **DEFAULT_CONF,
+        "spark.ui.enabled": str(bool(ui)).lower(),
+        **{k: str(v) for k, v in (conf or {}).items()},
+    }
     if merged.get("spark.driver.host") is None and os.environ.get("SPARK_LOCAL_IP") == "127.0.0.1":
         merged["spark.driver.host"] = "127.0.0.1"
         merged.setdefault("spark.driver.bindAddress", "127.0.0.1")

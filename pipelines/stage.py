@@ -78,6 +78,11 @@ class Stage(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type[StageConfig]]
+    # How the runner reconciles rows: "preserve" (first input rows == first output rows
+    # + rows this stage wrote to `quarantine`), "source" (metrics["records_in"] ==
+    # rows of every output table: ingest), "expand" (adds rows: augmentation) or
+    # "none" (no table output: shards).
+    row_policy: ClassVar[str] = "preserve"
 
     def __init__(self, config: StageConfig):
         self.config = config

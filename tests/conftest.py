@@ -50,5 +50,9 @@ def stage_ctx(spark, lake, tmp_path: Path):
     from pipelines.stage import StageContext
 
     return StageContext(
-        spark=spark, lake=lake, dataset="test", run_id=f"test-{uuid.uuid4().hex[:8]}", work_dir=tmp_path / "work"
+        spark=spark,
+        lake=lake,
+        dataset="test",
+        run_id=f"test-{uuid.uuid4().hex[:8]}",
+        work_dir=tmp_path / "work",
     )

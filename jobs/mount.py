@@ -1,0 +1,29 @@
+"""Area sub-commands mounted on the `refinery` CLI.
+
+Each entry is (command name, "module:attribute" of a typer app). A sub-app whose
+module cannot be imported (an optional dependency missing) is left out with a
+note on stderr rather than breaking every other command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+SUBAPPS: list[tuple[str, str]] = []
+
+
+def mount_subapps(app: typer.Typer) -> None:
+    for name, target in SUBAPPS:
+        module, _, attr = target.partition(":")
+        try:
+            sub = getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            print(f"refinery: command {name!r} unavailable: {exc}", file=sys.stderr)
+            continue
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=name)
+        else:
+            app.command(name=name)(sub)

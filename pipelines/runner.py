@@ -1,0 +1,282 @@
+"""The runner: executes a job's stages in order, commits their tables, records the run.
+
+Resume by content (DESIGN decision 4): a stage's resume key is the hash of its
+name, config hash, code version, pinned input table versions and source
+fingerprint. Every commit carries the key; a rerun whose output tables already
+hold a commit with the same key is skipped and its recorded versions are reused.
+Staging files of killed runs are removed before a stage writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from pipelines.codeversion import code_version
+from pipelines.lake import Lake
+from pipelines.progress import RunProgress
+from pipelines.runrecord import Heartbeat, RunRecord, StageRecord, dump_json, new_run_id, now_iso
+from pipelines.spark import get_spark
+from pipelines.spec import JobSpec
+from pipelines.stage import Stage, StageContext, StageResult
+
+
+class RowAccountingError(RuntimeError):
+    """A stage lost or invented rows: rows in != kept + dropped + quarantined."""
+
+
+def resume_key(stage: Stage, stage_id: str, inputs: dict[str, int], fingerprint: str) -> str:
+    payload = {
+        "stage": stage.name,
+        "id": stage_id,
+        "config": stage.config.config_hash(),
+        "code": code_version(),
+        "inputs": inputs,
+        "source": fingerprint,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+class Runner:
+    """Runs one job spec against one lake; one instance per run."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        stages: list[tuple[str, Stage]],
+        spec_path: str | None = None,
+        run_id: str | None = None,
+        spark: Any = None,
+        progress: bool = True,
+        record: RunRecord | None = None,
+    ):
+        self.spec = spec
+        self.stages = stages
+        self.lake = Lake(spec.lake)
+        self._spark = spark
+        self.progress_enabled = progress
+        self.lock = threading.Lock()
+        self.record = record or RunRecord(
+            run_id=run_id or new_run_id(spec.name),
+            job=spec.name,
+            dataset=spec.dataset_name,
+            lake=str(self.lake.root),
+            spec_path=spec_path,
+            spec=spec.model_dump(mode="json"),
+            spec_hash=spec.spec_hash(),
+        )
+        self.record.code_version = code_version()
+        self.record.stages = [
+            StageRecord(
+                id=sid,
+                stage=st.name,
+                config=st.config.model_dump(mode="json"),
+                config_hash=st.config.config_hash(),
+            )
+            for sid, st in stages
+        ]
+
+    @property
+    def spark(self) -> Any:
+        if self._spark is None:
+            conf = {"spark.ui.showConsoleProgress": "false", **self.spec.spark.conf}
+            self._spark = get_spark(self.spec.spark.master, conf, app_name=f"refinery:{self.spec.name}")
+        return self._spark
+
+    def _save(self) -> None:
+        with self.lock:
+            self.record.save()
+
+    def run(self) -> RunRecord:
+        """Run every stage; the record ends succeeded, failed (with cause) or interrupted."""
+        import os
+        import socket
+
+        rec = self.record
+        rec.status, rec.started_at, rec.heartbeat_at = "running", now_iso(), now_iso()
+        rec.pid, rec.host = os.getpid(), socket.gethostname()
+        rec.log_path = str(rec.path.parent / "driver.log")
+        self._save()
+        try:
+            with Heartbeat(rec, self.lock):
+                spark = self.spark
+                rec.master = spark.sparkContext.master
+                rec.app_id = spark.sparkContext.applicationId
+                self._save()
+                with RunProgress(spark, len(self.stages), enabled=self.progress_enabled) as bar:
+                    versions: dict[str, int] = {}
+                    for stage_id, stage in self.stages:
+                        bar.begin_stage(f"{stage_id} ({stage.name})")
+                        self._run_stage(stage_id, stage, versions, bar)
+                        bar.end_stage()
+            rec.status = "succeeded"
+        except KeyboardInterrupt:
+            rec.status, rec.error = "interrupted", "interrupted by the user (Ctrl-C)"
+            raise
+        except BaseException as exc:
+            rec.status = "failed"
+            rec.error = f"{type(exc).__name__}: {exc}"
+            cause = exc.__cause__ or exc.__context__
+            rec.error_cause = f"{type(cause).__name__}: {cause}" if cause else None
+            (rec.path.parent / "error.txt").write_text(traceback.format_exc())
+            raise
+        finally:
+            rec.ended_at = now_iso()
+            self._save()
+            self._write_stats()
+        return rec
+
+    def _pin_inputs(self, stage: Stage, versions: dict[str, int]) -> dict[str, int]:
+        pinned = {}
+        for name in stage.input_tables():
+            if name in versions:
+                pinned[name] = versions[name]
+                continue
+            latest = self.lake.version(f"{self.spec.dataset_name}/{name}")
+            if latest is None:
+                raise FileNotFoundError(
+                    f"stage input table {self.spec.dataset_name}/{name} does not exist in {self.lake.root}; "
+                    "add the stage that writes it earlier in the job"
+                )
+            pinned[name] = latest
+        return pinned
+
+    def _context(self, pinned: dict[str, int]) -> StageContext:
+        return StageContext(
+            spark=self.spark,
+            lake=self.lake,
+            dataset=self.spec.dataset_name,
+            run_id=self.record.run_id,
+            work_dir=self.record.path.parent / "work",
+            versions=dict(pinned),
+        )
+
+    def _run_stage(self, stage_id: str, stage: Stage, versions: dict[str, int], bar: RunProgress) -> None:
+        srec = self.record.stage(stage_id)
+        srec.status, srec.started_at = "running", now_iso()
+        started = time.perf_counter()
+        self._save()
+        pinned = self._pin_inputs(stage, versions)
+        ctx = self._context(pinned)
+        key = resume_key(stage, stage_id, pinned, stage.source_fingerprint(ctx))
+        srec.inputs, srec.resume_key = pinned, key
+        for table in stage.output_tables():
+            self.lake.clean_orphans(ctx.table(table))
+        try:
+            if stage.is_complete(ctx, {"resume_key": key}):
+                self._skip(stage, ctx, key, srec, versions)
+                bar.log(f"[dim]skipped {stage_id}: output already matches (resume key {key})[/dim]")
+            else:
+                result = stage.run(ctx)
+                self._commit(stage, stage_id, ctx, key, result, srec, versions)
+                srec.status = "succeeded"
+        except BaseException as exc:
+            srec.status, srec.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            srec.ended_at = now_iso()
+            srec.seconds = round(time.perf_counter() - started, 3)
+            self._save()
+
+    def _skip(
+        self, stage: Stage, ctx: StageContext, key: str, srec: StageRecord, versions: dict[str, int]
+    ) -> None:
+        for table in stage.output_tables():
+            version = self.lake.find_commit(ctx.table(table), {"resume_key": key})
+            if version is not None:
+                versions[table] = version
+                srec.outputs[table] = version
+        srec.status = "skipped"
+        self._account(stage, ctx, srec, {})
+
+    def _commit(
+        self,
+        stage: Stage,
+        stage_id: str,
+        ctx: StageContext,
+        key: str,
+        result: StageResult,
+        srec: StageRecord,
+        versions: dict[str, int],
+    ) -> None:
+        metadata = {
+            "run_id": self.record.run_id,
+            "stage": stage.name,
+            "stage_id": stage_id,
+            "config_hash": stage.config.config_hash(),
+            "code_version": code_version(),
+            "inputs": json.dumps({ctx.table(t): v for t, v in ctx.versions.items()}, sort_keys=True),
+            "resume_key": key,
+        }
+        for table, df in result.tables.items():
+            mode = "append" if table in result.append else "overwrite"
+            commit = self.lake.write(df, ctx.table(table), metadata, mode=mode)
+            versions[table] = commit.version
+            srec.outputs[table] = commit.version
+        srec.metrics, srec.files = result.metrics, result.files
+        self._account(stage, ctx, srec, result.metrics)
+
+    def _account(self, stage: Stage, ctx: StageContext, srec: StageRecord, metrics: dict[str, Any]) -> None:
+        """Fill row counts from Delta statistics and check rows in = kept + dropped + quarantined."""
+        srec.rows_out = {t: self.lake.num_records(ctx.table(t), v) for t, v in srec.outputs.items()}
+        inputs = stage.input_tables()
+        if inputs:
+            srec.rows_in = self.lake.num_records(ctx.table(inputs[0]), srec.inputs[inputs[0]])
+        srec.quarantined = srec.rows_out.get("quarantine")
+        outputs = [t for t in stage.output_tables() if t in srec.outputs]
+        if outputs:
+            srec.kept, srec.dropped = self._drop_counts(ctx.table(outputs[0]), srec.outputs[outputs[0]])
+        if stage.row_policy == "preserve" and inputs and outputs:
+            produced = srec.rows_out[outputs[0]] + (
+                (srec.quarantined or 0) if "quarantine" in outputs[1:] else 0
+            )
+            srec.reconciled = srec.rows_in == produced
+        elif stage.row_policy == "source" and "records_in" in metrics:
+            srec.reconciled = int(metrics["records_in"]) == sum(srec.rows_out.values())
+        if srec.reconciled is False:
+            raise RowAccountingError(
+                f"stage {srec.id}: rows in {srec.rows_in if stage.row_policy == 'preserve' else metrics.get('records_in')}"
+                f" != rows out {srec.rows_out}; the stage lost or invented rows"
+            )
+
+    def _drop_counts(self, table: str, version: int) -> tuple[int | None, dict[str, int]]:
+        """Kept rows and rows per drop reason: a Spark aggregation, only the counts reach the driver."""
+        if "drop_reason" not in self.lake.arrow_schema(table, version).names:
+            return None, {}
+        counts = self.lake.read(self.spark, table, version).groupBy("drop_reason").count().collect()
+        dropped = {row["drop_reason"]: int(row["count"]) for row in counts if row["drop_reason"] is not None}
+        kept = sum(int(row["count"]) for row in counts if row["drop_reason"] is None)
+        return kept, dropped
+
+    def _write_stats(self) -> None:
+        """stats.json beside run.json: the per-stage funnel the reports and the web app start from."""
+        funnel = [
+            {
+                "id": s.id,
+                "stage": s.stage,
+                "status": s.status,
+                "seconds": s.seconds,
+                "rows_in": s.rows_in,
+                "rows_out": s.rows_out,
+                "kept": s.kept,
+                "dropped": s.dropped,
+                "quarantined": s.quarantined,
+            }
+            for s in self.record.stages
+        ]
+        dump_json(self.record.path.parent / "stats.json", {"run_id": self.record.run_id, "funnel": funnel})
+
+
+def run_spec(
+    path: str | Path, run_id: str | None = None, progress: bool = True, spark: Any = None
+) -> RunRecord:
+    """Load, validate and run a job spec file (what `refinery run` does)."""
+    from pipelines.spec import load_spec
+
+    spec, stages = load_spec(path)
+    return Runner(spec, stages, spec_path=str(path), run_id=run_id, progress=progress, spark=spark).run()

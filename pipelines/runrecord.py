@@ -1,0 +1,188 @@
+"""Run records: one JSON file per run under `<lake>/_runs/<run_id>/run.json`.
+
+The CLI, the cluster submitter and the web app all read these files, so the
+record is the single source of truth about a run. Writes are atomic (temp file +
+rename). A run that stops heartbeating while "running" is reported as
+interrupted: a killed process can never leave a run "running" forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "interrupted", "cancelled"]
+StageStatus = Literal["pending", "running", "succeeded", "skipped", "failed"]
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER_SECONDS = 60.0
+RUNS_DIR = "_runs"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_run_id(job: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{job}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+class StageRecord(BaseModel):
+    id: str
+    stage: str
+    status: StageStatus = "pending"
+    started_at: str | None = None
+    ended_at: str | None = None
+    seconds: float | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    config_hash: str = ""
+    resume_key: str = ""
+    inputs: dict[str, int] = Field(default_factory=dict)
+    outputs: dict[str, int] = Field(default_factory=dict)
+    rows_in: int | None = None
+    rows_out: dict[str, int] = Field(default_factory=dict)
+    kept: int | None = None
+    dropped: dict[str, int] = Field(default_factory=dict)
+    quarantined: int | None = None
+    reconciled: bool | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    files: list[str] = Field(default_factory=list)
+    error: str | None = None
+
+
+class RunRecord(BaseModel):
+    run_id: str
+    job: str
+    dataset: str
+    lake: str
+    spec_path: str | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+    spec_hash: str = ""
+    code_version: str = ""
+    master: str = "local[*]"
+    deploy_mode: str = "local"
+    app_id: str | None = None
+    status: RunStatus = "queued"
+    created_at: str = Field(default_factory=now_iso)
+    started_at: str | None = None
+    ended_at: str | None = None
+    heartbeat_at: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    stages: list[StageRecord] = Field(default_factory=list)
+    error: str | None = None
+    error_cause: str | None = None
+    log_path: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    # ------------------------------------------------------------ persistence
+    @staticmethod
+    def directory(lake_root: str | Path, run_id: str) -> Path:
+        if "/" in run_id or run_id in ("", ".", ".."):
+            raise ValueError(f"invalid run id {run_id!r}")
+        return Path(lake_root) / RUNS_DIR / run_id
+
+    @property
+    def path(self) -> Path:
+        return self.directory(self.lake, self.run_id) / "run.json"
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".run.json.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(self.model_dump_json(indent=2))
+        os.replace(tmp, self.path)
+
+    @classmethod
+    def load(cls, lake_root: str | Path, run_id: str) -> RunRecord:
+        path = cls.directory(lake_root, run_id) / "run.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no run {run_id!r} under {Path(lake_root) / RUNS_DIR}; `refinery runs` lists them"
+            )
+        return cls.model_validate_json(path.read_text()).refreshed()
+
+    def refreshed(self) -> RunRecord:
+        """Mark a 'running' run whose heartbeat went stale as interrupted (the process died)."""
+        if self.status == "running" and self.heartbeat_at:
+            age = time.time() - datetime.fromisoformat(self.heartbeat_at).timestamp()
+            if age > STALE_AFTER_SECONDS and not self._owner_alive():
+                self.status = "interrupted"
+                self.error = self.error or f"no heartbeat for {age:.0f} s: the driver process died"
+                for stage in self.stages:
+                    if stage.status == "running":
+                        stage.status = "failed"
+                        stage.error = "interrupted"
+        return self
+
+    def _owner_alive(self) -> bool:
+        if self.host != socket.gethostname() or self.pid is None:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def stage(self, stage_id: str) -> StageRecord:
+        for record in self.stages:
+            if record.id == stage_id:
+                return record
+        raise KeyError(stage_id)
+
+
+def list_runs(lake_root: str | Path) -> list[RunRecord]:
+    """Every readable run record, newest first; unreadable ones are skipped, never fatal."""
+    runs_dir = Path(lake_root) / RUNS_DIR
+    if not runs_dir.is_dir():
+        return []
+    records = []
+    for path in runs_dir.glob("*/run.json"):
+        try:
+            records.append(RunRecord.model_validate_json(path.read_text()).refreshed())
+        except (OSError, ValueError):
+            continue
+    return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+
+class Heartbeat:
+    """Rewrites the record's heartbeat every few seconds while a run is alive."""
+
+    def __init__(self, record: RunRecord, lock: threading.Lock, interval: float = HEARTBEAT_SECONDS):
+        self.record = record
+        self.lock = lock
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="refinery-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self.lock:
+                self.record.heartbeat_at = now_iso()
+                self.record.save()
+
+
+def dump_json(path: Path, payload: Any) -> None:
+    """Atomic JSON write for files beside a run record (stats, reports)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str))
+    os.replace(tmp, path)

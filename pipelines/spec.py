@@ -1,0 +1,116 @@
+"""Job specs: YAML files naming the lake, the dataset, Spark settings and the stages to run.
+
+Validation happens before Spark starts, and every error names the file and the
+field (`stages[3] (minhash_dedup).params.threshold: ...`) so a user can fix a spec
+without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pipelines.registry import stage_class
+from pipelines.stage import Stage
+
+
+class SpecError(ValueError):
+    """A job spec that cannot run; the message names the file and field."""
+
+
+class SparkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    master: str | None = None
+    conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class StageSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str
+    id: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    lake: str = "lake"
+    dataset: str | None = None
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    stages: list[StageSpec]
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_." for c in value):
+            raise ValueError("use letters, digits, '-', '_' and '.' only")
+        return value
+
+    @property
+    def dataset_name(self) -> str:
+        return self.dataset or self.name
+
+    def spec_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[
+            :16
+        ]
+
+
+def _format_errors(source: str, exc: ValidationError, prefix: str = "") -> str:
+    lines = []
+    for err in exc.errors():
+        loc = prefix + ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
+            ".[", "["
+        )
+        lines.append(f"{source}: {loc or '<root>'}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> tuple[JobSpec, list[tuple[str, Stage]]]:
+    """Validate a spec mapping and build its stages (with ids unique within the job)."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a job spec must be a YAML mapping with `name` and `stages`")
+    try:
+        spec = JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_errors(source, exc)) from None
+    stages: list[tuple[str, Stage]] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(spec.stages):
+        where = f"stages[{index}] ({entry.stage})"
+        try:
+            cls = stage_class(entry.stage)
+        except KeyError as exc:
+            raise SpecError(f"{source}: stages[{index}].stage: {exc.args[0]}") from None
+        try:
+            config = cls.Config.model_validate(entry.params)
+        except ValidationError as exc:
+            raise SpecError(_format_errors(source, exc, prefix=f"{where}.params.")) from None
+        stage_id = entry.id or entry.stage
+        if stage_id in seen:
+            raise SpecError(
+                f"{source}: {where}.id: duplicate stage id {stage_id!r}; give each repeated stage an `id`"
+            )
+        seen.add(stage_id)
+        stages.append((stage_id, cls(config)))
+    return spec, stages
+
+
+def load_spec(path: str | Path) -> tuple[JobSpec, list[tuple[str, Stage]]]:
+    """Read and validate a YAML job spec file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such job spec file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    return parse_spec(data, str(path))

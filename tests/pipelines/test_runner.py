@@ -1,0 +1,128 @@
+"""The runner: run records, resume by content, kill-and-rerun equality, spec errors that name the field."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.lake import Lake
+from pipelines.runner import Runner
+from pipelines.runrecord import RunRecord, list_runs
+from pipelines.spec import SpecError, load_spec, parse_spec
+
+REPO = Path(__file__).resolve().parents[2]
+LOAD = "tests.pipelines.stages_for_tests:LoadJsonl"
+MARK = "tests.pipelines.stages_for_tests:MarkShort"
+
+
+def _spec(tmp_path: Path, shared_data: Path, lake: Path, min_words: int = 400) -> Path:
+    source = shared_data / "web" / "datajuicer_pretrain_source_samples" / "redpajama-cc-2023-06-refined.jsonl"
+    spec = {
+        "name": "runner-test",
+        "lake": str(lake),
+        "spark": {"master": "local[2]"},
+        "stages": [
+            {"stage": LOAD, "params": {"path": str(source)}},
+            {"stage": MARK, "params": {"min_words": min_words}},
+        ],
+    }
+    path = tmp_path / f"spec-{lake.name}-{min_words}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _run(path: Path, spark) -> RunRecord:
+    spec, stages = load_spec(path)
+    return Runner(spec, stages, spec_path=str(path), spark=spark, progress=False).run()
+
+
+def test_run_records_counts_and_resumes(spark, tmp_path, shared_data):
+    lake_dir = tmp_path / "lake"
+    path = _spec(tmp_path, shared_data, lake_dir)
+    first = _run(path, spark)
+    assert first.status == "succeeded"
+    mark = first.stage(MARK)
+    assert mark.status == "succeeded" and mark.reconciled is True
+    assert mark.rows_in == mark.kept + sum(mark.dropped.values())
+    assert (lake_dir / "_runs" / first.run_id / "stats.json").is_file()
+
+    second = _run(path, spark)
+    assert [s.status for s in second.stages] == ["skipped", "skipped"]
+    assert second.stage(MARK).outputs == mark.outputs
+    assert Lake(lake_dir).version("runner-test/marked") == 0
+
+    changed = _run(_spec(tmp_path, shared_data, lake_dir, min_words=1000), spark)
+    assert [s.status for s in changed.stages] == ["skipped", "succeeded"]
+    assert changed.stage(MARK).dropped["too_short"] > mark.dropped.get("too_short", 0)
+    assert {r.run_id for r in list_runs(lake_dir)} == {first.run_id, second.run_id, changed.run_id}
+
+
+def test_killed_run_resumes_to_identical_tables(spark, tmp_path, shared_data, monkeypatch):
+    monkeypatch.setenv("REFINERY_CODE_VERSION", "pinned-for-this-test")
+    killed_lake, clean_lake = tmp_path / "killed", tmp_path / "clean"
+    spec_path = _spec(tmp_path, shared_data, killed_lake)
+    env = {**os.environ, "REFINERY_FAULT": "before_commit:runner-test/marked", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "run", str(spec_path), "--quiet"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    killed = list_runs(killed_lake)
+    assert len(killed) == 1 and killed[0].status == "running"  # heartbeat not yet stale
+    assert not Lake(killed_lake).exists("runner-test/marked")
+
+    resumed = _run(spec_path, spark)
+    assert [s.status for s in resumed.stages] == ["skipped", "succeeded"]
+    _run(_spec(tmp_path, shared_data, clean_lake), spark)
+    a = Lake(killed_lake).read(spark, "runner-test/marked").orderBy("doc_id").collect()
+    b = Lake(clean_lake).read(spark, "runner-test/marked").orderBy("doc_id").collect()
+    assert a == b
+    assert not list((killed_lake / "runner-test" / "marked").glob("_staging/*"))
+
+
+def test_stale_heartbeat_is_reported_interrupted(tmp_path):
+    record = RunRecord(
+        run_id="r-stale",
+        job="j",
+        dataset="j",
+        lake=str(tmp_path),
+        status="running",
+        heartbeat_at="2020-01-01T00:00:00+00:00",
+        pid=2**22 + 17,
+        host="elsewhere",
+    )
+    record.save()
+    assert RunRecord.load(tmp_path, "r-stale").status == "interrupted"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "x", "stages": [{"stage": "nope"}]}, "stages[0].stage: unknown stage 'nope'"),
+        (
+            {"name": "x", "stages": [{"stage": MARK, "params": {"min_words": "many"}}]},
+            "stages[0] (t_mark).params.min_words",
+        ),
+        (
+            {"name": "x", "stages": [{"stage": MARK, "params": {"min_wrods": 3}}]},
+            "stages[0] (t_mark).params.min_wrods: Extra inputs are not permitted",
+        ),
+        ({"name": "x", "stages": [], "spark": {"mastr": "local"}}, "spark.mastr"),
+        ({"stages": []}, "name: Field required"),
+        ({"name": "x", "stages": [{"stage": MARK}, {"stage": MARK}]}, "duplicate stage id"),
+    ],
+)
+def test_spec_errors_name_the_field(data, message):
+    with pytest.raises(SpecError) as info:
+        parse_spec(data, "job.yaml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("job.yaml: ")

@@ -1,0 +1,153 @@
+# ruff: noqa: F811  (fixtures imported from the fixtures module are re-bound as arguments)
+"""The trainer: bit-exact resume, accumulation, DDP under torchrun, clear errors, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from tests.training.test_stream_fixtures import web_shards, web_texts, web_tokenizer  # noqa: F401
+from training import checkpoint
+from training.train import TrainConfig, load_config, train
+from training.train_cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(shards: Path, out: Path, **overrides) -> TrainConfig:
+    raw = {
+        "model": "tiny",
+        "model_overrides": {"dropout": 0.1},  # dropout draws random numbers: resume must restore the RNG
+        "data": {"train": [str(shards)], "seq_len": 32, "batch_size": 4},
+        "optim": {"lr": 3e-3, "warmup_steps": 2},
+        "steps": 6,
+        "eval_every": 3,
+        "eval_batches": 2,
+        "checkpoint_every": 3,
+        "out_dir": str(out),
+        "device": "cpu",
+        "deterministic": True,
+        "cpu_threads": 1,
+        "progress": False,
+    }
+    for key, value in overrides.items():
+        node = raw
+        *parents, leaf = key.split("__")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return TrainConfig.model_validate(raw)
+
+
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def _losses(out: Path) -> dict[int, float]:
+    return {m["step"]: m["loss"] for m in _metrics(out) if "loss" in m}
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_resume_after_a_kill_is_bit_exact(web_shards, tmp_path):
+    straight = tmp_path / "straight"
+    last = train(_config(web_shards, straight))
+    assert last["step"] == 6 and "val_loss" in last
+    resumed = tmp_path / "resumed"
+    train(_config(web_shards, resumed), stop_after=4)  # killed after step 4 (checkpoints at 3 and 4)
+    shutil.copytree(resumed / "checkpoints" / "step_00000004", resumed / "checkpoints" / ".tmp-step_00000005")
+    (resumed / "checkpoints" / ".tmp-step_00000005" / "trainer.pt").unlink()  # a half-written save
+    assert checkpoint.latest(resumed / "checkpoints").name == "step_00000004"
+    train(_config(web_shards, resumed))
+    a, b = _losses(straight), _losses(resumed)
+    assert [a[s] for s in (5, 6)] == [b[s] for s in (5, 6)]  # float equality: bit for bit
+    state_a = torch.load(straight / "checkpoints" / "step_00000006" / "model.pt", weights_only=True)
+    state_b = torch.load(resumed / "checkpoints" / "step_00000006" / "model.pt", weights_only=True)
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    trainer_state = torch.load(resumed / "checkpoints" / "step_00000006" / "trainer.pt", weights_only=False)
+    assert trainer_state["loader"]["samples_consumed"] == 6 * 4
+    assert sorted(p.name for p in (resumed / "checkpoints").iterdir()) == ["latest", "step_00000004", "step_00000006"]
+    record = _metrics(straight)[0]
+    assert {"loss", "lr", "tokens_per_s", "mfu", "data_wait", "grad_norm"} <= set(record)
+
+
+def test_accumulation_matches_a_larger_batch(web_shards, tmp_path):
+    """2 micro-batches of 4 read the same 8 samples as one batch of 8, so the first loss is the same."""
+    one = train(_config(web_shards, tmp_path / "one", data__batch_size=8, steps=1, model_overrides={}))
+    two = train(
+        _config(web_shards, tmp_path / "two", optim__grad_accum=2, steps=1, model_overrides={}, eval_batches=0)
+    )
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
+
+
+def test_clear_errors_for_tokenizer_mismatch_and_missing_shard(web_shards, tmp_path, web_tokenizer):
+    other = tmp_path / "other.json"
+    other.write_text(web_tokenizer.read_text().replace("<|endoftext|>", "<|eos|>"))
+    with pytest.raises(ValueError, match="tokenizer mismatch"):
+        train(_config(web_shards, tmp_path / "a", data__tokenizer=str(other)))
+    train(_config(web_shards, tmp_path / "b", data__tokenizer=str(web_tokenizer), steps=1, eval_batches=0))
+    broken = tmp_path / "broken"
+    shutil.copytree(web_shards, broken)
+    (broken / "train" / "part-00001.ds").unlink()
+    with pytest.raises(Exception, match="part-00001.ds is missing"):
+        train(_config(broken, tmp_path / "c", data__batch_size=32))
+    with pytest.raises(ValueError, match="steps"):
+        cfg = tmp_path / "bad.yaml"
+        cfg.write_text(yaml.safe_dump({"data": {"train": ["x"]}, "steps": -1}))
+        load_config(cfg)
+
+
+def test_cli_trains_the_demo_config(web_shards, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            str(REPO / "training" / "configs" / "demo_tiny.yaml"),
+            "--shards",
+            str(web_shards),
+            "--steps",
+            "3",
+            "--out",
+            str(tmp_path / "demo"),
+            "--set",
+            "progress=false",
+            "--set",
+            "data.seq_len=32",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "loss" in result.output
+    assert sorted(_losses(tmp_path / "demo")) == [3]
+
+
+def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
+    cfg = tmp_path / "ddp.yaml"
+    raw = _config(web_shards, tmp_path / "ddp", steps=3, eval_every=0, checkpoint_every=0).model_dump(mode="json")
+    cfg.write_text(yaml.safe_dump(raw))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-port=0"]
+    proc = subprocess.run(
+        [*cmd, "-m", "training.train", str(cfg)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    state = torch.load(tmp_path / "ddp" / "checkpoints" / "step_00000003" / "trainer.pt", weights_only=False)
+    assert state["loader"]["samples_consumed"] == 3 * 2 * 4  # steps x ranks x batch
+    assert (tmp_path / "ddp" / "checkpoints" / "step_00000003" / "rng_rank1.pt").is_file()
+    last = train(load_config(cfg, ["steps=5"]))  # elastic: continue on one process
+    assert last["step"] == 5
+    state = torch.load(tmp_path / "ddp" / "checkpoints" / "step_00000005" / "trainer.pt", weights_only=False)
+    assert state["loader"]["samples_consumed"] == 3 * 2 * 4 + 2 * 4
+    assert sorted(_losses(tmp_path / "ddp")) == [1, 2, 3, 4, 5]
