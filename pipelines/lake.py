@@ -314,11 +314,7 @@ class Lake:
                     raise
                 del exc  # a concurrent writer created the table first: commit on top of it
         dt = DeltaTable(str(root))
-        if mode == "append" and dt.schema().to_arrow() != schema:
-            mode_schema = schema
-        else:
-            mode_schema = delta_schema
-        dt.create_write_transaction(adds, mode=mode, schema=mode_schema, commit_properties=props)
+        dt.create_write_transaction(adds, mode=mode, schema=delta_schema, commit_properties=props)
         return DeltaTable(str(root)).version()
 
     def _discard(self, table: str, txn: str, moved: Iterable[str]) -> None:
