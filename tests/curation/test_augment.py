@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from pydantic import ValidationError
@@ -201,7 +202,7 @@ def test_stage_variants_never_cross_the_split(stage_ctx, lake, shared_data, smal
         for d, p in zip(table["doc_id"].to_pylist(), table["augmented_from"].to_pylist(), strict=True)
     }
     for entry in Manifest.load(folder).shards:
-        ids = pa.parquet.read_table(shard_paths(folder, entry.name)[2], columns=["doc_id"])[
+        ids = pq.read_table(shard_paths(folder, entry.name)[2], columns=["doc_id"])[
             "doc_id"
         ].to_pylist()
         for doc_id in ids:
