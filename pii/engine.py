@@ -16,11 +16,8 @@ runs instead of eight full-text scans per document. Everything after that
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")  # before presidio imports tldextract
-
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,12 +47,12 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
+from pii.redact import PSEUDONYM_HEX
 from pii.settings import PiiSettings
 
 logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 
 LANGUAGE = "en"  # Presidio's recognizers are registered for English; other languages reuse the patterns
-PLACEHOLDER_RE = r"<[A-Z][A-Z0-9_]*(?:_[0-9a-f]{6,})?>"
 NER_COMPONENT = "ner"
 REGEX_FLAGS = re.DOTALL | re.MULTILINE | re.IGNORECASE
 # spaCy refuses longer texts by default (1M); oversize documents are quarantined at ingest anyway.
@@ -177,6 +174,39 @@ def _pattern_recognizers(settings: PiiSettings) -> list[EntityRecognizer]:
     return recognizers
 
 
+def replacement_pattern(settings: PiiSettings) -> re.Pattern[str]:
+    """What our own redaction writes: `<TYPE>`, `<TYPE_hex>` pseudonyms and runs of the mask character."""
+    names = "|".join(re.escape(e) for e in sorted(settings.all_entities(), key=len, reverse=True))
+    return re.compile(
+        rf"<(?:{names})(?:_[0-9a-f]{{{PSEUDONYM_HEX}}})?>|{re.escape(settings.mask_char)}{{2,}}"
+    )
+
+
+def outside_replacements(
+    results: list[RecognizerResult], text: str, replacements: re.Pattern[str]
+) -> list[RecognizerResult]:
+    """Results trimmed to the text outside earlier replacements (NER may tag `<PERSON>` itself as a name).
+
+    This keeps re-analysis of redacted text from reporting our own placeholders, and a
+    later redaction round from cutting into them.
+    """
+    taken = [m.span() for m in replacements.finditer(text)] if results else []
+    if not taken:
+        return results
+    kept = []
+    for r in results:
+        start, end = r.start, r.end
+        for lo, hi in taken:
+            if lo <= start < hi:
+                start = hi
+            if lo < end <= hi:
+                end = lo
+        if end - start > 0 and text[start:end].strip():
+            r.start, r.end = start, end
+            kept.append(r)
+    return kept
+
+
 def load_spacy(model: str, ner: bool) -> spacy.Language:
     """The installed spaCy package (or model folder) with only the NER component, or only the tokenizer.
 
@@ -206,6 +236,7 @@ class PiiAnalyzer:
     nlp_engine: PipelineNlpEngine
     engine: AnalyzerEngine
     triggers: dict[str, re.Pattern[str]]
+    replacements: re.Pattern[str]
 
     def analyze_batch(
         self, texts: Sequence[str], use_ner: Sequence[bool] | None = None
@@ -233,14 +264,10 @@ class PiiAnalyzer:
         return self.analyze_batch([text], None if use_ner is None else [use_ner])[0]
 
     def _analyze_doc(self, text: str, doc: spacy.tokens.Doc, entities: list[str]) -> list[RecognizerResult]:
-        return self.engine.analyze(
-            text,
-            language=LANGUAGE,
-            entities=entities,
-            nlp_artifacts=self.nlp_engine.artifacts(doc),
-            allow_list=[PLACEHOLDER_RE],
-            allow_list_match="regex",
+        results = self.engine.analyze(
+            text, language=LANGUAGE, entities=entities, nlp_artifacts=self.nlp_engine.artifacts(doc)
         )
+        return outside_replacements(results, text, self.replacements)
 
     def _possible_entities(self, texts: Sequence[str]) -> list[set[str]]:
         """For each text, the pattern entities whose trigger occurs in it: one regex pass per trigger per batch."""
@@ -277,7 +304,7 @@ def build_analyzer(settings: PiiSettings) -> PiiAnalyzer:
     triggers = {e: re.compile(TRIGGERS[e], re.IGNORECASE) for e in settings.entities if e in TRIGGERS}
     for custom in settings.custom:
         triggers[custom.name] = re.compile(custom.pattern, REGEX_FLAGS)
-    return PiiAnalyzer(settings, nlp, nlp_engine, engine, triggers)
+    return PiiAnalyzer(settings, nlp, nlp_engine, engine, triggers, replacement_pattern(settings))
 
 
 @lru_cache(maxsize=4)

@@ -35,6 +35,8 @@ OUTPUT_FIELDS = [
     pa.field("pii_scope", pa.string()),
 ]
 OUTPUT_NAMES = {f.name for f in OUTPUT_FIELDS}
+# Redaction rounds per document (the first plus re-analyses of changed text); two suffice in practice.
+MAX_ROUNDS = 4
 
 
 def output_schema(input_schema: pa.Schema) -> pa.Schema:
@@ -76,22 +78,43 @@ class PiiKernel:
                 out.append("patterns")
         return out
 
-    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+    def _redact(self, texts: list[str], use_ner: list[bool], doc_ids: list[str]) -> list:
+        """Analyze and redact, then re-analyze changed texts until the analyzer finds nothing more.
+
+        Replacing a name changes its neighbours' context, so NER can find a new entity in
+        redacted text; the extra rounds run only on texts that changed in the previous one.
+        """
         from pii.engine import get_analyzer
 
+        analyzer = get_analyzer(self.settings)
+        redactor = _redactor(self.settings.policy, self.key, self.settings.mask_char)
+        found = analyzer.analyze_batch(texts, use_ner)
+        done = [redactor.redact(t, f, d) for t, f, d in zip(texts, found, doc_ids, strict=True)]
+        pending = [i for i, red in enumerate(done) if red.spans]
+        for _ in range(MAX_ROUNDS - 1):
+            if not pending:
+                break
+            again = analyzer.analyze_batch([done[i].text for i in pending], [use_ner[i] for i in pending])
+            changed = []
+            for i, results in zip(pending, again, strict=True):
+                if results:
+                    done[i] = done[i].then(redactor.redact(done[i].text, results, doc_ids[i]))
+                    changed.append(i)
+            pending = changed
+        return done
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text").to_pylist()
         scopes = self.scopes(batch)
         ids = batch.column("doc_id").to_pylist() if "doc_id" in batch.schema.names else [""] * len(texts)
         rows = [i for i, s in enumerate(scopes) if s in ("full", "patterns", "dropped")]
-        results = get_analyzer(self.settings).analyze_batch(
-            [texts[i] for i in rows], [scopes[i] == "full" for i in rows]
+        redactions = self._redact(
+            [texts[i] for i in rows], [scopes[i] == "full" for i in rows], [ids[i] or "" for i in rows]
         )
-        redactor = _redactor(self.settings.policy, self.key, self.settings.mask_char)
         new_text: list[str | None] = list(texts)
         spans: list[list[dict] | None] = [None] * len(texts)
         counts: list[list[tuple[str, int]] | None] = [None] * len(texts)
-        for i, found in zip(rows, results, strict=True):
-            red = redactor.redact(texts[i], found, scope=ids[i] or "")
+        for i, red in zip(rows, redactions, strict=True):
             new_text[i] = red.text
             spans[i] = [s.as_dict() for s in red.spans]
             counts[i] = sorted(red.counts().items())

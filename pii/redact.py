@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from presidio_analyzer import RecognizerResult
 from presidio_anonymizer import AnonymizerEngine
@@ -46,11 +46,30 @@ class Span:
 
 @dataclass(frozen=True)
 class Redaction:
+    """Redacted text, its spans, and each replacement as (old start, old end, new start, new end)."""
+
     text: str
     spans: list[Span]
+    edits: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(s.entity_type for s in self.spans))
+
+    def then(self, later: Redaction) -> Redaction:
+        """This redaction followed by `later` (a redaction of this one's text): spans moved to the final text.
+
+        A span that a later replacement covers is absorbed by it.
+        """
+        moved = []
+        for span in self.spans:
+            if any(lo < span.end and span.start < hi for lo, hi, _, _ in later.edits):
+                continue
+            shift = sum((ne - ns) - (hi - lo) for lo, hi, ns, ne in later.edits if hi <= span.start)
+            moved.append(
+                Span(span.entity_type, span.start + shift, span.end + shift, span.score, span.recognizer)
+            )
+        spans = sorted([*moved, *later.spans], key=lambda s: s.start)
+        return Redaction(later.text, spans, later.edits)
 
 
 def merge_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
@@ -125,4 +144,5 @@ class Redactor:
             )
             for r, item in zip(merged, items, strict=True)
         ]
-        return Redaction(done.text, spans)
+        edits = [(r.start, r.end, item.start, item.end) for r, item in zip(merged, items, strict=True)]
+        return Redaction(done.text, spans, edits)

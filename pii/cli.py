@@ -1,0 +1,174 @@
+"""`refinery pii ...`: scan files for PII, evaluate detection on labelled data, purge raw table versions.
+
+Nothing printed here contains a detected value: scan shows each finding inside
+its redacted context, evaluation prints only counts and scores.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from pii.settings import PiiSettings
+
+app = typer.Typer(help="PII detection and redaction (Presidio, offline).", no_args_is_help=True)
+SCAN_BATCH = 256
+CONTEXT_CHARS = 30
+
+
+def load_settings(config: Path | None, ner: bool | None = None) -> PiiSettings:
+    """PiiSettings from a YAML file (the pii stage's config mapping); `ner` overrides the file."""
+    from pii.stage import PiiConfig
+
+    data = {}
+    if config is not None:
+        try:
+            data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise typer.BadParameter(f"cannot read {config}: {exc}") from None
+    if ner is not None:
+        data["ner"] = ner
+    try:
+        return PiiConfig.model_validate(data).settings()
+    except ValidationError as exc:
+        raise typer.BadParameter(f"{config or 'settings'}: {exc}") from None
+
+
+def iter_texts(path: Path) -> Iterator[tuple[str, str]]:
+    """(locator, text) from a Delta table folder, a folder of files, .txt, or JSON lines/JSON with `text`."""
+    if path.is_dir() and (path / "_delta_log").is_dir():
+        from deltalake import DeltaTable
+
+        dataset = DeltaTable(str(path)).to_pyarrow_dataset()
+        row = 0
+        for batch in dataset.to_batches(columns=["text"]):
+            for text in batch.column("text").to_pylist():
+                if text is not None:
+                    yield f"{path.name}:{row}", text
+                row += 1
+    elif path.is_dir():
+        for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            yield from iter_texts(child)
+    elif path.suffix in (".txt", ".md"):
+        yield str(path), path.read_text(encoding="utf-8", errors="replace")
+    else:
+        yield from _json_texts(path)
+
+
+def _json_texts(path: Path) -> Iterator[tuple[str, str]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        head = fh.read(1)
+        fh.seek(0)
+        if head == "[":
+            records = json.load(fh)
+            for i, rec in enumerate(records):
+                text = rec.get("text", rec.get("full_text")) if isinstance(rec, dict) else None
+                if isinstance(text, str):
+                    yield f"{path}:{i}", text
+            return
+        for line_no, line in enumerate(fh, 1):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                typer.echo(f"{path}:{line_no}: not a JSON line, skipped", err=True)
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("text"), str):
+                yield f"{path}:{line_no}", rec["text"]
+
+
+@app.command()
+def scan(
+    path: Annotated[Path, typer.Argument(exists=True, help="file, folder or Delta table folder")],
+    config: Annotated[Path | None, typer.Option(help="YAML with the pii stage's settings")] = None,
+    ner: Annotated[bool | None, typer.Option("--ner/--no-ner", help="override the config's ner")] = None,
+    limit: Annotated[int, typer.Option(help="documents to scan at most")] = 10_000,
+    show: Annotated[int, typer.Option(help="findings to list (in redacted context)")] = 20,
+) -> None:
+    """What would be redacted: counts by type and findings shown inside their redacted context."""
+    from pii.kernel import redact_texts
+
+    settings = load_settings(config, ner)
+    counts: Counter[str] = Counter()
+    findings, docs, with_pii = [], 0, 0
+    batch: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        nonlocal with_pii
+        for (locator, _), red in zip(batch, redact_texts([t for _, t in batch], settings), strict=True):
+            with_pii += bool(red["spans"])
+            counts.update(red["counts"])
+            for span in red["spans"]:
+                if len(findings) < show:
+                    lo, hi = max(0, span["start"] - CONTEXT_CHARS), span["end"] + CONTEXT_CHARS
+                    findings.append({"doc": locator, **span, "context": red["text"][lo:hi]})
+        batch.clear()
+
+    for item in iter_texts(path):
+        if docs >= limit:
+            break
+        batch.append(item)
+        docs += 1
+        if len(batch) >= SCAN_BATCH:
+            flush()
+    flush()
+    report = {"documents": docs, "documents_with_pii": with_pii, "counts": dict(counts.most_common())}
+    typer.echo(json.dumps({**report, "findings": findings}, indent=2, ensure_ascii=False))
+
+
+@app.command("eval")
+def eval_command(
+    data: Annotated[Path, typer.Option(exists=True, help="presidio-research JSON: [{full_text, spans}]")],
+    config: Annotated[Path | None, typer.Option(help="YAML with the pii stage's settings")] = None,
+    match: Annotated[str, typer.Option(help="exact (same start and end) or overlap")] = "exact",
+    anchor: Annotated[bool, typer.Option(help="also score Presidio's default AnalyzerEngine")] = False,
+    limit: Annotated[int | None, typer.Option(help="evaluate the first N records")] = None,
+) -> None:
+    """Span-level precision, recall and F1 per entity type and overall, as JSON."""
+    from pii.evaluate import EvalDataError, default_predictor, evaluate, load_samples, ours_predictor
+
+    if match not in ("exact", "overlap"):
+        raise typer.BadParameter("--match must be exact or overlap")
+    settings = load_settings(config)
+    try:
+        records = load_samples(data)[:limit]
+    except EvalDataError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    out = {"data": str(data), "ours": evaluate(records, settings, ours_predictor(settings), match)}
+    if anchor:
+        out["presidio_default"] = evaluate(records, settings, default_predictor(settings), match)
+    typer.echo(json.dumps(out, indent=2))
+
+
+def purge_raw_command(
+    lake: Annotated[Path, typer.Option(help="lake root folder")],
+    dataset: Annotated[str, typer.Option(help="dataset name inside the lake")],
+    raw: Annotated[str, typer.Option(help="raw table to purge")] = "documents",
+    curated: Annotated[str, typer.Option(help="curated table whose lineage is kept")] = "curated",
+    yes: Annotated[bool, typer.Option("--yes", help="really delete (otherwise only list)")] = False,
+) -> None:
+    """Delete raw-table versions (unredacted PII) that the curated table's lineage does not need."""
+    from pii.purge import PurgeError, purge_raw
+    from pipelines.lake import Lake
+
+    try:
+        plan = purge_raw(Lake(lake), f"{dataset}/{raw}", f"{dataset}/{curated}", yes=yes)
+    except PurgeError as exc:
+        typer.echo(f"purge-raw: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(plan.as_dict(), indent=2))
+    if not yes and plan.files:
+        typer.echo(
+            f"dry run: {len(plan.files)} files would be deleted; rerun with --yes to delete them", err=True
+        )
+
+
+app.command("purge-raw")(purge_raw_command)
