@@ -1,0 +1,196 @@
+"""Thresholds over signal columns: the presets and the order in which `decide` checks them.
+
+A rule is data (reason, column, comparison, threshold), so one list drives both
+the Spark evaluator (JVM expressions, no Python on the hot path) and the Arrow
+evaluator used by tests and single-machine tools. The presets reproduce the
+published filters' settings (datatrove 0.10.1 defaults); reasons are datatrove's
+names with the preset as prefix (`gopher_short_doc`, `c4_lorem_ipsum`,
+`fineweb_line_punct_ratio`). A rule over a null signal never fails: null means
+"not measurable" (an empty document fails the explicit `*_empty` rules instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Op = Literal["lt", "gt", "le", "ge", "eq", "true", "not_in"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Fail when `column <op> value`; a null column value never fails (except `not_in`: null is not in)."""
+
+    reason: str
+    column: str
+    op: Op
+    value: Any = None
+
+
+def _r(reason: str, column: str, op: Op, value: Any = None) -> Rule:
+    return Rule(reason, column, op, value)
+
+
+GOPHER_QUALITY = [
+    _r("gopher_short_doc", "gopher_word_count", "lt", 50),
+    _r("gopher_long_doc", "gopher_word_count", "gt", 100_000),
+    _r("gopher_below_avg_threshold", "gopher_mean_word_length", "lt", 3),
+    _r("gopher_above_avg_threshold", "gopher_mean_word_length", "gt", 10),
+    _r("gopher_too_many_hashes", "gopher_hash_word_ratio", "gt", 0.1),
+    _r("gopher_too_many_ellipsis", "gopher_ellipsis_word_ratio", "gt", 0.1),
+    _r("gopher_too_many_bullets", "gopher_bullet_lines_ratio", "gt", 0.9),
+    _r("gopher_too_many_end_ellipsis", "gopher_end_ellipsis_lines_ratio", "gt", 0.3),
+    _r("gopher_below_alpha_threshold", "gopher_alpha_words_ratio", "lt", 0.8),
+    _r("gopher_enough_stop_words", "gopher_stop_word_count", "lt", 2),
+]
+GOPHER_REPETITION = [
+    _r("gopher_empty", "char_count", "eq", 0),
+    _r("gopher_dup_para_frac", "gopher_dup_para_frac", "gt", 0.3),
+    _r("gopher_dup_para_char_frac", "gopher_dup_para_char_frac", "gt", 0.2),
+    _r("gopher_dup_line_frac", "gopher_dup_line_frac", "gt", 0.3),
+    _r("gopher_dup_line_char_frac", "gopher_dup_line_char_frac", "gt", 0.2),
+    _r("gopher_top_2_gram", "gopher_top_2_gram_char_frac", "gt", 0.2),
+    _r("gopher_top_3_gram", "gopher_top_3_gram_char_frac", "gt", 0.18),
+    _r("gopher_top_4_gram", "gopher_top_4_gram_char_frac", "gt", 0.16),
+    *[
+        _r(f"gopher_duplicated_{n}_n_grams", f"gopher_dup_{n}_gram_char_frac", "gt", frac)
+        for n, frac in ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
+    ],
+]
+C4 = [
+    _r("c4_lorem_ipsum", "c4_lorem_ipsum", "true"),
+    _r("c4_curly_bracket", "c4_curly_bracket", "true"),
+    _r("c4_too_few_sentences", "c4_sentence_count", "lt", 5),
+]
+FINEWEB = [
+    _r("fineweb_empty", "fineweb_line_count", "eq", 0),
+    _r("fineweb_line_punct_ratio", "fineweb_line_punct_ratio", "lt", 0.12),
+    _r("fineweb_short_line_ratio", "fineweb_short_line_ratio", "gt", 0.67),
+    _r("fineweb_char_dup_ratio", "fineweb_char_dup_ratio", "gt", 0.01),
+    _r("fineweb_list_ratio", "fineweb_list_ratio", "gt", 0.3),
+]
+PRESETS: dict[str, list[Rule]] = {
+    "gopher": GOPHER_QUALITY + GOPHER_REPETITION,
+    "gopher_quality": GOPHER_QUALITY,
+    "gopher_repetition": GOPHER_REPETITION,
+    "c4": C4,
+    "fineweb": FINEWEB,
+}
+ALL_REASONS = {rule.reason for rules in PRESETS.values() for rule in rules}
+# Rules from other annotations, checked before the heuristic presets (cheapest to explain first).
+LANGUAGE = "language"
+URL_BLOCKLIST = Rule("url_blocklist", "url_blocked", "true")
+WORD_BLOCKLIST = Rule("word_blocklist", "blocked_word_count", "ge", 1)
+CONTAMINATION = Rule("contamination", "contamination_ngrams", "ge", 1)
+
+
+def language_rules(languages: Sequence[str] | None, min_score: float | None) -> list[Rule]:
+    """Keep a document when its language is listed and its score is above `min_score` (as datatrove)."""
+    rules = []
+    if languages:
+        rules.append(Rule(LANGUAGE, "lang", "not_in", tuple(languages)))
+    if min_score is not None:
+        rules.append(Rule(LANGUAGE, "lang_score", "le", min_score))
+        rules.append(Rule(LANGUAGE, "lang", "not_in", None))
+    return rules
+
+
+def preset_rules(
+    presets: Iterable[str], overrides: Mapping[str, float | int | bool | None] | None = None
+) -> list[Rule]:
+    """The rules of `presets` in order, with thresholds overridden by reason (None disables a rule)."""
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - ALL_REASONS)
+    if unknown:
+        raise ValueError(f"unknown threshold name(s) {unknown}; known: {sorted(ALL_REASONS)}")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for name in presets:
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}")
+        for rule in PRESETS[name]:
+            if rule.reason in seen:
+                continue
+            seen.add(rule.reason)
+            if rule.reason in overrides:
+                value = overrides[rule.reason]
+                if value is None or value is False:
+                    continue
+                if rule.op != "true":
+                    rule = replace(rule, value=value)
+            rules.append(rule)
+    return rules
+
+
+def reasons_in_order(rules: Sequence[Rule]) -> list[str]:
+    """Distinct reasons in check order (several rules may share one reason, e.g. `language`)."""
+    return list(dict.fromkeys(rule.reason for rule in rules))
+
+
+# ---------------------------------------------------------------- Spark
+def spark_condition(rule: Rule):
+    """A Spark boolean Column, true where `rule` fails (never null)."""
+    from pyspark.sql import functions as F
+
+    col = F.col(rule.column)
+    if rule.op == "not_in":
+        if rule.value is None:
+            return col.isNull()
+        return col.isNull() | ~col.isin(list(rule.value))
+    cond = {
+        "lt": lambda: col < rule.value,
+        "gt": lambda: col > rule.value,
+        "le": lambda: col <= rule.value,
+        "ge": lambda: col >= rule.value,
+        "eq": lambda: col == rule.value,
+        "true": lambda: col,
+    }[rule.op]()
+    return F.coalesce(cond, F.lit(False))
+
+
+def spark_failing(rules: Sequence[Rule]):
+    """An array<string> Column of every failing reason, in rule order, each once."""
+    from pyspark.sql import functions as F
+
+    if not rules:
+        return F.array().cast("array<string>")
+    by_reason: dict[str, Any] = {}
+    for rule in rules:
+        cond = spark_condition(rule)
+        by_reason[rule.reason] = cond if rule.reason not in by_reason else by_reason[rule.reason] | cond
+    flags = [F.when(cond, F.lit(reason)) for reason, cond in by_reason.items()]
+    return F.filter(F.array(*flags), lambda x: x.isNotNull())
+
+
+# ---------------------------------------------------------------- Arrow
+def arrow_condition(table: pa.Table | pa.RecordBatch, rule: Rule) -> pa.ChunkedArray | pa.Array:
+    """An Arrow boolean array, true where `rule` fails (never null)."""
+    col = table.column(rule.column)
+    if rule.op == "not_in":
+        missing = pc.is_null(col)
+        if rule.value is None:
+            return missing
+        return pc.or_(missing, pc.invert(pc.fill_null(pc.is_in(col, pa.array(list(rule.value))), False)))
+    fn = {
+        "lt": pc.less,
+        "gt": pc.greater,
+        "le": pc.less_equal,
+        "ge": pc.greater_equal,
+        "eq": pc.equal,
+    }
+    cond = col if rule.op == "true" else fn[rule.op](col, rule.value)
+    return pc.fill_null(cond, False)
+
+
+def arrow_failing(table: pa.Table | pa.RecordBatch, rules: Sequence[Rule]) -> list[list[str]]:
+    """Per row, every failing reason in rule order (driver-side: for tests and small tables)."""
+    flags: dict[str, list[bool]] = {}
+    for rule in rules:
+        cond = arrow_condition(table, rule).to_pylist()
+        prev = flags.get(rule.reason)
+        flags[rule.reason] = cond if prev is None else [a or b for a, b in zip(prev, cond, strict=True)]
+    return [[reason for reason, col in flags.items() if col[i]] for i in range(table.num_rows)]
