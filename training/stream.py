@@ -593,8 +593,15 @@ class StreamLoader:
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         extra = {"prefetch_factor": self.prefetch, "persistent_workers": False} if self.num_workers else {}
+        # Its own generator: a DataLoader otherwise draws its worker seed from the global torch RNG on every
+        # iter(), which would shift the model's dropout masks after a resume (the stream needs no randomness).
         loader = DataLoader(
-            self.stream, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory, **extra
+            self.stream,
+            batch_size=None,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            generator=torch.Generator().manual_seed(0),
+            **extra,
         )
         step_span = self.stream.world_size * self.stream.batch_size
         start = self.stream.samples_consumed

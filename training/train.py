@@ -116,6 +116,7 @@ class TrainConfig(BaseModel):
     compile: Literal["auto", "on", "off"] = Field("auto", description="auto: torch.compile on CUDA only")
     parallel: Literal["ddp", "fsdp"] = "ddp"
     deterministic: bool = Field(False, description="deterministic kernels (bit-exact resume tests)")
+    cpu_threads: int = Field(0, ge=0, description="torch intra-op threads on CPU; 0 keeps torch's default")
     progress: bool = True
     peak_flops: float | None = Field(
         None, gt=0, description="device peak FLOP/s for MFU; default from a table"
@@ -368,6 +369,8 @@ def _train(cfg: TrainConfig, env: Dist, stop_after: int | None) -> dict[str, Any
     torch.manual_seed(cfg.seed)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True)
+    if cfg.cpu_threads and not env.cuda:
+        torch.set_num_threads(cfg.cpu_threads)
     out = Path(cfg.out_dir)
     train_stream, val_stream = build_streams(cfg, env.world_size)
     check_tokenizer(cfg, train_stream)
@@ -417,6 +420,7 @@ def _train(cfg: TrainConfig, env: Dist, stop_after: int | None) -> dict[str, Any
             grad_norm = (
                 torch.nn.utils.clip_grad_norm_(model.parameters(), o.grad_clip) if o.grad_clip > 0 else None
             )
+            lr = scheduler.get_last_lr()[0]  # the rate this step used
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -432,7 +436,7 @@ def _train(cfg: TrainConfig, env: Dist, stop_after: int | None) -> dict[str, Any
                 last = {
                     "step": step,
                     "loss": loss_value,
-                    "lr": scheduler.get_last_lr()[0],
+                    "lr": lr,
                     "grad_norm": float(grad_norm) if grad_norm is not None else None,
                     "tokens_per_s": tok_s,
                     "mfu": flops_per_token * tok_s / (peak * env.world_size) if peak else None,

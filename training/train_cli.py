@@ -1,4 +1,7 @@
-"""`refinery train CONFIG`: train a GPT on shards (mounted by jobs/cli.py as the `train` command group).
+"""`refinery train CONFIG`: train a GPT on shards.
+
+Mount the function `train` as a command (jobs/mount.py: `("train", "training.train_cli:train")`);
+`app` is the same command as a stand-alone typer app.
 
 One process by default; `--nproc-per-node N` re-launches the same config under torchrun
 (DDP/FSDP on this node). For several nodes, call torchrun yourself (see docs/training.md).
@@ -14,11 +17,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="Pretrain a GPT on refinery shards (single process, or torchrun on this node).")
 console = Console(stderr=True)
 
 
-@app.callback(invoke_without_command=True)
 def train(
     config: Path = typer.Argument(..., exists=True, dir_okay=False, help="training config YAML"),
     shards: list[str] = typer.Option(
@@ -49,7 +50,13 @@ def train(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     if nproc_per_node > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc_per_node}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc_per_node}",
+        ]
         cmd += ["-m", "training.train", str(config)] + [a for s in sets for a in ("--set", s)]
         if stop_after is not None:
             cmd += ["--stop-after", str(stop_after)]
@@ -63,3 +70,7 @@ def train(
         console.print(
             f"done: step {last['step']}, loss {last['loss']:.4f}, metrics in {cfg.out_dir}/metrics.jsonl"
         )
+
+
+app = typer.Typer(help="Pretrain a GPT on refinery shards (single process, or torchrun on this node).")
+app.command()(train)

@@ -80,7 +80,11 @@ def test_resume_after_a_kill_is_bit_exact(web_shards, tmp_path):
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     trainer_state = torch.load(resumed / "checkpoints" / "step_00000006" / "trainer.pt", weights_only=False)
     assert trainer_state["loader"]["samples_consumed"] == 6 * 4
-    assert sorted(p.name for p in (resumed / "checkpoints").iterdir()) == ["latest", "step_00000004", "step_00000006"]
+    assert sorted(p.name for p in (resumed / "checkpoints").iterdir()) == [
+        "latest",
+        "step_00000004",
+        "step_00000006",
+    ]
     record = _metrics(straight)[0]
     assert {"loss", "lr", "tokens_per_s", "mfu", "data_wait", "grad_norm"} <= set(record)
 
@@ -89,7 +93,9 @@ def test_accumulation_matches_a_larger_batch(web_shards, tmp_path):
     """2 micro-batches of 4 read the same 8 samples as one batch of 8, so the first loss is the same."""
     one = train(_config(web_shards, tmp_path / "one", data__batch_size=8, steps=1, model_overrides={}))
     two = train(
-        _config(web_shards, tmp_path / "two", optim__grad_accum=2, steps=1, model_overrides={}, eval_batches=0)
+        _config(
+            web_shards, tmp_path / "two", optim__grad_accum=2, steps=1, model_overrides={}, eval_batches=0
+        )
     )
     assert two["loss"] == pytest.approx(one["loss"], rel=1e-5)
 
@@ -135,12 +141,19 @@ def test_cli_trains_the_demo_config(web_shards, tmp_path):
 
 def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
     cfg = tmp_path / "ddp.yaml"
-    raw = _config(web_shards, tmp_path / "ddp", steps=3, eval_every=0, checkpoint_every=0).model_dump(mode="json")
+    raw = _config(web_shards, tmp_path / "ddp", steps=3, eval_every=0, checkpoint_every=0).model_dump(
+        mode="json"
+    )
     cfg.write_text(yaml.safe_dump(raw))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-port=0"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     proc = subprocess.run(
-        [*cmd, "-m", "training.train", str(cfg)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        [*cmd, "-m", "training.train", str(cfg)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     state = torch.load(tmp_path / "ddp" / "checkpoints" / "step_00000003" / "trainer.pt", weights_only=False)
