@@ -14,6 +14,10 @@ STAGES: dict[str, str] = {
     "ingest": "pipelines.ingest:Ingest",
     "pii": "pii.stage:PiiStage",
     "augment": "curation.augment:Augment",
+    "annotate": "curation.stages:Annotate",
+    "decide": "curation.stages:Decide",
+    "decontaminate": "curation.stages:Decontaminate",
+    "quality_classifier": "curation.stages:QualityClassifier",
     "shards": "training.shards_stage:Shards",
 }
 

@@ -1,0 +1,108 @@
+"""The fused annotation kernel: language, quality signals, blocklists and benchmark n-gram hits in one scan.
+
+One call per Arrow batch reads the text column once, predicts every document's
+language in a single fastText call, then computes each document's signals with
+the word split of its language, and appends every column. Other per-document
+kernels (the MinHash signature from dedup, for instance) can ride the same scan:
+pass them as `extra` and their columns are appended to the same batch, so a job
+that needs both never reads the text twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from curation.blocklist import BLOCKLIST_FIELDS, DomainBlocklist, WordBlocklist
+from curation.decontam import DECONTAM_FIELDS, DecontamIndex
+from curation.langid import LANGID_FIELDS, langid_arrays
+from curation.signals import SIGNAL_FIELDS, SignalParams, signal_arrays
+
+# An extra kernel: a function of the input batch returning the arrays (or a batch of them) to append,
+# and the fields those columns have.
+ExtraKernel = tuple[Callable[[pa.RecordBatch], pa.RecordBatch | Sequence[pa.Array]], Sequence[pa.Field]]
+
+
+@dataclass
+class Annotator:
+    """The fused kernel's configuration; calling it maps a batch to the batch plus annotation columns.
+
+    `decontam` may be the index itself or a Spark broadcast of it (anything with
+    `.value`), so that executors load a large index once per worker, not per task.
+    """
+
+    params: SignalParams = field(default_factory=SignalParams)
+    langid: bool = True
+    signals: bool = True
+    lid_model: str | None = None
+    decontam: Any = None
+    domains: DomainBlocklist | None = None
+    words: WordBlocklist | None = None
+    extra: Sequence[ExtraKernel] = ()
+    text_column: str = "text"
+    url_column: str = "uri"
+    lang_column: str | None = None
+
+    def fields(self) -> list[pa.Field]:
+        """The columns this kernel appends, in order."""
+        out: list[pa.Field] = []
+        if self.langid:
+            out += LANGID_FIELDS
+        if self.signals:
+            out += SIGNAL_FIELDS
+        if self.decontam is not None:
+            out += DECONTAM_FIELDS
+        if self.domains is not None:
+            out.append(BLOCKLIST_FIELDS["url"])
+        if self.words is not None:
+            out.append(BLOCKLIST_FIELDS["words"])
+        for _, extra_fields in self.extra:
+            out += list(extra_fields)
+        return out
+
+    def output_schema(self, input_schema: pa.Schema) -> pa.Schema:
+        appended = self.fields()
+        clash = sorted({f.name for f in appended} & set(input_schema.names))
+        if clash:
+            raise ValueError(
+                f"input already has column(s) {clash}: annotate a table that was not annotated yet "
+                "(read the documents table), or drop those columns first"
+            )
+        return pa.schema(list(input_schema) + appended)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        texts = batch.column(self.text_column).to_pylist()
+        arrays: list[pa.Array] = []
+        if self.langid:
+            arrays += langid_arrays(texts, self.lid_model)
+            langs = arrays[0].to_pylist()
+        elif self.lang_column:
+            langs = batch.column(self.lang_column).to_pylist()
+        else:
+            langs = [None] * len(texts)
+        if self.signals:
+            arrays += signal_arrays(texts, langs, self.params)
+        if self.decontam is not None:
+            index: DecontamIndex = getattr(self.decontam, "value", self.decontam)
+            arrays += index.arrays(texts)
+        if self.domains is not None:
+            arrays.append(self.domains.array(batch.column(self.url_column).to_pylist()))
+        if self.words is not None:
+            arrays.append(self.words.array(texts))
+        for kernel, extra_fields in self.extra:
+            arrays += _appended(kernel(batch), batch, extra_fields)
+        names = batch.schema.names + [f.name for f in self.fields()]
+        return pa.RecordBatch.from_arrays([*batch.columns, *arrays], names=names)
+
+
+def _appended(result: pa.RecordBatch | Sequence[pa.Array], batch: pa.RecordBatch, fields: Sequence[pa.Field]):
+    """The arrays an extra kernel appends, whether it returned them or a batch holding them."""
+    if isinstance(result, pa.RecordBatch):
+        return [result.column(f.name) for f in fields]
+    arrays = list(result)
+    if len(arrays) != len(fields):
+        raise ValueError(f"extra kernel returned {len(arrays)} arrays for {len(fields)} declared fields")
+    return arrays

@@ -1,0 +1,179 @@
+"""Model-based quality: a fastText classifier, DCLM style (reference-quality text vs random crawl).
+
+Labels are 1 (high quality) and 0. Training writes the model and, beside it,
+`<model>.json` with what it was trained on and how, so a score can always be
+traced to its data. Scores are P(label 1). Models load once per worker (cache
+keyed by path). Defaults are sized for small labelled sets: a small hash bucket
+keeps the model file in megabytes rather than the fastText default's gigabyte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+POSITIVE = "__label__1"
+NEGATIVE = "__label__0"
+_WS = re.compile(r"\s+")
+_MODELS: dict[str, object] = {}
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epoch: int = 25
+    lr: float = 0.5
+    word_ngrams: int = 2
+    dim: int = 64
+    bucket: int = 200_000
+    min_count: int = 1
+    seed: int = 0
+
+
+def clean(text: str | None) -> str:
+    """One line, collapsed whitespace, lower case: the form fastText trains and predicts on."""
+    return _WS.sub(" ", text or "").strip().lower()
+
+
+def read_labeled(path: str | Path) -> tuple[list[str], list[int]]:
+    """(texts, labels) from JSONL records {"text": ..., "label": 0|1}; a bad line names file:line."""
+    texts, labels = [], []
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                label = int(record["label"])
+                text = record["text"]
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{lineno}: expected {{'text': str, 'label': 0|1}} ({exc})") from exc
+            if label not in (0, 1):
+                raise ValueError(f"{path}:{lineno}: label must be 0 or 1, not {label}")
+            texts.append(text)
+            labels.append(label)
+    return texts, labels
+
+
+def _fit(texts: Sequence[str], labels: Sequence[int], params: TrainParams):
+    import fasttext
+
+    fasttext.FastText.eprint = lambda *args, **kwargs: None
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as handle:
+        for text, label in zip(texts, labels, strict=True):
+            handle.write(f"{POSITIVE if label else NEGATIVE} {clean(text)}\n")
+    try:
+        return fasttext.train_supervised(
+            input=handle.name,
+            epoch=params.epoch,
+            lr=params.lr,
+            wordNgrams=params.word_ngrams,
+            dim=params.dim,
+            bucket=params.bucket,
+            minCount=params.min_count,
+            seed=params.seed,
+            thread=1,
+            verbose=0,
+        )
+    finally:
+        os.unlink(handle.name)
+
+
+def _positive_prob(model, texts: Sequence[str | None]) -> np.ndarray:
+    labels, probs = model.predict([clean(t) for t in texts], k=2)
+    out = np.empty(len(texts))
+    for i, (labs, ps) in enumerate(zip(labels, probs, strict=True)):
+        out[i] = dict(zip(labs, np.asarray(ps, dtype=float), strict=True)).get(POSITIVE, 0.0)
+    return np.clip(out, 0.0, 1.0)
+
+
+def train(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    out: str | Path,
+    params: TrainParams | None = None,
+    source: str = "",
+) -> dict:
+    """Train, save `out` and `out.json` (metadata), and return the metadata."""
+    params = params or TrainParams()
+    if len(set(labels)) < 2:
+        raise ValueError("training needs both labels (1 = high quality, 0 = other); got only one")
+    model = _fit(texts, labels, params)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save_model(str(out))
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(f"{label}\t{text}\n".encode())
+    meta = {
+        "model": str(out),
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source": source,
+        "documents": len(texts),
+        "positives": int(sum(labels)),
+        "negatives": int(len(labels) - sum(labels)),
+        "data_sha256": digest.hexdigest(),
+        "params": asdict(params),
+        "labels": {"positive": POSITIVE, "negative": NEGATIVE},
+        "preprocessing": "whitespace collapsed to one space, lower-cased",
+    }
+    Path(f"{out}.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def load(path: str | Path):
+    key = str(path)
+    model = _MODELS.get(key)
+    if model is None:
+        import fasttext
+
+        fasttext.FastText.eprint = lambda *args, **kwargs: None
+        model = _MODELS[key] = fasttext.load_model(key)
+    return model
+
+
+def score_texts(model_path: str | Path, texts: Sequence[str | None]) -> list[float]:
+    """P(high quality) per text."""
+    return _positive_prob(load(model_path), texts).tolist()
+
+
+def metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict:
+    """accuracy, precision, recall (at `threshold`) and ROC AUC."""
+    from sklearn.metrics import accuracy_score, precision_score, recall_score, roc_auc_score
+
+    y = np.asarray(labels)
+    pred = (np.asarray(scores) >= threshold).astype(int)
+    return {
+        "documents": int(len(y)),
+        "accuracy": float(accuracy_score(y, pred)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "roc_auc": float(roc_auc_score(y, scores)) if len(set(y.tolist())) == 2 else None,
+    }
+
+
+def cross_validate(
+    texts: Sequence[str], labels: Sequence[int], folds: int = 5, params: TrainParams | None = None
+) -> dict:
+    """Stratified k-fold: pooled out-of-fold metrics, and per-fold AUC."""
+    from sklearn.model_selection import StratifiedKFold
+
+    params = params or TrainParams()
+    y = np.asarray(labels)
+    oof = np.zeros(len(y))
+    fold_auc = []
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=params.seed).split(
+        np.zeros(len(y)), y
+    ):
+        model = _fit([texts[i] for i in train_idx], y[train_idx].tolist(), params)
+        oof[test_idx] = _positive_prob(model, [texts[i] for i in test_idx])
+        fold_auc.append(metrics(y[test_idx].tolist(), oof[test_idx].tolist())["roc_auc"])
+    return {**metrics(y.tolist(), oof.tolist()), "folds": folds, "fold_roc_auc": fold_auc}
