@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 from rich.table import Table
 
 from jobs.mount import mount_subapps
@@ -22,7 +23,22 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-tables_app = typer.Typer(help="Delta tables in the lake.", invoke_without_command=True)
+
+
+class TablesGroup(TyperGroup):
+    """`refinery tables NAME` is short for `refinery tables show NAME`; other words are subcommands."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+tables_app = typer.Typer(
+    cls=TablesGroup,
+    help="Delta tables in the lake: `tables` lists, `tables NAME` shows one.",
+    invoke_without_command=True,
+)
 app.add_typer(tables_app, name="tables")
 console = Console()
 err = Console(stderr=True)
@@ -129,25 +145,29 @@ def show(run_id: str, lake: Path | None = LakeOption, as_json: bool = typer.Opti
 
 
 @tables_app.callback()
-def tables(
-    ctx: typer.Context,
-    name: str | None = typer.Argument(None, help="Table (dataset/table)."),
-    lake: Path | None = LakeOption,
-) -> None:
-    """List tables, or show one table's versions, row counts and schema."""
+def tables(ctx: typer.Context, lake: Path | None = LakeOption) -> None:
+    """List every table with its latest version and row count."""
     if ctx.invoked_subcommand is not None:
         return
+    from pipelines.lake import Lake
+
+    lk = Lake(lake_root(lake))
+    listing = Table(title=f"tables in {lk.root}")
+    for col in ("table", "version", "rows"):
+        listing.add_column(col)
+    for t in lk.tables():
+        listing.add_row(t, str(lk.version(t)), str(lk.num_records(t)))
+    console.print(listing)
+
+
+@tables_app.command("show")
+def table_show(
+    name: str = typer.Argument(..., help="Table (dataset/table)."), lake: Path | None = LakeOption
+) -> None:
+    """One table's versions (with the stage and run that wrote each), row counts and schema."""
     from pipelines.lake import Lake, TableMissingError
 
     lk = Lake(lake_root(lake))
-    if name is None:
-        listing = Table(title=f"tables in {lk.root}")
-        for col in ("table", "version", "rows"):
-            listing.add_column(col)
-        for t in lk.tables():
-            listing.add_row(t, str(lk.version(t)), str(lk.num_records(t)))
-        console.print(listing)
-        return
     try:
         history = lk.history(name)
         schema = lk.arrow_schema(name)
@@ -160,7 +180,7 @@ def tables(
         v = int(c["version"])
         versions.add_row(
             str(v),
-            str(c.get("timestamp", "")),
+            _when(c.get("timestamp")),
             str(lk.num_records(name, v)),
             c["meta"].get("stage", ""),
             c["meta"].get("run_id", ""),
@@ -169,6 +189,12 @@ def tables(
     console.print("schema:")
     for field in schema:
         console.print(f"  {field.name}: {field.type}")
+
+
+def _when(millis: int | None) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else ""
 
 
 @app.command()
