@@ -12,7 +12,13 @@ import sys
 
 import typer
 
-SUBAPPS: list[tuple[str, str]] = []
+SUBAPPS: list[tuple[str, str]] = [
+    ("submit", "jobs.control_cli:submit_cmd"),
+    ("status", "jobs.control_cli:status_cmd"),
+    ("logs", "jobs.control_cli:logs_cmd"),
+    ("cancel", "jobs.control_cli:cancel_cmd"),
+    ("cluster", "jobs.control_cli:cluster_app"),
+]
 
 
 def mount_subapps(app: typer.Typer) -> None:

@@ -20,7 +20,15 @@ from typing import Any
 from pipelines.codeversion import code_version
 from pipelines.lake import Lake
 from pipelines.progress import RunProgress
-from pipelines.runrecord import Heartbeat, RunRecord, StageRecord, dump_json, new_run_id, now_iso
+from pipelines.runrecord import (
+    Heartbeat,
+    RunCancelled,
+    RunRecord,
+    StageRecord,
+    dump_json,
+    new_run_id,
+    now_iso,
+)
 from pipelines.spark import get_spark
 from pipelines.spec import JobSpec
 from pipelines.stage import Stage, StageContext, StageResult
@@ -100,7 +108,7 @@ class Runner:
         rec = self.record
         rec.status, rec.started_at, rec.heartbeat_at = "running", now_iso(), now_iso()
         rec.pid, rec.host = os.getpid(), socket.gethostname()
-        rec.log_path = str(rec.path.parent / "driver.log")
+        rec.log_path = rec.log_path or str(rec.path.parent / "driver.log")
         self._save()
         try:
             with Heartbeat(rec, self.lock):
@@ -111,10 +119,15 @@ class Runner:
                 with RunProgress(spark, len(self.stages), enabled=self.progress_enabled) as bar:
                     versions: dict[str, int] = {}
                     for stage_id, stage in self.stages:
+                        if rec.cancel_requested:
+                            raise RunCancelled(f"cancelled before stage {stage_id}")
                         bar.begin_stage(f"{stage_id} ({stage.name})")
                         self._run_stage(stage_id, stage, versions, bar)
                         bar.end_stage()
             rec.status = "succeeded"
+        except RunCancelled as exc:
+            rec.status, rec.error = "cancelled", f"cancelled by the user ({exc})"
+            raise
         except KeyboardInterrupt:
             rec.status, rec.error = "interrupted", "interrupted by the user (Ctrl-C)"
             raise

@@ -25,6 +25,11 @@ StageStatus = Literal["pending", "running", "succeeded", "skipped", "failed"]
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
 RUNS_DIR = "_runs"
+CANCEL_FILE = "cancel.requested"
+
+
+class RunCancelled(BaseException):
+    """Raised in a driver whose run was cancelled; a BaseException so stage code cannot swallow it."""
 
 
 def now_iso() -> str:
@@ -133,6 +138,11 @@ class RunRecord(BaseModel):
         except PermissionError:
             return True
         return True
+
+    @property
+    def cancel_requested(self) -> bool:
+        """`refinery cancel` leaves a marker beside the record; drivers check it between stages."""
+        return (self.path.parent / CANCEL_FILE).exists()
 
     def stage(self, stage_id: str) -> StageRecord:
         for record in self.stages:

@@ -1,0 +1,306 @@
+"""CLI verbs of the control plane: submit, status, logs, cancel, and a local standalone cluster.
+
+Mounted on `refinery` through jobs/mount.py (one command each, plus the `cluster`
+group); `app` bundles them for tests and for `python -m jobs.control_cli`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="Submit jobs to a Spark cluster and follow them.", no_args_is_help=True)
+cluster_app = typer.Typer(help="A Spark standalone master and workers on 127.0.0.1.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+console = Console()
+err = Console(stderr=True)
+
+LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
+EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 1, "cancelled": 3}
+
+
+def _lake(lake: Path | None) -> Path:
+    return Path(lake or os.environ.get("REFINERY_LAKE", "lake"))
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/bold red] {message}")
+    raise typer.Exit(code)
+
+
+def _parse_conf(pairs: list[str]) -> dict[str, str]:
+    conf = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            _fail(f"--conf {pair!r}: expected KEY=VALUE, e.g. --conf spark.sql.shuffle.partitions=64")
+        conf[key.strip()] = value
+    return conf
+
+
+def _wait(lake: Path, run_id: str, follow: bool) -> None:
+    """Wait for the submission to end (streaming its log when asked); Ctrl-C cancels the run."""
+    from jobs.registry import follow as follow_log
+    from jobs.registry import log_file, submission_alive, submit_info
+    from pipelines.runrecord import RunRecord
+
+    record = RunRecord.load(lake, run_id)
+    info = submit_info(record)
+
+    def done() -> bool:
+        return submission_alive(info) is False
+
+    try:
+        if follow:
+            for line in follow_log(log_file(record), done):
+                console.print(line, markup=False, highlight=False)
+        else:
+            while not done():
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        from jobs.registry import cancel
+
+        err.print(f"cancelling {run_id} ...")
+        cancel(lake, run_id)
+
+
+def submit_cmd(
+    spec: Path = typer.Argument(..., help="Job spec YAML file."),
+    master: str = typer.Option(..., "--master", help="spark://HOST:PORT, k8s://https://HOST:PORT or yarn."),
+    deploy_mode: str = typer.Option("client", help="client (driver here) or cluster (YARN/Kubernetes only)."),
+    conf: list[str] = typer.Option(
+        [], "--conf", help="Spark setting KEY=VALUE (repeatable); wins over the spec."
+    ),
+    driver_memory: str | None = typer.Option(None, help="spark.driver.memory, e.g. 4g."),
+    executor_memory: str | None = typer.Option(None, help="spark.executor.memory, e.g. 8g."),
+    executor_cores: int | None = typer.Option(None, help="spark.executor.cores."),
+    total_executor_cores: int | None = typer.Option(None, help="spark.cores.max (standalone)."),
+    num_executors: int | None = typer.Option(None, help="spark.executor.instances (YARN, Kubernetes)."),
+    venv: Path | None = typer.Option(None, help="Pack this virtual environment and ship it with --archives."),
+    archive: Path | None = typer.Option(None, help="A ready venv-pack/conda-pack archive to ship instead."),
+    worker_python: str | None = typer.Option(
+        None, help="Python on the workers (default: this interpreter's path)."
+    ),
+    master_ui: str | None = typer.Option(
+        None, help="Standalone master web UI, for cancel (default http://HOST:8080)."
+    ),
+    run_id: str | None = typer.Option(None, help="Run id (default: generated)."),
+    detach: bool = typer.Option(
+        False, "--detach", "-d", help="Return once submitted; follow with status/logs."
+    ),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Stream the log while waiting."),
+) -> None:
+    """Submit a job spec to a Spark cluster; the run is recorded in the spec's lake."""
+    from pydantic import ValidationError
+
+    from jobs.registry import refresh
+    from jobs.submit import SubmitError, SubmitOptions, submit
+    from pipelines.spec import SpecError
+
+    try:
+        opts = SubmitOptions(
+            master=master,
+            deploy_mode=deploy_mode,
+            conf=_parse_conf(conf),
+            driver_memory=driver_memory,
+            executor_memory=executor_memory,
+            executor_cores=executor_cores,
+            total_executor_cores=total_executor_cores,
+            num_executors=num_executors,
+            venv=venv,
+            archive=archive,
+            worker_python=worker_python,
+            master_ui=master_ui,
+        )
+        record = submit(spec, opts, run_id=run_id, wait=False)
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+    except (SpecError, SubmitError) as exc:
+        _fail(str(exc))
+    console.print(f"submitted {record.run_id} to {master} ({deploy_mode} mode); log: {record.log_path}")
+    if detach:
+        console.print(f"follow it with: refinery status {record.run_id} --lake {record.lake}")
+        return
+    _wait(Path(record.lake), record.run_id, follow)
+    final = refresh(record.lake, record.run_id)
+    _print_status(final)
+    raise typer.Exit(EXIT_CODES.get(final.status, 1))
+
+
+def _print_status(record) -> None:
+    from jobs.registry import log_file
+
+    console.print(f"[bold]{record.run_id}[/bold] [{record.status}]  job {record.job}")
+    console.print(f"  master {record.master} ({record.deploy_mode})  application {record.app_id or '-'}")
+    console.print(
+        f"  created {record.created_at}  started {record.started_at or '-'}  ended {record.ended_at or '-'}"
+    )
+    if record.stages:
+        table = Table()
+        for col in ("stage", "status", "seconds", "inputs", "outputs"):
+            table.add_column(col)
+        for s in record.stages:
+            table.add_row(
+                s.id,
+                s.status,
+                "" if s.seconds is None else f"{s.seconds:.1f}",
+                ", ".join(f"{k}@{v}" for k, v in s.inputs.items()),
+                ", ".join(f"{k}@{v}" for k, v in s.outputs.items()),
+            )
+        console.print(table)
+    if record.error:
+        err.print(f"[red]{record.error}[/red]")
+    if record.error_cause:
+        err.print(record.error_cause, markup=False, highlight=False)
+    console.print(f"  log {log_file(record)}")
+
+
+def status_cmd(
+    run_id: str = typer.Argument(..., help="Run id (`refinery runs` lists them)."),
+    lake: Path | None = LakeOption,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show a run's status, application id, per-stage progress and error."""
+    from jobs.registry import refresh
+
+    try:
+        record = refresh(_lake(lake), run_id)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        print(record.model_dump_json(indent=2))
+        return
+    _print_status(record)
+
+
+def logs_cmd(
+    run_id: str = typer.Argument(..., help="Run id."),
+    lake: Path | None = LakeOption,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
+    tail: int | None = typer.Option(None, "--tail", "-n", help="Only the last N lines (before following)."),
+) -> None:
+    """Print a run's driver log (spark-submit output); --follow streams it until the run ends."""
+    from jobs.registry import TERMINAL, log_file, refresh, submission_alive, submit_info
+    from jobs.registry import follow as follow_log
+
+    try:
+        record = refresh(_lake(lake), run_id)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    path = log_file(record)
+    if not follow:
+        if not path.is_file():
+            _fail(f"no log yet at {path}")
+        lines = path.read_text(errors="replace").splitlines()
+        print("\n".join(lines[-tail:] if tail else lines))
+        return
+    info = submit_info(record)
+
+    def done() -> bool:
+        if info is not None:
+            return submission_alive(info) is False
+        return refresh(_lake(lake), run_id).status in TERMINAL
+
+    skip = 0
+    if tail and path.is_file():
+        skip = max(0, path.read_text(errors="replace").count("\n") - tail)
+    for index, line in enumerate(follow_log(path, done)):
+        if index >= skip:
+            print(line, flush=True)
+
+
+def cancel_cmd(
+    run_id: str = typer.Argument(..., help="Run id."),
+    lake: Path | None = LakeOption,
+    grace: float = typer.Option(15.0, help="Seconds between SIGTERM and SIGKILL."),
+) -> None:
+    """Cancel a run: stop its driver, kill its application on the cluster, mark it cancelled."""
+    from jobs.registry import cancel
+
+    try:
+        record = cancel(_lake(lake), run_id, grace=grace)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    _print_status(record)
+
+
+def _cluster_dir(state_dir: Path | None) -> Path:
+    return Path(state_dir or os.environ.get("REFINERY_CLUSTER_DIR", Path.home() / ".refinery" / "cluster"))
+
+
+ClusterDirOption = typer.Option(
+    None, "--dir", help="State folder (default $REFINERY_CLUSTER_DIR or ~/.refinery/cluster)."
+)
+
+
+@cluster_app.command("start")
+def cluster_start(
+    state_dir: Path | None = ClusterDirOption,
+    workers: int = typer.Option(1, help="Worker processes."),
+    cores: int = typer.Option(1, help="Cores per worker."),
+    memory: str = typer.Option("2g", help="Memory per worker (executors share it)."),
+) -> None:
+    """Start a standalone master and workers on 127.0.0.1 (random free ports)."""
+    from jobs.cluster import STATE_FILE, ClusterError, LocalCluster
+
+    folder = _cluster_dir(state_dir)
+    if (folder / STATE_FILE).exists():
+        _fail(f"a cluster is already recorded in {folder}; `refinery cluster stop --dir {folder}` first")
+    try:
+        cluster = LocalCluster(folder, workers=workers, worker_cores=cores, worker_memory=memory).start()
+    except ClusterError as exc:
+        _fail(str(exc), 1)
+    console.print(f"master {cluster.url}  web UI {cluster.web_url}  ({workers} x {cores} cores, {memory})")
+    console.print(f"submit with: refinery submit SPEC --master {cluster.url} --master-ui {cluster.web_url}")
+
+
+@cluster_app.command("stop")
+def cluster_stop(state_dir: Path | None = ClusterDirOption) -> None:
+    """Stop the recorded master and workers by their process groups."""
+    from jobs.cluster import ClusterError, LocalCluster
+
+    try:
+        LocalCluster.load(_cluster_dir(state_dir)).stop()
+    except ClusterError as exc:
+        _fail(str(exc))
+    console.print("stopped")
+
+
+@cluster_app.command("status")
+def cluster_status(state_dir: Path | None = ClusterDirOption) -> None:
+    """Workers and applications as the master reports them."""
+    from jobs.cluster import ClusterError, LocalCluster
+
+    try:
+        cluster = LocalCluster.load(_cluster_dir(state_dir))
+    except ClusterError as exc:
+        _fail(str(exc))
+    state = cluster.master_state()
+    if state is None:
+        _fail(f"the master at {cluster.web_url} does not answer; its log: {cluster.master.log}", 1)
+    console.print(f"master {cluster.url}  web UI {cluster.web_url}  status {state.get('status')}")
+    for worker in state.get("workers", []):
+        console.print(
+            f"  worker {worker['id']} {worker['state']} cores {worker['coresused']}/{worker['cores']}"
+        )
+    for key in ("activeapps", "completedapps"):
+        for application in state.get(key, []):
+            console.print(f"  app {application['id']} {application['name']} {application['state']}")
+
+
+for _name, _command in (
+    ("submit", submit_cmd),
+    ("status", status_cmd),
+    ("logs", logs_cmd),
+    ("cancel", cancel_cmd),
+):
+    app.command(_name)(_command)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,288 @@
+"""`refinery submit`: run a job spec on a Spark cluster (standalone, YARN, Kubernetes).
+
+What travels to the cluster:
+  * the project's code, always, as a zip of its packages for `--py-files` (small,
+    rebuilt per run, so a submitted run uses exactly the code it was submitted with);
+  * optionally the Python environment, as a packed virtual environment for
+    `--archives` (`--venv DIR` packs one; `--archive FILE` takes a venv-pack or
+    conda-pack archive). Use it when workers lack the dependencies; skip it when
+    they already have them (a shared image or NFS venv): it is large.
+
+The driver entry point is `jobs/driver.py`; it continues the run record this module
+writes (status queued) under the same run id. spark-submit is started through a
+tiny shell wrapper in its own session: the process group can be stopped as a whole
+by `refinery cancel`, and the wrapper records spark-submit's exit status even when
+nobody waits for it (`--detach`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from jobs.cluster import spark_home
+from jobs.registry import EXIT_FILE, LOG_FILE, SubmitInfo, refresh, run_dir
+from pipelines.codeversion import PACKAGES, code_version
+from pipelines.lake import Lake
+from pipelines.runrecord import RunRecord, new_run_id
+from pipelines.spec import JobSpec, load_spec
+from pipelines.stage import Stage
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+ENV_ALIAS = "environment"
+ENV_PYTHON = f"./{ENV_ALIAS}/bin/python"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SKIP_PARTS = ("__pycache__", ".pytest_cache", ".ruff_cache")
+FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+class SubmitError(ValueError):
+    """A submission that cannot start; the message says which option to change."""
+
+
+class SubmitOptions(BaseModel):
+    """Where and how to run; CLI flags map one to one onto these fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    master: str
+    deploy_mode: Literal["client", "cluster"] = "client"
+    conf: dict[str, str] = {}
+    driver_memory: str | None = None
+    executor_memory: str | None = None
+    executor_cores: int | None = None
+    total_executor_cores: int | None = None
+    num_executors: int | None = None
+    venv: Path | None = None
+    archive: Path | None = None
+    worker_python: str | None = None
+    master_ui: str | None = None
+    env_cache: Path | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SubmitOptions:
+        if self.deploy_mode == "cluster" and self.master.startswith("spark://"):
+            raise ValueError(
+                "deploy_mode: Spark standalone does not run Python applications in cluster deploy mode; "
+                "use --deploy-mode client (the driver runs here, executors on the cluster)"
+            )
+        if self.venv and self.archive:
+            raise ValueError(
+                "venv: give either --venv (packed for you) or --archive (already packed), not both"
+            )
+        if self.master.startswith("local"):
+            raise ValueError("master: use `refinery run` for local[*]; submit is for cluster masters")
+        return self
+
+    @property
+    def env_archive_given(self) -> bool:
+        return self.venv is not None or self.archive is not None
+
+
+# ----------------------------------------------------------------- packaging
+def stage_packages(stages: list[tuple[str, Stage]]) -> list[str]:
+    """Top-level packages to ship: the project's own plus any project folder a stage import path names."""
+    names = list(PACKAGES)
+    for _, stage in stages:
+        top = type(stage).__module__.split(".")[0]
+        if top not in names and (PROJECT_ROOT / top / "__init__.py").is_file():
+            names.append(top)
+    return names
+
+
+def package_code(dest: Path, packages: list[str], root: Path = PROJECT_ROOT) -> Path:
+    """Zip the packages' files (no caches) with fixed timestamps, so equal code gives an equal zip."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+        for package in packages:
+            for path in sorted((root / package).rglob("*")):
+                rel = path.relative_to(root)
+                if path.is_file() and not any(p in SKIP_PARTS for p in rel.parts) and path.suffix != ".pyc":
+                    info = zipfile.ZipInfo(rel.as_posix(), FIXED_ZIP_TIME)
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    archive.writestr(info, path.read_bytes())
+    os.replace(tmp, dest)
+    return dest
+
+
+def _venv_key(venv: Path) -> str:
+    """Identity of a venv's contents: its interpreter config and installed distributions."""
+    digest = hashlib.sha256(str(venv.resolve()).encode())
+    digest.update((venv / "pyvenv.cfg").read_bytes())
+    for dist in sorted(venv.glob("lib/python*/site-packages/*.dist-info")):
+        digest.update(dist.name.encode())
+    return digest.hexdigest()[:16]
+
+
+def pack_venv(venv: Path, cache: Path) -> Path:
+    """Pack a virtual environment as a tar.gz for `--archives ...#environment`, reused while unchanged.
+
+    Symlinks stay symlinks: a venv's `bin/python` points at its base interpreter, so
+    workers need that interpreter at the same path (the same image, or a relocatable
+    python such as python-build-standalone used as the venv's base). Executors run
+    `./environment/bin/python`; site-packages come from the archive.
+    """
+    venv = Path(venv)
+    if not (venv / "pyvenv.cfg").is_file():
+        raise SubmitError(f"--venv {venv}: not a virtual environment (no pyvenv.cfg)")
+    cache.mkdir(parents=True, exist_ok=True)
+    dest = cache / f"{venv.resolve().name}-{_venv_key(venv)}.tar.gz"
+    if dest.is_file():
+        return dest
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+
+    def keep(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        parts = Path(member.name).parts
+        return None if any(p in SKIP_PARTS for p in parts) or member.name.endswith(".pyc") else member
+
+    with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+        for child in sorted(venv.iterdir()):
+            tar.add(child, arcname=child.name, filter=keep)
+    os.replace(tmp, dest)
+    return dest
+
+
+# ------------------------------------------------------------------ commands
+def default_master_ui(master: str) -> str | None:
+    """Spark's default master web UI address for a standalone master (port 8080)."""
+    if not master.startswith("spark://"):
+        return None
+    host = urlparse(master).hostname
+    return f"http://{host}:8080" if host else None
+
+
+def k8s_driver_pod(run_id: str) -> str:
+    """A valid, predictable driver pod name, so that cancel can `spark-submit --kill` it."""
+    return re.sub(r"[^a-z0-9-]", "-", f"refinery-{run_id}".lower())[:63].rstrip("-")
+
+
+def spark_conf(record: RunRecord, opts: SubmitOptions) -> dict[str, str]:
+    """Settings passed with --conf; explicit `opts.conf` entries win over the derived ones."""
+    conf: dict[str, str] = {
+        "spark.pyspark.python": ENV_PYTHON if opts.env_archive_given else opts.worker_python or sys.executable
+    }
+    if opts.deploy_mode == "client":
+        conf["spark.pyspark.driver.python"] = sys.executable
+    elif opts.env_archive_given:
+        conf["spark.pyspark.driver.python"] = ENV_PYTHON
+    sized = {
+        "spark.driver.memory": opts.driver_memory,
+        "spark.executor.memory": opts.executor_memory,
+        "spark.executor.cores": opts.executor_cores,
+        "spark.cores.max": opts.total_executor_cores,
+        "spark.executor.instances": opts.num_executors,
+    }
+    conf.update({k: str(v) for k, v in sized.items() if v is not None})
+    if opts.master.startswith("k8s://") and opts.deploy_mode == "cluster":
+        conf["spark.kubernetes.driver.pod.name"] = k8s_driver_pod(record.run_id)
+    conf.update(opts.conf)
+    return conf
+
+
+def build_command(record: RunRecord, opts: SubmitOptions, code_zip: Path, env: Path | None) -> list[str]:
+    """The spark-submit command line for this run."""
+    import jobs.driver
+
+    command = [
+        str(spark_home() / "bin" / "spark-submit"),
+        "--master",
+        opts.master,
+        "--deploy-mode",
+        opts.deploy_mode,
+        "--name",
+        f"refinery:{record.job}:{record.run_id}",
+        "--py-files",
+        str(code_zip),
+    ]
+    if env is not None:
+        command += ["--archives", f"{env}#{ENV_ALIAS}"]
+    for key, value in spark_conf(record, opts).items():
+        command += ["--conf", f"{key}={value}"]
+    return [*command, jobs.driver.__file__, "--lake", record.lake, "--run-id", record.run_id]
+
+
+def _submit_env(master: str) -> dict[str, str]:
+    env = {**os.environ, "SPARK_HOME": str(spark_home())}
+    host = urlparse(master).hostname if "://" in master else None
+    if host in LOOPBACK:
+        env["SPARK_LOCAL_IP"] = "127.0.0.1"  # a loopback master only accepts loopback drivers
+    return env
+
+
+def _launch(command: list[str], folder: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start spark-submit under `sh` in a new session; the shell writes the exit status when it ends."""
+    wrapper = 'rc=0; "$@" || rc=$?; echo "$rc" > "$0.tmp" && mv "$0.tmp" "$0"'
+    with open(folder / LOG_FILE, "ab") as log:
+        return subprocess.Popen(
+            ["sh", "-c", wrapper, str(folder / EXIT_FILE), *command],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+
+
+# -------------------------------------------------------------------- submit
+def queued_record(spec: JobSpec, spec_path: Path, opts: SubmitOptions, run_id: str | None) -> RunRecord:
+    """The run's record before spark-submit starts: status queued, spec frozen in it."""
+    record = RunRecord(
+        run_id=run_id or new_run_id(spec.name),
+        job=spec.name,
+        dataset=spec.dataset_name,
+        lake=str(Lake(spec.lake).root),
+        spec_path=str(spec_path.resolve()),
+        spec=spec.model_dump(mode="json"),
+        spec_hash=spec.spec_hash(),
+        code_version=code_version(),
+        master=opts.master,
+        deploy_mode=opts.deploy_mode,
+        status="queued",
+    )
+    if record.path.exists():
+        raise SubmitError(f"run id {record.run_id!r} already exists in {record.lake}; pick another --run-id")
+    record.log_path = str(run_dir(record) / LOG_FILE)
+    record.save()
+    return record
+
+
+def submit(
+    spec_path: str | Path, opts: SubmitOptions, run_id: str | None = None, wait: bool = True
+) -> RunRecord:
+    """Validate the spec, record the run, ship code (and env), start spark-submit; optionally wait."""
+    spec_path = Path(spec_path)
+    spec, stages = load_spec(spec_path)
+    record = queued_record(spec, spec_path, opts, run_id)
+    folder = run_dir(record)
+    code_zip = package_code(folder / "code.zip", stage_packages(stages))
+    env_archive = opts.archive
+    if opts.venv is not None:
+        env_archive = pack_venv(opts.venv, opts.env_cache or Path(record.lake) / "_runs" / "_envs")
+    command = build_command(record, opts, code_zip, env_archive)
+    info = SubmitInfo(
+        command=command,
+        master=opts.master,
+        deploy_mode=opts.deploy_mode,
+        master_ui=opts.master_ui or default_master_ui(opts.master),
+    )
+    if opts.master.startswith("k8s://") and opts.deploy_mode == "cluster":
+        namespace = opts.conf.get("spark.kubernetes.namespace", "default")
+        info.k8s_driver = f"{namespace}:{k8s_driver_pod(record.run_id)}"
+    proc = _launch(command, folder, _submit_env(opts.master))
+    info.pid = proc.pid
+    info.save(folder)
+    if not wait:
+        return record
+    proc.wait()
+    return refresh(record.lake, record.run_id)
