@@ -19,6 +19,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -354,8 +355,15 @@ def _progress(enabled: bool, total: int, start: int):
     return progress, task
 
 
-def train(cfg: TrainConfig, stop_after: int | None = None) -> dict[str, Any]:
-    """Run (or resume) training; returns the last logged metrics. `stop_after` ends early (as if killed)."""
+def train(cfg: TrainConfig, stop_after: int | None = None, fresh: bool = False) -> dict[str, Any]:
+    """Run (or resume) training; returns the last logged metrics.
+
+    `stop_after` ends early (as if killed; rerun to resume); `fresh` discards the checkpoints and
+    metrics of an earlier run in out_dir instead of resuming from them.
+    """
+    if fresh and int(os.environ.get("RANK", 0)) == 0:
+        shutil.rmtree(Path(cfg.out_dir) / "checkpoints", ignore_errors=True)
+        (Path(cfg.out_dir) / "metrics.jsonl").unlink(missing_ok=True)
     env = Dist(cfg.device)
     try:
         return _train(cfg, env, stop_after)
@@ -392,9 +400,12 @@ def _train(cfg: TrainConfig, env: Dist, stop_after: int | None) -> dict[str, Any
         loader.load_state_dict(state["loader"])
         step = state["step"]
         if env.is_main:
-            print(
-                f"resumed from {found} at step {step}, {state['loader']['samples_consumed']} samples consumed"
-            )
+            consumed = state["loader"]["samples_consumed"]
+            print(f"resumed from {found} at step {step}, {consumed} samples consumed")
+            if step >= cfg.steps:
+                print(
+                    f"already at step {step} of {cfg.steps}: nothing to do (raise steps, or start over with --fresh)"
+                )
 
     metrics = Metrics(out / "metrics.jsonl", env.is_main)
     tokens_per_step = env.world_size * cfg.data.batch_size * cfg.data.seq_len * o.grad_accum
@@ -482,9 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="training config YAML")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="override key.sub=value")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this step (resume later)")
+    parser.add_argument("--fresh", action="store_true", help="discard earlier checkpoints in out_dir")
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.overrides)
-    train(cfg, stop_after=args.stop_after)
+    train(cfg, stop_after=args.stop_after, fresh=args.fresh)
     return 0
 
 

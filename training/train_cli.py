@@ -32,6 +32,9 @@ def train(
         1, "--nproc-per-node", min=1, help="processes on this node (torchrun)"
     ),
     stop_after: int | None = typer.Option(None, help="stop after this step; rerun to resume"),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="start over: discard checkpoints and metrics in out_dir"
+    ),
 ) -> None:
     """Train (or resume from the latest checkpoint in out_dir) as CONFIG says."""
     from training.train import load_config
@@ -60,9 +63,11 @@ def train(
         cmd += ["-m", "training.train", str(config)] + [a for s in sets for a in ("--set", s)]
         if stop_after is not None:
             cmd += ["--stop-after", str(stop_after)]
+        if fresh:
+            cmd.append("--fresh")
         raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
     try:
-        last = run_training(cfg, stop_after=stop_after)
+        last = run_training(cfg, stop_after=stop_after, fresh=fresh)
     except (ValueError, OSError, RuntimeError) as exc:
         console.print(f"[red]training failed:[/red] {exc}")
         raise typer.Exit(1) from exc
