@@ -142,11 +142,3 @@ def extract_text(html: str, extractor: Extractor = DEFAULT_EXTRACTOR) -> str:
 
         return (trafilatura.extract(html, include_comments=False, deduplicate=False) or "").strip()
     raise ValueError(f"unknown HTML extractor {extractor!r}; use 'resiliparse' or 'trafilatura'")
-
-
-def html_to_text(
-    raw: bytes, declared_charset: str | None = None, extractor: Extractor = DEFAULT_EXTRACTOR
-) -> tuple[str, Decoded]:
-    """Decode raw page bytes and extract their main text; returns (text, decoding details)."""
-    decoded = decode_bytes(raw, declared_charset, html=True)
-    return extract_text(decoded.text, extractor), decoded
