@@ -146,10 +146,10 @@ class LocalCluster:
 
     def add_worker(self, timeout: float = 120.0) -> Daemon:
         """Start one more worker (also how tests replace a worker they killed)."""
-        alive_before = self.alive_workers()
         daemon = self._spawn_worker()
         self.save()
-        self._wait(lambda: self.alive_workers() > alive_before, timeout, [daemon])
+        address = f"http://{HOST}:{daemon.web_port}"
+        self._wait(lambda: address in self.alive_worker_uis(), timeout, [daemon])
         return daemon
 
     def _spawn_worker(self) -> Daemon:
@@ -201,9 +201,13 @@ class LocalCluster:
         except OSError:
             return None
 
-    def alive_workers(self) -> int:
+    def alive_worker_uis(self) -> list[str]:
+        """Web UI addresses of the workers the master counts as alive (they identify our daemons)."""
         state = self.master_state() or {}
-        return sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
+        return [w.get("webuiaddress", "") for w in state.get("workers", []) if w.get("state") == "ALIVE"]
+
+    def alive_workers(self) -> int:
+        return len(self.alive_worker_uis())
 
     # ----------------------------------------------------------- persistence
     def save(self) -> None:

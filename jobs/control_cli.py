@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(help="Submit jobs to a Spark cluster and follow them.", no_args_is_help=True)
@@ -29,7 +30,7 @@ def _lake(lake: Path | None) -> Path:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}")
+    err.print(f"[bold red]error:[/bold red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -135,7 +136,9 @@ def submit_cmd(
 def _print_status(record) -> None:
     from jobs.registry import log_file
 
-    console.print(f"[bold]{record.run_id}[/bold] [{record.status}]  job {record.job}")
+    console.print(
+        f"[bold]{escape(record.run_id)}[/bold] {escape(f'[{record.status}]')}  job {escape(record.job)}"
+    )
     console.print(f"  master {record.master} ({record.deploy_mode})  application {record.app_id or '-'}")
     console.print(
         f"  created {record.created_at}  started {record.started_at or '-'}  ended {record.ended_at or '-'}"
@@ -154,7 +157,7 @@ def _print_status(record) -> None:
             )
         console.print(table)
     if record.error:
-        err.print(f"[red]{record.error}[/red]")
+        err.print(record.error, style="red", markup=False, highlight=False)
     if record.error_cause:
         err.print(record.error_cause, markup=False, highlight=False)
     console.print(f"  log {log_file(record)}")
