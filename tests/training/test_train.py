@@ -167,3 +167,9 @@ def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
     state = torch.load(tmp_path / "ddp" / "checkpoints" / "step_00000005" / "trainer.pt", weights_only=False)
     assert state["loader"]["samples_consumed"] == 3 * 2 * 4 + 2 * 4
     assert sorted(_losses(tmp_path / "ddp")) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "training" / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    cfg = load_config(path)
+    assert cfg.data.train and cfg.steps > 0
