@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dedup.shingles import TextNorm, Tokenization, fold_hashes, tokenize
 
@@ -148,10 +149,20 @@ def to_binary(matrix: np.ndarray, valid: np.ndarray) -> pa.Array:
 
 
 def from_binary(column: pa.Array, num_perm: int) -> np.ndarray:
-    """A binary signature column back to a (rows x num_perm) uint32 matrix; null rows read as MAX_HASH."""
-    filled = column.fill_null(b"\xff" * (4 * num_perm)) if column.null_count else column
-    flat = np.frombuffer(b"".join(filled.to_pylist()), dtype="<u4")
-    return flat.reshape(len(column), num_perm)
+    """A binary signature column (no nulls) back to a (rows x num_perm) uint32 matrix, without copying."""
+    column = column.cast(pa.binary())
+    width = 4 * num_perm
+    lengths = pc.binary_length(column)
+    if column.null_count or (len(column) and pc.min_max(lengths).as_py() != {"min": width, "max": width}):
+        raise ValueError(
+            f"minhash signatures must be {width} bytes ({num_perm} permutations) and not null; "
+            "they were made with another num_perm: recompute them (drop the minhash column) or match num_perm"
+        )
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[
+        column.offset : column.offset + len(column) + 1
+    ]
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data.view("<u4").reshape(len(column), num_perm)
 
 
 def band_keys(matrix: np.ndarray, bands: int, rows: int) -> np.ndarray:

@@ -104,8 +104,8 @@ def _pieces(normalized: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return values.filter(pa.array(keep)), offsets
 
 
-def tokenize(texts: pa.Array, norm: TextNorm, tokenization: Tokenization = "words") -> TokenStream:
-    """Normalize and tokenize a string column; nulls become empty documents."""
+def _normalized_tokens(texts: pa.Array, norm: TextNorm) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(distinct normalized tokens, index of each token occurrence into them, per-document offsets)."""
     texts = pc.fill_null(texts.cast(pa.large_string()), "")
     raw = pc.utf8_split_whitespace(texts)
     raw_offsets = raw.offsets.to_numpy().astype(np.int64)
@@ -114,27 +114,29 @@ def tokenize(texts: pa.Array, norm: TextNorm, tokenization: Tokenization = "word
     # Normalizing can split a raw token ("e-mail" -> "e mail") or empty it ("--").
     piece_values, piece_offsets = _pieces(norm.apply(encoded.dictionary))
     token_index = _expand(ids, piece_offsets[:-1], np.diff(piece_offsets))
-    # Tokens per document after the split/empty changes: count pieces of each raw token.
     cumulative = np.zeros(len(ids) + 1, dtype=np.int64)
     np.cumsum(np.diff(piece_offsets)[ids], out=cumulative[1:])
     per_doc = cumulative[raw_offsets[1:]] - cumulative[raw_offsets[:-1]]
+    return piece_values, token_index, _doc_offsets(per_doc)
+
+
+def tokenize(texts: pa.Array, norm: TextNorm, tokenization: Tokenization = "words") -> TokenStream:
+    """Normalize and tokenize a string column into token hashes; nulls become empty documents."""
+    values, token_index, offsets = _normalized_tokens(texts, norm)
     if tokenization == "words":
-        piece_hashes = _hash_strings(piece_values)
-        return TokenStream(piece_hashes[token_index], _doc_offsets(per_doc))
-    return _characters(piece_values, token_index, _doc_offsets(per_doc))
+        return TokenStream(_hash_strings(values)[token_index], offsets)
+    chars = _character_lists(values, token_index, offsets)
+    encoded = pc.dictionary_encode(chars.flatten())
+    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return TokenStream(_hash_strings(encoded.dictionary)[ids], chars.offsets.to_numpy().astype(np.int64))
 
 
-def _characters(piece_values: pa.Array, token_index: np.ndarray, offsets: np.ndarray) -> TokenStream:
-    """Character tokens: each document's normalized words concatenated, one token per code point."""
-    words = piece_values.take(pa.array(token_index, type=pa.int64()))
+def _character_lists(values: pa.Array, token_index: np.ndarray, offsets: np.ndarray) -> pa.LargeListArray:
+    """Per document, its normalized words concatenated and cut into code points (CJK-style tokens)."""
+    words = values.take(pa.array(token_index, type=pa.int64()))
     docs = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), words)
     joined = pc.binary_join(docs, "").to_pylist()
-    chars = pa.array([ch for doc in joined for ch in doc], type=pa.large_string())
-    counts = np.fromiter(map(len, joined), dtype=np.int64, count=len(joined))
-    encoded = pc.dictionary_encode(chars)
-    char_hashes = _hash_strings(encoded.dictionary)
-    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    return TokenStream(char_hashes[ids], _doc_offsets(counts))
+    return pa.array([list(doc) for doc in joined], type=pa.large_list(pa.large_string()))
 
 
 def _mix(acc: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -190,16 +192,21 @@ def shingle_hash(shingle: bytes, tokenization: Tokenization = "words") -> int:
     return acc >> 32
 
 
-def shingle_strings(
-    text: str, ngram: int, norm: TextNorm, tokenization: Tokenization = "words"
-) -> list[bytes]:
-    """One document's shingles as bytes, in order (for reference implementations and tests)."""
-    normalized = norm.apply(pa.array(text.split(), type=pa.large_string())).to_pylist()
-    words = [w for piece in normalized for w in piece.split()]
-    tokens = words if tokenization == "words" else list("".join(words))
+def shingle_lists(
+    texts: pa.Array, ngram: int, norm: TextNorm, tokenization: Tokenization = "words"
+) -> list[list[bytes]]:
+    """Every document's shingles as bytes, in order: the input a reference MinHash (datasketch) needs."""
+    values, token_index, offsets = _normalized_tokens(texts, norm)
+    if tokenization == "words":
+        tokens = values.take(pa.array(token_index, type=pa.int64())).to_pylist()
+        docs = [tokens[offsets[d] : offsets[d + 1]] for d in range(len(offsets) - 1)]
+    else:
+        docs = _character_lists(values, token_index, offsets).to_pylist()
     sep = " " if tokenization == "words" else ""
-    if not tokens:
-        return []
-    if len(tokens) < ngram:
-        return [sep.join(tokens).encode("utf-8")]
-    return [sep.join(tokens[i : i + ngram]).encode("utf-8") for i in range(len(tokens) - ngram + 1)]
+    out = []
+    for doc in docs:
+        if len(doc) < ngram:
+            out.append([sep.join(doc).encode("utf-8")] if doc else [])
+        else:
+            out.append([sep.join(doc[i : i + ngram]).encode("utf-8") for i in range(len(doc) - ngram + 1)])
+    return out

@@ -1,0 +1,354 @@
+"""The four dedup stages of a job spec: exact_dedup, minhash_dedup, line_dedup, image_dedup.
+
+All of them annotate and decide, never delete (DESIGN decision 3): they add
+columns (hashes, cluster ids, signatures) and set `drop_reason` on rows that are
+still kept. By default only kept rows (`drop_reason` null) take part, so a
+document dropped for language is not chosen as anybody's representative.
+Representatives are deterministic: the smallest doc_id of a cluster (or, for
+exact dedup, the highest `priority` first), and in incremental runs any
+document already in the corpus (`against`) before any new one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from pydantic import Field, model_validator
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from dedup.exact import ExactNorm, exact_hashes
+from dedup.lines import line_hashes, remove_lines
+from dedup.lsh import near_duplicate_roots, with_signatures
+from dedup.minhash import MinHashSpec
+from dedup.shingles import TextNorm, Tokenization
+from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
+
+DROP = "drop_reason"
+EXISTING, NEW = "0", "1"
+
+
+def with_drop_reason(df: DataFrame) -> DataFrame:
+    """The input with a `drop_reason` column (all kept) if it had none."""
+    return df if DROP in df.columns else df.withColumn(DROP, F.lit(None).cast("string"))
+
+
+def eligible(include_dropped: bool) -> Column:
+    return F.lit(True) if include_dropped else F.col(DROP).isNull()
+
+
+def mark(df: DataFrame, condition: Column, reason: str) -> DataFrame:
+    """Set `reason` where `condition` holds on rows still kept (the first reason wins)."""
+    return df.withColumn(
+        DROP,
+        F.when(F.col(DROP).isNull() & F.coalesce(condition, F.lit(False)), F.lit(reason)).otherwise(
+            F.col(DROP)
+        ),
+    )
+
+
+def append_column(df: DataFrame, name: str, type_: pa.DataType, fn: Any) -> DataFrame:
+    """Append (or replace) one column computed from each Arrow batch by `fn(batch) -> pa.Array`."""
+    base = df.drop(name) if name in df.columns else df
+    schema = spark_to_arrow_schema(base).append(pa.field(name, type_))
+
+    def kernel(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return pa.RecordBatch.from_arrays([*batch.columns, fn(batch)], schema=schema)
+
+    return apply_kernel(base, kernel, schema)
+
+
+# ---------------------------------------------------------------------------------------------- exact
+class ExactDedupConfig(StageConfig):
+    input: str = Field("documents", description="dataset table to deduplicate")
+    output: str = Field("deduped", description="dataset table written (input rows + exact_hash, dup_of)")
+    key: str = Field("text", description="Spark SQL expression hashed as the duplicate key (e.g. uri)")
+    nfc: bool = True
+    collapse_whitespace: bool = True
+    casefold: bool = True
+    letters_only: bool = Field(False, description="drop punctuation, digits and spaces before hashing")
+    priority: str | None = Field(None, description="Spark SQL expression; the highest value is kept")
+    include_dropped: bool = False
+    against: str | None = Field(None, description="table of an existing corpus: its documents win")
+
+
+class ExactDedup(Stage):
+    """Documents whose normalized key hashes alike: all but one get drop_reason "exact_duplicate"."""
+
+    name = "exact_dedup"
+    Config = ExactDedupConfig
+    config: ExactDedupConfig
+
+    def input_tables(self) -> list[str]:
+        return [self.config.input] + ([self.config.against] if self.config.against else [])
+
+    def output_tables(self) -> list[str]:
+        return [self.config.output]
+
+    def _hashed(self, df: DataFrame) -> DataFrame:
+        c = self.config
+        norm = ExactNorm(c.nfc, c.collapse_whitespace, c.casefold, c.letters_only)
+        keyed = df.withColumn("_key", F.expr(c.key).cast("string"))
+        hashed = append_column(
+            keyed, "exact_hash", pa.string(), lambda b: exact_hashes(b.column("_key"), norm)
+        )
+        return hashed.drop("_key")
+
+    def run(self, ctx: StageContext) -> StageResult:
+        c = self.config
+        df = self._hashed(with_drop_reason(ctx.read(c.input)))
+        prio = F.expr(c.priority) if c.priority else F.lit(0)
+        df = df.withColumn("_rank", F.lit(NEW)).withColumn("_prio", prio.cast("double"))
+        if c.against:
+            old = self._hashed(with_drop_reason(ctx.read(c.against))).where(F.col(DROP).isNull())
+            old = old.select(
+                "doc_id", "exact_hash", F.lit(EXISTING).alias("_rank"), prio.cast("double").alias("_prio")
+            )
+            df = df.unionByName(old, allowMissingColumns=True)
+        takes_part = F.col("exact_hash").isNotNull() & (
+            eligible(c.include_dropped) | (F.col("_rank") == EXISTING)
+        )
+        group = F.when(takes_part, F.col("exact_hash")).otherwise(F.concat(F.lit("~"), F.col("doc_id")))
+        order = Window.partitionBy(group).orderBy("_rank", F.desc_nulls_last("_prio"), "doc_id")
+        df = df.withColumn("_first", F.first("doc_id").over(order))
+        df = df.withColumn(
+            "dup_of", F.when(takes_part & (F.col("_first") != F.col("doc_id")), F.col("_first"))
+        )
+        df = mark(df, F.col("dup_of").isNotNull(), "exact_duplicate")
+        out = df.where(F.col("_rank") == NEW).drop("_rank", "_prio", "_first")
+        return StageResult(tables={c.output: out})
+
+
+# -------------------------------------------------------------------------------------------- minhash
+class MinHashDedupConfig(StageConfig):
+    input: str = Field("deduped", description="dataset table to deduplicate")
+    output: str = Field("deduped", description="dataset table written (input rows + minhash, dup_cluster)")
+    text_column: str = "text"
+    threshold: float | None = Field(None, gt=0, lt=1, description="derive bands x rows from this Jaccard")
+    num_perm: int = Field(112, ge=2, le=1024)
+    bands: int | None = Field(None, ge=1)
+    rows: int | None = Field(None, ge=1)
+    ngram: int = Field(5, ge=1)
+    seed: int = 1
+    tokenization: Tokenization = "words"
+    lowercase: bool = True
+    numbers: bool = True
+    punctuation: bool = True
+    diacritics: bool = True
+    verify: bool = Field(False, description="keep a candidate pair only if estimated Jaccard >= threshold")
+    reuse_signatures: bool = Field(False, description="use an existing minhash column (same settings!)")
+    include_dropped: bool = False
+    against: str | None = Field(None, description="curated table with stored minhash: its documents win")
+    max_rounds: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _bands_or_threshold(self) -> MinHashDedupConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError(
+                "give bands and rows together (or neither, with threshold or the 14 x 8 default)"
+            )
+        if self.bands is not None and self.threshold is not None and not self.verify:
+            raise ValueError(
+                "give either threshold or bands x rows (threshold with bands only when verify is on)"
+            )
+        if self.verify and self.threshold is None:
+            raise ValueError("verify needs threshold (the estimated Jaccard a pair must reach)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        return self
+
+    def spec(self) -> MinHashSpec:
+        norm = TextNorm(self.lowercase, self.numbers, self.punctuation, self.diacritics)
+        common = {"seed": self.seed, "ngram": self.ngram, "tokenization": self.tokenization, "norm": norm}
+        if self.bands is not None:
+            return MinHashSpec(num_perm=self.num_perm, bands=self.bands, rows=self.rows, **common)
+        if self.threshold is not None:
+            return MinHashSpec.for_threshold(self.threshold, self.num_perm, **common)
+        return MinHashSpec(num_perm=self.num_perm, bands=14, rows=min(8, self.num_perm // 14) or 1, **common)
+
+
+def near_duplicates(
+    docs: DataFrame,
+    spec: MinHashSpec,
+    *,
+    text_column: str = "text",
+    include_dropped: bool = False,
+    verify_threshold: float | None = None,
+    existing: DataFrame | None = None,
+    reuse_signatures: bool = False,
+) -> tuple[DataFrame, dict[str, Any]]:
+    """The documents with `minhash`, `dup_cluster` and near_duplicate marks; and small metrics.
+
+    Used by the stage and by `refinery dedup files`, so both run the same code.
+    """
+    docs = with_drop_reason(docs)
+    if not (reuse_signatures and "minhash" in docs.columns):
+        chosen = docs.where(eligible(include_dropped)).select("doc_id", text_column)
+        signed = with_signatures(chosen, spec, text_column).select("doc_id", "minhash")
+        docs = docs.drop("minhash")
+    else:
+        signed = docs.where(eligible(include_dropped)).select("doc_id", "minhash")
+        docs = docs.withColumnRenamed("minhash", "_given")
+    # One row per doc_id, so that joining the results back can never multiply rows.
+    signed = signed.dropDuplicates(["doc_id"]).localCheckpoint()
+    nodes = signed.select(F.concat(F.lit(NEW), "doc_id").alias("key"), "minhash")
+    if existing is not None:
+        old = with_drop_reason(existing).where(F.col(DROP).isNull() & F.col("minhash").isNotNull())
+        nodes = nodes.unionByName(old.select(F.concat(F.lit(EXISTING), "doc_id").alias("key"), "minhash"))
+    roots = near_duplicate_roots(
+        nodes, spec, verify_threshold, prune=EXISTING if existing is not None else None
+    )
+    roots = (
+        roots.where(F.col("node").startswith(NEW))
+        .select(
+            F.expr("substring(node, 2)").alias("doc_id"), F.expr("substring(root, 2)").alias("dup_cluster")
+        )
+        .localCheckpoint()
+    )
+    extra = signed.join(roots, "doc_id", "left")
+    out = docs.join(extra, "doc_id", "left")
+    if reuse_signatures and "_given" in out.columns:
+        out = out.withColumn("minhash", F.coalesce("minhash", "_given")).drop("_given")
+    out = mark(
+        out, F.col("dup_cluster").isNotNull() & (F.col("dup_cluster") != F.col("doc_id")), "near_duplicate"
+    )
+    clustered = roots.agg(
+        F.count("*").alias("docs"), F.countDistinct("dup_cluster").alias("clusters")
+    ).first()
+    metrics = {
+        "bands": spec.bands,
+        "rows": spec.rows,
+        "num_perm": spec.num_perm,
+        "clustered_docs": int(clustered["docs"]),
+        "clusters": int(clustered["clusters"]),
+    }
+    return out, metrics
+
+
+class MinHashDedup(Stage):
+    """MinHash LSH near-duplicates: all but the representative get drop_reason "near_duplicate"."""
+
+    name = "minhash_dedup"
+    Config = MinHashDedupConfig
+    config: MinHashDedupConfig
+
+    def input_tables(self) -> list[str]:
+        return [self.config.input] + ([self.config.against] if self.config.against else [])
+
+    def output_tables(self) -> list[str]:
+        return [self.config.output]
+
+    def run(self, ctx: StageContext) -> StageResult:
+        c = self.config
+        existing = ctx.read(c.against) if c.against else None
+        out, metrics = near_duplicates(
+            ctx.read(c.input),
+            c.spec(),
+            text_column=c.text_column,
+            include_dropped=c.include_dropped,
+            verify_threshold=c.threshold if c.verify else None,
+            existing=existing,
+            reuse_signatures=c.reuse_signatures,
+        )
+        return StageResult(tables={c.output: out}, metrics=metrics)
+
+
+# ---------------------------------------------------------------------------------------------- lines
+class LineDedupConfig(StageConfig):
+    input: str = Field("deduped", description="dataset table whose texts lose repeated lines")
+    output: str = Field("deduped", description="dataset table written (text rewritten + lines_removed)")
+    min_docs: int = Field(10, ge=2, description="a line found in at least this many documents is removed")
+    text_column: str = "text"
+    empty_reason: str = Field("boilerplate_only", description="drop_reason of documents left without text")
+    include_dropped: bool = False
+
+
+class LineDedup(Stage):
+    """CCNet-style boilerplate removal: lines shared by >= min_docs documents are cut from every text."""
+
+    name = "line_dedup"
+    Config = LineDedupConfig
+    config: LineDedupConfig
+
+    def input_tables(self) -> list[str]:
+        return [self.config.input]
+
+    def output_tables(self) -> list[str]:
+        return [self.config.output]
+
+    def run(self, ctx: StageContext) -> StageResult:
+        c = self.config
+        df = with_drop_reason(ctx.read(c.input))
+        chosen = df.where(eligible(c.include_dropped)).select("doc_id", c.text_column)
+        hashed = append_column(
+            chosen, "_lines", pa.list_(pa.int64()), lambda b: line_hashes(b.column(c.text_column))
+        ).select("doc_id", F.explode("_lines").alias("h"))
+        hashed = hashed.localCheckpoint()
+        frequent = (
+            hashed.groupBy("h").agg(F.count("*").alias("n")).where(F.col("n") >= c.min_docs).select("h")
+        )
+        removals = hashed.join(frequent, "h").groupBy("doc_id").agg(F.collect_list("h").alias("_remove"))
+        joined = df.join(removals, "doc_id", "left")
+        text = c.text_column
+
+        def strip(batch: pa.RecordBatch) -> pa.RecordBatch:
+            new_text, counts = remove_lines(batch.column(text), batch.column("_remove"))
+            names = [n for n in batch.schema.names if n not in (text, "_remove", "lines_removed")]
+            return pa.RecordBatch.from_arrays(
+                [batch.column(n) for n in names] + [new_text, counts], names=[*names, text, "lines_removed"]
+            )
+
+        base = joined.drop("lines_removed") if "lines_removed" in joined.columns else joined
+        schema = spark_to_arrow_schema(base.drop(text, "_remove"))
+        schema = schema.append(pa.field(text, pa.string())).append(pa.field("lines_removed", pa.int32()))
+        out = apply_kernel(base, strip, schema)
+        emptied = (F.col("lines_removed") > 0) & (F.trim(F.col(text)) == "")
+        out = mark(out, emptied, c.empty_reason)
+        lines = frequent.agg(F.count("*").alias("n")).first()
+        return StageResult(tables={c.output: out}, metrics={"repeated_lines": int(lines["n"])})
+
+
+# --------------------------------------------------------------------------------------------- images
+class ImageDedupConfig(StageConfig):
+    input: str = Field("images", description="dataset images table")
+    output: str = Field("images_deduped", description="images table written (+ hashes, dup_cluster)")
+    quarantine: str = Field("quarantine", description="table that receives undecodable images")
+    max_distance: int = Field(
+        4, ge=0, le=15, description="largest pHash and dHash Hamming distance of near copies"
+    )
+    perceptual: bool = Field(True, description="also find resized/recompressed copies, not only exact ones")
+    include_dropped: bool = False
+
+
+class ImageDedup(Stage):
+    """Exact (bytes, pixels) and perceptual (pHash + dHash) image duplicates; corrupt images to quarantine."""
+
+    name = "image_dedup"
+    Config = ImageDedupConfig
+    config: ImageDedupConfig
+    row_policy: ClassVar[str] = "preserve"
+
+    def input_tables(self) -> list[str]:
+        return [self.config.input]
+
+    def output_tables(self) -> list[str]:
+        return [self.config.output, self.config.quarantine]
+
+    def run(self, ctx: StageContext) -> StageResult:
+        from dedup.image_clusters import image_clusters
+
+        c = self.config
+        df = with_drop_reason(ctx.read(c.input))
+        out, bad, metrics = image_clusters(df, c.max_distance, c.perceptual, c.include_dropped)
+        quarantine = bad.select(
+            "source",
+            "locator",
+            F.concat(F.lit("corrupt image: "), F.col("decode_error")).alias("reason"),
+            F.col("uri").alias("excerpt"),
+            F.lit(self.name).alias("stage"),
+            F.lit(ctx.run_id).alias("run_id"),
+        )
+        return StageResult(
+            tables={c.output: out, c.quarantine: quarantine}, metrics=metrics, append={c.quarantine}
+        )
