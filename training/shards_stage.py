@@ -1,23 +1,30 @@
 """The `shards` stage: kept rows of a curated table -> tokenized shards + manifest.json (DESIGN decision 6).
 
-How the work is split: rows get a split (train/validation, by a seeded hash of the
-parent document id so augmented copies follow their parent); Spark hash-partitions
-them by document id into a fixed number of partitions and sorts each by id. Each task tokenizes its partition with
-`encode_batch` and writes shards of about `shard_tokens` tokens per split, named by
-partition and sequence. Task output depends only on the table snapshot and the
-config, never on the cluster size, so a rerun writes byte-identical shards. Tasks
-return one small summary row per shard; the driver writes manifest.json from
+How the work is split: the driver lists the data files of the pinned Delta
+snapshot (sorted; only paths travel) and Spark runs one task per file. Each task
+streams its file with pyarrow in batches (only the needed columns), keeps rows
+with `drop_reason` null, assigns train/validation by a seeded hash of the parent
+id (`augmented_from`, else the document id, so augmented copies follow their
+parent), tokenizes with `encode_batch` and writes shards of about `shard_tokens`
+tokens per split, named by file index and sequence. Task output depends only on
+the snapshot and the config, never on the cluster size or Spark's split sizes,
+so a rerun writes byte-identical shards. Reading the files in the Python worker
+(rather than a Spark scan, a shuffle and a sort) keeps the texts out of the JVM:
+the stage then runs at the speed of the tokenizer (benchmarks/tokenize.py).
+Tasks return one small summary per shard; the driver writes manifest.json from
 those, last and atomically: without it the folder is not a shard set.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
 from pydantic import Field, field_validator
 
 from pipelines.stage import Stage, StageConfig, StageContext, StageResult
@@ -37,19 +44,6 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TOKENIZER = "samples/tokenizer.json"
 SPLIT_RESOLUTION = 1_000_000
 
-SUMMARY_SCHEMA = pa.schema(
-    [
-        ("name", pa.string()),
-        ("split", pa.string()),
-        ("tokens", pa.int64()),
-        ("documents", pa.int64()),
-        ("ds_sha256", pa.string()),
-        ("index_sha256", pa.string()),
-        ("docs_sha256", pa.string()),
-        ("ds_bytes", pa.int64()),
-    ]
-)
-
 
 class ShardsConfig(StageConfig):
     input: str = Field("curated", description="dataset table to tokenize (kept rows only)")
@@ -68,9 +62,6 @@ class ShardsConfig(StageConfig):
     )
     validation_fraction: float = Field(0.01, ge=0.0, le=1.0)
     split_seed: int = 0
-    partitions: int = Field(
-        8, gt=0, description="writer tasks; fixed so shard names do not depend on the cluster"
-    )
     batch_size: int = Field(512, gt=0, description="documents per encode_batch call")
     text_column: str = "text"
     id_column: str = "doc_id"
@@ -108,7 +99,7 @@ def shard_name(split: str, partition: int, sequence: int) -> str:
 
 
 class PartitionWriter:
-    """Tokenizes one partition's batches and rolls shards per split; yields their manifest entries."""
+    """Tokenizes one task's batches (one data file) and rolls shards per split; returns their manifest entries."""
 
     def __init__(self, folder: str, partition: int, dtype: TokenDType, eos_id: int, config: ShardsConfig):
         self.folder = folder
@@ -151,28 +142,80 @@ class PartitionWriter:
         return done
 
 
-def _summary_batch(entries: list[ShardEntry]) -> pa.RecordBatch:
-    rows = [e.model_dump() for e in entries]
-    return pa.RecordBatch.from_pylist(rows, schema=SUMMARY_SCHEMA)
+def split_of(parent_ids: list[str], seed: int, validation_fraction: float) -> list[str]:
+    """train/validation per parent id: a seeded hash, so a document's split never depends on its neighbours."""
+    threshold = round(validation_fraction * SPLIT_RESOLUTION)
+    prefix = f"{seed}\x1f".encode()
+    return [
+        "validation"
+        if xxhash.xxh64_intdigest(prefix + p.encode()) % SPLIT_RESOLUTION < threshold
+        else "train"
+        for p in parent_ids
+    ]
 
 
-def shard_partition_fn(
-    folder: str, tokenizer_json: str, dtype: TokenDType, eos_id: int, config: ShardsConfig
-):
-    """The mapInArrow function run by every task: write the partition's shards, yield their summaries."""
+def prepare_batch(batch: pa.RecordBatch, config: ShardsConfig) -> pa.RecordBatch:
+    """Kept rows with text and id, plus `_split` and the provenance columns under fixed names."""
+    names = batch.schema.names
+    mask = pc.and_(pc.is_valid(batch.column(config.text_column)), pc.is_valid(batch.column(config.id_column)))
+    if "drop_reason" in names:
+        mask = pc.and_(mask, pc.is_null(batch.column("drop_reason")))
+    kept = batch.filter(mask)
+    ids = pc.cast(kept.column(config.id_column), pa.string())
+    parents = pc.coalesce(kept.column("augmented_from"), ids) if "augmented_from" in names else ids
 
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pyspark import TaskContext
+    def optional(column: str, dtype: pa.DataType) -> pa.Array:
+        return pc.cast(kept.column(column), dtype) if column in names else pa.nulls(kept.num_rows, dtype)
 
-        tokenizer = tokenizer_from_json(tokenizer_json)
-        writer = PartitionWriter(folder, TaskContext.get().partitionId(), dtype, eos_id, config)
-        for batch in batches:
-            if batch.num_rows and (entries := writer.write(batch, tokenizer)):
-                yield _summary_batch(entries)
-        if entries := writer.finish():
-            yield _summary_batch(entries)
+    return pa.RecordBatch.from_arrays(
+        [
+            ids,
+            kept.column(config.text_column),
+            pa.array(
+                split_of(parents.to_pylist(), config.split_seed, config.validation_fraction), pa.string()
+            ),
+            optional("source", pa.string()),
+            optional(config.lang_column, pa.string()),
+            optional(config.quality_column, pa.float64()),
+        ],
+        names=[config.id_column, config.text_column, "_split", "_source", "_lang", "_quality"],
+    )
 
-    return run
+
+def write_file_shards(
+    unit: int,
+    uri: str,
+    folder: str,
+    tokenizer_json: str,
+    dtype: TokenDType,
+    eos_id: int,
+    config: ShardsConfig,
+) -> list[dict[str, Any]]:
+    """One task: stream one data file of the snapshot into shards; returns their manifest entries."""
+    from pyarrow import fs as pafs
+
+    filesystem, path = pafs.FileSystem.from_uri(uri)
+    wanted = {
+        config.id_column,
+        config.text_column,
+        "drop_reason",
+        "augmented_from",
+        "source",
+        config.lang_column,
+        config.quality_column,
+    }
+    tokenizer = tokenizer_from_json(tokenizer_json)
+    writer = PartitionWriter(folder, unit, dtype, eos_id, config)
+    entries: list[ShardEntry] = []
+    with filesystem.open_input_file(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        columns = [c for c in parquet.schema_arrow.names if c in wanted]
+        for batch in parquet.iter_batches(batch_size=config.batch_size, columns=columns):
+            prepared = prepare_batch(batch, config)
+            if prepared.num_rows:
+                entries.extend(writer.write(prepared, tokenizer))
+    entries.extend(writer.finish())
+    return [e.model_dump() for e in entries]
 
 
 class Shards(Stage):
@@ -219,23 +262,24 @@ class Shards(Stage):
         return same and all(_files_present(folder, e) for e in manifest.shards)
 
     def run(self, ctx: StageContext) -> StageResult:
-        from pyspark.sql import functions as F
-
         cfg = self.config
         tokenizer_path = resolve_tokenizer_path(cfg.tokenizer)
         info = describe(tokenizer_path, cfg.eos_token)
         folder = output_folder(ctx.lake.root, cfg)
-        _clear(folder)
         source_version = self._source_version(ctx)
-        df = ctx.read(cfg.input)
-        prepared = self._prepare(df, F)
-        fn = shard_partition_fn(
-            str(folder), tokenizer_path.read_text(encoding="utf-8"), info.dtype, info.eos_id, cfg
-        )
-        from pyspark.sql.pandas.types import from_arrow_schema
-
-        summaries = prepared.mapInArrow(fn, from_arrow_schema(SUMMARY_SCHEMA)).collect()  # one row per shard
-        entries = sorted((ShardEntry(**row.asDict()) for row in summaries), key=lambda e: e.name)
+        snapshot = ctx.lake.delta(ctx.table(cfg.input), source_version)
+        self._check_columns(snapshot)
+        files = sorted(snapshot.file_uris())
+        _clear(folder)
+        entries: list[ShardEntry] = []
+        if files:
+            payload = tokenizer_path.read_text(encoding="utf-8")
+            args = (str(folder), payload, info.dtype, info.eos_id, cfg)
+            tasks = ctx.spark.sparkContext.parallelize(list(enumerate(files)), len(files))
+            rows = tasks.flatMap(
+                lambda item: write_file_shards(item[0], item[1], *args)
+            ).collect()  # one per shard
+            entries = sorted((ShardEntry(**row) for row in rows), key=lambda e: e.name)
         manifest = Manifest(
             tokenizer_path=info.path,
             tokenizer_sha256=info.sha256,
@@ -267,40 +311,11 @@ class Shards(Stage):
         }
         return StageResult(metrics=metrics, files=[str(folder / MANIFEST_NAME)])
 
-    def _prepare(self, df: Any, F: Any) -> Any:
-        """Kept rows with split, bucket and provenance columns, partitioned and ordered deterministically."""
-        cfg = self.config
-        names = set(df.columns)
-        for required in (cfg.text_column, cfg.id_column):
+    def _check_columns(self, snapshot: Any) -> None:
+        names = pa.schema(snapshot.schema().to_arrow()).names
+        for required in (self.config.text_column, self.config.id_column):
             if required not in names:
-                raise ValueError(f"table {cfg.input!r} has no {required!r} column (columns: {sorted(names)})")
-
-        def optional(column: str, cast: str) -> Any:
-            return F.col(column).cast(cast) if column in names else F.lit(None).cast(cast)
-
-        kept = df.where(F.col("drop_reason").isNull()) if "drop_reason" in names else df
-        kept = kept.where(F.col(cfg.text_column).isNotNull() & F.col(cfg.id_column).isNotNull())
-        parent = (
-            F.coalesce(F.col("augmented_from"), F.col(cfg.id_column))
-            if "augmented_from" in names
-            else F.col(cfg.id_column)
-        )
-        split_hash = F.pmod(F.xxhash64(F.lit(str(cfg.split_seed)), parent), F.lit(SPLIT_RESOLUTION))
-        threshold = int(round(cfg.validation_fraction * SPLIT_RESOLUTION))
-        return (
-            kept.select(
-                F.col(cfg.id_column).cast("string").alias(cfg.id_column),
-                F.col(cfg.text_column).alias(cfg.text_column),
-                F.when(split_hash < F.lit(threshold), F.lit("validation"))
-                .otherwise(F.lit("train"))
-                .alias("_split"),
-                optional("source", "string").alias("_source"),
-                optional(cfg.lang_column, "string").alias("_lang"),
-                optional(cfg.quality_column, "double").alias("_quality"),
-            )
-            .repartition(cfg.partitions, cfg.id_column)
-            .sortWithinPartitions(cfg.id_column)
-        )
+                raise ValueError(f"table {self.config.input!r} has no {required!r} column (columns: {names})")
 
 
 def _files_present(folder: Path, entry: ShardEntry) -> bool:

@@ -192,7 +192,7 @@ def test_stage_variants_never_cross_the_split(stage_ctx, lake, shared_data, smal
     counts = result.metrics["documents"]
     assert counts["original"] == len(corpus_rows(shared_data)) and counts["repeat"] > 0
     Shards(
-        ShardsConfig(input="augmented", tokenizer=str(small_tokenizer), validation_fraction=0.3, partitions=2)
+        ShardsConfig(input="augmented", tokenizer=str(small_tokenizer), validation_fraction=0.3)
     ).run(stage_ctx)
     folder = lake.root / "shards" / "default"
     split_of: dict[str, set[str]] = {}

@@ -35,7 +35,7 @@ def test_cli_trains_on_kept_rows_and_reports_fertility_per_language(lake, shared
     assert (
         report["vocab_size"] == 600
         and report["eos_token"] == "<|endoftext|>"
-        and report["table_version"] == 0
+        and report["table_version"] == lake.version("test/curated")
     )
     assert {"de", "ja", "ru", "en"} <= set(report["fertility"])
     assert all(f["tokens_per_word"] > 0.9 for f in report["fertility"].values())
