@@ -51,6 +51,22 @@ def _with_drop_reason(df):
     return df if DROP_REASON in df.columns else df.withColumn(DROP_REASON, F.lit(None).cast("string"))
 
 
+def _nested_last(df):
+    """Reorder columns so list/struct/map columns come last.
+
+    Works around pipelines/lake.py's `parquet_stats`, which pairs Arrow field i
+    with Parquet leaf column i: a nested column has several leaves, so every
+    column after it would get another column's min/max in the Delta log (which
+    delta-rs then rejects, or worse, uses to skip files). Reported to the lead.
+    """
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    nested = (ArrayType, MapType, StructType)
+    flat = [f.name for f in df.schema.fields if not isinstance(f.dataType, nested)]
+    deep = [f.name for f in df.schema.fields if isinstance(f.dataType, nested)]
+    return df.select(*flat, *deep)
+
+
 def _set_reason(df, failing_reason):
     """Set `drop_reason` from a string Column only on rows still kept (the first reason wins)."""
     from pyspark.sql import functions as F
@@ -131,7 +147,8 @@ class Annotate(Stage):
         annotator.extra = self.extra
         schema = annotator.output_schema(spark_to_arrow_schema(df))
         metrics["columns_added"] = [f.name for f in annotator.fields()]
-        return StageResult(tables={cfg.output: apply_kernel(df, annotator, schema)}, metrics=metrics)
+        out = _nested_last(apply_kernel(df, annotator, schema))
+        return StageResult(tables={cfg.output: out}, metrics=metrics)
 
 
 # ------------------------------------------------------------------ decide
@@ -200,7 +217,9 @@ class Decide(Stage):
         df = df.drop(DROP_REASONS) if DROP_REASONS in df.columns else df
         df = df.withColumn(DROP_REASONS, spark_failing(rules))
         out = _set_reason(df, F.try_element_at(F.col(DROP_REASONS), F.lit(1)))
-        return StageResult(tables={cfg.output: out}, metrics={"rule_order": reasons_in_order(rules)})
+        return StageResult(
+            tables={cfg.output: _nested_last(out)}, metrics={"rule_order": reasons_in_order(rules)}
+        )
 
 
 # ------------------------------------------------------------------ decontaminate
@@ -284,7 +303,7 @@ class Decontaminate(Stage):
         hit = F.when(F.col("contamination_ngrams") >= cfg.min_matches, F.lit("contamination"))
         out = _set_reason(out, hit)
         metrics = {"mode": mode, "benchmark_ngrams": len(index.ngrams), "benchmarks": index.stats}
-        return StageResult(tables={cfg.output: out}, metrics=metrics)
+        return StageResult(tables={cfg.output: _nested_last(out)}, metrics=metrics)
 
     @staticmethod
     def _join(ctx: StageContext, df, index: DecontamIndex, cfg: DecontaminateConfig):
@@ -388,4 +407,4 @@ class QualityClassifier(Stage):
         metrics["score_cut"] = cut
         if cut is not None:
             scored = _set_reason(scored, F.when(F.col("quality_score") < cut, F.lit("quality")))
-        return StageResult(tables={cfg.output: scored}, metrics=metrics)
+        return StageResult(tables={cfg.output: _nested_last(scored)}, metrics=metrics)

@@ -1,0 +1,149 @@
+"""Curation commands: `refinery quality train|eval`, `refinery langid eval`, `refinery decontam`.
+
+Every command prints one JSON object on stdout so scripts can read the result.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+
+quality_app = typer.Typer(help="Train and evaluate fastText quality classifiers.", no_args_is_help=True)
+langid_app = typer.Typer(help="Language identification tools.", no_args_is_help=True)
+
+
+def _echo(payload: dict) -> None:
+    typer.echo(json.dumps(payload, ensure_ascii=False))
+
+
+def _table_texts(lake: Path, table: str, column: str, limit: int | None) -> list[str]:
+    """Up to `limit` texts of a lake table, read batch by batch (training sets are bounded by design)."""
+    from pipelines.lake import Lake
+
+    texts: list[str] = []
+    for batch in Lake(lake).dataset(table).to_batches(columns=[column]):
+        texts += [t for t in batch.column(column).to_pylist() if t]
+        if limit and len(texts) >= limit:
+            return texts[:limit]
+    return texts
+
+
+@quality_app.command("train")
+def quality_train(
+    out: Path = typer.Option(..., "--out", "-o", help="model file to write (metadata goes to OUT.json)"),
+    data: Path | None = typer.Option(None, help="JSONL with {text, label} (1 = high quality)"),
+    positive: str | None = typer.Option(None, help="lake table of high-quality reference text"),
+    negative: str | None = typer.Option(None, help="lake table of random crawl text"),
+    lake: Path = typer.Option(Path("lake"), help="lake root for --positive/--negative"),
+    text_column: str = typer.Option("text", help="text column of the tables"),
+    max_docs: int = typer.Option(100_000, help="at most this many documents per table"),
+    epoch: int = typer.Option(25),
+    lr: float = typer.Option(0.5),
+    word_ngrams: int = typer.Option(2),
+) -> None:
+    """Train a fastText classifier from labelled JSONL or from a positive and a negative table."""
+    from curation.quality import TrainParams, read_labeled, train
+
+    if data is not None and (positive or negative):
+        raise typer.BadParameter("give --data, or --positive and --negative, not both")
+    if data is not None:
+        texts, labels = read_labeled(data)
+        source = str(data)
+    elif positive and negative:
+        pos = _table_texts(lake, positive, text_column, max_docs)
+        neg = _table_texts(lake, negative, text_column, max_docs)
+        texts, labels = pos + neg, [1] * len(pos) + [0] * len(neg)
+        source = f"positive={lake}/{positive} negative={lake}/{negative}"
+    else:
+        raise typer.BadParameter("give --data FILE, or both --positive TABLE and --negative TABLE")
+    _echo(train(texts, labels, out, TrainParams(epoch=epoch, lr=lr, word_ngrams=word_ngrams), source))
+
+
+@quality_app.command("eval")
+def quality_eval(
+    model: Path = typer.Option(..., help="model written by `quality train`"),
+    data: Path = typer.Option(..., help="JSONL with {text, label}"),
+    threshold: float = typer.Option(0.5, help="score at which a document counts as high quality"),
+) -> None:
+    """Accuracy, precision, recall and ROC AUC of a model on labelled data, as JSON."""
+    from curation.quality import metrics, read_labeled, score_texts
+
+    if not model.is_file():
+        raise typer.BadParameter(f"model {model} does not exist", param_hint="--model")
+    texts, labels = read_labeled(data)
+    _echo(metrics(labels, score_texts(model, texts), threshold))
+
+
+@langid_app.command("eval")
+def langid_eval(
+    directory: Path = typer.Argument(..., help="folder of <iso639-1>.txt files, one text per line"),
+    limit: int | None = typer.Option(None, help="only the first N lines of each file"),
+    model: Path | None = typer.Option(None, help="lid.176 model (default: the bundled one)"),
+) -> None:
+    """Accuracy per language and overall (label = file name) as JSON."""
+    from curation.langid_eval import evaluate_folder
+
+    if not directory.is_dir():
+        raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
+    _echo(evaluate_folder(directory, limit, str(model) if model else None))
+
+
+def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str, str]]:
+    """(id, text) of every document in a JSONL(.gz) file, a text file, or a Delta table folder."""
+    if (path / "_delta_log").is_dir():
+        from deltalake import DeltaTable
+
+        for batch in DeltaTable(str(path)).to_pyarrow_dataset().to_batches(columns=[id_field, text_field]):
+            yield from zip(
+                batch.column(id_field).to_pylist(), batch.column(text_field).to_pylist(), strict=True
+            )
+        return
+    if path.suffix == ".txt":
+        yield str(path), path.read_text(encoding="utf-8", errors="replace")
+        return
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise typer.BadParameter(f"{path}:{lineno}: not a JSON line ({exc.msg})") from exc
+            yield str(record.get(id_field, f"{path}:{lineno}")), record.get(text_field) or ""
+
+
+def decontam(
+    paths: list[Path] = typer.Argument(..., help="JSONL(.gz)/.txt files or Delta table folders to check"),
+    benchmark: list[Path] = typer.Option(
+        ..., "--benchmark", "-b", help="benchmark JSONL/CSV file (repeatable)"
+    ),
+    field: list[str] = typer.Option(
+        [], "--field", "-f", help="benchmark field(s) to protect (default: question, prompt, ...)"
+    ),
+    ngram: int = typer.Option(13, help="n-gram length in words"),
+    min_matches: int = typer.Option(1, help="matched n-grams at which a document is contaminated"),
+    text_field: str = typer.Option("text"),
+    id_field: str = typer.Option("doc_id", help="id field of JSONL records / table column"),
+) -> None:
+    """Report which documents share word n-grams with the benchmarks, as JSON."""
+    from curation.decontam import BenchmarkFileError, BenchmarkSpec, DecontamIndex
+
+    try:
+        index = DecontamIndex.build([BenchmarkSpec(b, None, field or None) for b in benchmark], ngram)
+    except BenchmarkFileError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--benchmark") from exc
+    checked, hits = 0, []
+    for path in paths:
+        if not path.exists():
+            raise typer.BadParameter(f"{path} does not exist", param_hint="PATHS")
+        for doc_id, text in _documents(path, text_field, id_field):
+            checked += 1
+            count, name = index.match(text)
+            if count >= min_matches:
+                hits.append({"path": str(path), "id": doc_id, "benchmark": name, "ngrams": count})
+    _echo({"documents": checked, "contaminated": len(hits), "benchmarks": index.stats, "matches": hits})
