@@ -135,7 +135,7 @@ def _character_lists(values: pa.Array, token_index: np.ndarray, offsets: np.ndar
     """Per document, its normalized words concatenated and cut into code points (CJK-style tokens)."""
     words = values.take(pa.array(token_index, type=pa.int64()))
     docs = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), words)
-    joined = pc.binary_join(docs, "").to_pylist()
+    joined = pc.binary_join(docs, pa.scalar("", pa.large_string())).to_pylist()
     return pa.array([list(doc) for doc in joined], type=pa.large_list(pa.large_string()))
 
 
