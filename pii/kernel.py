@@ -4,10 +4,10 @@ Each row gets one of these scopes (column `pii_scope`):
 - `full`: kept row in a NER language (`lang` in `ner_languages`, or no `lang` column and
   `default_language` is one): NER and pattern recognizers.
 - `patterns`: kept row in another language, or any kept row when `ner` is off: pattern recognizers only.
-- `dropped`: row already dropped by an earlier stage (`drop_reason` set) with `dropped: patterns`:
-  pattern recognizers only, so that no e-mail, phone or card number reaches the curated table even
-  on rows nobody trains on (NER is skipped there: it is the expensive part).
-- `withheld`: dropped row with `dropped: withhold`: text set to null.
+- `withheld`: row already dropped by an earlier stage (`drop_reason` set), with `dropped: withhold`
+  (the default): text set to null, so the curated table holds no PII of rows nobody trains on.
+- `dropped`: dropped row with `dropped: patterns`: pattern recognizers only (no e-mail, phone or card
+  number survives, names do: NER, the expensive part, runs on kept rows only).
 - null: the text is null.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from pii.settings import PiiSettings
+from pii.settings import NER_ENTITIES, PiiSettings
 
 SPAN_TYPE = pa.struct(
     [
@@ -54,7 +54,7 @@ class PiiKernel:
     settings: PiiSettings
     schema: pa.Schema
     key: bytes | None = None
-    dropped: str = "patterns"
+    dropped: str = "withhold"
 
     def scopes(self, batch: pa.RecordBatch) -> list[str | None]:
         names = batch.schema.names
@@ -81,15 +81,21 @@ class PiiKernel:
     def _redact(self, texts: list[str], use_ner: list[bool], doc_ids: list[str]) -> list:
         """Analyze and redact, then re-analyze changed texts until the analyzer finds nothing more.
 
+        Names found anywhere in a text are redacted at each of their occurrences (`propagate`).
+
         Replacing a name changes its neighbours' context, so NER can find a new entity in
         redacted text; the extra rounds run only on texts that changed in the previous one.
         """
         from pii.engine import get_analyzer
+        from pii.redact import propagate
 
         analyzer = get_analyzer(self.settings)
         redactor = _redactor(self.settings.policy, self.key, self.settings.mask_char)
         found = analyzer.analyze_batch(texts, use_ner)
-        done = [redactor.redact(t, f, d) for t, f, d in zip(texts, found, doc_ids, strict=True)]
+        done = [
+            redactor.redact(t, propagate(t, f, NER_ENTITIES), d)
+            for t, f, d in zip(texts, found, doc_ids, strict=True)
+        ]
         pending = [i for i, red in enumerate(done) if red.spans]
         for _ in range(MAX_ROUNDS - 1):
             if not pending:
@@ -98,6 +104,7 @@ class PiiKernel:
             changed = []
             for i, results in zip(pending, again, strict=True):
                 if results:
+                    results = propagate(done[i].text, results, NER_ENTITIES)
                     done[i] = done[i].then(redactor.redact(done[i].text, results, doc_ids[i]))
                     changed.append(i)
             pending = changed

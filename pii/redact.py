@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,37 @@ def merge_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
         else:
             merged.append(r)
     return merged
+
+
+def propagate(
+    text: str, results: list[RecognizerResult], entity_types: frozenset[str]
+) -> list[RecognizerResult]:
+    """Add every other occurrence of a found value of `entity_types` (NER types) in the same text.
+
+    NER decides per context: "Shakespeare" tagged PERSON in one sentence may be missed
+    two lines later. Once a document reveals a value as a name, all its occurrences go.
+    """
+    values = {
+        text[r.start : r.end]: r for r in results if r.entity_type in entity_types and r.end - r.start > 2
+    }
+    if not values:
+        return results
+    taken = [(r.start, r.end) for r in results]
+    extra = []
+    for value, source in values.items():
+        for m in re.finditer(rf"(?<!\w){re.escape(value)}(?!\w)", text):
+            if not any(lo < m.end() and m.start() < hi for lo, hi in taken):
+                taken.append(m.span())
+                extra.append(
+                    RecognizerResult(
+                        source.entity_type,
+                        m.start(),
+                        m.end(),
+                        source.score,
+                        recognition_metadata={RECOGNIZER_KEY: "propagated"},
+                    )
+                )
+    return [*results, *extra]
 
 
 def pseudonym(key: bytes, scope: str, entity_type: str, value: str) -> str:

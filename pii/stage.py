@@ -26,8 +26,9 @@ class PiiConfig(PiiSettings, StageConfig):
 
     input: str = Field("decided", description="dataset table with text, drop_reason and (optionally) lang")
     output: str = Field("curated", description="dataset table written with redacted text")
-    dropped: Literal["patterns", "withhold"] = Field(
-        "patterns", description="dropped rows: pattern-only redaction, or text set to null"
+    dropped: Literal["withhold", "patterns"] = Field(
+        "withhold",
+        description="dropped rows: text set to null (no PII at all), or pattern-only redaction (names remain)",
     )
 
     def settings(self) -> PiiSettings:

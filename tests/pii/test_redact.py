@@ -72,7 +72,9 @@ def test_custom_recognizer_from_spec():
         ner=False,
         custom=[{"name": "EMPLOYEE_ID", "pattern": r"\bEMP-\d{6}\b", "score": 0.3, "context": ["employee"]}],
     )
-    text = "Badge for employee EMP-123456. The warehouse catalogue lists spare parts such as EMP-654321 today."
+    text = (
+        "Badge for employee EMP-123456. The warehouse catalogue lists spare parts such as EMP-654321 today."
+    )
     out = redact_texts([text], settings)[0]
     # Context lifts the first match over the threshold; the bare one stays below it.
     assert out["text"] == text.replace("EMP-123456", "<EMPLOYEE_ID>")

