@@ -40,7 +40,8 @@ def build_session(spec_conf: dict[str, Any]) -> Any:
     from pipelines.spark import get_spark
 
     given = submitted_conf()
-    os.environ.setdefault("SPARK_LOCAL_IP", driver_host())
+    if "SPARK_LOCAL_IP" not in os.environ:
+        os.environ["SPARK_LOCAL_IP"] = driver_host()
     conf = {"spark.ui.showConsoleProgress": "false", **{k: str(v) for k, v in spec_conf.items()}, **given}
     return get_spark(given.get("spark.master"), conf, app_name=given.get("spark.app.name", "refinery"))
 

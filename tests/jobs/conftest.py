@@ -59,9 +59,10 @@ def options(cluster) -> Callable[..., SubmitOptions]:
     return make
 
 
-@pytest.fixture()
-def job_spec(shared_data, tmp_path) -> Callable[..., Path]:
-    """Write a spec into tmp_path for `lake`; `sleep` appends a slow stage (seconds per task)."""
+@pytest.fixture(scope="module")
+def job_spec(shared_data, tmp_path_factory) -> Callable[..., Path]:
+    """Write a spec for `lake`; `sleep` appends a slow stage (seconds per task)."""
+    folder = tmp_path_factory.mktemp("specs")
 
     def make(lake: Path, sleep: float | None = None, name: str = "cluster-test") -> Path:
         custom = os.environ.get("REFINERY_CLUSTER_SPEC")
@@ -81,7 +82,7 @@ def job_spec(shared_data, tmp_path) -> Callable[..., Path]:
             data["stages"].append(
                 {"stage": SLEEP, "params": {"input": _last_output(last), "seconds": sleep}, "id": "sleep"}
             )
-        path = tmp_path / f"{data['name']}-{lake.name}-{sleep}.yaml"
+        path = folder / f"{data['name']}-{lake.name}-{sleep}.yaml"
         path.write_text(yaml.safe_dump(data))
         return path
 

@@ -27,10 +27,10 @@ pytestmark = pytest.mark.cluster
 SAME_SPLITS = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
 
 
-@pytest.fixture()
-def reference(spark, job_spec, tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def reference(spark, job_spec, tmp_path_factory) -> Path:
     """The same job run locally (the `spark` fixture, local[2]); its lake is the expected output."""
-    lake = tmp_path / "local"
+    lake = tmp_path_factory.mktemp("reference") / "local"
     record = run_spec(job_spec(lake), progress=False, spark=spark)
     assert record.status == "succeeded"
     return lake
@@ -64,6 +64,8 @@ def test_submit_matches_local_run(cluster, options, job_spec, reference, tmp_pat
     assert status.exit_code == 0 and "[succeeded]" in status.output and record.app_id in status.output
     logs = cli.invoke(control_app, ["logs", "submitted", "--lake", str(lake), "--follow"])
     assert logs.exit_code == 0 and "refinery driver: run submitted succeeded" in logs.output
+    listing = cli.invoke(control_app, ["cluster", "status", "--dir", str(cluster.state_dir)])
+    assert listing.exit_code == 0 and record.app_id in listing.output and "ALIVE" in listing.output
 
 
 def test_cancel_long_job(cluster, options, job_spec, tmp_path):
@@ -109,7 +111,7 @@ def _assert_consistent(lake: Lake, table: str) -> None:
     assert on_disk <= referenced, on_disk - referenced
 
 
-def test_worker_killed_mid_job(cluster, options, job_spec, reference, tmp_path):
+def test_worker_killed_mid_job(cluster, options, job_spec, reference, tmp_path, record_property):
     lake = tmp_path / "killed"
     spec = job_spec(lake, sleep=20)
     submit(spec, options(conf=SAME_SPLITS), run_id="victim", wait=False)
@@ -120,6 +122,7 @@ def test_worker_killed_mid_job(cluster, options, job_spec, reference, tmp_path):
     cluster.kill_worker(host)
     cluster.add_worker()  # capacity comes back, as a restarted machine would
     record = wait_for(lake, "victim", lambda r: False)
+    record_property("worker_loss_outcome", f"{record.status}: {record.error}")
     if record.status != "succeeded":  # Spark did not recover this one: it must say why, and a rerun must
         assert record.status in ("failed", "interrupted") and record.error
         record = submit(spec, options(conf=SAME_SPLITS), run_id="rerun")
