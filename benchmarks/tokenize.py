@@ -48,14 +48,15 @@ SCHEMA = pa.schema(
 )
 
 
-def web_texts(archive: Path = PAGES) -> list[str]:
-    """Main text of every page of the trafilatura evaluation archive (resiliparse, charset detected)."""
+def web_texts(max_chars: int | None = None, archive: Path = PAGES) -> list[str]:
+    """Main text of the pages of the trafilatura evaluation archive (resiliparse, charset detected),
+    in archive order, stopping once `max_chars` are collected (all pages when None)."""
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
     if not archive.is_file():
         raise SystemExit(f"benchmark corpus {archive} is absent (set REFINERY_SHARED_DATA)")
-    texts = []
+    texts, total = [], 0
     with tarfile.open(archive) as tar:
         for member in tar:
             if member.isfile() and member.name.endswith(".html"):
@@ -63,6 +64,9 @@ def web_texts(archive: Path = PAGES) -> list[str]:
                 text = extract_plain_text(bytes_to_str(raw, detect_encoding(raw)), main_content=True)
                 if text.strip():
                     texts.append(text)
+                    total += len(text)
+                if max_chars is not None and total >= max_chars:
+                    break
     return texts
 
 
@@ -128,9 +132,7 @@ def ours_tokens_per_s(lake, cores: int, work: Path, tokenizer_path: Path) -> tup
         master=f"local[{cores}]", conf={"spark.driver.memory": "3g"}, ui=False, app_name="bench-tokenize"
     )
     ctx = StageContext(spark=spark, lake=lake, dataset="bench", run_id="bench", work_dir=work)
-    stage = Shards(
-        ShardsConfig(tokenizer=str(tokenizer_path), partitions=cores * 2, validation_fraction=0.01)
-    )
+    stage = Shards(ShardsConfig(tokenizer=str(tokenizer_path), validation_fraction=0.01))
     started = time.perf_counter()
     result = stage.run(ctx)
     seconds = time.perf_counter() - started
@@ -149,7 +151,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def prepare(args: argparse.Namespace, work: Path):
     """Texts and the committed lake for one benchmark run (untimed)."""
     chars = args.chars or (2_000_000 if args.quick else 40_000_000)
-    texts = cycled(web_texts(), chars)
+    texts = cycled(web_texts(chars), chars)
     return texts, write_lake(corpus_table(texts), work / "lake")
 
 
