@@ -79,7 +79,7 @@ class Annotator:
         if self.langid:
             arrays += langid_arrays(texts, self.lid_model)
             langs = arrays[0].to_pylist()
-        elif self.lang_column:
+        elif self.lang_column and self.lang_column in batch.schema.names:
             langs = batch.column(self.lang_column).to_pylist()
         else:
             langs = [None] * len(texts)

@@ -16,6 +16,11 @@ quality_app = typer.Typer(help="Train and evaluate fastText quality classifiers.
 langid_app = typer.Typer(help="Language identification tools.", no_args_is_help=True)
 
 
+@langid_app.callback()
+def _langid_group() -> None:
+    """Language identification tools (a group, so `langid eval` keeps its name with one command)."""
+
+
 def _echo(payload: dict) -> None:
     typer.echo(json.dumps(payload, ensure_ascii=False))
 

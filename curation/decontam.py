@@ -47,7 +47,7 @@ def ngram_hashes(text: str | None, n: int) -> list[int]:
     """Non-negative 63-bit hashes of every n-word window (fits Spark's signed long)."""
     words = normalized_words(text)
     hash_ = xxhash.xxh3_64_intdigest
-    return [hash_(" ".join(words[i : i + n])) & MASK63 for i in range(len(words) - n + 1)]
+    return [hash_(" ".join(words[i : i + n]).encode()) & MASK63 for i in range(len(words) - n + 1)]
 
 
 def benchmark_name(path: Path) -> str:
