@@ -18,6 +18,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("logs", "jobs.control_cli:logs_cmd"),
     ("cancel", "jobs.control_cli:cancel_cmd"),
     ("cluster", "jobs.control_cli:cluster_app"),
+    ("train", "training.train_cli:train"),
 ]
 
 
