@@ -19,6 +19,8 @@ SUBAPPS: list[tuple[str, str]] = [
     ("cancel", "jobs.control_cli:cancel_cmd"),
     ("cluster", "jobs.control_cli:cluster_app"),
     ("train", "training.train_cli:train"),
+    ("report", "jobs.report_cli:report"),
+    ("serve", "jobs.report_cli:serve"),
 ]
 
 
