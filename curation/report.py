@@ -1,0 +1,260 @@
+"""Run reports: the funnel, timings, thresholds, tables and shards of one run, as JSON beside its record.
+
+`build_run_report` reads the run record (`<lake>/_runs/<run_id>/run.json`), computes
+a table report (`curation.report_table`) for every table version the run read or
+wrote, and derives the funnel from them: documents, characters and tokens into and
+out of each stage, and what each stage newly dropped per reason (reasons are never
+cleared, so a stage's own drops are its output's counts less its input's). Shard
+sets come from their manifests and `.docs.parquet` files. The result is written to
+`<lake>/_runs/<run_id>/report.json`, which the web app and the static HTML report
+read; they never start Spark themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from curation.report_table import Threshold, table_report
+from pipelines.lake import Lake
+from pipelines.runrecord import RunRecord, dump_json
+
+REPORT_NAME = "report.json"
+REPORT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+DOCS_SUFFIX = ".docs.parquet"
+OPS = {"min": "lt", "max": "gt"}
+
+
+def report_path(lake_root: str | Path, run_id: str) -> Path:
+    return RunRecord.directory(lake_root, run_id) / REPORT_NAME
+
+
+def load_run_report(lake_root: str | Path, run_id: str) -> dict[str, Any] | None:
+    """The stored report of a run, or None when it has not been computed (or cannot be read)."""
+    path = report_path(lake_root, run_id)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _preset_thresholds(config: dict[str, Any], stage: str) -> list[Threshold]:
+    """Rules of a decide-style config (`presets` + optional per-reason `thresholds` overrides)."""
+    presets = config.get("presets")
+    if not isinstance(presets, list):
+        return []
+    try:
+        from curation.rules import preset_rules
+    except ImportError:
+        return []
+    overrides = config.get("thresholds") if isinstance(config.get("thresholds"), dict) else None
+    try:
+        rules = preset_rules(presets, overrides)
+    except ValueError:
+        return []
+    return [
+        Threshold(r.column, r.op, float(r.value), r.reason, stage)
+        for r in rules
+        if r.op in ("lt", "gt", "le", "ge", "eq") and isinstance(r.value, (int, float))
+    ]
+
+
+def stage_thresholds(config: dict[str, Any], stage: str, columns: set[str]) -> list[Threshold]:
+    """Thresholds a stage config declares over known columns.
+
+    Two conventions are recognised: `min_<column>` / `max_<column>` (or
+    `<column>_min` / `<column>_max`) keys, and decide-style `presets` resolved
+    through `curation.rules`. Anything else in the config is not a threshold.
+    """
+    found = _preset_thresholds(config, stage)
+    for key, value in config.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        for bound, op in OPS.items():
+            for column in (key.removeprefix(f"{bound}_"), key.removesuffix(f"_{bound}")):
+                if column != key and column in columns:
+                    found.append(Threshold(column, op, float(value), f"{key}={value}", stage))
+    return found
+
+
+def _thresholds(record: RunRecord, columns: set[str]) -> dict[str, list[Threshold]]:
+    by_column: dict[str, list[Threshold]] = {}
+    for s in record.stages:
+        for t in stage_thresholds(s.config, s.id, columns):
+            by_column.setdefault(t.column, []).append(t)
+    return by_column
+
+
+def _run_tables(record: RunRecord) -> list[tuple[str, int]]:
+    """Every (table, version) the run's stages pinned as input or produced, in stage order."""
+    seen: dict[tuple[str, int], None] = {}
+    for s in record.stages:
+        for name, version in [*s.inputs.items(), *s.outputs.items()]:
+            seen[(f"{record.dataset}/{name}", int(version))] = None
+    return list(seen)
+
+
+def table_key(table: str, version: int) -> str:
+    return f"{table}@{version}"
+
+
+def _side(report: dict[str, Any] | None) -> dict[str, int | None]:
+    """Documents, characters and tokens of a table version: all rows, and kept rows."""
+    if report is None:
+        return {}
+    t = report["totals"]
+    return {
+        "docs": t["docs"],
+        "kept_docs": t["kept"],
+        "chars": t.get("chars"),
+        "kept_chars": t.get("kept_chars"),
+        "tokens": t.get("tokens"),
+        "kept_tokens": t.get("kept_tokens"),
+    }
+
+
+def _reasons(report: dict[str, Any] | None) -> dict[str, dict[str, int]]:
+    if not report or "drop_reason" not in report["breakdowns"]:
+        return {}
+    return {
+        v["value"]: {k: v.get(k, 0) for k in ("docs", "chars", "tokens")}
+        for v in report["breakdowns"]["drop_reason"]["values"]
+        if v["value"] is not None
+    }
+
+
+def _funnel(record: RunRecord, tables: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per stage: in/out documents, characters, tokens, newly dropped per reason, and throughput."""
+    funnel = []
+    for s in record.stages:
+        first_in = next(iter(s.inputs.items()), None)
+        first_out = next(iter(s.outputs.items()), None)
+        rin = tables.get(table_key(f"{record.dataset}/{first_in[0]}", first_in[1])) if first_in else None
+        rout = tables.get(table_key(f"{record.dataset}/{first_out[0]}", first_out[1])) if first_out else None
+        before, after = _reasons(rin), _reasons(rout)
+        dropped = {
+            reason: {k: n - before.get(reason, {}).get(k, 0) for k, n in counts.items()}
+            for reason, counts in after.items()
+        }
+        dropped = {r: c for r, c in dropped.items() if c["docs"] > 0}
+        entry = {
+            "id": s.id,
+            "stage": s.stage,
+            "status": s.status,
+            "seconds": s.seconds,
+            "rows_in": s.rows_in,
+            "rows_out": s.rows_out,
+            "quarantined": s.quarantined,
+            "reconciled": s.reconciled,
+            "input": table_key(f"{record.dataset}/{first_in[0]}", first_in[1]) if first_in else None,
+            "output": table_key(f"{record.dataset}/{first_out[0]}", first_out[1]) if first_out else None,
+            "in": _side(rin),
+            "out": _side(rout),
+            "dropped": dropped,
+            "error": s.error,
+        }
+        rows = s.rows_in if s.rows_in is not None else sum(s.rows_out.values()) or None
+        if s.seconds and s.status == "succeeded" and rows:
+            entry["docs_per_second"] = rows / s.seconds
+            chars = (_side(rin) or _side(rout)).get("chars")
+            entry["chars_per_second"] = chars / s.seconds if chars else None
+        funnel.append(entry)
+    return funnel
+
+
+def _manifests(lake_root: Path, record: RunRecord) -> list[Path]:
+    """Shard manifests this run wrote: named in its stages' files, or under <lake>/shards carrying its id."""
+    found = {Path(f) for s in record.stages for f in s.files if Path(f).name == MANIFEST_NAME}
+    for path in sorted((lake_root / "shards").glob(f"*/{MANIFEST_NAME}")):
+        try:
+            if json.loads(path.read_text()).get("run_id") == record.run_id:
+                found.add(path)
+        except (OSError, ValueError):
+            continue
+    return sorted(p for p in found if p.is_file())
+
+
+def shard_report(spark: Any, manifest_path: Path) -> dict[str, Any]:
+    """Tokens and documents per shard (manifest) and per source and language (`.docs.parquet`, in Spark)."""
+    from pyspark.sql import functions as F
+
+    manifest = json.loads(manifest_path.read_text())
+    folder = manifest_path.parent
+    shards = [
+        {"name": s["name"], "split": s["split"], "tokens": s["tokens"], "documents": s["documents"]}
+        for s in manifest.get("shards", [])
+    ]
+    docs = [
+        str(folder / f"{s['name']}{DOCS_SUFFIX}")
+        for s in shards
+        if (folder / f"{s['name']}{DOCS_SUFFIX}").is_file()
+    ]
+    mix: list[dict[str, Any]] = []
+    if docs:
+        rows = (
+            spark.read.parquet(*docs)
+            .groupBy("source", "lang")
+            .agg(
+                F.count(F.lit(1)).alias("documents"),
+                F.sum(F.col("token_end") - F.col("token_start")).alias("tokens"),
+            )
+            .orderBy(F.desc("tokens"))
+            .collect()
+        )
+        mix = [
+            {
+                "source": r["source"],
+                "lang": r["lang"],
+                "documents": int(r["documents"]),
+                "tokens": int(r["tokens"] or 0),
+            }
+            for r in rows
+        ]
+    keep = (
+        "source_table",
+        "source_version",
+        "vocab_size",
+        "dtype",
+        "total_tokens",
+        "total_documents",
+        "splits",
+        "mixture_weights",
+    )
+    return {"path": str(manifest_path), **{k: manifest.get(k) for k in keep}, "shards": shards, "mix": mix}
+
+
+def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str, Any]:
+    """Compute the whole report of one run (Spark aggregations only; see the module docstring)."""
+    lake = Lake(lake_root)
+    record = RunRecord.load(lake.root, run_id)
+    pinned = [(t, v) for t, v in _run_tables(record) if lake.exists(t)]
+    columns = {n for t, v in pinned for n in lake.arrow_schema(t, v).names}
+    thresholds = _thresholds(record, columns)
+    tables = {table_key(t, v): table_report(spark, lake, t, v, thresholds) for t, v in pinned}
+    return {
+        "report_version": REPORT_VERSION,
+        "run_id": record.run_id,
+        "job": record.job,
+        "dataset": record.dataset,
+        "status": record.status,
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
+        "code_version": record.code_version,
+        "error": record.error,
+        "error_cause": record.error_cause,
+        "funnel": _funnel(record, tables),
+        "thresholds": {c: [t.as_json() for t in ts] for c, ts in thresholds.items()},
+        "tables": tables,
+        "shards": [shard_report(spark, p) for p in _manifests(lake.root, record)],
+    }
+
+
+def write_run_report(spark: Any, lake_root: str | Path, run_id: str) -> Path:
+    """Compute a run's report and store it atomically as report.json beside run.json."""
+    report = build_run_report(spark, lake_root, run_id)
+    path = report_path(Lake(lake_root).root, run_id)
+    dump_json(path, report)
+    return path

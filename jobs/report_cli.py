@@ -1,0 +1,85 @@
+"""`refinery report` and `refinery serve`: quality reports of runs, as a static HTML file or a local web app.
+
+`report` computes the run's report with Spark (unless stored already) and writes
+one self-contained HTML file; `serve` starts the read-only web app on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
+
+
+def _lake_root(lake: Path | None) -> Path:
+    return Path(lake or os.environ.get("REFINERY_LAKE", "lake"))
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/bold red] {message}")
+    raise typer.Exit(2)
+
+
+def report(
+    run_id: str = typer.Argument(..., help="Run id (`refinery runs` lists them)."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Write a self-contained HTML report here."
+    ),
+    lake: Path | None = LakeOption,
+    recompute: bool = typer.Option(False, "--recompute", help="Recompute the stored report.json with Spark."),
+    master: str = typer.Option("local[*]", help="Spark master for computing the report."),
+) -> None:
+    """Compute a run's quality report (stored as report.json beside run.json) and optionally write HTML."""
+    from curation.report import load_run_report, report_path, write_run_report
+    from jobs.web.render import render_static_report
+    from pipelines.runrecord import RunRecord
+
+    root = _lake_root(lake)
+    try:
+        RunRecord.load(root, run_id)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    data = None if recompute else load_run_report(root, run_id)
+    if data is None:
+        from pipelines.spark import get_spark
+
+        spark = get_spark(
+            master=master,
+            conf={"spark.ui.showConsoleProgress": "false"},
+            app_name=f"refinery:report:{run_id}",
+        )
+        write_run_report(spark, root, run_id)
+        data = load_run_report(root, run_id)
+        console.print(f"report data: {report_path(root, run_id)}")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render_static_report(data), encoding="utf-8")
+        console.print(f"HTML report: {output}")
+
+
+def serve(
+    lake: Path | None = LakeOption,
+    host: str = typer.Option(
+        "127.0.0.1", help="Interface to bind; the default is reachable from this machine only."
+    ),
+    port: int = typer.Option(8765, help="TCP port."),
+) -> None:
+    """Serve the read-only web app: runs, reports, datasets, documents, images, quarantine."""
+    import uvicorn
+
+    from jobs.web.app import create_app
+
+    root = _lake_root(lake)
+    if not root.is_dir():
+        _fail(f"no lake folder at {root}; pass --lake or set REFINERY_LAKE")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can read the lake's documents"
+        )
+    console.print(f"serving {root.resolve()} on http://{host}:{port}/")
+    uvicorn.run(create_app(root), host=host, port=port, log_level="warning")

@@ -1,0 +1,1 @@
+"""The read-only web app (FastAPI, server-rendered) and the static HTML report."""

@@ -1,0 +1,328 @@
+"""Bounded reads of the lake for the web app: DuckDB over a pinned Delta snapshot's file list.
+
+Why DuckDB here and Spark in `curation.report`: a page needs a few dozen rows,
+filtered, in well under a second, from a process that must not start a JVM.
+DuckDB reads only the Parquet files of the pinned snapshot (`file_uris()`), only
+the columns asked for, and stops at LIMIT: no query loads a table into memory.
+Aggregates over whole tables (the charts) are precomputed by Spark into the run
+reports and only read here.
+
+Every table name and version from a request is checked against the lake's own
+listing before it is used, so a crafted name (`../x`) never reaches the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from curation.report import REPORT_NAME, load_run_report, table_key
+from pipelines.lake import Lake, TableMissingError
+from pipelines.runrecord import RUNS_DIR, RunRecord, list_runs
+
+PAGE_SIZE = 20
+EXCERPT_CHARS = 600
+FULL_TEXT_CHARS = 200_000
+THUMB_PIXELS = 160
+MAX_IMAGE_PIXELS = 50_000_000
+PII_COLUMNS = ("pii_spans", "pii_counts")
+KEPT = "__kept__"
+
+
+class NotFound(LookupError):
+    """A run, table, version or row the request names does not exist (the app answers 404)."""
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Document filters from the query string; `reason` may be KEPT (kept rows only)."""
+
+    reason: str | None = None
+    lang: str | None = None
+    source: str | None = None
+    column: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+class LakeView:
+    """Read-only access to one lake for the web app."""
+
+    def __init__(self, root: str | Path):
+        self.lake = Lake(root)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------- naming
+    def tables(self) -> list[str]:
+        return self.lake.tables()
+
+    def check_table(self, table: str | None) -> str:
+        if not table or table not in self.tables():
+            raise NotFound(f"no table {table!r} in this lake")
+        return table
+
+    def check_version(self, table: str, version: int | None) -> int:
+        latest = self.lake.version(self.check_table(table))
+        if version is None:
+            return int(latest)
+        if not 0 <= version <= latest:
+            raise NotFound(f"table {table!r} has no version {version}")
+        return version
+
+    def run(self, run_id: str) -> RunRecord:
+        if run_id not in {r.run_id for r in list_runs(self.lake.root)}:
+            raise NotFound(f"no run {run_id!r}")
+        return RunRecord.load(self.lake.root, run_id)
+
+    def runs(self) -> list[RunRecord]:
+        return list_runs(self.lake.root)
+
+    def report(self, run_id: str) -> dict[str, Any] | None:
+        self.run(run_id)
+        return load_run_report(self.lake.root, run_id)
+
+    # ----------------------------------------------------------- reports
+    def table_report(self, table: str, version: int) -> tuple[dict[str, Any] | None, str | None]:
+        """The stored report of one table version (from the newest run report holding it) and its run."""
+        key = table_key(table, version)
+        for path in sorted(
+            (self.lake.root / RUNS_DIR).glob(f"*/{REPORT_NAME}"),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        ):
+            report = _read_json(str(path), path.stat().st_mtime_ns)
+            if report and key in report.get("tables", {}):
+                return report["tables"][key], report["run_id"]
+        return None, None
+
+    def versions(self, table: str) -> list[dict[str, Any]]:
+        history = self.lake.history(self.check_table(table))
+        return [
+            {
+                "version": int(c["version"]),
+                "timestamp": c.get("timestamp"),
+                "rows": self.lake.num_records(table, int(c["version"])),
+                "stage": c["meta"].get("stage_id") or c["meta"].get("stage", ""),
+                "run_id": c["meta"].get("run_id", ""),
+            }
+            for c in history
+        ]
+
+    def schema(self, table: str, version: int) -> list[dict[str, str]]:
+        return [{"name": f.name, "type": str(f.type)} for f in self.lake.arrow_schema(table, version)]
+
+    def redacted_sibling(self, table: str) -> str | None:
+        """A table of the same dataset carrying PII columns: text must be shown from there, not from `table`."""
+        if self.has_pii(table):
+            return None
+        dataset = table.rsplit("/", 1)[0]
+        for other in self.tables():
+            if other != table and other.rsplit("/", 1)[0] == dataset and self.has_pii(other):
+                return other
+        return None
+
+    def has_pii(self, table: str) -> bool:
+        """Whether the table's latest version carries PII columns (its text is the redacted one)."""
+        return any(c in self.lake.arrow_schema(table).names for c in PII_COLUMNS)
+
+    # ----------------------------------------------------------- queries
+    def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        with self._lock:
+            con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
+            try:
+                cur = con.execute(sql, params)
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            finally:
+                con.close()
+
+    def _source(self, table: str, version: int) -> str:
+        try:
+            files = self.lake.delta(table, version).file_uris()
+        except TableMissingError as exc:
+            raise NotFound(str(exc)) from exc
+        if not files:
+            raise NotFound(f"table {table!r} version {version} has no data files")
+        return f"read_parquet({_sql_list([f.removeprefix('file://') for f in files])}, union_by_name=true)"
+
+    def distinct(self, table: str, version: int, column: str, limit: int = 200) -> list[dict[str, Any]]:
+        """Values of a low-cardinality column with their counts (for filter menus)."""
+        if column not in self.lake.arrow_schema(table, version).names:
+            return []
+        sql = f"SELECT {quote(column)} AS value, count(*) AS n FROM {self._source(table, version)} GROUP BY 1 ORDER BY 2 DESC LIMIT ?"
+        return self._query(sql, [limit])
+
+    def _where(self, names: list[str], filters: Filters, kept: bool | None) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if "drop_reason" in names:
+            if kept is True or filters.reason == KEPT:
+                clauses.append("drop_reason IS NULL")
+            elif kept is False:
+                clauses.append("drop_reason IS NOT NULL")
+            if filters.reason and filters.reason != KEPT:
+                clauses.append("drop_reason = ?")
+                params.append(filters.reason)
+        for column, value in (("lang", filters.lang), ("source", filters.source)):
+            if value and column in names:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if filters.column and filters.column in names:
+            for op, value in ((">=", filters.low), ("<=", filters.high)):
+                if value is not None:
+                    clauses.append(f"{quote(filters.column)} {op} ?")
+                    params.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def documents(
+        self,
+        table: str,
+        version: int,
+        filters: Filters,
+        page: int,
+        kept: bool | None = None,
+        text: bool = True,
+    ) -> dict[str, Any]:
+        """One page of rows with an excerpt of the text (or none when `text` is False), and the match count."""
+        schema = self.lake.arrow_schema(table, version)
+        names = schema.names
+        shown = [
+            f.name
+            for f in schema
+            if f.name not in ("text", "bytes", *PII_COLUMNS)
+            and not str(f.type).startswith(("list", "map", "struct"))
+        ]
+        select = [quote(n) for n in shown]
+        if "text" in names:
+            select.append("length(text) AS text_chars")
+            if text:
+                select.append(f"substr(text, 1, {EXCERPT_CHARS}) AS excerpt")
+        where, params = self._where(names, filters, kept)
+        source = self._source(table, version)
+        total = self._query(f"SELECT count(*) AS n FROM {source}{where}", params)[0]["n"]
+        rows = self._query(
+            f"SELECT {', '.join(select)} FROM {source}{where} LIMIT ? OFFSET ?",
+            [*params, PAGE_SIZE, page * PAGE_SIZE],
+        )
+        for r in rows:
+            r["truncated"] = (r.get("text_chars") or 0) > EXCERPT_CHARS
+        return {"total": int(total), "page": page, "page_size": PAGE_SIZE, "rows": rows}
+
+    def document(self, table: str, version: int, ident: str, text: bool = True) -> dict[str, Any]:
+        """One row by its id column, text capped at FULL_TEXT_CHARS, binary columns left out."""
+        schema = self.lake.arrow_schema(table, version)
+        id_col = next((c for c in ("doc_id", "image_id") if c in schema.names), None)
+        if id_col is None:
+            raise NotFound(f"table {table!r} has no id column")
+        cols = [quote(f.name) for f in schema if f.name not in ("text", "bytes")]
+        if "text" in schema.names:
+            cols.append("length(text) AS text_chars")
+            if text:
+                cols.append(f"substr(text, 1, {FULL_TEXT_CHARS}) AS text")
+        rows = self._query(
+            f"SELECT {', '.join(cols)} FROM {self._source(table, version)} WHERE {id_col} = ? LIMIT 1",
+            [ident],
+        )
+        if not rows:
+            raise NotFound(f"no row {ident!r} in {table}@{version}")
+        return rows[0]
+
+    def images(self, table: str, version: int, page: int) -> dict[str, Any]:
+        self._require(table, version, "image_id")
+        source = self._source(table, version)
+        total = self._query(f"SELECT count(*) AS n FROM {source}", [])[0]["n"]
+        cols = [
+            c
+            for c in ("image_id", "source", "format", "width", "height", "caption", "sha256", "uri")
+            if c in self.lake.arrow_schema(table, version).names
+        ]
+        rows = self._query(
+            f"SELECT {', '.join(cols)}, octet_length(bytes) AS size FROM {source} LIMIT ? OFFSET ?",
+            [PAGE_SIZE * 2, page * PAGE_SIZE * 2],
+        )
+        return {"total": int(total), "page": page, "page_size": PAGE_SIZE * 2, "rows": rows}
+
+    def image_groups(self, table: str, version: int, limit: int = 20) -> list[dict[str, Any]]:
+        """Groups of images with equal content hash (or duplicate cluster), largest first."""
+        names = self.lake.arrow_schema(table, version).names
+        key = next((c for c in ("dup_cluster", "phash", "sha256") if c in names), None)
+        if key is None or "image_id" not in names:
+            return []
+        sql = (
+            f"SELECT {quote(key)} AS key, count(*) AS size, list(image_id ORDER BY image_id)[1:8] AS members "
+            f"FROM {self._source(table, version)} WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT ?"
+        )
+        return [{**g, "key": str(g["key"]), "by": key} for g in self._query(sql, [limit])]
+
+    def thumbnail(self, table: str, version: int, image_id: str) -> bytes:
+        self._require(table, version, "image_id")
+        return _thumbnail(str(self.lake.root), table, version, image_id, self._source(table, version))
+
+    def quarantine(self, table: str, version: int, reason: str | None, page: int) -> dict[str, Any]:
+        names = self._require(table, version, "reason")
+        where, params = (" WHERE reason = ?", [reason]) if reason else ("", [])
+        source = self._source(table, version)
+        total = self._query(f"SELECT count(*) AS n FROM {source}{where}", params)[0]["n"]
+        cols = [quote(c) for c in names if c != "excerpt"] + [
+            f"substr(excerpt, 1, {EXCERPT_CHARS}) AS excerpt"
+        ] * ("excerpt" in names)
+        rows = self._query(
+            f"SELECT {', '.join(cols)} FROM {source}{where} LIMIT ? OFFSET ?",
+            [*params, PAGE_SIZE, page * PAGE_SIZE],
+        )
+        return {"total": int(total), "page": page, "page_size": PAGE_SIZE, "rows": rows}
+
+    def _require(self, table: str, version: int, column: str) -> list[str]:
+        names = self.lake.arrow_schema(table, version).names
+        if column not in names:
+            raise NotFound(f"table {table!r} has no {column!r} column")
+        return names
+
+
+@lru_cache(maxsize=64)
+def _read_json(path: str, mtime_ns: int) -> dict[str, Any] | None:
+    """A stored report, cached until the file changes (the key carries its mtime)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=512)
+def _thumbnail(root: str, table: str, version: int, image_id: str, source: str) -> bytes:
+    """A PNG thumbnail at most THUMB_PIXELS on a side; corrupt or oversized images raise NotFound."""
+    from PIL import Image
+
+    con = duckdb.connect(config={"threads": 1})
+    try:
+        row = con.execute(f"SELECT bytes FROM {source} WHERE image_id = ? LIMIT 1", [image_id]).fetchone()
+    finally:
+        con.close()
+    if row is None or row[0] is None:
+        raise NotFound(f"no image {image_id!r}")
+    try:
+        with Image.open(BytesIO(row[0])) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise NotFound(f"image {image_id!r} is too large to preview ({img.width}x{img.height})")
+            img.draft("RGB", (THUMB_PIXELS, THUMB_PIXELS))
+            thumb = img.convert("RGB")
+            thumb.thumbnail((THUMB_PIXELS, THUMB_PIXELS))
+            out = BytesIO()
+            thumb.save(out, format="PNG", optimize=True)
+            return out.getvalue()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise NotFound(f"image {image_id!r} cannot be decoded: {exc}") from exc
