@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -73,49 +74,43 @@ def one_line(text: str | None) -> str:
     return (text or "").replace("\n", " ")
 
 
-def predict(texts: Sequence[str | None], model_path: str | None = None, k: int = TOP_K):
-    """(labels, scores) per text: the top-k ISO codes and probabilities, best first.
+def _raw_predict(
+    texts: Sequence[str | None], model_path: str | None, k: int
+) -> list[list[tuple[float, str]]]:
+    """Per text, fastText's (probability, label) pairs, calling the binding's C++ `predict` per line.
 
-    Calls the binding's C++ `predict` per line: measured faster than its
-    `multilinePredict` (which allocates a NumPy array per row) and than the
-    Python `predict` wrapper (which zips and converts the same result again).
+    Measured faster than the binding's `multilinePredict` (a NumPy array per row)
+    and than its Python `predict` wrapper (which zips and converts the result again).
     """
     raw = load_model(model_path).f.predict
-    labels: list[list[str]] = []
-    scores: list[float] = []
-    for text in texts:
-        pairs = raw(one_line(text) + "\n", k, 0.0, "replace")
-        labels.append([_code(label) for _, label in pairs])
-        scores.extend(prob for prob, _ in pairs)
-    return labels, scores
+    return [raw((t or "").replace("\n", " ") + "\n", k, 0.0, "replace") for t in texts]
 
 
-_CODES: dict[str, str] = {}
-
-
-def _code(label: str) -> str:
-    code = _CODES.get(label)
-    if code is None:
-        code = _CODES[label] = label.removeprefix(LABEL_PREFIX)
-    return code
+def predict(texts: Sequence[str | None], model_path: str | None = None, k: int = TOP_K):
+    """(labels, scores) per text: the top-k ISO codes and probabilities, best first."""
+    rows = _raw_predict(texts, model_path, k)
+    cut = len(LABEL_PREFIX)
+    return [[label[cut:] for _, label in row] for row in rows], [[p for p, _ in row] for row in rows]
 
 
 def langid_arrays(texts: Sequence[str | None], model_path: str | None = None) -> list[pa.Array]:
     """The `lang`, `lang_score` and `lang_top3` columns for `texts` (empty or null text: null language).
 
-    Built from flat buffers (one list of codes, one float array, offsets) rather
-    than per-row Python objects: the wrapper must cost less than fastText itself.
+    Built from flat buffers (one label array, one float array, offsets) with
+    vectorised Arrow calls rather than per-row Python objects: the wrapper must
+    cost less than fastText itself.
     """
-    labels, scores = predict(texts, model_path)
+    rows = _raw_predict(texts, model_path, TOP_K)
     absent = pa.array([not (t and not t.isspace()) for t in texts], pa.bool_())
-    lengths = np.fromiter((len(row) for row in labels), np.int32, len(labels))
-    offsets = np.zeros(len(labels) + 1, np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    flat_scores = np.asarray(scores, np.float64)
-    flat_codes = pa.array([code for row in labels for code in row], pa.string())
+    offsets = np.zeros(len(rows) + 1, np.int32)
+    np.cumsum(np.fromiter(map(len, rows), np.int32, len(rows)), out=offsets[1:])
+    flat = list(chain.from_iterable(rows))
+    probs, labels = zip(*flat, strict=True) if flat else ((), ())
+    flat_scores = np.asarray(probs, np.float64)
+    flat_codes = pc.utf8_slice_codeunits(pa.array(labels, pa.string()), len(LABEL_PREFIX))
     values = pa.StructArray.from_arrays([flat_codes, pa.array(flat_scores)], names=["lang", "score"])
     top = pa.ListArray.from_arrays(pa.array(offsets), values, mask=absent)
-    first = offsets[:-1]
-    lang = pc.if_else(absent, pa.scalar(None, pa.string()), pc.take(flat_codes, pa.array(first)))
-    score = pc.if_else(absent, pa.scalar(None, pa.float64()), pa.array(flat_scores[first]))
+    first = pa.array(offsets[:-1])
+    lang = pc.if_else(absent, pa.scalar(None, pa.string()), pc.take(flat_codes, first))
+    score = pc.if_else(absent, pa.scalar(None, pa.float64()), pc.take(pa.array(flat_scores), first))
     return [lang, score, top.cast(LANGID_FIELDS[2].type)]
