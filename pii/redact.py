@@ -162,6 +162,7 @@ class Redactor:
             text=text,
             analyzer_results=[AnonymizerResult(r.entity_type, r.start, r.end, r.score) for r in merged],
             operators=operators,
+            merge_entities_with_spaces=False,  # merged above; keeps one output item per span
         )
         items = sorted(done.items, key=lambda item: item.start)
         if len(items) != len(merged):
