@@ -191,9 +191,9 @@ def test_stage_variants_never_cross_the_split(stage_ctx, lake, shared_data, smal
     lake.write(result.tables["augmented"], "test/augmented")
     counts = result.metrics["documents"]
     assert counts["original"] == len(corpus_rows(shared_data)) and counts["repeat"] > 0
-    Shards(
-        ShardsConfig(input="augmented", tokenizer=str(small_tokenizer), validation_fraction=0.3)
-    ).run(stage_ctx)
+    Shards(ShardsConfig(input="augmented", tokenizer=str(small_tokenizer), validation_fraction=0.3)).run(
+        stage_ctx
+    )
     folder = lake.root / "shards" / "default"
     split_of: dict[str, set[str]] = {}
     table = lake.dataset("test/augmented").to_table(columns=["doc_id", "augmented_from"])
@@ -202,9 +202,7 @@ def test_stage_variants_never_cross_the_split(stage_ctx, lake, shared_data, smal
         for d, p in zip(table["doc_id"].to_pylist(), table["augmented_from"].to_pylist(), strict=True)
     }
     for entry in Manifest.load(folder).shards:
-        ids = pq.read_table(shard_paths(folder, entry.name)[2], columns=["doc_id"])[
-            "doc_id"
-        ].to_pylist()
+        ids = pq.read_table(shard_paths(folder, entry.name)[2], columns=["doc_id"])["doc_id"].to_pylist()
         for doc_id in ids:
             split_of.setdefault(family[doc_id], set()).add(entry.split)
     assert all(len(splits) == 1 for splits in split_of.values())
