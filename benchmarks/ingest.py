@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--extractor", default=DEFAULT_EXTRACTOR, choices=["trafilatura", "resiliparse"])
     args = parser.parse_args()
     copies = args.copies or (2 if args.quick else 12)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         folder = Path(tmp) / "warcs"
         folder.mkdir()
@@ -143,6 +145,9 @@ def main() -> None:
                         "spark_startup": round(startup, 1),
                     },
                     "extractor": args.extractor,
+                    # Other contributors' jobs share the 2 cores: a load far above 2 starves the
+                    # Spark workers (one scheduling group per session), so the ratio is then noise.
+                    "load_avg_1min": {"before": round(load_before, 1), "after": round(os.getloadavg()[0], 1)},
                 },
             }
         )
