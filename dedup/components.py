@@ -47,24 +47,39 @@ def _small_star(edges: DataFrame) -> DataFrame:
     return spokes.unionByName(centre).where(F.col("src") != F.col("dst")).distinct()
 
 
+def _fingerprint(edges: DataFrame) -> tuple[int, int, int]:
+    """(count, two order-free 64-bit checksums) of an edge set: one small aggregate, one Spark job.
+
+    It also materializes a lazily checkpointed frame, so a round costs two jobs.
+    """
+    row = edges.agg(
+        F.count("*").alias("n"),
+        F.sum(F.xxhash64("src", "dst").cast("decimal(38,0)")).alias("a"),
+        F.sum(F.hash("dst", "src").cast("decimal(38,0)")).alias("b"),
+    ).first()
+    return int(row["n"]), int(row["a"] or 0), int(row["b"] or 0)
+
+
 def connected_components(edges: DataFrame, max_rounds: int = MAX_ROUNDS) -> DataFrame:
     """(node, root) for every node that appears in `edges` (columns src, dst of one orderable type).
 
     `root` is the smallest node of the node's component (the root's own row has
-    node == root). Raises if the graph has not converged after `max_rounds`.
+    node == root). The loop stops when a large-star step leaves the edge set as it
+    was (compared by count and two checksums). Raises if that has not happened
+    after `max_rounds`.
     """
     current = (
         edges.select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
         .where(F.col("src") != F.col("dst"))
         .distinct()
-        .localCheckpoint()
+        .localCheckpoint(eager=False)
     )
-    previous_count = current.count()
+    previous = _fingerprint(current)
     for _ in range(max_rounds):
-        large = _large_star(current).localCheckpoint()
-        changed = large.exceptAll(current).limit(1).count() > 0 or large.count() != previous_count
-        current = _small_star(large).localCheckpoint()
-        previous_count = current.count()
+        large = _large_star(current).localCheckpoint(eager=False)
+        changed = _fingerprint(large) != previous
+        current = _small_star(large).localCheckpoint(eager=False)
+        previous = _fingerprint(current)
         if not changed:
             break
     else:

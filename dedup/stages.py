@@ -86,38 +86,44 @@ class ExactDedup(Stage):
     def output_tables(self) -> list[str]:
         return [self.config.output]
 
-    def _hashed(self, df: DataFrame) -> DataFrame:
-        c = self.config
-        norm = ExactNorm(c.nfc, c.collapse_whitespace, c.casefold, c.letters_only)
-        keyed = df.withColumn("_key", F.expr(c.key).cast("string"))
-        hashed = append_column(
-            keyed, "exact_hash", pa.string(), lambda b: exact_hashes(b.column("_key"), norm)
-        )
-        return hashed.drop("_key")
-
     def run(self, ctx: StageContext) -> StageResult:
         c = self.config
-        df = self._hashed(with_drop_reason(ctx.read(c.input)))
-        prio = F.expr(c.priority) if c.priority else F.lit(0)
-        df = df.withColumn("_rank", F.lit(NEW)).withColumn("_prio", prio.cast("double"))
-        if c.against:
-            old = self._hashed(with_drop_reason(ctx.read(c.against))).where(F.col(DROP).isNull())
-            old = old.select(
-                "doc_id", "exact_hash", F.lit(EXISTING).alias("_rank"), prio.cast("double").alias("_prio")
-            )
-            df = df.unionByName(old, allowMissingColumns=True)
-        takes_part = F.col("exact_hash").isNotNull() & (
-            eligible(c.include_dropped) | (F.col("_rank") == EXISTING)
+        existing = ctx.read(c.against) if c.against else None
+        return StageResult(tables={c.output: exact_duplicates(ctx.read(c.input), c, existing)})
+
+
+def _exact_hashed(df: DataFrame, c: ExactDedupConfig) -> DataFrame:
+    norm = ExactNorm(c.nfc, c.collapse_whitespace, c.casefold, c.letters_only)
+    keyed = df.withColumn("_key", F.expr(c.key).cast("string"))
+    return append_column(
+        keyed, "exact_hash", pa.string(), lambda b: exact_hashes(b.column("_key"), norm)
+    ).drop("_key")
+
+
+def exact_duplicates(docs: DataFrame, c: ExactDedupConfig, existing: DataFrame | None = None) -> DataFrame:
+    """The documents with `exact_hash`, `dup_of` and exact_duplicate marks (one window, no join).
+
+    Rows of `existing` (kept ones) join the groups ahead of every new row and are
+    then removed again, so they can be representatives but are never output.
+    """
+    df = _exact_hashed(with_drop_reason(docs), c)
+    prio = F.expr(c.priority) if c.priority else F.lit(0)
+    df = df.withColumn("_rank", F.lit(NEW)).withColumn("_prio", prio.cast("double"))
+    if existing is not None:
+        old = _exact_hashed(with_drop_reason(existing), c).where(F.col(DROP).isNull())
+        old = old.select(
+            "doc_id", "exact_hash", F.lit(EXISTING).alias("_rank"), prio.cast("double").alias("_prio")
         )
-        group = F.when(takes_part, F.col("exact_hash")).otherwise(F.concat(F.lit("~"), F.col("doc_id")))
-        order = Window.partitionBy(group).orderBy("_rank", F.desc_nulls_last("_prio"), "doc_id")
-        df = df.withColumn("_first", F.first("doc_id").over(order))
-        df = df.withColumn(
-            "dup_of", F.when(takes_part & (F.col("_first") != F.col("doc_id")), F.col("_first"))
-        )
-        df = mark(df, F.col("dup_of").isNotNull(), "exact_duplicate")
-        out = df.where(F.col("_rank") == NEW).drop("_rank", "_prio", "_first")
-        return StageResult(tables={c.output: out})
+        df = df.unionByName(old, allowMissingColumns=True)
+    takes_part = F.col("exact_hash").isNotNull() & (
+        eligible(c.include_dropped) | (F.col("_rank") == EXISTING)
+    )
+    group = F.when(takes_part, F.col("exact_hash")).otherwise(F.concat(F.lit("~"), F.col("doc_id")))
+    order = Window.partitionBy(group).orderBy("_rank", F.desc_nulls_last("_prio"), "doc_id")
+    df = df.withColumn("_first", F.first("doc_id").over(order))
+    df = df.withColumn("dup_of", F.when(takes_part & (F.col("_first") != F.col("doc_id")), F.col("_first")))
+    df = mark(df, F.col("dup_of").isNotNull(), "exact_duplicate")
+    return df.where(F.col("_rank") == NEW).drop("_rank", "_prio", "_first")
 
 
 # -------------------------------------------------------------------------------------------- minhash

@@ -9,7 +9,7 @@ import pytest
 from dedup.images import fingerprint
 from dedup.minhash import MinHashSpec
 from dedup.shingles import TextNorm
-from dedup.stages import ExactDedup, near_duplicates
+from dedup.stages import ExactDedupConfig, exact_duplicates, near_duplicates
 from tests.dedup.peer_cases import assigned, datajuicer_cases
 
 DATATROVE = "peer-tests/datatrove/tests/pipeline/dedup"
@@ -24,12 +24,9 @@ def _frame(spark, rows: list[dict]):
     return spark.createDataFrame([{**r, "_order": i} for i, r in enumerate(rows)])
 
 
-def _exact(stage_ctx, lake, rows, against=None, **params):
-    lake.write(_frame(stage_ctx.spark, rows), stage_ctx.table("documents"))
-    if against is not None:
-        lake.write(_frame(stage_ctx.spark, against), stage_ctx.table("index"))
-        params["against"] = "index"
-    return ExactDedup(ExactDedup.Config(**params)).run(stage_ctx).tables["deduped"]
+def _exact(spark, rows, against=None, **params):
+    existing = _frame(spark, against) if against is not None else None
+    return exact_duplicates(_frame(spark, rows), ExactDedupConfig(**params), existing)
 
 
 # ------------------------------------------------------------------------------------------ datatrove
@@ -43,9 +40,9 @@ def _url_docs(shared_data: Path, name: str) -> list[dict]:
 EXACT_OFF = {"nfc": False, "collapse_whitespace": False, "casefold": False}
 
 
-def test_datatrove_url_dedup(stage_ctx, lake, shared_data: Path) -> None:
+def test_datatrove_url_dedup(spark, shared_data: Path) -> None:
     docs = _url_docs(shared_data, "DOCS")
-    out = _exact(stage_ctx, lake, docs, key="uri", **EXACT_OFF)
+    out = _exact(spark, docs, key="uri", **EXACT_OFF)
     assert _kept(out) == ["1", "3", "5"]
     assert {r["doc_id"]: r["dup_of"] for r in out.where("dup_of IS NOT NULL").collect()} == {
         "2": "1",
@@ -54,31 +51,31 @@ def test_datatrove_url_dedup(stage_ctx, lake, shared_data: Path) -> None:
     assert out.count() == len(docs)
 
 
-def test_datatrove_priority_highest_and_lowest_id(stage_ctx, lake, shared_data: Path) -> None:
+def test_datatrove_priority_highest_and_lowest_id(spark, shared_data: Path) -> None:
     docs = _url_docs(shared_data, "DOCS")
-    highest = _exact(stage_ctx, lake, docs, key="uri", priority="int(doc_id)", **EXACT_OFF)
+    highest = _exact(spark, docs, key="uri", priority="int(doc_id)", **EXACT_OFF)
     assert set(_kept(highest)) == {"3", "4", "5"}
-    lowest = _exact(stage_ctx, lake, docs, key="uri", priority="6 - int(doc_id)", **EXACT_OFF)
+    lowest = _exact(spark, docs, key="uri", priority="6 - int(doc_id)", **EXACT_OFF)
     assert set(_kept(lowest)) == {"1", "3", "5"}
 
 
-def test_datatrove_key_normalization(stage_ctx, lake, shared_data: Path) -> None:
-    out = _exact(stage_ctx, lake, _url_docs(shared_data, "DOCS"), key="replace(uri, '2', '')", **EXACT_OFF)
+def test_datatrove_key_normalization(spark, shared_data: Path) -> None:
+    out = _exact(spark, _url_docs(shared_data, "DOCS"), key="replace(uri, '2', '')", **EXACT_OFF)
     assert {r["uri"] for r in out.where("drop_reason IS NULL").collect()} == {
         "https://example.com",
         "https://new-site.com",
     }
 
 
-def test_datatrove_dedup_against_index(stage_ctx, lake, shared_data: Path) -> None:
+def test_datatrove_dedup_against_index(spark, shared_data: Path) -> None:
     docs = _url_docs(shared_data, "DOCS")
     index = [{**d, "doc_id": f"index-{d['doc_id']}"} for d in _url_docs(shared_data, "INDEX")]
-    out = _exact(stage_ctx, lake, docs, against=index, key="uri", **EXACT_OFF)
+    out = _exact(spark, docs, against=index, key="uri", **EXACT_OFF)
     assert [r["uri"] for r in out.where("drop_reason IS NULL").collect()] == ["https://new-site.com"]
     assert out.count() == len(docs)
 
 
-def test_datatrove_minhash_clusters(stage_ctx, shared_data: Path) -> None:
+def test_datatrove_minhash_clusters(spark, shared_data: Path) -> None:
     """datatrove's test_buckets_and_cluster: overlapping lorem-ipsum windows, one survivor per cluster."""
     path = shared_data / DATATROVE / "test_minhash.py"
     lorem = assigned(path, "lorem_ipsum")
@@ -88,7 +85,7 @@ def test_datatrove_minhash_clusters(stage_ctx, shared_data: Path) -> None:
         for ci, cluster in enumerate(clusters)
         for xi, x in enumerate(cluster)
     ]
-    out, metrics = near_duplicates(_frame(stage_ctx.spark, rows), MinHashSpec(num_perm=112, bands=14, rows=8))
+    out, metrics = near_duplicates(_frame(spark, rows), MinHashSpec(num_perm=112, bands=14, rows=8))
     kept = _kept(out)
     assert sorted(k.split("_")[0] for k in kept) == [str(i) for i in range(len(clusters))]
     assert kept == [f"{ci}_0" for ci in range(len(clusters))], "the smallest doc_id represents its cluster"
@@ -110,7 +107,7 @@ def _texts(rows) -> list[str]:
         "test_show_num",
     ],
 )
-def test_datajuicer_document_deduplicator(stage_ctx, lake, shared_data: Path, case: str) -> None:
+def test_datajuicer_document_deduplicator(spark, shared_data: Path, case: str) -> None:
     [peer] = [
         c
         for c in datajuicer_cases(
@@ -120,8 +117,7 @@ def test_datajuicer_document_deduplicator(stage_ctx, lake, shared_data: Path, ca
     ]
     rows = [{"doc_id": f"{i:03d}", "text": r["text"]} for i, r in enumerate(peer.inputs)]
     out = _exact(
-        stage_ctx,
-        lake,
+        spark,
         rows,
         casefold=peer.params["lowercase"],
         letters_only=peer.params["ignore_non_character"],
@@ -132,7 +128,7 @@ def test_datajuicer_document_deduplicator(stage_ctx, lake, shared_data: Path, ca
 
 
 @pytest.mark.parametrize("case", ["test_english_deduplication", "test_chinese_deduplication"])
-def test_datajuicer_minhash_deduplicator(stage_ctx, shared_data: Path, case: str) -> None:
+def test_datajuicer_minhash_deduplicator(spark, shared_data: Path, case: str) -> None:
     [peer] = [
         c
         for c in datajuicer_cases(
@@ -150,12 +146,15 @@ def test_datajuicer_minhash_deduplicator(stage_ctx, shared_data: Path, case: str
         norm=TextNorm(lowercase=True, numbers=False, punctuation=True, diacritics=False),
     )
     rows = [{"doc_id": f"{i:03d}", "text": r["text"]} for i, r in enumerate(peer.inputs)]
-    out, _ = near_duplicates(_frame(stage_ctx.spark, rows), spec, verify_threshold=0.7)
+    out, _ = near_duplicates(_frame(spark, rows), spec, verify_threshold=0.7)
     assert _kept(out, "text") == _texts(peer.expected)
 
 
-def test_datajuicer_image_deduplicator(stage_ctx, lake, shared_data: Path) -> None:
-    """Every data-juicer image case: a sample's key is its images' pixel hashes in order (+ text if asked)."""
+def test_datajuicer_image_deduplicator(spark, shared_data: Path) -> None:
+    """Every data-juicer image case: a sample's key is its images' pixel hashes in order (+ text if asked).
+
+    All cases run in one exact-dedup pass, their keys prefixed with the case name.
+    """
     images = shared_data / "images/datajuicer_test_images"
     pixels = {
         f"img{i}": fingerprint((images / f"img{i}{'.png' if i in (1, 4) else '.jpg'}").read_bytes())[0]
@@ -163,19 +162,17 @@ def test_datajuicer_image_deduplicator(stage_ctx, lake, shared_data: Path) -> No
     }
     cases = datajuicer_cases(shared_data / DATAJUICER / "test_image_deduplicator.py", "ImageDeduplicator")
     assert len(cases) >= 10
-    for peer in cases:
-        consider_text = peer.params.get("consider_text", False)
-        rows = []
+    rows = []
+    for c, peer in enumerate(cases):
         for i, sample in enumerate(peer.inputs):
             key = "|".join(pixels[name] for name in sample["images"])
-            if consider_text:
+            if peer.params.get("consider_text", False):
                 key += "|" + sample.get("text", "")
-            # Samples without images are never image duplicates unless their text counts.
-            if not sample["images"] and not consider_text:
-                key = f"unique-{i}"
-            rows.append({"doc_id": f"{i:03d}", "key": key, "text": sample.get("text", "")})
-        out = _exact(stage_ctx, lake, rows, key="key", **EXACT_OFF)
-        kept = [int(d) for d in _kept(out)]
-        expected_keys = [list(t.items()) for t in peer.expected]
-        got = [[(k, peer.inputs[i][k]) for k, _ in expected_keys[0]] for i in kept] if expected_keys else []
-        assert got == expected_keys, peer.name
+            elif not sample["images"]:
+                key = f"unique-{i}"  # without images and text, a sample duplicates nothing
+            rows.append({"doc_id": f"{c:02d}-{i:03d}", "key": f"{peer.name}|{key}"})
+    kept = _kept(_exact(spark, rows, key="key", **EXACT_OFF))
+    for c, peer in enumerate(cases):
+        survivors = [int(d.split("-")[1]) for d in kept if d.startswith(f"{c:02d}-")]
+        fields = list(peer.expected[0]) if peer.expected else []
+        assert [{k: peer.inputs[i][k] for k in fields} for i in survivors] == peer.expected, peer.name
