@@ -19,6 +19,10 @@ STAGES: dict[str, str] = {
     "decontaminate": "curation.stages:Decontaminate",
     "quality_classifier": "curation.stages:QualityClassifier",
     "shards": "training.shards_stage:Shards",
+    "exact_dedup": "dedup.stages:ExactDedup",
+    "minhash_dedup": "dedup.stages:MinHashDedup",
+    "line_dedup": "dedup.stages:LineDedup",
+    "image_dedup": "dedup.stages:ImageDedup",
 }
 
 
