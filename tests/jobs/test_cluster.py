@@ -111,7 +111,7 @@ def _assert_consistent(lake: Lake, table: str) -> None:
     assert on_disk <= referenced, on_disk - referenced
 
 
-def test_worker_killed_mid_job(cluster, options, job_spec, reference, tmp_path, record_property):
+def test_worker_killed_mid_job(cluster, options, job_spec, reference, tmp_path):
     lake = tmp_path / "killed"
     spec = job_spec(lake, sleep=20)
     submit(spec, options(conf=SAME_SPLITS), run_id="victim", wait=False)
@@ -122,7 +122,7 @@ def test_worker_killed_mid_job(cluster, options, job_spec, reference, tmp_path, 
     cluster.kill_worker(host)
     cluster.add_worker()  # capacity comes back, as a restarted machine would
     record = wait_for(lake, "victim", lambda r: False)
-    record_property("worker_loss_outcome", f"{record.status}: {record.error}")
+    print(f"after losing a worker mid-job the run ended {record.status}: {record.error}")  # shown by -rA
     if record.status != "succeeded":  # Spark did not recover this one: it must say why, and a rerun must
         assert record.status in ("failed", "interrupted") and record.error
         record = submit(spec, options(conf=SAME_SPLITS), run_id="rerun")
