@@ -1,9 +1,9 @@
-"""Bounded reads of the lake for the web app: DuckDB over a pinned Delta snapshot's file list.
+"""Bounded reads of the lake for the web app: DuckDB over a pinned Delta snapshot.
 
 Why DuckDB here and Spark in `curation.report`: a page needs a few dozen rows,
 filtered, in well under a second, from a process that must not start a JVM.
-DuckDB reads only the Parquet files of the pinned snapshot (`file_uris()`), only
-the columns asked for, and stops at LIMIT: no query loads a table into memory.
+DuckDB scans the pinned snapshot as a pyarrow dataset (`Lake.dataset`), reading
+only the columns asked for, pushing filters down, and stopping at LIMIT: no query loads a table into memory.
 Aggregates over whole tables (the charts) are precomputed by Spark into the run
 reports and only read here.
 
@@ -38,10 +38,6 @@ KEPT = "__kept__"
 
 class NotFound(LookupError):
     """A run, table, version or row the request names does not exist (the app answers 404)."""
-
-
-def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
 def quote(name: str) -> str:
@@ -141,31 +137,29 @@ class LakeView:
         return any(c in self.lake.arrow_schema(table).names for c in PII_COLUMNS)
 
     # ----------------------------------------------------------- queries
-    def _query(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    def _query(self, sql: str, params: list[Any], table: str, version: int) -> list[dict[str, Any]]:
+        """Run `sql` with the pinned snapshot registered as `snap` (a pyarrow dataset: DuckDB pushes the
+        projection and filters into the scan and stops at LIMIT)."""
+        try:
+            snapshot = self.lake.dataset(table, version)
+        except TableMissingError as exc:
+            raise NotFound(str(exc)) from exc
         with self._lock:
             con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
             try:
+                con.register("snap", snapshot)
                 cur = con.execute(sql, params)
                 names = [d[0] for d in cur.description]
                 return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
             finally:
                 con.close()
 
-    def _source(self, table: str, version: int) -> str:
-        try:
-            files = self.lake.delta(table, version).file_uris()
-        except TableMissingError as exc:
-            raise NotFound(str(exc)) from exc
-        if not files:
-            raise NotFound(f"table {table!r} version {version} has no data files")
-        return f"read_parquet({_sql_list([f.removeprefix('file://') for f in files])}, union_by_name=true)"
-
     def distinct(self, table: str, version: int, column: str, limit: int = 200) -> list[dict[str, Any]]:
         """Values of a low-cardinality column with their counts (for filter menus)."""
         if column not in self.lake.arrow_schema(table, version).names:
             return []
-        sql = f"SELECT {quote(column)} AS value, count(*) AS n FROM {self._source(table, version)} GROUP BY 1 ORDER BY 2 DESC LIMIT ?"
-        return self._query(sql, [limit])
+        sql = f"SELECT {quote(column)} AS value, count(*) AS n FROM snap GROUP BY 1 ORDER BY 2 DESC LIMIT ?"
+        return self._query(sql, [limit], table, version)
 
     def _where(self, names: list[str], filters: Filters, kept: bool | None) -> tuple[str, list[Any]]:
         clauses, params = [], []
@@ -212,11 +206,12 @@ class LakeView:
             if text:
                 select.append(f"substr(text, 1, {EXCERPT_CHARS}) AS excerpt")
         where, params = self._where(names, filters, kept)
-        source = self._source(table, version)
-        total = self._query(f"SELECT count(*) AS n FROM {source}{where}", params)[0]["n"]
+        total = self._query(f"SELECT count(*) AS n FROM snap{where}", params, table, version)[0]["n"]
         rows = self._query(
-            f"SELECT {', '.join(select)} FROM {source}{where} LIMIT ? OFFSET ?",
+            f"SELECT {', '.join(select)} FROM snap{where} LIMIT ? OFFSET ?",
             [*params, PAGE_SIZE, page * PAGE_SIZE],
+            table,
+            version,
         )
         for r in rows:
             r["truncated"] = (r.get("text_chars") or 0) > EXCERPT_CHARS
@@ -234,8 +229,10 @@ class LakeView:
             if text:
                 cols.append(f"substr(text, 1, {FULL_TEXT_CHARS}) AS text")
         rows = self._query(
-            f"SELECT {', '.join(cols)} FROM {self._source(table, version)} WHERE {id_col} = ? LIMIT 1",
+            f"SELECT {', '.join(cols)} FROM snap WHERE {id_col} = ? LIMIT 1",
             [ident],
+            table,
+            version,
         )
         if not rows:
             raise NotFound(f"no row {ident!r} in {table}@{version}")
@@ -243,16 +240,17 @@ class LakeView:
 
     def images(self, table: str, version: int, page: int) -> dict[str, Any]:
         self._require(table, version, "image_id")
-        source = self._source(table, version)
-        total = self._query(f"SELECT count(*) AS n FROM {source}", [])[0]["n"]
+        total = self._query("SELECT count(*) AS n FROM snap", [], table, version)[0]["n"]
         cols = [
             c
             for c in ("image_id", "source", "format", "width", "height", "caption", "sha256", "uri")
             if c in self.lake.arrow_schema(table, version).names
         ]
         rows = self._query(
-            f"SELECT {', '.join(cols)}, octet_length(bytes) AS size FROM {source} LIMIT ? OFFSET ?",
+            f"SELECT {', '.join(cols)}, octet_length(bytes) AS size FROM snap LIMIT ? OFFSET ?",
             [PAGE_SIZE * 2, page * PAGE_SIZE * 2],
+            table,
+            version,
         )
         return {"total": int(total), "page": page, "page_size": PAGE_SIZE * 2, "rows": rows}
 
@@ -264,25 +262,29 @@ class LakeView:
             return []
         sql = (
             f"SELECT {quote(key)} AS key, count(*) AS size, list(image_id ORDER BY image_id)[1:8] AS members "
-            f"FROM {self._source(table, version)} WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT ?"
+            f"FROM snap WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT ?"
         )
-        return [{**g, "key": str(g["key"]), "by": key} for g in self._query(sql, [limit])]
+        return [{**g, "key": str(g["key"]), "by": key} for g in self._query(sql, [limit], table, version)]
 
     def thumbnail(self, table: str, version: int, image_id: str) -> bytes:
         self._require(table, version, "image_id")
-        return _thumbnail(str(self.lake.root), table, version, image_id, self._source(table, version))
+        rows = self._query("SELECT bytes FROM snap WHERE image_id = ? LIMIT 1", [image_id], table, version)
+        if not rows or rows[0]["bytes"] is None:
+            raise NotFound(f"no image {image_id!r} in {table}@{version}")
+        return _thumbnail(rows[0]["bytes"], image_id)
 
     def quarantine(self, table: str, version: int, reason: str | None, page: int) -> dict[str, Any]:
         names = self._require(table, version, "reason")
         where, params = (" WHERE reason = ?", [reason]) if reason else ("", [])
-        source = self._source(table, version)
-        total = self._query(f"SELECT count(*) AS n FROM {source}{where}", params)[0]["n"]
+        total = self._query(f"SELECT count(*) AS n FROM snap{where}", params, table, version)[0]["n"]
         cols = [quote(c) for c in names if c != "excerpt"] + [
             f"substr(excerpt, 1, {EXCERPT_CHARS}) AS excerpt"
         ] * ("excerpt" in names)
         rows = self._query(
-            f"SELECT {', '.join(cols)} FROM {source}{where} LIMIT ? OFFSET ?",
+            f"SELECT {', '.join(cols)} FROM snap{where} LIMIT ? OFFSET ?",
             [*params, PAGE_SIZE, page * PAGE_SIZE],
+            table,
+            version,
         )
         return {"total": int(total), "page": page, "page_size": PAGE_SIZE, "rows": rows}
 
@@ -302,20 +304,12 @@ def _read_json(path: str, mtime_ns: int) -> dict[str, Any] | None:
         return None
 
 
-@lru_cache(maxsize=512)
-def _thumbnail(root: str, table: str, version: int, image_id: str, source: str) -> bytes:
+def _thumbnail(data: bytes, image_id: str) -> bytes:
     """A PNG thumbnail at most THUMB_PIXELS on a side; corrupt or oversized images raise NotFound."""
     from PIL import Image
 
-    con = duckdb.connect(config={"threads": 1})
     try:
-        row = con.execute(f"SELECT bytes FROM {source} WHERE image_id = ? LIMIT 1", [image_id]).fetchone()
-    finally:
-        con.close()
-    if row is None or row[0] is None:
-        raise NotFound(f"no image {image_id!r}")
-    try:
-        with Image.open(BytesIO(row[0])) as img:
+        with Image.open(BytesIO(data)) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
                 raise NotFound(f"image {image_id!r} is too large to preview ({img.width}x{img.height})")
             img.draft("RGB", (THUMB_PIXELS, THUMB_PIXELS))

@@ -1,0 +1,83 @@
+"""Report data from Spark aggregations, and the static HTML report, on the real test lake."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import typer
+from typer.testing import CliRunner
+
+from curation.report import load_run_report, stage_thresholds
+from jobs.report_cli import report as report_cmd
+from tests.web.lakebuild import XSS_TEXT
+
+
+def test_funnel_reconciles_with_the_run_record(web_lake):
+    lake, record = web_lake
+    report = load_run_report(lake, record.run_id)
+    funnel = {s["id"]: s for s in report["funnel"]}
+    annotate = funnel["annotate"]
+    assert annotate["in"]["docs"] == annotate["out"]["docs"] == record.stage("annotate").rows_in
+    newly = sum(c["docs"] for c in annotate["dropped"].values())
+    assert annotate["in"]["kept_docs"] - annotate["out"]["kept_docs"] == newly
+    assert {r: c["docs"] for r, c in annotate["dropped"].items()} == record.stage("annotate").dropped
+    assert funnel["redact"]["dropped"] == {}  # reasons carried over are not counted again
+    assert annotate["in"]["chars"] >= annotate["out"]["kept_chars"] > 0
+    assert funnel["annotate"]["docs_per_second"] > 0
+
+
+def test_sections_follow_the_columns(web_lake):
+    lake, record = web_lake
+    tables = load_run_report(lake, record.run_id)["tables"]
+    curated = tables[f"{record.dataset}/curated@0"]
+    assert {"drop_reason", "lang", "source"} <= set(curated["breakdowns"])
+    langs = {v["value"] for v in curated["breakdowns"]["lang"]["values"]}
+    assert {"en", "zh", "fr"} <= langs  # the multilingual sample
+    hists = {h["column"]: h for h in curated["histograms"]}
+    assert {"_chars", "word_count", "quality_score", "lang_score"} <= set(hists)
+    for h in hists.values():
+        assert sum(h["kept"]) + sum(h["dropped"]) == h["count"]
+    assert [t["value"] for t in hists["quality_score"]["thresholds"]] == [0.3]
+    assert curated["pii"]["entities"] and curated["pii"]["documents_with_pii"] >= 1
+    assert curated["lists"]["drop_reasons"]["values"]
+    documents = tables[f"{record.dataset}/documents@0"]
+    assert not documents["has_drop_reason"] and documents["pii"] is None
+    images = tables[f"{record.dataset}/images@0"]
+    assert max(g["size"] for g in images["groups"]["sha256"]["largest"]) == 3  # img3 = img6 = img7
+    quarantine = tables[f"{record.dataset}/quarantine@0"]
+    assert quarantine["totals"]["docs"] > 0 and quarantine["breakdowns"]["reason"]["values"]
+
+
+def test_shards_come_from_the_manifest(web_lake):
+    lake, record = web_lake
+    (shards,) = load_run_report(lake, record.run_id)["shards"]
+    assert sum(s["tokens"] for s in shards["shards"]) == shards["total_tokens"] > 0
+    assert sum(m["tokens"] for m in shards["mix"]) == shards["total_tokens"]
+
+
+def test_thresholds_are_read_from_stage_configs():
+    found = stage_thresholds(
+        {"min_quality_score": 0.5, "word_count_max": 9, "label": "x"}, "s", {"quality_score", "word_count"}
+    )
+    assert {(t.column, t.op, t.value) for t in found} == {
+        ("quality_score", "lt", 0.5),
+        ("word_count", "gt", 9.0),
+    }
+
+
+def test_static_report_is_one_offline_file(web_lake, tmp_path):
+    lake, record = web_lake
+    out = tmp_path / "report.html"
+
+    app = typer.Typer()
+    app.command()(report_cmd)
+    result = CliRunner().invoke(app, [record.run_id, "-o", str(out), "--lake", str(lake)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert html.count("<svg") > 10
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # nothing loaded from elsewhere
+    assert "Content-Security-Policy" in html
+    assert XSS_TEXT[:20] not in html or "&lt;script&gt;" in html
+    json.loads((lake / "_runs" / record.run_id / "report.json").read_text())
