@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 import time
 import traceback
@@ -142,6 +143,9 @@ class Runner:
             rec.ended_at = now_iso()
             self._save()
             self._write_stats()
+            # Stages may stage intermediate data under work/ (read by their committed DataFrames);
+            # once the run is over nothing reads it any more.
+            shutil.rmtree(rec.path.parent / "work", ignore_errors=True)
         return rec
 
     def _pin_inputs(self, stage: Stage, versions: dict[str, int]) -> dict[str, int]:
