@@ -86,6 +86,8 @@ def _planted(shared_data, texts: list[str]) -> tuple[list[str], set[int], str]:
     targets = set()
     for i, item in enumerate(gsm + human):
         doc = 3 * i + 1
+        if doc >= len(planted):
+            break
         words = planted[doc].split(" ")
         cut = len(words) // 2
         planted[doc] = " ".join(words[:cut]) + "\n" + item + "\n" + " ".join(words[cut:])
