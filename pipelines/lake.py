@@ -315,7 +315,20 @@ class Lake:
                 del exc  # a concurrent writer created the table first: commit on top of it
         dt = DeltaTable(str(root))
         dt.create_write_transaction(adds, mode=mode, schema=delta_schema, commit_properties=props)
-        return DeltaTable(str(root)).version()
+        return self._version_of_txn(table, props.custom_metadata[f"{META_PREFIX}txn"])
+
+    def _version_of_txn(self, table: str, txn: str) -> int:
+        """The version our commit landed at, read from the log files themselves.
+
+        The newest version may already be a concurrent writer's, and delta-rs'
+        history numbers entries by position, which can shift while others commit;
+        the commit file's name is the only unambiguous answer.
+        """
+        log = self.path(table) / "_delta_log"
+        for entry in sorted(log.glob("[0-9]" * 20 + ".json"), reverse=True):
+            if txn in entry.read_text():
+                return int(entry.name.split(".")[0])
+        raise RuntimeError(f"commit of {table!r} (txn {txn}) succeeded but no log file holds it")
 
     def _discard(self, table: str, txn: str, moved: Iterable[str]) -> None:
         root = self.path(table)

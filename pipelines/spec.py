@@ -85,11 +85,11 @@ def parse_spec(data: Any, source: str = "<spec>") -> tuple[JobSpec, list[tuple[s
     stages: list[tuple[str, Stage]] = []
     seen: set[str] = set()
     for index, entry in enumerate(spec.stages):
-        where = f"stages[{index}] ({entry.stage})"
         try:
             cls = stage_class(entry.stage)
         except KeyError as exc:
             raise SpecError(f"{source}: stages[{index}].stage: {exc.args[0]}") from None
+        where = f"stages[{index}] ({cls.name})"
         try:
             config = cls.Config.model_validate(entry.params)
         except ValidationError as exc:

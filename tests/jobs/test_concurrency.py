@@ -74,11 +74,6 @@ def test_racing_writers_commit_or_conflict(tmp_path, mode):
             assert sorted((r["writer"], r["row"]) for r in rows) == sorted(appended)
 
 
-@pytest.mark.xfail(
-    reason="Lake._commit returns the table's newest version after committing, which under a race can be "
-    "another writer's; it should look its own version up by the commit's txn metadata",
-    strict=False,
-)
 def test_each_writer_learns_its_own_version(tmp_path):
     lake = Lake(tmp_path / "lake")
     _race(lake, "race/docs", "append")
