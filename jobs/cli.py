@@ -231,6 +231,7 @@ def quarantine(
 
 
 mount_subapps(app)
+mount_subapps(tables_app, [("purge-raw", "pii.cli:purge_raw_command")])
 
 
 def main() -> None:

@@ -21,11 +21,18 @@ SUBAPPS: list[tuple[str, str]] = [
     ("train", "training.train_cli:train"),
     ("report", "jobs.report_cli:report"),
     ("serve", "jobs.report_cli:serve"),
+    ("tokenizer", "training.shards_cli:tokenizer_app"),
+    ("shards", "training.shards_cli:shards_app"),
+    ("quality", "curation.cli:quality_app"),
+    ("langid", "curation.cli:langid_app"),
+    ("decontam", "curation.cli:decontam"),
+    ("dedup", "dedup.cli:app"),
+    ("pii", "pii.cli:app"),
 ]
 
 
-def mount_subapps(app: typer.Typer) -> None:
-    for name, target in SUBAPPS:
+def mount_subapps(app: typer.Typer, entries: list[tuple[str, str]] | None = None) -> None:
+    for name, target in SUBAPPS if entries is None else entries:
         module, _, attr = target.partition(":")
         try:
             sub = getattr(importlib.import_module(module), attr)
