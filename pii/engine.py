@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import phonenumbers
@@ -34,7 +34,7 @@ from presidio_analyzer import (
     RecognizerRegistry,
     RecognizerResult,
 )
-from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     CryptoRecognizer,
@@ -93,18 +93,35 @@ class PipelineNlpEngine(SpacyNlpEngine):
     def artifacts(self, doc: spacy.tokens.Doc) -> NlpArtifacts:
         """NlpArtifacts of a processed doc, with lower-cased tokens as lemmas (no lemmatizer is run)."""
         entities, scores = self._get_updated_entities(list(doc.ents), self._get_scores_for_entities(doc))
-        return NlpArtifacts(
-            entities=entities,
-            tokens=doc,
-            tokens_indices=[t.idx for t in doc],
-            lemmas=[t.lower_ for t in doc],
-            nlp_engine=self,
-            language=LANGUAGE,
-            scores=scores,
-        )
+        return LazyArtifacts(doc, entities, scores, self)
 
     def _doc_to_nlp_artifact(self, doc: spacy.tokens.Doc, language: str) -> NlpArtifacts:
         return self.artifacts(doc)
+
+
+class LazyArtifacts(NlpArtifacts):
+    """NlpArtifacts whose token lists are built on first use.
+
+    Presidio builds token offsets, lemmas and keywords (a vocabulary lookup per token)
+    for every document; only context scoring reads them, and only for documents with a
+    pattern match, so most documents never pay for them.
+    """
+
+    def __init__(self, doc: spacy.tokens.Doc, entities: list, scores: list[float], engine: NlpEngine):
+        self.entities, self.tokens, self.nlp_engine, self.language = entities, doc, engine, LANGUAGE
+        self.scores = scores if scores else [0.85] * len(entities)
+
+    @cached_property
+    def tokens_indices(self) -> list[int]:  # type: ignore[override]
+        return [t.idx for t in self.tokens]
+
+    @cached_property
+    def lemmas(self) -> list[str]:  # type: ignore[override]
+        return [t.lower_ for t in self.tokens]
+
+    @cached_property
+    def keywords(self) -> list[str]:  # type: ignore[override]
+        return self.set_keywords(self.nlp_engine, self.lemmas, self.language)
 
 
 class WindowedPhoneRecognizer(PhoneRecognizer):

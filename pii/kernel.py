@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from pii.redact import Redaction
 from pii.settings import NER_ENTITIES, PiiSettings
 
 SPAN_TYPE = pa.struct(
@@ -37,6 +38,8 @@ OUTPUT_FIELDS = [
 OUTPUT_NAMES = {f.name for f in OUTPUT_FIELDS}
 # Redaction rounds per document (the first plus re-analyses of changed text); two suffice in practice.
 MAX_ROUNDS = 4
+CORE = 40
+MARGIN = 60
 
 
 def output_schema(input_schema: pa.Schema) -> pa.Schema:
@@ -82,9 +85,10 @@ class PiiKernel:
         """Analyze and redact, then re-analyze changed texts until the analyzer finds nothing more.
 
         Names found anywhere in a text are redacted at each of their occurrences (`propagate`).
-
-        Replacing a name changes its neighbours' context, so NER can find a new entity in
-        redacted text; the extra rounds run only on texts that changed in the previous one.
+        A replacement only changes NER's view of the words near it (its features span a few
+        tokens), so later rounds re-analyze windows around the previous round's replacements
+        (CORE characters either side, plus MARGIN of context whose findings are ignored), and
+        only in texts that changed in the previous round.
         """
         from pii.engine import get_analyzer
         from pii.redact import propagate
@@ -100,14 +104,20 @@ class PiiKernel:
         for _ in range(MAX_ROUNDS - 1):
             if not pending:
                 break
-            again = analyzer.analyze_batch([done[i].text for i in pending], [use_ner[i] for i in pending])
-            changed = []
-            for i, results in zip(pending, again, strict=True):
-                if results:
-                    results = propagate(done[i].text, results, NER_ENTITIES)
-                    done[i] = done[i].then(redactor.redact(done[i].text, results, doc_ids[i]))
-                    changed.append(i)
-            pending = changed
+            windows = [(i, lo, hi, core) for i in pending for lo, hi, core in _windows(done[i])]
+            found = analyzer.analyze_batch(
+                [done[i].text[lo:hi] for i, lo, hi, _ in windows], [use_ner[i] for i, _, _, _ in windows]
+            )
+            again: dict[int, list] = {}
+            for (i, lo, _, (core_lo, core_hi)), results in zip(windows, found, strict=True):
+                for r in results:
+                    r.start, r.end = r.start + lo, r.end + lo
+                    if r.start < core_hi and core_lo < r.end:
+                        again.setdefault(i, []).append(r)
+            for i, results in again.items():
+                results = propagate(done[i].text, results, NER_ENTITIES)
+                done[i] = done[i].then(redactor.redact(done[i].text, results, doc_ids[i]))
+            pending = list(again)
         return done
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -136,6 +146,26 @@ class PiiKernel:
         return pa.RecordBatch.from_arrays(
             [columns[f.name].cast(f.type) for f in self.schema], schema=self.schema
         )
+
+
+def _windows(red: Redaction) -> list[tuple[int, int, tuple[int, int]]]:
+    """Merged (lo, hi, core) windows around the last round's replacements, cut at whitespace."""
+    text = red.text
+    out: list[tuple[int, int, tuple[int, int]]] = []
+    for _, _, start, end in sorted(red.edits, key=lambda e: e[2]):
+        core = (max(0, start - CORE), min(len(text), end + CORE))
+        if out and core[0] <= out[-1][2][1]:
+            core = (out[-1][2][0], max(core[1], out[-1][2][1]))
+            out.pop()
+        lo, hi = max(0, core[0] - MARGIN), min(len(text), core[1] + MARGIN)
+        if lo > 0:
+            cut = text.find(" ", lo, core[0])
+            lo = cut + 1 if cut >= 0 else lo
+        if hi < len(text):
+            cut = text.rfind(" ", core[1], hi)
+            hi = cut if cut >= 0 else hi
+        out.append((lo, hi, core))
+    return out
 
 
 _REDACTORS: dict[tuple[str, bytes | None, str], object] = {}
