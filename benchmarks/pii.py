@@ -147,13 +147,13 @@ def accuracy(settings, records: int | None) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="120 documents, 150 labelled records")
+    parser.add_argument("--quick", action="store_true", help="60 documents, 60 labelled records")
     parser.add_argument("--docs", type=int, default=2400)
     args = parser.parse_args()
 
     from pii.settings import PiiSettings
 
-    docs = build_corpus(120 if args.quick else args.docs)
+    docs = build_corpus(60 if args.quick else args.docs)
     print(
         f"corpus: {len(docs)} documents, {sum(map(len, docs)) / len(docs):.0f} chars on average", flush=True
     )
@@ -163,7 +163,7 @@ def main() -> None:
     print(f"NER on  docs/s/core: {speed_on}", flush=True)
     speed_off = throughput(docs, ner_off)
     print(f"NER off docs/s/core: {speed_off}", flush=True)
-    acc = accuracy(ner_on, 150 if args.quick else None)
+    acc = accuracy(ner_on, 60 if args.quick else None)
     print(f"accuracy: {json.dumps(acc)}", flush=True)
     ratio = round(speed_on["ours"] / speed_on["anchor"], 2)
     result = {
