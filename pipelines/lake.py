@@ -166,6 +166,22 @@ class Lake:
         actions = pa.table(self.delta(table, version).get_add_actions(flatten=True))
         return int(sum(v or 0 for v in actions.column("num_records").to_pylist()))
 
+    def rows_added(self, table: str, version: int) -> int:
+        """Rows that the commit at `version` added (its add actions' numRecords).
+
+        For an overwrite that is the table's size; for an append only the new rows,
+        which is what a stage's row accounting needs.
+        """
+        log = self.path(table) / "_delta_log" / f"{version:020d}.json"
+        if not log.is_file():
+            raise TableMissingError(f"table {table!r} has no commit file for version {version}")
+        total = 0
+        for line in log.read_text().splitlines():
+            action = json.loads(line).get("add")
+            if action and action.get("stats"):
+                total += int(json.loads(action["stats"]).get("numRecords", 0))
+        return total
+
     def history(self, table: str) -> list[dict[str, Any]]:
         """Commits newest first, with refinery's metadata unprefixed under `meta`."""
         out = []

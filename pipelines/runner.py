@@ -240,7 +240,7 @@ class Runner:
 
     def _account(self, stage: Stage, ctx: StageContext, srec: StageRecord, metrics: dict[str, Any]) -> None:
         """Fill row counts from Delta statistics and check rows in = kept + dropped + quarantined."""
-        srec.rows_out = {t: self.lake.num_records(ctx.table(t), v) for t, v in srec.outputs.items()}
+        srec.rows_out = {t: self.lake.rows_added(ctx.table(t), v) for t, v in srec.outputs.items()}
         inputs = stage.input_tables()
         if inputs:
             srec.rows_in = self.lake.num_records(ctx.table(inputs[0]), srec.inputs[inputs[0]])
