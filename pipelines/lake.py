@@ -74,9 +74,17 @@ def parquet_stats(path: Path) -> tuple[int, dict[str, Any]]:
     mins: dict[str, Any] = {}
     maxs: dict[str, Any] = {}
     nulls: dict[str, int] = {}
-    for col_index, field in enumerate(schema):
-        if pa.types.is_nested(field.type) or pa.types.is_binary(field.type):
+    # Parquet leaves are not Arrow fields: a list or struct column has several leaves,
+    # so columns are matched by their leaf path, never by position.
+    leaf_index = (
+        {meta.row_group(0).column(j).path_in_schema: j for j in range(meta.num_columns)}
+        if meta.num_row_groups
+        else {}
+    )
+    for field in schema:
+        if pa.types.is_nested(field.type) or pa.types.is_binary(field.type) or field.name not in leaf_index:
             continue
+        col_index = leaf_index[field.name]
         lo = hi = None
         null_count = 0
         complete = meta.num_row_groups > 0

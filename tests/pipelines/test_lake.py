@@ -137,3 +137,15 @@ def test_concurrent_writers_never_corrupt_the_table(lake):
     on_disk = {p.name for p in lake.path("d/shared").glob("*.parquet")}
     assert live <= on_disk
     assert on_disk == referenced  # no orphan left, nothing referenced missing
+
+
+def test_statistics_follow_columns_after_nested_ones(lake):
+    """A list column has its own Parquet leaves: stats of later columns must not shift onto it."""
+    from deltalake import DeltaTable
+
+    data = pa.table({"tags": [["a", "b"], ["c"]], "flag": [True, False], "n": [3, 7]})
+    lake.write_arrow(data, "d/nested", {})
+    stats = pa.table(DeltaTable(str(lake.path("d/nested"))).get_add_actions(flatten=True)).to_pylist()[0]
+    assert (stats["min.n"], stats["max.n"]) == (3, 7)
+    assert (stats["min.flag"], stats["max.flag"]) == (False, True)
+    assert lake.dataset("d/nested").to_table().num_rows == 2
