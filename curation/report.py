@@ -225,6 +225,20 @@ def shard_report(spark: Any, manifest_path: Path) -> dict[str, Any]:
     return {"path": str(manifest_path), **{k: manifest.get(k) for k in keep}, "shards": shards, "mix": mix}
 
 
+def _with_shard_tokens(
+    funnel: list[dict[str, Any]], record: RunRecord, shards: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A stage that wrote shards (no table) gets its documents and tokens out from their manifests."""
+    by_path = {str(Path(s["path"]).resolve()): s for s in shards}
+    for entry, stage in zip(funnel, record.stages, strict=True):
+        written = [by_path[p] for p in (str(Path(f).resolve()) for f in stage.files) if p in by_path]
+        if written and not entry["out"]:
+            docs = sum(s["total_documents"] or 0 for s in written)
+            tokens = sum(s["total_tokens"] or 0 for s in written)
+            entry["out"] = {"docs": docs, "kept_docs": docs, "tokens": tokens, "kept_tokens": tokens}
+    return funnel
+
+
 def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str, Any]:
     """Compute the whole report of one run (Spark aggregations only; see the module docstring)."""
     lake = Lake(lake_root)
@@ -233,6 +247,7 @@ def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str
     columns = {n for t, v in pinned for n in lake.arrow_schema(t, v).names}
     thresholds = _thresholds(record, columns)
     tables = {table_key(t, v): table_report(spark, lake, t, v, thresholds) for t, v in pinned}
+    shards = [shard_report(spark, p) for p in _manifests(lake.root, record)]
     return {
         "report_version": REPORT_VERSION,
         "run_id": record.run_id,
@@ -245,10 +260,10 @@ def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str
         "code_version": record.code_version,
         "error": record.error,
         "error_cause": record.error_cause,
-        "funnel": _funnel(record, tables),
+        "funnel": _with_shard_tokens(_funnel(record, tables), record, shards),
         "thresholds": {c: [t.as_json() for t in ts] for c, ts in thresholds.items()},
         "tables": tables,
-        "shards": [shard_report(spark, p) for p in _manifests(lake.root, record)],
+        "shards": shards,
     }
 
 

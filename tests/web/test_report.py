@@ -51,9 +51,15 @@ def test_sections_follow_the_columns(web_lake):
 
 def test_shards_come_from_the_manifest(web_lake):
     lake, record = web_lake
-    (shards,) = load_run_report(lake, record.run_id)["shards"]
+    report = load_run_report(lake, record.run_id)
+    (shards,) = report["shards"]
     assert sum(s["tokens"] for s in shards["shards"]) == shards["total_tokens"] > 0
     assert sum(m["tokens"] for m in shards["mix"]) == shards["total_tokens"]
+    stage = next(s for s in report["funnel"] if s["id"] == "shards")
+    assert stage["out"]["tokens"] == shards["total_tokens"]
+    assert (
+        stage["out"]["docs"] == next(s for s in report["funnel"] if s["id"] == "redact")["out"]["kept_docs"]
+    )
 
 
 def test_thresholds_are_read_from_stage_configs():
