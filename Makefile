@@ -25,8 +25,9 @@ QUALITY_DATA := ../shared/data/quality/dclm/majority_minus_agreement.jsonl
 # the tiny GPT for a few dozen steps on its shards (CPU) and print the loss falling.
 demo: install lake/models/quality.bin
 	$(BIN)/refinery run jobs/examples/demo.yaml
+	$(BIN)/refinery report latest -o lake/report.html
 	$(BIN)/refinery train training/configs/demo_tiny.yaml --fresh
-	@echo "lake: $(CURDIR)/lake  (refinery runs | refinery tables | refinery serve | refinery report RUN -o report.html)"
+	@echo "lake: $(CURDIR)/lake  report: $(CURDIR)/lake/report.html  (refinery runs | tables | serve)"
 
 lake/models/quality.bin: | install
 	@test -f $(QUALITY_DATA) || { echo "need $(QUALITY_DATA) (the shared data folder) to train the demo's quality classifier"; exit 1; }

@@ -26,7 +26,7 @@ def _fail(message: str) -> None:
 
 
 def report(
-    run_id: str = typer.Argument(..., help="Run id (`refinery runs` lists them)."),
+    run_id: str = typer.Argument(..., help="Run id (`refinery runs` lists them), or `latest`."),
     output: Path | None = typer.Option(
         None, "-o", "--output", help="Write a self-contained HTML report here."
     ),
@@ -41,7 +41,7 @@ def report(
 
     root = _lake_root(lake)
     try:
-        RunRecord.load(root, run_id)
+        run_id = RunRecord.load(root, run_id).run_id  # resolves `latest`
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     data = None if recompute else load_run_report(root, run_id)

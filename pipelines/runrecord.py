@@ -108,6 +108,12 @@ class RunRecord(BaseModel):
 
     @classmethod
     def load(cls, lake_root: str | Path, run_id: str) -> RunRecord:
+        """Load a run; the id `latest` names the newest run in the lake."""
+        if run_id == "latest":
+            runs = list_runs(lake_root)
+            if not runs:
+                raise FileNotFoundError(f"no runs under {Path(lake_root) / RUNS_DIR}")
+            return runs[0]
         path = cls.directory(lake_root, run_id) / "run.json"
         if not path.is_file():
             raise FileNotFoundError(
