@@ -11,7 +11,7 @@ document already in the corpus (`against`) before any new one.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import pyarrow as pa
 from pydantic import Field, model_validator
@@ -171,7 +171,8 @@ class MinHashDedupConfig(StageConfig):
             return MinHashSpec(num_perm=self.num_perm, bands=self.bands, rows=self.rows, **common)
         if self.threshold is not None:
             return MinHashSpec.for_threshold(self.threshold, self.num_perm, **common)
-        return MinHashSpec(num_perm=self.num_perm, bands=14, rows=min(8, self.num_perm // 14) or 1, **common)
+        bands = min(14, self.num_perm)
+        return MinHashSpec(num_perm=self.num_perm, bands=bands, rows=min(8, self.num_perm // bands), **common)
 
 
 def near_duplicates(
@@ -333,7 +334,6 @@ class ImageDedup(Stage):
     name = "image_dedup"
     Config = ImageDedupConfig
     config: ImageDedupConfig
-    row_policy: ClassVar[str] = "preserve"
 
     def input_tables(self) -> list[str]:
         return [self.config.input]
