@@ -17,6 +17,12 @@ import typer
 
 app = typer.Typer(help="Deduplication tools: find duplicate clusters in files with the pipeline's own code.")
 
+
+@app.callback()
+def dedup() -> None:
+    """Deduplication tools (a group, so that `files` stays a subcommand)."""
+
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 

@@ -21,7 +21,7 @@ from pyspark.sql import types as T
 
 from dedup.components import connected_components
 from dedup.images import image_hashes
-from dedup.stages import eligible, mark
+from dedup.stages import eligible, mark, with_drop_reason
 
 HASH_COLUMNS = ("pixel_sha256", "phash", "dhash", "decode_error")
 FINGERPRINT_SCHEMA = T.StructType(
@@ -105,6 +105,7 @@ def image_clusters(
     Undecodable images are not in the first frame: they go to quarantine, so rows
     in = rows out + rows quarantined.
     """
+    images = with_drop_reason(images)
     fp = fingerprints(images)
     joined = images.drop(*[c for c in (*HASH_COLUMNS, "dup_cluster") if c in images.columns])
     joined = (

@@ -16,7 +16,7 @@ from dedup.stages import ExactDedup, ImageDedup, LineDedup, MinHashDedup, near_d
 
 
 def _perturbed_corpus(texts: list[str], n: int, seed: int = 0) -> list[dict]:
-    """Real pages plus copies with 0-40% of their words replaced: similarities spread across the threshold."""
+    """Real pages plus copies with 0-8% of their words replaced: Jaccard from 1 down to ~0.5, across the threshold."""
     rng = random.Random(seed)
     rows = [{"doc_id": f"p{i:04d}", "text": t} for i, t in enumerate(texts[:n])]
     for i, text in enumerate(texts[:n]):
@@ -25,7 +25,7 @@ def _perturbed_corpus(texts: list[str], n: int, seed: int = 0) -> list[dict]:
         words = text.split()
         for copy in range(2):
             edited = list(words)
-            for j in rng.sample(range(len(edited)), int(len(edited) * rng.uniform(0, 0.4))):
+            for j in rng.sample(range(len(edited)), int(len(edited) * rng.uniform(0, 0.08))):
                 edited[j] = rng.choice(words)
             rows.append({"doc_id": f"c{i:04d}{copy}", "text": " ".join(edited)})
     return rows
@@ -111,23 +111,26 @@ def test_exact_then_near_on_datajuicer_demo(stage_ctx, lake, shared_data: Path) 
     assert len(reasons) == len(rows)
     assert {d for d, r in reasons.items() if r == "exact_duplicate"} == set(exact_marks)
     assert "near_duplicate" in reasons.values()
-    smithfield = [d for d, t in zip(reasons, texts, strict=True) if t.startswith("Smithfield")]
-    assert sum(reasons[d] is None for d in smithfield) == 1, "one Smithfield article survives"
+    # Two Smithfield families: the full article twice (J 0.99) and a shorter version twice (J 0.98);
+    # the families share J 0.51, where 14 x 8 bands rarely collide (P = 0.06).
+    assert [reasons[d] for d in ("07", "08", "09", "10")] == [None, "near_duplicate", None, "near_duplicate"]
+
+
+def _line_hash(lines: list[str]) -> list[int | None]:
+    """Each line's hash (None for a line that normalizes to nothing), in one kernel call."""
+    return [h[0] if h else None for h in line_hashes(pa.array(lines)).to_pylist()]
 
 
 def test_line_dedup_removes_lines_shared_by_many_pages(stage_ctx, lake, web_texts) -> None:
     pages = web_texts[:120]
-    hashes = line_hashes(pa.array(pages)).to_pylist()
     counts: dict[int, int] = {}
-    for doc in hashes:
+    for doc in line_hashes(pa.array(pages)).to_pylist():
         for h in doc:
             counts[h] = counts.get(h, 0) + 1
     frequent = {h for h, n in counts.items() if n >= 3}
     assert frequent, "real pages from the same sites share navigation lines"
-    boiler_lines = [line for line in pages[0].splitlines() if line_hashes(pa.array([line]))[0].as_py()]
-    boiler_only = "\n".join(
-        line for line in boiler_lines if set(line_hashes(pa.array([line]))[0].as_py()) <= frequent
-    )
+    first = pages[0].split("\n")
+    boiler_only = "\n".join(line for line, h in zip(first, _line_hash(first), strict=True) if h in frequent)
     rows = [{"doc_id": f"w{i:03d}", "text": t} for i, t in enumerate(pages)]
     if boiler_only:
         rows.append({"doc_id": "boiler", "text": boiler_only})
@@ -135,15 +138,12 @@ def test_line_dedup_removes_lines_shared_by_many_pages(stage_ctx, lake, web_text
     result = LineDedup(LineDedup.Config(min_docs=3)).run(stage_ctx)
     out = {r["doc_id"]: r for r in result.tables["deduped"].collect()}
     assert len(out) == len(rows)
+    left = line_hashes(pa.array([out[f"w{i:03d}"]["text"] for i in range(len(pages))])).to_pylist()
     for i, page in enumerate(pages):
         row = out[f"w{i:03d}"]
-        left = set(line_hashes(pa.array([row["text"]]))[0].as_py())
-        assert not left & frequent or row["drop_reason"] is not None
-        assert row["lines_removed"] == sum(
-            1
-            for line in page.split("\n")
-            if (h := line_hashes(pa.array([line]))[0].as_py()) and h[0] in frequent
-        )
+        assert not set(left[i]) & frequent or row["drop_reason"] is not None
+        lines = page.split("\n")
+        assert row["lines_removed"] == sum(h in frequent for h in _line_hash(lines))
     assert result.metrics["repeated_lines"] >= len(frequent)
     if boiler_only:
         assert out["boiler"]["drop_reason"] == "boilerplate_only"
