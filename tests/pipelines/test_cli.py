@@ -16,7 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 def refinery(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+        [sys.executable, "-m", "jobs.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -54,7 +59,9 @@ def test_cli_runs_the_ingest_part_of_the_demo(tmp_path):
 
 def test_cli_errors_name_the_problem(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"name": "x", "stages": [{"stage": "ingest", "params": {"inputs": [{"name": "a"}]}}]}))
+    bad.write_text(
+        yaml.safe_dump({"name": "x", "stages": [{"stage": "ingest", "params": {"inputs": [{"name": "a"}]}}]})
+    )
     result = refinery("run", str(bad))
     assert result.returncode == 2
     assert "stages[0] (ingest).params.inputs[0].path: Field required" in result.stderr.replace("\n", "")
