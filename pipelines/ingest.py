@@ -4,14 +4,14 @@ How it runs (DESIGN decisions 1, 5):
 1. The driver only lists files (path, size, mtime); it never opens a record. Files are
    spread over Spark partitions by size (longest-processing-time bins), so one large
    WARC does not sit in a partition with many others.
-2. Spark tasks read their files in parallel with the readers of `pipelines.readers`
-   (`mapInArrow`), producing one Arrow stream of rows of every kind.
-3. That stream is written once to Parquet under the run's work folder, then split into
-   the three tables by `kind`; nothing reads the input twice. The runner commits the
-   tables; the work folder belongs to the run and goes with it.
-4. One small aggregation gives the metrics: files and bytes per source, rows per
-   source and table, quarantined rows per reason, skipped protocol records per type,
-   and `records_in` (= documents + images + quarantine, which the runner checks).
+2. One Spark job: each task reads its files with the readers of `pipelines.readers`
+   and writes the rows straight into the three tables' staging folders
+   (pipelines/ingest_writer.py); nothing reads the input twice, nothing re-reads the
+   output to split or count it. The runner commits the staged files with delta-rs.
+3. The tasks' reports (a few rows each) give the metrics: files and bytes per source,
+   rows per source and table, quarantined rows per reason, skipped protocol records
+   per type, and `records_in` (= documents + images + quarantine, which the runner
+   checks against the committed tables' statistics).
 
 `source_fingerprint` hashes (path, size, mtime) of every listed file, so a rerun over
 unchanged input is skipped by the runner.
@@ -24,22 +24,20 @@ import hashlib
 import heapq
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.readers import OPTIONS, detect_format, read_file
-from pipelines.readers.base import DEFAULT_MAX_DOC_BYTES, SKIPPED, FileTask
-from pipelines.readers.schema import RECORD_SCHEMA, to_batches
+from pipelines.ingest_writer import REPORT_SCHEMA, TaskPlan, write_partition
+from pipelines.lake import StagedFiles
+from pipelines.readers import OPTIONS, detect_format
+from pipelines.readers.base import DEFAULT_MAX_DOC_BYTES, SKIPPED
+from pipelines.readers.schema import TABLE_SCHEMAS
 from pipelines.stage import Stage, StageConfig, StageContext, StageResult
-
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
 
 Format = Literal["auto", "jsonl", "parquet", "warc", "html", "text", "images", "image_parquet"]
 # Which detected formats a folder input of an explicit format picks up.
@@ -53,44 +51,8 @@ FOLDER_FORMATS: dict[str, tuple[str, ...]] = {
     "images": ("images",),
 }
 GLOB_CHARS = set("*?[")
-
-DOCUMENTS_SCHEMA = pa.schema(
-    [
-        ("doc_id", pa.string()),
-        ("source", pa.string()),
-        ("uri", pa.string()),
-        ("locator", pa.string()),
-        ("text", pa.string()),
-        ("content_type", pa.string()),
-        ("fetched_at", pa.timestamp("us", tz="UTC")),
-        ("meta", pa.string()),
-        ("ingest_run", pa.string()),
-    ]
-)
-IMAGES_SCHEMA = pa.schema(
-    [
-        ("image_id", pa.string()),
-        ("source", pa.string()),
-        ("uri", pa.string()),
-        ("locator", pa.string()),
-        ("bytes", pa.binary()),
-        ("format", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("caption", pa.string()),
-        ("sha256", pa.string()),
-    ]
-)
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("source", pa.string()),
-        ("locator", pa.string()),
-        ("reason", pa.string()),
-        ("excerpt", pa.string()),
-        ("stage", pa.string()),
-        ("run_id", pa.string()),
-    ]
-)
+# Input bytes per Spark task (spark.sql.files.maxPartitionBytes' default).
+TASK_BYTES = 128 << 20
 
 
 class InputSpec(BaseModel):
@@ -134,7 +96,8 @@ class InputSpec(BaseModel):
 
 class IngestConfig(StageConfig):
     """`inputs`: what to read; `max_doc_bytes`: larger records are quarantined as `oversize`;
-    `partitions`: Spark tasks (default 4 per core, at most one per file)."""
+    `partitions`: Spark tasks (default one per 128 MB of input, at least one per core,
+    at most one per file)."""
 
     inputs: list[InputSpec] = Field(default_factory=list)
     max_doc_bytes: int = Field(DEFAULT_MAX_DOC_BYTES, gt=0)
@@ -224,6 +187,17 @@ def list_input(spec: InputSpec) -> tuple[list[ListedFile], list[str]]:
     return files, ignored
 
 
+def task_count(files: list[ListedFile], cores: int) -> int:
+    """One task per TASK_BYTES of input, at least one per core, at most one per file.
+
+    Each Python task costs Spark a fixed start (about 0.15 s measured on this 2-core
+    machine, BENCHMARKS.md), so small inputs get one task per core rather than many
+    short ones; large crawls get splits the size Spark itself uses for files.
+    """
+    total = sum(f.size for f in files)
+    return max(1, min(len(files), max(cores, -(-total // TASK_BYTES))))
+
+
 def assign_bins(files: list[ListedFile], bins: int) -> list[int]:
     """Longest-processing-time-first: each file (largest first) goes to the lightest bin."""
     heap = [(0, b) for b in range(bins)]
@@ -233,25 +207,6 @@ def assign_bins(files: list[ListedFile], bins: int) -> list[int]:
         assignment[index] = b
         heapq.heappush(heap, (load + max(files[index].size, 1), b))
     return assignment
-
-
-def read_listed(batches: Iterator[pa.RecordBatch], max_doc_bytes: int) -> Iterator[pa.RecordBatch]:
-    """The Spark task body: every row of every file in the partition, as RECORD_SCHEMA batches."""
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for batch in batches:
-            for f in batch.to_pylist():
-                task = FileTask(
-                    source=f["source"],
-                    path=f["path"],
-                    relpath=f["relpath"],
-                    format=f["format"],
-                    options=json.loads(f["options_json"]),
-                    max_doc_bytes=max_doc_bytes,
-                )
-                yield from read_file(task)
-
-    yield from to_batches(rows())
 
 
 class Ingest(Stage):
@@ -293,88 +248,66 @@ class Ingest(Stage):
         return digest.hexdigest()[:16]
 
     def run(self, ctx: StageContext) -> StageResult:
-        from pyspark.sql import functions as F
-
         files, ignored = self.listing()
-        records = self._read_all(ctx, files)
-        documents = records.filter(F.col("kind") == "document").select(
-            F.col("id").alias("doc_id"),
-            "source",
-            "uri",
-            "locator",
-            "text",
-            "content_type",
-            "fetched_at",
-            "meta",
-            F.lit(ctx.run_id).alias("ingest_run"),
-        )
-        images = records.filter(F.col("kind") == "image").select(
-            F.col("id").alias("image_id"),
-            "source",
-            "uri",
-            "locator",
-            "bytes",
-            "format",
-            "width",
-            "height",
-            "caption",
-            "sha256",
-        )
-        quarantine = records.filter(F.col("kind") == "quarantine").select(
-            "source",
-            "locator",
-            "reason",
-            "excerpt",
-            F.lit(self.name).alias("stage"),
-            F.lit(ctx.run_id).alias("run_id"),
-        )
-        return StageResult(
-            tables={"documents": documents, "images": images, "quarantine": quarantine},
-            metrics=self._metrics(records, files, ignored),
-        )
+        staging = {table: ctx.lake.staging_area(ctx.table(table)) for table in self.output_tables()}
+        try:
+            report = self._read_all(ctx, files, {t: str(folder) for t, (_, folder) in staging.items()})
+        except BaseException:
+            for table, (txn, _) in staging.items():
+                ctx.lake.discard_staged(ctx.table(table), txn)
+            raise
+        written: dict[str, list[str]] = {table: [] for table in staging}
+        for row in report:
+            if row["record"] == "file":
+                written[row["table"]].append(row["name"])
+        tables = {}
+        for table, (txn, folder) in staging.items():
+            if not written[table]:  # an empty version still needs a file that carries the schema
+                pq.write_table(TABLE_SCHEMAS[table].empty_table(), folder / "part-empty.parquet")
+                written[table].append("part-empty.parquet")
+            tables[table] = StagedFiles(ctx.table(table), txn, tuple(written[table]))
+        return StageResult(tables=tables, metrics=self._metrics(report, files, ignored))
 
-    def _read_all(self, ctx: StageContext, files: list[ListedFile]) -> DataFrame:
-        """Read every file in Spark tasks and persist the rows once as Parquet; return them re-read."""
+    def _read_all(self, ctx: StageContext, files: list[ListedFile], staging: dict[str, str]) -> list[Any]:
+        """One Spark job: tasks read their files and write the tables' files; their reports come back."""
         from pyspark.sql.pandas.types import from_arrow_schema
 
         spark = ctx.spark
-        bins = self.config.partitions or spark.sparkContext.defaultParallelism * 4
-        bins = max(1, min(bins, len(files)))
-        assignment = assign_bins(files, bins)
-        columns = list(asdict(files[0]))
-        rdd = (
-            spark.sparkContext.parallelize(
-                [(b, tuple(asdict(f).values())) for b, f in zip(assignment, files, strict=True)], bins
-            )
-            .partitionBy(bins, lambda b: b)
-            .values()
+        count = self.config.partitions or task_count(files, spark.sparkContext.defaultParallelism)
+        groups: list[list[dict[str, Any]]] = [[] for _ in range(max(1, min(count, len(files))))]
+        loads = [0] * len(groups)
+        for b, f in zip(assign_bins(files, len(groups)), files, strict=True):
+            groups[b].append(asdict(f))
+            loads[b] += f.size
+        # Heaviest groups first: Spark starts tasks in partition order, so the long ones
+        # do not end up last on a busy core.
+        groups = [g for _, g in sorted(zip(loads, groups, strict=True), key=lambda p: -p[0]) if g]
+        plan = TaskPlan(
+            staging, ctx.run_id, self.name, self.config.max_doc_bytes, spark.sparkContext.broadcast(groups)
         )
-        listed = spark.createDataFrame(rdd, schema=_listing_schema(columns))
-        max_doc_bytes = self.config.max_doc_bytes
-        rows = listed.mapInArrow(lambda it: read_listed(it, max_doc_bytes), from_arrow_schema(RECORD_SCHEMA))
-        target = Path(ctx.work_dir) / "ingest" / f"{ctx.run_id}-{uuid.uuid4().hex[:8]}"
-        rows.write.mode("error").parquet(str(target))
-        return spark.read.schema(from_arrow_schema(RECORD_SCHEMA)).parquet(str(target))
+        try:
+            ids = spark.range(0, len(groups), 1, len(groups))  # partition i holds exactly the id i
+            return ids.mapInArrow(
+                lambda batches: write_partition(batches, plan), from_arrow_schema(REPORT_SCHEMA)
+            ).collect()
+        finally:
+            plan.groups.destroy()
 
     def _metrics(
-        self, records: DataFrame, files: list[ListedFile], ignored: dict[str, list[str]]
+        self, report: list[Any], files: list[ListedFile], ignored: dict[str, list[str]]
     ) -> dict[str, Any]:
-        """Counts from one aggregation over the persisted rows, plus the driver's listing."""
-        from pyspark.sql import functions as F
-
-        counted = F.when(
-            F.col("kind") == SKIPPED, F.get_json_object("meta", "$.count").cast("long")
-        ).otherwise(1)
-        groups = records.groupBy("kind", "source", "reason").agg(F.sum(counted).alias("n")).collect()
+        """Counts from the tasks' reports (a few rows per task), plus the driver's listing."""
         per_source: dict[str, dict[str, int]] = {}
         quarantined: dict[str, int] = {}
         skipped: dict[str, int] = {}
-        for row in groups:
-            n = int(row["n"] or 0)
-            if row["kind"] == SKIPPED:
+        for row in report:
+            if row["record"] != "count":
+                continue
+            kind, n = row["table"], int(row["n"])
+            if kind == SKIPPED:
                 skipped[row["reason"]] = skipped.get(row["reason"], 0) + n
                 continue
-            table = {"document": "documents", "image": "images"}.get(row["kind"], "quarantine")
+            table = {"document": "documents", "image": "images"}.get(kind, "quarantine")
             bucket = per_source.setdefault(row["source"], {})
             bucket[table] = bucket.get(table, 0) + n
             if table == "quarantine":
@@ -393,11 +326,3 @@ class Ingest(Stage):
             "skipped_records": dict(sorted(skipped.items())),
             "records_in": sum(sum(b.values()) for b in per_source.values()),
         }
-
-
-def _listing_schema(columns: list[str]) -> Any:
-    from pyspark.sql.types import LongType, StringType, StructField, StructType
-
-    return StructType(
-        [StructField(c, LongType() if c in ("size", "mtime_ns") else StringType(), False) for c in columns]
-    )

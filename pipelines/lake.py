@@ -45,6 +45,21 @@ class TableMissingError(LookupError):
 
 
 @dataclass(frozen=True)
+class StagedFiles:
+    """Parquet files that Spark tasks wrote straight into a table's staging folder.
+
+    A stage that writes several tables from one scan (ingest) stages its files
+    itself instead of handing the runner one DataFrame per table, which would scan
+    the input once per table. Only the files named here are committed: a failed or
+    speculative task attempt may have left others in the folder, and they go with it.
+    """
+
+    table: str
+    txn: str
+    files: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CommitResult:
     table: str
     version: int
@@ -238,6 +253,14 @@ class Lake:
         os.replace(tmp, owner)
         return owner
 
+    def staging_area(self, table: str) -> tuple[str, Path]:
+        """(txn, folder) for tasks to write a future version of `table` into (see StagedFiles)."""
+        txn = uuid.uuid4().hex
+        self._write_owner(table, txn)
+        staging = self._staging_dir(table, txn)
+        staging.mkdir(parents=True)
+        return txn, staging
+
     def write(
         self,
         df: Any,
@@ -246,11 +269,15 @@ class Lake:
         mode: str = "overwrite",
         max_records_per_file: int | None = None,
     ) -> CommitResult:
-        """Write a Spark DataFrame as one new version of `table`.
+        """Write a Spark DataFrame (or commit StagedFiles) as one new version of `table`.
 
         `mode` is "overwrite" (the new version holds exactly this data; older
         versions stay readable) or "append".
         """
+        if isinstance(df, StagedFiles):
+            if df.table != table:
+                raise ValueError(f"files staged for {df.table!r} cannot be committed to {table!r}")
+            return self.commit_staged(table, df.txn, metadata, mode, files=df.files)
         txn = uuid.uuid4().hex
         self._write_owner(table, txn)
         staging = self._staging_dir(table, txn)
@@ -272,21 +299,29 @@ class Lake:
         return self.commit_staged(table, txn, metadata, mode)
 
     def commit_staged(
-        self, table: str, txn: str, metadata: Mapping[str, Any] | None, mode: str
+        self,
+        table: str,
+        txn: str,
+        metadata: Mapping[str, Any] | None,
+        mode: str,
+        files: Iterable[str] | None = None,
     ) -> CommitResult:
-        """Move a transaction's staged files under the table root and commit them."""
+        """Move a transaction's staged files (all, or the `files` named) under the table root and commit them."""
         if mode not in ("overwrite", "append"):
             raise ValueError(f"mode must be 'overwrite' or 'append', not {mode!r}")
         root = self.path(table)
         staging = self._staging_dir(table, txn)
-        files = sorted(p for p in staging.rglob("*.parquet") if not p.name.startswith((".", "_")))
-        if not files:
+        if files is None:
+            paths = sorted(p for p in staging.rglob("*.parquet") if not p.name.startswith((".", "_")))
+        else:
+            paths = [staging / name for name in sorted(files)]
+        if not paths:
             raise RuntimeError(f"Spark wrote no Parquet file for {table!r} (staging {staging})")
-        schema = pq.read_schema(files[0]).remove_metadata()
-        moved = [f"part-{i:05d}-{txn}.parquet" for i in range(len(files))]
+        schema = pq.read_schema(paths[0]).remove_metadata()
+        moved = [f"part-{i:05d}-{txn}.parquet" for i in range(len(paths))]
         self._write_owner(table, txn, moved)
         adds, total = [], 0
-        for src, name in zip(files, moved, strict=True):
+        for src, name in zip(paths, moved, strict=True):
             num, stats = parquet_stats(src)
             total += num
             dest = root / name
@@ -353,6 +388,10 @@ class Lake:
             if txn in entry.read_text():
                 return int(entry.name.split(".")[0])
         raise RuntimeError(f"commit of {table!r} (txn {txn}) succeeded but no log file holds it")
+
+    def discard_staged(self, table: str, txn: str) -> None:
+        """Drop a staging area that will not be committed (its stage failed)."""
+        self._discard(table, txn, ())
 
     def _discard(self, table: str, txn: str, moved: Iterable[str]) -> None:
         root = self.path(table)

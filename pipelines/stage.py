@@ -62,7 +62,8 @@ class StageContext:
 
 @dataclass
 class StageResult:
-    """DataFrames to commit (table name -> DataFrame, overwritten as a new version) and free-form metrics.
+    """What to commit (table name -> DataFrame, or StagedFiles a stage wrote itself; each a new
+    version) and free-form metrics.
 
     `files` lists artifacts outside the lake (shards, models) for the run record.
     """

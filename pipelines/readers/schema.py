@@ -1,8 +1,9 @@
-"""The one Arrow schema every reader row fits, and batching of rows into it.
+"""The one Arrow schema every reader row fits, the three tables' schemas, and batching.
 
 Documents, images, quarantine and skipped rows share one schema (`kind` tells them
-apart) so that one Spark scan of the input files yields everything, which is then
-persisted once and split into the three tables without reading the input again.
+apart) so that one Spark scan of the input files yields everything; each task then
+splits its rows into the three tables' files (pipelines/ingest_writer.py) without
+reading the input again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,50 @@ RECORD_SCHEMA = pa.schema(
         ("excerpt", pa.string()),
     ]
 )
+
+DOCUMENTS_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("source", pa.string()),
+        ("uri", pa.string()),
+        ("locator", pa.string()),
+        ("text", pa.string()),
+        ("content_type", pa.string()),
+        ("fetched_at", pa.timestamp("us", tz="UTC")),
+        ("meta", pa.string()),
+        ("ingest_run", pa.string()),
+    ]
+)
+IMAGES_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("source", pa.string()),
+        ("uri", pa.string()),
+        ("locator", pa.string()),
+        ("bytes", pa.binary()),
+        ("format", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("caption", pa.string()),
+        ("sha256", pa.string()),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("locator", pa.string()),
+        ("reason", pa.string()),
+        ("excerpt", pa.string()),
+        ("stage", pa.string()),
+        ("run_id", pa.string()),
+    ]
+)
+TABLE_SCHEMAS = {"documents": DOCUMENTS_SCHEMA, "images": IMAGES_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+# The record kind each table takes, and where a table column comes from: a record column,
+# or one of the run-wide constants (`run_id`, `stage`) when the name is in CONSTANTS.
+TABLE_KINDS = {"documents": "document", "images": "image", "quarantine": "quarantine"}
+RENAMED = {"doc_id": "id", "image_id": "id", "ingest_run": "run_id"}
+CONSTANTS = ("run_id", "stage")
 
 BATCH_ROWS = 512
 BATCH_BYTES = 32 << 20

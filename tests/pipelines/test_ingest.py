@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.ingest import DOCUMENTS_SCHEMA, IMAGES_SCHEMA, QUARANTINE_SCHEMA, Ingest, IngestConfig
+from pipelines.ingest import Ingest, IngestConfig
+from pipelines.readers.schema import DOCUMENTS_SCHEMA, IMAGES_SCHEMA, QUARANTINE_SCHEMA
 from pipelines.lake import Lake
 from pipelines.stage import StageContext
 
