@@ -149,3 +149,25 @@ def test_statistics_follow_columns_after_nested_ones(lake):
     assert (stats["min.n"], stats["max.n"]) == (3, 7)
     assert (stats["min.flag"], stats["max.flag"]) == (False, True)
     assert lake.dataset("d/nested").to_table().num_rows == 2
+
+
+def test_staged_files_commit_only_the_files_named(lake, shared_data):
+    """Tasks write into a staging area; a failed attempt's leftover file must never be committed."""
+    import pyarrow.parquet as pq
+
+    from pipelines.lake import StagedFiles
+
+    path = shared_data / "web" / "datajuicer_pretrain_source_samples" / "redpajama-c4-refined.jsonl"
+    texts = pa.table({"text": [line for line in path.read_text().splitlines() if line][:10]})
+    txn, folder = lake.staging_area("d/staged")
+    pq.write_table(texts.slice(0, 6), folder / "part-00000-1.parquet")
+    pq.write_table(texts.slice(6), folder / "part-00001-1.parquet")
+    pq.write_table(texts, folder / "part-00000-0.parquet")  # the attempt that failed
+    with pytest.raises(ValueError, match="cannot be committed"):
+        lake.write(StagedFiles("d/staged", txn, ("part-00000-1.parquet",)), "d/other")
+    commit = lake.write(
+        StagedFiles("d/staged", txn, ("part-00000-1.parquet", "part-00001-1.parquet")), "d/staged"
+    )
+    assert (commit.num_records, commit.num_files) == (10, 2)
+    assert lake.num_records("d/staged") == 10
+    assert not (lake.path("d/staged") / STAGING / txn).exists()
