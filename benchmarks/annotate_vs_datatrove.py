@@ -6,9 +6,11 @@ perturbed to the requested size: copy 0 is the page itself; copy c > 0 keeps a
 random contiguous window of 50-100% of its lines and drops ~5% of the rest at
 random (seeded by copy and page), so copies differ as crawled variants of a page do.
 
-Ours: `annotate` (fastText language ID + every Gopher/C4/FineWeb signal, one scan)
-then `decide` (language en > 0.65, gopher + c4 + fineweb presets), Spark local[2],
-reading a Delta documents table and committing the decided table.
+Ours: one `annotate` scan with decide fused (`decide: {}`: language en > 0.65, gopher +
+c4 + fineweb presets) and `signal_languages: [en]` (signals only where decide can keep
+the document, as datatrove's chain runs its quality filters only on what the language
+filter kept), Spark local[2], reading a Delta documents table and committing the
+decided table.
 Anchor: datatrove 0.10.1 LanguageFilter(en, 0.65) -> GopherQualityFilter ->
 GopherRepetitionFilter -> FineWebQualityFilter -> C4QualityFilter under
 LocalPipelineExecutor(tasks=2, workers=2) reading the same documents as JSONL.
@@ -84,7 +86,7 @@ def corpus(n_docs: int) -> list[dict]:
 
 
 def run_ours(docs_jsonl: Path, work: Path) -> tuple[float, float, dict[str, str | None]]:
-    from curation.stages import Annotate, Decide
+    from curation.stages import Annotate
     from pipelines.lake import Lake
     from pipelines.spark import get_spark
     from pipelines.stage import StageContext
@@ -96,9 +98,9 @@ def run_ours(docs_jsonl: Path, work: Path) -> tuple[float, float, dict[str, str 
     lake.write(spark.read.json(str(docs_jsonl)).repartition(16), "bench/documents")
     ctx = StageContext(spark=spark, lake=lake, dataset="bench", run_id="bench", work_dir=work)
     start = time.perf_counter()
-    for stage in (Annotate(Annotate.Config()), Decide(Decide.Config())):
-        for name, df in stage.run(ctx).tables.items():
-            lake.write(df, ctx.table(name))
+    stage = Annotate(Annotate.Config(output="decided", signal_languages=["en"], decide={}))
+    for name, df in stage.run(ctx).tables.items():
+        lake.write(df, ctx.table(name))
     elapsed = time.perf_counter() - start
     decided = lake.dataset("bench/decided").to_table(columns=["doc_id", "drop_reason"])
     reasons = dict(

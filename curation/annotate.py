@@ -5,7 +5,9 @@ language in a single fastText call, then computes each document's signals with
 the word split of its language, and appends every column. Other per-document
 kernels (the MinHash signature from dedup, for instance) can ride the same scan:
 pass them as `extra` and their columns are appended to the same batch, so a job
-that needs both never reads the text twice.
+that needs both never reads the text twice. With `rules`, decide's thresholds are
+applied in the same call too (`drop_reasons`, `drop_reason`), so a job that does
+not need to re-decide later writes one table instead of two.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow as pa
 from curation.blocklist import BLOCKLIST_FIELDS, DomainBlocklist, WordBlocklist
 from curation.decontam import DECONTAM_FIELDS, DecontamIndex
 from curation.langid import LANGID_FIELDS, langid_arrays
+from curation.rules import DROP_REASON, DROP_REASONS, Rule, arrow_decide
 from curation.signals import SIGNAL_FIELDS, SignalParams, signal_arrays
 
 # An extra kernel: a function of the input batch returning the arrays (or a batch of them) to append,
@@ -32,6 +35,8 @@ class Annotator:
 
     `decontam` may be the index itself or a Spark broadcast of it (anything with
     `.value`), so that executors load a large index once per worker, not per task.
+    `signal_languages` limits the signal scan to those languages (null signals for
+    the rest); `rules` fuses decide (see the module docstring).
     """
 
     params: SignalParams = field(default_factory=SignalParams)
@@ -45,6 +50,8 @@ class Annotator:
     text_column: str = "text"
     url_column: str = "uri"
     lang_column: str | None = None
+    signal_languages: frozenset[str] | None = None
+    rules: Sequence[Rule] | None = None
 
     def fields(self) -> list[pa.Field]:
         """The columns this kernel appends, in order."""
@@ -61,6 +68,8 @@ class Annotator:
             out.append(BLOCKLIST_FIELDS["words"])
         for _, extra_fields in self.extra:
             out += list(extra_fields)
+        if self.rules is not None:
+            out.append(pa.field(DROP_REASONS, pa.list_(pa.string())))
         return out
 
     def output_schema(self, input_schema: pa.Schema) -> pa.Schema:
@@ -71,6 +80,8 @@ class Annotator:
                 f"input already has column(s) {clash}: annotate a table that was not annotated yet "
                 "(read the documents table), or drop those columns first"
             )
+        if self.rules is not None and DROP_REASON not in input_schema.names:
+            appended.append(pa.field(DROP_REASON, pa.string()))
         return pa.schema(list(input_schema) + appended)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -84,7 +95,7 @@ class Annotator:
         else:
             langs = [None] * len(texts)
         if self.signals:
-            arrays += signal_arrays(texts, langs, self.params)
+            arrays += signal_arrays(texts, langs, self.params, self.signal_languages)
         if self.decontam is not None:
             index: DecontamIndex = getattr(self.decontam, "value", self.decontam)
             arrays += index.arrays(texts)
@@ -95,7 +106,15 @@ class Annotator:
         for kernel, extra_fields in self.extra:
             arrays += _appended(kernel(batch), batch, extra_fields)
         names = batch.schema.names + [f.name for f in self.fields()]
-        return pa.RecordBatch.from_arrays([*batch.columns, *arrays], names=names)
+        if self.rules is None:
+            return pa.RecordBatch.from_arrays([*batch.columns, *arrays], names=names)
+        annotated = pa.RecordBatch.from_arrays([*batch.columns, *arrays], names=names[:-1])
+        reasons, first = arrow_decide(annotated, self.rules)
+        columns = list(annotated.columns)
+        if DROP_REASON in batch.schema.names:  # replaced in place: an earlier reason stays first
+            columns[annotated.schema.get_field_index(DROP_REASON)] = first
+            return pa.RecordBatch.from_arrays([*columns, reasons], names=names)
+        return pa.RecordBatch.from_arrays([*columns, reasons, first], names=[*names, DROP_REASON])
 
 
 def _appended(result: pa.RecordBatch | Sequence[pa.Array], batch: pa.RecordBatch, fields: Sequence[pa.Field]):

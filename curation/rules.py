@@ -18,12 +18,15 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-Op = Literal["lt", "gt", "le", "ge", "eq", "true", "not_in"]
+Op = Literal["lt", "gt", "le", "ge", "eq", "true", "not_in", "null"]
+DROP_REASON = "drop_reason"
+DROP_REASONS = "drop_reasons"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Fail when `column <op> value`; a null column value never fails (except `not_in`: null is not in)."""
+    """Fail when `column <op> value`; a null column value never fails (except `not_in`: null is not
+    in, and `null`, which fails exactly on nulls)."""
 
     reason: str
     column: str
@@ -86,6 +89,10 @@ LANGUAGE = "language"
 URL_BLOCKLIST = Rule("url_blocklist", "url_blocked", "true")
 WORD_BLOCKLIST = Rule("word_blocklist", "blocked_word_count", "ge", 1)
 CONTAMINATION = Rule("contamination", "contamination_ngrams", "ge", 1)
+# Signals are null for languages annotate was told to skip (`signal_languages`). Null never fails a
+# preset rule, so a kept language without signals would pass every preset unchecked: this rule drops
+# such rows instead, and names the misconfiguration.
+SIGNALS_MISSING = Rule("signals_missing", "char_count", "null")
 
 
 def language_rules(languages: Sequence[str] | None, min_score: float | None) -> list[Rule]:
@@ -137,6 +144,8 @@ def spark_condition(rule: Rule):
     from pyspark.sql import functions as F
 
     col = F.col(rule.column)
+    if rule.op == "null":
+        return col.isNull()
     if rule.op == "not_in":
         if rule.value is None:
             return col.isNull()
@@ -170,6 +179,8 @@ def spark_failing(rules: Sequence[Rule]):
 def arrow_condition(table: pa.Table | pa.RecordBatch, rule: Rule) -> pa.ChunkedArray | pa.Array:
     """An Arrow boolean array, true where `rule` fails (never null)."""
     col = table.column(rule.column)
+    if rule.op == "null":
+        return pc.is_null(col)
     if rule.op == "not_in":
         missing = pc.is_null(col)
         if rule.value is None:
@@ -194,3 +205,13 @@ def arrow_failing(table: pa.Table | pa.RecordBatch, rules: Sequence[Rule]) -> li
         prev = flags.get(rule.reason)
         flags[rule.reason] = cond if prev is None else [a or b for a, b in zip(prev, cond, strict=True)]
     return [[reason for reason, col in flags.items() if col[i]] for i in range(table.num_rows)]
+
+
+def arrow_decide(batch: pa.RecordBatch, rules: Sequence[Rule]) -> tuple[pa.Array, pa.Array]:
+    """(drop_reasons, drop_reason) arrays for a batch: every failing reason, and the first one,
+    where an existing `drop_reason` of the batch always wins (an earlier stage's drop is never cleared)."""
+    failing = arrow_failing(batch, rules)
+    first = pa.array([reasons[0] if reasons else None for reasons in failing], pa.string())
+    if DROP_REASON in batch.schema.names:
+        first = pc.coalesce(batch.column(DROP_REASON).cast(pa.string()), first)
+    return pa.array(failing, pa.list_(pa.string())), first

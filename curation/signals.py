@@ -372,9 +372,22 @@ def _stop_set(words: tuple[str, ...]) -> frozenset[str]:
     return found
 
 
-def signal_arrays(texts: list[str | None], langs: list[str | None], params: SignalParams) -> list[pa.Array]:
-    """The signal columns for a batch, one Arrow array per `SIGNAL_FIELDS` entry."""
-    rows = [document_signals(t, lang, params) for t, lang in zip(texts, langs, strict=True)]
+def signal_arrays(
+    texts: list[str | None],
+    langs: list[str | None],
+    params: SignalParams,
+    only: frozenset[str] | None = None,
+) -> list[pa.Array]:
+    """The signal columns for a batch, one Arrow array per `SIGNAL_FIELDS` entry.
+
+    With `only`, documents of other languages get null signals without being
+    scanned: when decide keeps only those languages, nothing would ever read them.
+    """
+    skipped = [None] * len(SIGNAL_FIELDS)
+    rows = [
+        document_signals(t, lang, params) if only is None or lang in only else skipped
+        for t, lang in zip(texts, langs, strict=True)
+    ]
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(SIGNAL_FIELDS)
     return [pa.array([_clean(v) for v in col], f.type) for col, f in zip(columns, SIGNAL_FIELDS, strict=True)]
 

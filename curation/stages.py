@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curation.annotate import Annotator
 from curation.blocklist import DomainBlocklist, WordBlocklist
 from curation.decontam import DECONTAM_FIELDS, BenchmarkSpec, DecontamIndex, ngram_hashes
 from curation.rules import (
     CONTAMINATION,
+    DROP_REASON,
+    DROP_REASONS,
+    SIGNALS_MISSING,
     URL_BLOCKLIST,
     WORD_BLOCKLIST,
     language_rules,
@@ -28,9 +31,6 @@ from curation.rules import (
 )
 from curation.signals import GOPHER_STOP_WORDS, SignalParams
 from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
-
-DROP_REASON = "drop_reason"
-DROP_REASONS = "drop_reasons"
 
 
 class BenchmarkConfig(StageConfig):
@@ -96,6 +96,26 @@ class AnnotateConfig(StageConfig):
     ngram: int = Field(13, ge=3, description="decontamination n-gram length in words")
     url_blocklist: str | None = Field(None, description="file of blocked domains -> url_blocked")
     word_blocklist: str | None = Field(None, description="file of blocked words -> blocked_word_count")
+    signal_languages: list[str] | None = Field(
+        None,
+        description="compute signals only for these languages (null signals for others; "
+        "decide drops those as `signals_missing` if it keeps them). Default: every language",
+    )
+    decide: DecisionRules | None = Field(
+        None, description="apply these thresholds in the same scan: writes drop_reasons and drop_reason"
+    )
+
+    @model_validator(mode="after")
+    def _signals_for_kept_languages(self) -> AnnotateConfig:
+        if self.decide is None or not self.decide.presets or self.signal_languages is None:
+            return self
+        kept, scanned = self.decide.languages, self.signal_languages
+        if kept is None or not set(kept) <= set(scanned):
+            raise ValueError(
+                f"signal_languages {scanned} must include every language decide keeps ({kept or 'any'}): "
+                "the others would all be dropped as signals_missing"
+            )
+        return self
 
     def annotator(self, decontam: Any = None) -> Annotator:
         return Annotator(
@@ -114,6 +134,7 @@ class AnnotateConfig(StageConfig):
             text_column=self.text_column,
             url_column=self.url_column,
             lang_column=None if self.langid else "lang",
+            signal_languages=frozenset(self.signal_languages) if self.signal_languages is not None else None,
         )
 
 
@@ -145,6 +166,9 @@ class Annotate(Stage):
             metrics["benchmark_ngrams"] = len(index.ngrams)
         annotator = cfg.annotator(decontam)
         annotator.extra = self.extra
+        if cfg.decide is not None:
+            annotator.rules = cfg.decide.rules([f.name for f in annotator.fields()])
+            metrics["rule_order"] = reasons_in_order(annotator.rules)
         schema = annotator.output_schema(spark_to_arrow_schema(df))
         metrics["columns_added"] = [f.name for f in annotator.fields()]
         out = _nested_last(apply_kernel(df, annotator, schema))
@@ -152,9 +176,11 @@ class Annotate(Stage):
 
 
 # ------------------------------------------------------------------ decide
-class DecideConfig(StageConfig):
-    input: str = Field("annotated", description="dataset table with annotation columns")
-    output: str = Field("decided", description="dataset table written with drop_reason and drop_reasons")
+class DecisionRules(BaseModel):
+    """The thresholds `decide` applies, on their own so that `annotate` can apply them in its scan."""
+
+    model_config = ConfigDict(extra="forbid")
+
     presets: list[str] = Field(
         ["gopher", "c4", "fineweb"], description="gopher, gopher_quality, gopher_repetition, c4, fineweb"
     )
@@ -169,7 +195,7 @@ class DecideConfig(StageConfig):
     min_contamination_ngrams: int = Field(1, ge=1, description="matched n-grams at which contamination fails")
 
     @model_validator(mode="after")
-    def _known_names(self) -> DecideConfig:
+    def _known_names(self) -> DecisionRules:
         try:
             preset_rules(self.presets, self.thresholds)
         except ValueError as exc:
@@ -177,7 +203,7 @@ class DecideConfig(StageConfig):
         return self
 
     def rules(self, columns: list[str]) -> list:
-        """Every rule in check order: language, blocklists, contamination, then the presets as listed."""
+        """Every rule in check order: language, blocklists, contamination, missing signals, then the presets."""
         rules = []
         if self.languages or self.min_lang_score is not None:
             rules += language_rules(self.languages, self.min_lang_score)
@@ -187,7 +213,15 @@ class DecideConfig(StageConfig):
             rules.append(replace(WORD_BLOCKLIST, value=self.min_blocked_words))
         if CONTAMINATION.column in columns:
             rules.append(replace(CONTAMINATION, value=self.min_contamination_ngrams))
-        return rules + preset_rules(self.presets, self.thresholds)
+        presets = preset_rules(self.presets, self.thresholds)
+        if presets:
+            rules.append(SIGNALS_MISSING)
+        return rules + presets
+
+
+class DecideConfig(StageConfig, DecisionRules):
+    input: str = Field("annotated", description="dataset table with annotation columns")
+    output: str = Field("decided", description="dataset table written with drop_reason and drop_reasons")
 
 
 class Decide(Stage):

@@ -44,6 +44,41 @@ def test_annotate_then_decide_matches_arrow_rules(stage_ctx, documents):
     assert 0 < kept < decided.num_rows
 
 
+def test_fused_decide_with_signal_languages_matches_two_stages(stage_ctx, documents):
+    """annotate(signal_languages=[en], decide=...) in one scan decides exactly as annotate + decide."""
+    _run(Annotate(Annotate.Config()), stage_ctx)
+    _run(Decide(Decide.Config()), stage_ctx)
+    two = _rows(stage_ctx, "decided").sort_by("doc_id")
+    fused_cfg = Annotate.Config(output="fused", signal_languages=["en"], decide={})
+    result = _run(Annotate(fused_cfg), stage_ctx)
+    fused = _rows(stage_ctx, "fused").sort_by("doc_id")
+    assert fused.column("drop_reason").to_pylist() == two.column("drop_reason").to_pylist()
+    english = [i for i, lang in enumerate(fused.column("lang").to_pylist()) if lang == "en"]
+    assert 0 < len(english) < fused.num_rows
+    for column in ("drop_reasons", "gopher_word_count", "fineweb_line_punct_ratio"):
+        ours, theirs = fused.column(column).to_pylist(), two.column(column).to_pylist()
+        assert [ours[i] for i in english] == [theirs[i] for i in english]
+    others = [i for i in range(fused.num_rows) if i not in set(english)]
+    assert all(fused.column("char_count")[i].as_py() is None for i in others)
+    assert result.metrics["rule_order"][:2] == ["language", "signals_missing"]
+
+
+def test_kept_language_without_signals_is_dropped_not_passed(stage_ctx, documents):
+    _run(Annotate(Annotate.Config(signal_languages=["de"])), stage_ctx)
+    _run(Decide(Decide.Config(min_lang_score=None)), stage_ctx)
+    decided = _rows(stage_ctx, "decided")
+    reasons = {
+        reason
+        for lang, reason in zip(
+            decided.column("lang").to_pylist(), decided.column("drop_reason").to_pylist(), strict=True
+        )
+        if lang == "en"
+    }
+    assert reasons == {"signals_missing"}
+    with pytest.raises(ValueError, match="signal_languages"):
+        Annotate.Config(signal_languages=["de"], decide={"languages": ["en"]})
+
+
 def test_decide_keeps_earlier_reason_and_overrides(stage_ctx, documents):
     _run(Annotate(Annotate.Config(langid=False)), stage_ctx)
     cfg = Decide.Config(
