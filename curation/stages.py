@@ -30,6 +30,8 @@ from curation.rules import (
     spark_failing,
 )
 from curation.signals import GOPHER_STOP_WORDS, SignalParams
+from dedup.minhash import SIGNATURE_FIELD, SignatureKernel
+from dedup.stages import SignatureConfig
 from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
 
 
@@ -104,6 +106,11 @@ class AnnotateConfig(StageConfig):
     decide: DecisionRules | None = Field(
         None, description="apply these thresholds in the same scan: writes drop_reasons and drop_reason"
     )
+    minhash: SignatureConfig | None = Field(
+        None,
+        description="compute dedup's MinHash signature (column minhash) in the same scan; "
+        "minhash_dedup with reuse_signatures and the same settings then skips its own text scan",
+    )
 
     @model_validator(mode="after")
     def _signals_for_kept_languages(self) -> AnnotateConfig:
@@ -166,6 +173,9 @@ class Annotate(Stage):
             metrics["benchmark_ngrams"] = len(index.ngrams)
         annotator = cfg.annotator(decontam)
         annotator.extra = self.extra
+        if cfg.minhash is not None:
+            kernel = SignatureKernel(cfg.minhash.signature_spec(), cfg.text_column)
+            annotator.extra = [*self.extra, (kernel, [SIGNATURE_FIELD])]
         if cfg.decide is not None:
             annotator.rules = cfg.decide.rules([f.name for f in annotator.fields()])
             metrics["rule_order"] = reasons_in_order(annotator.rules)

@@ -197,6 +197,20 @@ def minhash_column(
     return signatures(batch.column(text_column), spec or MinHashSpec())
 
 
+SIGNATURE_FIELD = pa.field("minhash", pa.binary())
+
+
+@dataclass(frozen=True)
+class SignatureKernel:
+    """`minhash_column` in the shape of an annotate extra kernel (picklable, one declared field)."""
+
+    spec: MinHashSpec
+    text_column: str = "text"
+
+    def __call__(self, batch: pa.RecordBatch) -> list[pa.Array]:
+        return [minhash_column(batch, self.spec, self.text_column)]
+
+
 def add_signatures(
     batch: pa.RecordBatch, spec: MinHashSpec, text_column: str = "text", out_column: str = "minhash"
 ) -> pa.RecordBatch:

@@ -14,14 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from dedup.exact import ExactNorm, exact_hashes
 from dedup.lines import line_hashes, remove_lines
 from dedup.lsh import near_duplicate_roots, with_signatures
-from dedup.minhash import MinHashSpec
+from dedup.minhash import MinHashSpec, signatures
 from dedup.shingles import TextNorm, Tokenization
 from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
 
@@ -127,14 +127,14 @@ def exact_duplicates(docs: DataFrame, c: ExactDedupConfig, existing: DataFrame |
 
 
 # -------------------------------------------------------------------------------------------- minhash
-class MinHashDedupConfig(StageConfig):
-    input: str = Field("deduped", description="dataset table to deduplicate")
-    output: str = Field("deduped", description="dataset table written (input rows + minhash, dup_cluster)")
-    text_column: str = "text"
-    threshold: float | None = Field(None, gt=0, lt=1, description="derive bands x rows from this Jaccard")
+class SignatureConfig(BaseModel):
+    """What a MinHash signature depends on, apart from banding: `annotate` computes signatures
+    with these settings in its scan (`minhash: {...}`), and `minhash_dedup` with
+    `reuse_signatures` checks that its own settings produce the same ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
     num_perm: int = Field(112, ge=2, le=1024)
-    bands: int | None = Field(None, ge=1)
-    rows: int | None = Field(None, ge=1)
     ngram: int = Field(5, ge=1)
     seed: int = 1
     tokenization: Tokenization = "words"
@@ -142,8 +142,32 @@ class MinHashDedupConfig(StageConfig):
     numbers: bool = True
     punctuation: bool = True
     diacritics: bool = True
+
+    def signature_spec(self) -> MinHashSpec:
+        """The spec for signatures only (banding is the dedup stage's business)."""
+        norm = TextNorm(self.lowercase, self.numbers, self.punctuation, self.diacritics)
+        return MinHashSpec(
+            num_perm=self.num_perm,
+            bands=1,
+            rows=1,
+            seed=self.seed,
+            ngram=self.ngram,
+            tokenization=self.tokenization,
+            norm=norm,
+        )
+
+
+class MinHashDedupConfig(StageConfig, SignatureConfig):
+    input: str = Field("deduped", description="dataset table to deduplicate")
+    output: str = Field("deduped", description="dataset table written (input rows + minhash, dup_cluster)")
+    text_column: str = "text"
+    threshold: float | None = Field(None, gt=0, lt=1, description="derive bands x rows from this Jaccard")
+    bands: int | None = Field(None, ge=1)
+    rows: int | None = Field(None, ge=1)
     verify: bool = Field(False, description="keep a candidate pair only if estimated Jaccard >= threshold")
-    reuse_signatures: bool = Field(False, description="use an existing minhash column (same settings!)")
+    reuse_signatures: bool = Field(
+        False, description="use the minhash column annotate computed (checked against these settings)"
+    )
     include_dropped: bool = False
     against: str | None = Field(None, description="curated table with stored minhash: its documents win")
     max_rounds: int = Field(64, ge=1)
@@ -165,8 +189,13 @@ class MinHashDedupConfig(StageConfig):
         return self
 
     def spec(self) -> MinHashSpec:
-        norm = TextNorm(self.lowercase, self.numbers, self.punctuation, self.diacritics)
-        common = {"seed": self.seed, "ngram": self.ngram, "tokenization": self.tokenization, "norm": norm}
+        base = self.signature_spec()
+        common = {
+            "seed": base.seed,
+            "ngram": base.ngram,
+            "tokenization": base.tokenization,
+            "norm": base.norm,
+        }
         if self.bands is not None:
             return MinHashSpec(num_perm=self.num_perm, bands=self.bands, rows=self.rows, **common)
         if self.threshold is not None:
@@ -190,6 +219,8 @@ def near_duplicates(
     Used by the stage and by `refinery dedup files`, so both run the same code.
     """
     docs = with_drop_reason(docs)
+    if reuse_signatures and "minhash" in docs.columns:
+        check_signatures(docs, spec, text_column)
     if not (reuse_signatures and "minhash" in docs.columns):
         chosen = docs.where(eligible(include_dropped)).select("doc_id", text_column)
         signed = with_signatures(chosen, spec, text_column).select("doc_id", "minhash")
@@ -231,6 +262,21 @@ def near_duplicates(
         "clusters": int(clustered["clusters"]),
     }
     return out, metrics
+
+
+def check_signatures(docs: DataFrame, spec: MinHashSpec, text_column: str, sample: int = 16) -> None:
+    """Recompute a few stored signatures: reuse is only safe when the settings and the text are
+    unchanged since they were computed, and a silent mismatch would pair unrelated documents."""
+    rows = docs.where(F.col("minhash").isNotNull()).select(text_column, "minhash").limit(sample).collect()
+    if not rows:
+        return
+    fresh = signatures(pa.array([r[0] for r in rows], pa.string()), spec).to_pylist()
+    if any(bytes(r[1]) != f for r, f in zip(rows, fresh, strict=True)):
+        raise ValueError(
+            "minhash_dedup: the stored minhash column does not match this stage's signature settings "
+            "(num_perm, ngram, seed, tokenization, normalization) or the text changed since it was "
+            "computed; give annotate's `minhash` the same settings, or set reuse_signatures: false"
+        )
 
 
 class MinHashDedup(Stage):

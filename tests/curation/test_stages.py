@@ -183,3 +183,22 @@ def test_quality_classifier_threshold_and_percentile(stage_ctx, documents, dclm,
         QualityClassifier.Config(model=str(model), threshold=0.5, top_percentile=10)
     with pytest.raises(ValueError, match="does not exist"):
         QualityClassifier.Config(model=str(tmp_path / "missing.bin"))
+
+
+def test_minhash_signatures_from_annotate_are_reused_by_dedup(stage_ctx, documents):
+    """The signature computed in annotate's scan dedups exactly as minhash_dedup's own scan."""
+    from dedup.stages import MinHashDedup
+
+    _run(Annotate(Annotate.Config(minhash={})), stage_ctx)
+    assert _rows(stage_ctx, "annotated").column("minhash").null_count < documents.num_rows
+    _run(MinHashDedup(MinHashDedup.Config(input="annotated", output="fresh")), stage_ctx)
+    _run(
+        MinHashDedup(MinHashDedup.Config(input="annotated", output="reused", reuse_signatures=True)),
+        stage_ctx,
+    )
+    fresh, reused = (_rows(stage_ctx, t).sort_by("doc_id") for t in ("fresh", "reused"))
+    for column in ("minhash", "dup_cluster", "drop_reason"):
+        assert fresh.column(column).to_pylist() == reused.column(column).to_pylist()
+    other = MinHashDedup(MinHashDedup.Config(input="annotated", output="bad", reuse_signatures=True, ngram=3))
+    with pytest.raises(ValueError, match="signature settings"):
+        other.run(stage_ctx)
