@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -57,6 +57,7 @@ NER_COMPONENT = "ner"
 REGEX_FLAGS = re.DOTALL | re.MULTILINE | re.IGNORECASE
 # spaCy refuses longer texts by default (1M); oversize documents are quarantined at ingest anyway.
 MAX_CHARS = 10_000_000
+BATCH_CHARS = 256_000
 
 # A necessary condition for each pattern recognizer to match (Presidio matches case-insensitively):
 # a document without the trigger cannot hold that entity, so its recognizer is not called.
@@ -268,13 +269,12 @@ class PiiAnalyzer:
             if not rows:
                 continue
             disable = [] if group_ner else [NER_COMPONENT]
-            docs = self.nlp.pipe(
-                (texts[i] for i in rows), batch_size=self.settings.batch_size, disable=disable
-            )
-            for i, doc in zip(rows, docs, strict=True):
-                wanted = sorted(possible[i]) + (ner_entities if group_ner else [])
-                if wanted:
-                    out[i] = self._analyze_doc(texts[i], doc, wanted)
+            for batch in _batches(rows, texts, self.settings.batch_size):
+                docs = self.nlp.pipe((texts[i] for i in batch), batch_size=len(batch), disable=disable)
+                for i, doc in zip(batch, docs, strict=True):
+                    wanted = sorted(possible[i]) + (ner_entities if group_ner else [])
+                    if wanted:
+                        out[i] = self._analyze_doc(texts[i], doc, wanted)
         return out
 
     def analyze(self, text: str, use_ner: bool | None = None) -> list[RecognizerResult]:
@@ -300,6 +300,25 @@ class PiiAnalyzer:
             for row in np.unique(np.searchsorted(starts, positions, side="right") - 1):
                 possible[int(row)].add(entity)
         return possible
+
+
+def _batches(rows: list[int], texts: Sequence[str], max_docs: int) -> Iterator[list[int]]:
+    """Rows in nlp.pipe batches of at most `max_docs` documents and BATCH_CHARS characters.
+
+    Larger batches make the NER's matrix products cheaper per token (256 short documents
+    run ~15% faster than 64, BENCHMARKS.md), but spaCy holds a whole batch's activations,
+    so a batch of long documents is cut by size too.
+    """
+    batch: list[int] = []
+    size = 0
+    for i in rows:
+        if batch and (len(batch) >= max_docs or size + len(texts[i]) > BATCH_CHARS):
+            yield batch
+            batch, size = [], 0
+        batch.append(i)
+        size += len(texts[i])
+    if batch:
+        yield batch
 
 
 def build_analyzer(settings: PiiSettings) -> PiiAnalyzer:

@@ -154,7 +154,9 @@ class Redactor:
 
     def redact(self, text: str, results: list[RecognizerResult], scope: str = "") -> Redaction:
         """Redacted text and its spans; `scope` keeps pseudonyms consistent within one document."""
-        merged = merge_overlaps(results)
+        # An empty result redacts nothing, and presidio-anonymizer drops one that touches a span
+        # ("contained"), which would desynchronise its output from the merged spans.
+        merged = merge_overlaps([r for r in results if r.end > r.start])
         if not merged:
             return Redaction(text, [])
         operators = {t: self._operator(t, scope) for t in {r.entity_type for r in merged}}

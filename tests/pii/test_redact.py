@@ -87,3 +87,17 @@ def test_settings_errors_name_the_field():
         PiiSettings(entities=["EMAIL", "PERSON"])
     with pytest.raises(ValidationError, match="not a valid regex"):
         PiiSettings(custom=[{"name": "X_ID", "pattern": "("}])
+
+
+def test_empty_result_next_to_a_span_is_ignored():
+    """An empty result touching a span once made the anonymizer drop it and the stage crash."""
+    from presidio_analyzer import RecognizerResult
+
+    from pii.redact import Redactor
+
+    text = "alice@example.com wrote"
+    red = Redactor("placeholder").redact(
+        text, [RecognizerResult("EMAIL_ADDRESS", 0, 17, 1.0), RecognizerResult("PERSON", 17, 17, 0.9)]
+    )
+    assert red.text == "<EMAIL_ADDRESS> wrote"
+    assert [(s.entity_type, s.start, s.end) for s in red.spans] == [("EMAIL_ADDRESS", 0, 15)]
