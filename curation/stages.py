@@ -32,7 +32,14 @@ from curation.rules import (
 from curation.signals import GOPHER_STOP_WORDS, SignalParams
 from dedup.minhash import SIGNATURE_FIELD, SignatureKernel
 from dedup.stages import SignatureConfig
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
+from pipelines.stage import (
+    StageConfig,
+    StageContext,
+    StageResult,
+    TableStage,
+    apply_kernel,
+    spark_to_arrow_schema,
+)
 
 
 class BenchmarkConfig(StageConfig):
@@ -145,7 +152,7 @@ class AnnotateConfig(StageConfig):
         )
 
 
-class Annotate(Stage):
+class Annotate(TableStage):
     """Language, quality signals, blocklist hits and benchmark n-gram hits: one fused scan per batch."""
 
     name = "annotate"
@@ -154,12 +161,6 @@ class Annotate(Stage):
     def __init__(self, config: AnnotateConfig, extra: list | None = None):
         super().__init__(config)
         self.extra = list(extra or [])
-
-    def input_tables(self) -> list[str]:
-        return [self.config.input]
-
-    def output_tables(self) -> list[str]:
-        return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
         cfg: AnnotateConfig = self.config
@@ -234,17 +235,11 @@ class DecideConfig(StageConfig, DecisionRules):
     output: str = Field("decided", description="dataset table written with drop_reason and drop_reasons")
 
 
-class Decide(Stage):
+class Decide(TableStage):
     """Apply every configured threshold: `drop_reasons` lists all failing rules, `drop_reason` the first."""
 
     name = "decide"
     Config = DecideConfig
-
-    def input_tables(self) -> list[str]:
-        return [self.config.input]
-
-    def output_tables(self) -> list[str]:
-        return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
         from pyspark.sql import functions as F
@@ -317,17 +312,11 @@ class _HashKernel:
         )
 
 
-class Decontaminate(Stage):
+class Decontaminate(TableStage):
     """Mark documents sharing word n-grams with benchmark sets: drop_reason "contamination"."""
 
     name = "decontaminate"
     Config = DecontaminateConfig
-
-    def input_tables(self) -> list[str]:
-        return [self.config.input]
-
-    def output_tables(self) -> list[str]:
-        return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
         from pyspark.sql import functions as F
@@ -418,17 +407,11 @@ class _ScoreKernel:
         )
 
 
-class QualityClassifier(Stage):
+class QualityClassifier(TableStage):
     """Score every document with a fastText quality model; drop_reason "quality" below the cut."""
 
     name = "quality_classifier"
     Config = QualityClassifierConfig
-
-    def input_tables(self) -> list[str]:
-        return [self.config.input]
-
-    def output_tables(self) -> list[str]:
-        return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
         from pyspark import StorageLevel

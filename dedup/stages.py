@@ -23,7 +23,15 @@ from dedup.lines import line_hashes, remove_lines
 from dedup.lsh import near_duplicate_roots, with_signatures
 from dedup.minhash import MinHashSpec, signatures
 from dedup.shingles import TextNorm, Tokenization
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
+from pipelines.stage import (
+    Stage,
+    StageConfig,
+    StageContext,
+    StageResult,
+    TableStage,
+    apply_kernel,
+    spark_to_arrow_schema,
+)
 
 DROP = "drop_reason"
 EXISTING, NEW = "0", "1"
@@ -73,18 +81,12 @@ class ExactDedupConfig(StageConfig):
     against: str | None = Field(None, description="table of an existing corpus: its documents win")
 
 
-class ExactDedup(Stage):
+class ExactDedup(TableStage):
     """Documents whose normalized key hashes alike: all but one get drop_reason "exact_duplicate"."""
 
     name = "exact_dedup"
     Config = ExactDedupConfig
     config: ExactDedupConfig
-
-    def input_tables(self) -> list[str]:
-        return [self.config.input] + ([self.config.against] if self.config.against else [])
-
-    def output_tables(self) -> list[str]:
-        return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
         c = self.config
@@ -279,18 +281,12 @@ def check_signatures(docs: DataFrame, spec: MinHashSpec, text_column: str, sampl
         )
 
 
-class MinHashDedup(Stage):
+class MinHashDedup(TableStage):
     """MinHash LSH near-duplicates: all but the representative get drop_reason "near_duplicate"."""
 
     name = "minhash_dedup"
     Config = MinHashDedupConfig
     config: MinHashDedupConfig
-
-    def input_tables(self) -> list[str]:
-        return [self.config.input] + ([self.config.against] if self.config.against else [])
-
-    def output_tables(self) -> list[str]:
-        return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
         c = self.config
@@ -317,18 +313,12 @@ class LineDedupConfig(StageConfig):
     include_dropped: bool = False
 
 
-class LineDedup(Stage):
+class LineDedup(TableStage):
     """CCNet-style boilerplate removal: lines shared by >= min_docs documents are cut from every text."""
 
     name = "line_dedup"
     Config = LineDedupConfig
     config: LineDedupConfig
-
-    def input_tables(self) -> list[str]:
-        return [self.config.input]
-
-    def output_tables(self) -> list[str]:
-        return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
         c = self.config

@@ -18,7 +18,14 @@ from pydantic import Field
 
 from pii.kernel import PiiKernel, output_schema
 from pii.settings import PiiSettings
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
+from pipelines.stage import (
+    StageConfig,
+    StageContext,
+    StageResult,
+    TableStage,
+    apply_kernel,
+    spark_to_arrow_schema,
+)
 
 
 class PiiConfig(PiiSettings, StageConfig):
@@ -48,15 +55,9 @@ def resolve_key(settings: PiiSettings) -> bytes | None:
     return key.encode()
 
 
-class PiiStage(Stage):
+class PiiStage(TableStage):
     name: ClassVar[str] = "pii"
     Config: ClassVar[type[StageConfig]] = PiiConfig
-
-    def input_tables(self) -> list[str]:
-        return [self.config.input]
-
-    def output_tables(self) -> list[str]:
-        return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
         from pyspark import StorageLevel

@@ -137,3 +137,15 @@ def spark_to_arrow_schema(df: DataFrame) -> pa.Schema:
     from pyspark.sql.pandas.types import to_arrow_schema
 
     return to_arrow_schema(df.schema)
+
+
+class TableStage(Stage):
+    """A stage that reads its config's `input` table (and `against`, an existing corpus, when the
+    config has one set) and writes its config's `output` table: most stages."""
+
+    def input_tables(self) -> list[str]:
+        against = getattr(self.config, "against", None)
+        return [self.config.input] + ([against] if against else [])  # type: ignore[attr-defined]
+
+    def output_tables(self) -> list[str]:
+        return [self.config.output]  # type: ignore[attr-defined]

@@ -36,49 +36,35 @@ RECORD_SCHEMA = pa.schema(
     ]
 )
 
-DOCUMENTS_SCHEMA = pa.schema(
-    [
-        ("doc_id", pa.string()),
-        ("source", pa.string()),
-        ("uri", pa.string()),
-        ("locator", pa.string()),
-        ("text", pa.string()),
-        ("content_type", pa.string()),
-        ("fetched_at", pa.timestamp("us", tz="UTC")),
-        ("meta", pa.string()),
-        ("ingest_run", pa.string()),
-    ]
-)
-IMAGES_SCHEMA = pa.schema(
-    [
-        ("image_id", pa.string()),
-        ("source", pa.string()),
-        ("uri", pa.string()),
-        ("locator", pa.string()),
-        ("bytes", pa.binary()),
-        ("format", pa.string()),
-        ("width", pa.int32()),
-        ("height", pa.int32()),
-        ("caption", pa.string()),
-        ("sha256", pa.string()),
-    ]
-)
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("source", pa.string()),
-        ("locator", pa.string()),
-        ("reason", pa.string()),
-        ("excerpt", pa.string()),
-        ("stage", pa.string()),
-        ("run_id", pa.string()),
-    ]
-)
-TABLE_SCHEMAS = {"documents": DOCUMENTS_SCHEMA, "images": IMAGES_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
-# The record kind each table takes, and where a table column comes from: a record column,
-# or one of the run-wide constants (`run_id`, `stage`) when the name is in CONSTANTS.
-TABLE_KINDS = {"documents": "document", "images": "image", "quarantine": "quarantine"}
+
+def _table(*names: str) -> pa.Schema:
+    """A table schema: its columns are record columns (same types, so a task can move them over
+    without a cast), renamed per RENAMED, or the run-wide CONSTANTS as strings."""
+    fields = []
+    for name in names:
+        source = RENAMED.get(name, name)
+        fields.append(
+            pa.field(name, pa.string())
+            if source in CONSTANTS
+            else RECORD_SCHEMA.field(source).with_name(name)
+        )
+    return pa.schema(fields)
+
+
+# Where a table column comes from when it is not the record column of the same name: a renamed
+# record column, or one of the run-wide constants (`run_id`, `stage`).
 RENAMED = {"doc_id": "id", "image_id": "id", "ingest_run": "run_id"}
 CONSTANTS = ("run_id", "stage")
+DOCUMENTS_SCHEMA = _table(
+    "doc_id", "source", "uri", "locator", "text", "content_type", "fetched_at", "meta", "ingest_run"
+)
+IMAGES_SCHEMA = _table(
+    "image_id", "source", "uri", "locator", "bytes", "format", "width", "height", "caption", "sha256"
+)
+QUARANTINE_SCHEMA = _table("source", "locator", "reason", "excerpt", "stage", "run_id")
+TABLE_SCHEMAS = {"documents": DOCUMENTS_SCHEMA, "images": IMAGES_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+# The record kind each table takes.
+TABLE_KINDS = {"documents": "document", "images": "image", "quarantine": "quarantine"}
 
 BATCH_ROWS = 512
 BATCH_BYTES = 32 << 20
