@@ -10,15 +10,32 @@ listing (anything else, `../` included, is a 404).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from jobs.web.data import KEPT, Filters, LakeView, NotFound
 from jobs.web.render import STATIC_DIR, environment
+
+
+@dataclass
+class DocsQuery:
+    """The document browser's query parameters, shared by the page and its JSON twin."""
+
+    table: str | None = None
+    version: int | None = None
+    reason: str | None = None
+    lang: str | None = None
+    source: str | None = None
+    column: str | None = None
+    low: float | None = None
+    high: float | None = None
+    page_no: int = Query(0, alias="page", ge=0)
+
 
 CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
@@ -164,35 +181,14 @@ def create_app(lake_root: str | Path) -> FastAPI:
 
     # ------------------------------------------------------------ documents
     @app.get("/docs", response_class=HTMLResponse)
-    def docs_page(
-        table: str | None = None,
-        version: int | None = None,
-        reason: str | None = None,
-        lang: str | None = None,
-        source: str | None = None,
-        column: str | None = None,
-        low: float | None = None,
-        high: float | None = None,
-        page_no: int = Query(0, alias="page", ge=0),
-    ) -> HTMLResponse:
-        data = api_docs(table, version, reason, lang, source, column, low, high, page_no)
-        return page("docs.html", **data)
+    def docs_page(q: Annotated[DocsQuery, Depends()]) -> HTMLResponse:
+        return page("docs.html", **api_docs(q))
 
     @app.get("/api/docs")
-    def api_docs(
-        table: str | None = None,
-        version: int | None = None,
-        reason: str | None = None,
-        lang: str | None = None,
-        source: str | None = None,
-        column: str | None = None,
-        low: float | None = None,
-        high: float | None = None,
-        page_no: int = Query(0, alias="page", ge=0),
-    ) -> dict[str, Any]:
-        table = table or default_documents_table(view)
-        table, version = pinned(table, version)
-        flt = filters(reason, lang, source, column, low, high)
+    def api_docs(q: Annotated[DocsQuery, Depends()]) -> dict[str, Any]:
+        page_no = q.page_no
+        table, version = pinned(q.table or default_documents_table(view), q.version)
+        flt = filters(q.reason, q.lang, q.source, q.column, q.low, q.high)
         redacted = view.redacted_sibling(table)
         names = [c["name"] for c in view.schema(table, version)]
         numeric = [
