@@ -12,6 +12,7 @@ ours:   `Shards.run` on Spark local[cores]: read the table snapshot, split, hash
 anchor: `tokenizers.Tokenizer.encode_batch` over the same texts already in memory, batches of
         1,000, on the same cores (its own Rayon threads): the ceiling for any shard writer here.
 Both count tokens as content tokens + one EOS per document. Target: ours/anchor >= 0.8.
+Each side runs `--repeat` times (default 3), alternating; the best run of each counts.
 
 Run: `python -m benchmarks.tokenize [--quick]`; the last stdout line is the JSON result.
 """
@@ -25,7 +26,9 @@ import os
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -36,6 +39,8 @@ TOKENIZER = REPO / "samples" / "tokenizer.json"
 TABLE = "bench/curated"
 FILES = 8
 ANCHOR_BATCH = 1000
+# (texts, lake, work folder) -> (tokens/s, tokens) for an anchor side.
+AnchorFn = Callable[[list[str], Any, Path], tuple[float, int]]
 SCHEMA = pa.schema(
     [
         ("doc_id", pa.string()),
@@ -145,6 +150,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chars", type=int, default=None, help="corpus size in characters")
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--tokenizer", type=Path, default=TOKENIZER)
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs per side; the best counts")
     return parser.parse_args(argv)
 
 
@@ -155,30 +161,49 @@ def prepare(args: argparse.Namespace, work: Path):
     return texts, write_lake(corpus_table(texts), work / "lake")
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-tokenize-") as tmp:
+def compare(name: str, target: float, args: argparse.Namespace, label: str, anchor: AnchorFn) -> None:
+    """Both sides `args.repeat` times, alternating, each side's best run counted.
+
+    The machine's noise only ever slows a run (HF tokenizers' Rayon threads vary most:
+    the same command gave 0.5-1.0 M tokens/s), so the best of a few alternating runs is
+    the fairest estimate for both sides alike.
+    """
+    best = {"ours": 0.0, "anchor": 0.0}
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         work = Path(tmp)
         texts, lake = prepare(args, work)
         print(f"corpus: {len(texts)} documents, {sum(map(len, texts))} characters, {args.cores} cores")
-        anchor, anchor_tokens = anchor_tokens_per_s(texts, args.tokenizer)
-        print(f"anchor encode_batch in memory: {anchor:,.0f} tokens/s ({anchor_tokens} tokens)")
-        ours, our_tokens = ours_tokens_per_s(lake, args.cores, work, args.tokenizer)
-        print(f"ours table -> shards on disk: {ours:,.0f} tokens/s ({our_tokens} tokens)")
-        if our_tokens != anchor_tokens:
-            raise SystemExit(f"token counts differ: ours {our_tokens}, anchor {anchor_tokens}")
-    ratio = ours / anchor
+        for attempt in range(args.repeat):
+            theirs, anchor_tokens = anchor(texts, lake, work / f"anchor-{attempt}")
+            ours, our_tokens = ours_tokens_per_s(lake, args.cores, work / f"ours-{attempt}", args.tokenizer)
+            print(f"run {attempt + 1}: {label} {theirs:,.0f} tokens/s, ours {ours:,.0f} tokens/s")
+            if our_tokens != anchor_tokens:
+                raise SystemExit(f"token counts differ: ours {our_tokens}, anchor {anchor_tokens}")
+            best = {"ours": max(best["ours"], ours), "anchor": max(best["anchor"], theirs)}
+    ratio = best["ours"] / best["anchor"]
+    details = {"documents": len(texts), "tokens": our_tokens, "cores": args.cores, "quick": args.quick}
     result = {
-        "benchmark": "tokenize",
-        "ours": round(ours, 1),
-        "anchor": round(anchor, 1),
+        "benchmark": name,
+        "ours": round(best["ours"], 1),
+        "anchor": round(best["anchor"], 1),
         "unit": "tokens/s",
         "ratio": round(ratio, 3),
-        "target": 0.8,
-        "pass": ratio >= 0.8,
-        "details": {"documents": len(texts), "tokens": our_tokens, "cores": args.cores, "quick": args.quick},
+        "target": target,
+        "pass": ratio >= target,
+        "details": {**details, "runs": args.repeat},
     }
     print(json.dumps(result))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    compare(
+        "tokenize",
+        0.8,
+        args,
+        "encode_batch in memory",
+        lambda texts, _lake, _work: anchor_tokens_per_s(texts, args.tokenizer),
+    )
 
 
 if __name__ == "__main__":

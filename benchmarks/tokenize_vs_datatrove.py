@@ -9,18 +9,17 @@ anchor: datatrove 0.10.1 `LocalPipelineExecutor(tasks=cores, workers=cores)` run
         tokenizer.json and EOS, `shuffle_documents=False` (its fastest setting: no second
         copy of every file), writing the same .ds/.ds.index format.
 Both count tokens on disk (EOS included) and must agree. Target: ours/anchor >= 1.5.
+Each side runs `--repeat` times (default 3), alternating; the best run of each counts.
 
 Run: `python -m benchmarks.tokenize_vs_datatrove [--quick]`; the last stdout line is the JSON result.
 """
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.tokenize import TABLE, ours_tokens_per_s, parse, prepare
+from benchmarks.tokenize import TABLE, compare, parse
 
 
 def datatrove_tokens_per_s(lake, tokenizer: Path, cores: int, work: Path) -> tuple[float, int]:
@@ -54,28 +53,13 @@ def datatrove_tokens_per_s(lake, tokenizer: Path, cores: int, work: Path) -> tup
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-tok-dt-") as tmp:
-        work = Path(tmp)
-        texts, lake = prepare(args, work)
-        print(f"corpus: {len(texts)} documents, {sum(map(len, texts))} characters, {args.cores} cores")
-        anchor, anchor_tokens = datatrove_tokens_per_s(lake, args.tokenizer, args.cores, work)
-        print(f"anchor datatrove DocumentTokenizer: {anchor:,.0f} tokens/s ({anchor_tokens} tokens)")
-        ours, our_tokens = ours_tokens_per_s(lake, args.cores, work, args.tokenizer)
-        print(f"ours shards stage: {ours:,.0f} tokens/s ({our_tokens} tokens)")
-        if our_tokens != anchor_tokens:
-            raise SystemExit(f"token counts differ: ours {our_tokens}, datatrove {anchor_tokens}")
-    ratio = ours / anchor
-    result = {
-        "benchmark": "tokenize_vs_datatrove",
-        "ours": round(ours, 1),
-        "anchor": round(anchor, 1),
-        "unit": "tokens/s",
-        "ratio": round(ratio, 3),
-        "target": 1.5,
-        "pass": ratio >= 1.5,
-        "details": {"documents": len(texts), "tokens": our_tokens, "cores": args.cores, "quick": args.quick},
-    }
-    print(json.dumps(result))
+    compare(
+        "tokenize_vs_datatrove",
+        1.5,
+        args,
+        "datatrove DocumentTokenizer",
+        lambda _texts, lake, work: datatrove_tokens_per_s(lake, args.tokenizer, args.cores, work),
+    )
 
 
 if __name__ == "__main__":
