@@ -22,18 +22,13 @@ from jobs.web.data import KEPT, Filters, LakeView, NotFound
 from jobs.web.render import STATIC_DIR, environment
 
 
-@dataclass
-class DocsQuery:
-    """The document browser's query parameters, shared by the page and its JSON twin."""
+@dataclass(frozen=True)
+class DocsQuery(Filters):
+    """The document browser's query parameters (the filters plus where to look), shared by the
+    page and its JSON twin."""
 
     table: str | None = None
     version: int | None = None
-    reason: str | None = None
-    lang: str | None = None
-    source: str | None = None
-    column: str | None = None
-    low: float | None = None
-    high: float | None = None
     page_no: int = Query(0, alias="page", ge=0)
 
 

@@ -12,8 +12,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.ingest import Ingest, IngestConfig
-from pipelines.readers.schema import DOCUMENTS_SCHEMA, IMAGES_SCHEMA, QUARANTINE_SCHEMA
 from pipelines.lake import Lake
+from pipelines.readers.schema import DOCUMENTS_SCHEMA, IMAGES_SCHEMA, QUARANTINE_SCHEMA
 from pipelines.stage import StageContext
 
 TABLES = ("documents", "images", "quarantine")
