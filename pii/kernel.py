@@ -8,6 +8,8 @@ Each row gets one of these scopes (column `pii_scope`):
   (the default): text set to null, so the curated table holds no PII of rows nobody trains on.
 - `dropped`: dropped row with `dropped: patterns`: pattern recognizers only (no e-mail, phone or card
   number survives, names do: NER, the expensive part, runs on kept rows only).
+- `failed`: analysis or redaction raised on this document (a bug or an input the libraries cannot
+  take): its text is withheld (null) like a dropped row, so it can neither leak nor stop the job.
 - null: the text is null.
 """
 
@@ -38,6 +40,7 @@ OUTPUT_FIELDS = [
 OUTPUT_NAMES = {f.name for f in OUTPUT_FIELDS}
 # Redaction rounds per document (the first plus re-analyses of changed text); two suffice in practice.
 MAX_ROUNDS = 4
+FAILED = "failed"
 CORE = 40
 MARGIN = 60
 
@@ -120,23 +123,40 @@ class PiiKernel:
             pending = list(again)
         return done
 
+    def _redact_isolated(self, texts: list[str], use_ner: list[bool], doc_ids: list[str]) -> list:
+        """`_redact` for the batch; if it raises, again one document at a time, with None for each
+        document that fails alone (its text is then withheld, never kept unredacted)."""
+        try:
+            return self._redact(texts, use_ner, doc_ids)
+        except Exception:  # noqa: BLE001 - find the document(s) at fault; the others go on
+            out = []
+            for text, ner, doc_id in zip(texts, use_ner, doc_ids, strict=True):
+                try:
+                    out.append(self._redact([text], [ner], [doc_id])[0])
+                except Exception:  # noqa: BLE001
+                    out.append(None)
+            return out
+
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column("text").to_pylist()
         scopes = self.scopes(batch)
         ids = batch.column("doc_id").to_pylist() if "doc_id" in batch.schema.names else [""] * len(texts)
         rows = [i for i, s in enumerate(scopes) if s in ("full", "patterns", "dropped")]
-        redactions = self._redact(
+        redactions = self._redact_isolated(
             [texts[i] for i in rows], [scopes[i] == "full" for i in rows], [ids[i] or "" for i in rows]
         )
         new_text: list[str | None] = list(texts)
         spans: list[list[dict] | None] = [None] * len(texts)
         counts: list[list[tuple[str, int]] | None] = [None] * len(texts)
         for i, red in zip(rows, redactions, strict=True):
+            if red is None:
+                scopes[i] = FAILED
+                continue
             new_text[i] = red.text
             spans[i] = [s.as_dict() for s in red.spans]
             counts[i] = sorted(red.counts().items())
         for i, scope in enumerate(scopes):
-            if scope == "withheld":
+            if scope in ("withheld", FAILED):
                 new_text[i] = None
         columns = {name: batch.column(name) for name in batch.schema.names if name not in OUTPUT_NAMES}
         columns["text"] = pa.array(new_text, pa.string())

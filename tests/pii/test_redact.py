@@ -101,3 +101,25 @@ def test_empty_result_next_to_a_span_is_ignored():
     )
     assert red.text == "<EMAIL_ADDRESS> wrote"
     assert [(s.entity_type, s.start, s.end) for s in red.spans] == [("EMAIL_ADDRESS", 0, 15)]
+
+
+def test_a_document_that_fails_is_withheld_and_the_rest_redacted(monkeypatch):
+    """Fault injection: one document whose redaction raises must not stop the batch nor leak."""
+    from pii.kernel import redact_texts
+    from pii.redact import Redactor
+    from pii.settings import PiiSettings
+
+    real = Redactor.redact
+
+    def flaky(self, text, results, scope=""):
+        if "BOOM" in text:
+            raise RuntimeError("injected failure")
+        return real(self, text, results, scope)
+
+    monkeypatch.setattr(Redactor, "redact", flaky)
+    settings = PiiSettings(ner=False, entities=[e for e in PiiSettings().entities if e != "PERSON"])
+    out = redact_texts(["mail alice@example.com today", "BOOM bob@example.com", "no pii here"], settings)
+    assert [r["scope"] for r in out] == ["patterns", "failed", "patterns"]
+    assert out[0]["text"] == "mail <EMAIL_ADDRESS> today"
+    assert out[1]["text"] is None and out[1]["spans"] is None
+    assert out[2]["text"] == "no pii here"
