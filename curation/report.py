@@ -140,20 +140,13 @@ def _funnel(record: RunRecord, tables: dict[str, dict[str, Any]]) -> list[dict[s
         }
         dropped = {r: c for r, c in dropped.items() if c["docs"] > 0}
         entry = {
-            "id": s.id,
-            "stage": s.stage,
-            "status": s.status,
-            "seconds": s.seconds,
-            "rows_in": s.rows_in,
-            "rows_out": s.rows_out,
-            "quarantined": s.quarantined,
+            **s.summary(),
             "reconciled": s.reconciled,
             "input": table_key(f"{record.dataset}/{first_in[0]}", first_in[1]) if first_in else None,
             "output": table_key(f"{record.dataset}/{first_out[0]}", first_out[1]) if first_out else None,
             "in": _side(rin),
             "out": _side(rout),
             "dropped": dropped,
-            "error": s.error,
         }
         rows = s.rows_in if s.rows_in is not None else sum(s.rows_out.values()) or None
         if s.seconds and s.status == "succeeded" and rows:

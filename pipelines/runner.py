@@ -272,20 +272,7 @@ class Runner:
 
     def _write_stats(self) -> None:
         """stats.json beside run.json: the per-stage funnel the reports and the web app start from."""
-        funnel = [
-            {
-                "id": s.id,
-                "stage": s.stage,
-                "status": s.status,
-                "seconds": s.seconds,
-                "rows_in": s.rows_in,
-                "rows_out": s.rows_out,
-                "kept": s.kept,
-                "dropped": s.dropped,
-                "quarantined": s.quarantined,
-            }
-            for s in self.record.stages
-        ]
+        funnel = [{**s.summary(), "kept": s.kept, "dropped": s.dropped} for s in self.record.stages]
         dump_json(self.record.path.parent / "stats.json", {"run_id": self.record.run_id, "funnel": funnel})
 
 

@@ -63,6 +63,12 @@ class StageRecord(BaseModel):
     files: list[str] = Field(default_factory=list)
     error: str | None = None
 
+    def summary(self) -> dict[str, Any]:
+        """The fields every funnel view starts from (stats.json, the report, the web app)."""
+        return self.model_dump(
+            include={"id", "stage", "status", "seconds", "rows_in", "rows_out", "quarantined", "error"}
+        )
+
 
 class RunRecord(BaseModel):
     run_id: str

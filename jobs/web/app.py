@@ -302,19 +302,12 @@ def record_stats(record: Any) -> list[dict[str, Any]]:
     """The funnel from the run record alone, for runs whose report is not computed yet."""
     return [
         {
-            "id": s.id,
-            "stage": s.stage,
-            "status": s.status,
-            "seconds": s.seconds,
-            "rows_in": s.rows_in,
-            "rows_out": s.rows_out,
-            "quarantined": s.quarantined,
+            **s.summary(),
             "out": {
                 "docs": next(iter(s.rows_out.values()), None),
                 "kept_docs": s.kept if s.kept is not None else next(iter(s.rows_out.values()), None),
             },
             "dropped": {r: {"docs": n} for r, n in s.dropped.items()},
-            "error": s.error,
         }
         for s in record.stages
     ]
