@@ -362,16 +362,29 @@ class Lake:
         props: CommitProperties,
     ) -> int:
         delta_schema = Schema.from_arrow(schema)
+        if mode == "overwrite":
+            # delta-rs would rebase a losing overwrite onto the winner's version and
+            # remove only the files it had read, leaving the winner's rows in place:
+            # an overwrite that loses the race must fail instead.
+            props = CommitProperties(custom_metadata=props.custom_metadata, max_commit_retries=0)
         if not self.exists(table):
             try:
+                # No retry: a create rebased past version 0 would not be a create.
                 create_table_with_add_actions(
-                    str(root), delta_schema, adds, mode="error", commit_properties=props
+                    str(root),
+                    delta_schema,
+                    adds,
+                    mode="error",
+                    commit_properties=CommitProperties(
+                        custom_metadata=props.custom_metadata, max_commit_retries=0
+                    ),
                 )
-                return 0
-            except (DeltaError, CommitFailedError) as exc:
+            except (DeltaError, CommitFailedError):
                 if not self.exists(table):
                     raise
-                del exc  # a concurrent writer created the table first: commit on top of it
+                # a concurrent writer created the table first: commit on top of it
+            else:
+                return self._version_of_txn(table, props.custom_metadata[f"{META_PREFIX}txn"])
         dt = DeltaTable(str(root))
         dt.create_write_transaction(adds, mode=mode, schema=delta_schema, commit_properties=props)
         return self._version_of_txn(table, props.custom_metadata[f"{META_PREFIX}txn"])

@@ -81,3 +81,45 @@ def test_each_writer_learns_its_own_version(tmp_path):
     for writer, result in outcomes.items():
         if not isinstance(result, TableConflictError):
             assert result.version == lake.find_commit("race/docs", {"writer": str(writer)})
+
+
+@pytest.mark.parametrize(
+    ("rival_mode", "mode", "expected"),
+    [
+        ("overwrite", "overwrite", None),
+        ("append", "overwrite", None),
+        ("overwrite", "append", None),
+        ("append", "append", [0, 1, 1, 2, 2, 2]),
+    ],
+)
+def test_rival_commit_between_read_and_commit(tmp_path, monkeypatch, rival_mode, mode, expected):
+    """The race window made deterministic: a rival commit lands after this writer read the table.
+
+    delta-rs would rebase an overwrite onto the rival's version and keep the rival's
+    rows beside its own, so any late overwrite must fail, as must an append the rival
+    overwrote under it; only an append over an append may rebase.
+    """
+    from deltalake import DeltaTable
+
+    lake = Lake(tmp_path / "lake")
+    lake.write_arrow(pa.table({"writer": [0]}), "t")
+    real = DeltaTable.create_write_transaction
+    rival_done = []
+
+    def rival_first(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not rival_done:
+            rival_done.append(True)
+            lake.write_arrow(pa.table({"writer": [1, 1]}), "t", {"writer": 1}, mode=rival_mode)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaTable, "create_write_transaction", rival_first)
+    late = pa.table({"writer": [2, 2, 2]})
+    if expected is None:
+        with pytest.raises(TableConflictError, match="nothing was committed"):
+            lake.write_arrow(late, "t", {"writer": 2}, mode=mode)
+        expected = [1, 1] if rival_mode == "overwrite" else [0, 1, 1]
+    else:
+        assert lake.write_arrow(late, "t", {"writer": 2}, mode=mode).version == 2
+    monkeypatch.undo()
+    assert sorted(lake.dataset("t").to_table().column("writer").to_pylist()) == expected
+    _assert_sound(lake, "t")
