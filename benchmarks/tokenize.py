@@ -7,7 +7,8 @@ documents are identical. The rows are committed as a Delta table in a temporary
 lake (several files, so every core gets input).
 
 ours:   `Shards.run` on Spark local[cores]: read the table snapshot, split, hash-partition,
-        tokenize with encode_batch in the Python workers, write .ds/.ds.index/.docs.parquet,
+        tokenize with the run's encoder (tokie once its ids equal HF tokenizers' on the run's
+        check set, training/encoders.py; the check is timed), write .ds/.ds.index/.docs.parquet,
         write the manifest. Spark start-up is excluded (a warm session, as in a job).
 anchor: `tokenizers.Tokenizer.encode_batch` over the same texts already in memory, batches of
         1,000, on the same cores (its own Rayon threads): the ceiling for any shard writer here.
@@ -128,7 +129,7 @@ def anchor_tokens_per_s(texts: list[str], tokenizer_path: Path) -> tuple[float, 
     return tokens / (time.perf_counter() - started), tokens
 
 
-def ours_tokens_per_s(lake, cores: int, work: Path, tokenizer_path: Path) -> tuple[float, int]:
+def ours_tokens_per_s(lake, cores: int, work: Path, tokenizer_path: Path) -> tuple[float, int, str]:
     from pipelines.spark import get_spark
     from pipelines.stage import StageContext
     from training.shards_stage import Shards, ShardsConfig
@@ -141,7 +142,7 @@ def ours_tokens_per_s(lake, cores: int, work: Path, tokenizer_path: Path) -> tup
     started = time.perf_counter()
     result = stage.run(ctx)
     seconds = time.perf_counter() - started
-    return result.metrics["tokens"] / seconds, int(result.metrics["tokens"])
+    return result.metrics["tokens"] / seconds, int(result.metrics["tokens"]), result.metrics["encoder"]
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -175,13 +176,21 @@ def compare(name: str, target: float, args: argparse.Namespace, label: str, anch
         print(f"corpus: {len(texts)} documents, {sum(map(len, texts))} characters, {args.cores} cores")
         for attempt in range(args.repeat):
             theirs, anchor_tokens = anchor(texts, lake, work / f"anchor-{attempt}")
-            ours, our_tokens = ours_tokens_per_s(lake, args.cores, work / f"ours-{attempt}", args.tokenizer)
+            ours, our_tokens, encoder = ours_tokens_per_s(
+                lake, args.cores, work / f"ours-{attempt}", args.tokenizer
+            )
             print(f"run {attempt + 1}: {label} {theirs:,.0f} tokens/s, ours {ours:,.0f} tokens/s")
             if our_tokens != anchor_tokens:
                 raise SystemExit(f"token counts differ: ours {our_tokens}, anchor {anchor_tokens}")
             best = {"ours": max(best["ours"], ours), "anchor": max(best["anchor"], theirs)}
     ratio = best["ours"] / best["anchor"]
-    details = {"documents": len(texts), "tokens": our_tokens, "cores": args.cores, "quick": args.quick}
+    details = {
+        "documents": len(texts),
+        "tokens": our_tokens,
+        "cores": args.cores,
+        "quick": args.quick,
+        "encoder": encoder,
+    }
     result = {
         "benchmark": name,
         "ours": round(best["ours"], 1),

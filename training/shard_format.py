@@ -162,6 +162,9 @@ class Manifest(BaseModel):
     validation_fraction: float = Field(ge=0.0, le=1.0)
     split_seed: int = 0
     mixture_weights: dict[str, float] = Field(default_factory=dict)
+    encoder: str = Field(
+        "", description="library and version that produced the ids (HF tokenizers' ids either way)"
+    )
     splits: dict[str, SplitSummary] = Field(default_factory=dict)
     total_tokens: int = 0
     total_documents: int = 0

@@ -5,9 +5,9 @@ snapshot (sorted; only paths travel) and Spark runs one task per file. Each task
 streams its file with pyarrow in batches (only the needed columns), keeps rows
 with `drop_reason` null, assigns train/validation by a seeded hash of the parent
 id (`augmented_from`, else the document id, so augmented copies follow their
-parent), tokenizes with `encode_batch_fast` (the same ids as `encode_batch`
-without the character offsets, which shards never store: about twice as fast,
-BENCHMARKS.md) and writes shards of about `shard_tokens`
+parent), tokenizes with the run's encoder (training/encoders.py: tokie once it has
+reproduced HF tokenizers' ids on this run's check set, else HF's
+`encode_batch_fast`) and writes shards of about `shard_tokens`
 tokens per split, named by file index and sequence. Task output depends only on
 the snapshot and the config, never on the cluster size or Spark's split sizes,
 so a rerun writes byte-identical shards. Reading the files in the Python worker
@@ -20,9 +20,12 @@ those, last and atomically: without it the folder is not a shard set.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -30,6 +33,7 @@ import xxhash
 from pydantic import Field, field_validator
 
 from pipelines.stage import Stage, StageConfig, StageContext, StageResult
+from training.encoders import BatchEncoder, EncoderChoice, encoder, resolve
 from training.shard_format import (
     MANIFEST_NAME,
     SPLITS,
@@ -40,7 +44,7 @@ from training.shard_format import (
     TokenDType,
     shard_paths,
 )
-from training.tokenizer import describe, tokenizer_from_json
+from training.tokenizer import describe
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_TOKENIZER = "samples/tokenizer.json"
@@ -64,7 +68,14 @@ class ShardsConfig(StageConfig):
     )
     validation_fraction: float = Field(0.01, ge=0.0, le=1.0)
     split_seed: int = 0
-    batch_size: int = Field(512, gt=0, description="documents per encode_batch_fast call")
+    batch_size: int = Field(512, gt=0, description="documents per encoder call")
+    encoder: EncoderChoice = Field(
+        "auto",
+        description="auto: tokie if it reproduces HF tokenizers on the check set, else HF; tokie: that or fail; hf",
+    )
+    check_docs: int = Field(
+        256, ge=0, description="kept documents of the input (from its first files) in the encoder check set"
+    )
     text_column: str = "text"
     id_column: str = "doc_id"
     lang_column: str = "lang"
@@ -119,20 +130,20 @@ class PartitionWriter:
             self.writers[split] = ShardWriter(self.folder, name, split, self.dtype, self.eos_id)
         return self.writers[split]
 
-    def write(self, batch: pa.RecordBatch, tokenizer: Any) -> list[ShardEntry]:
+    def write(self, batch: pa.RecordBatch, encoder: BatchEncoder) -> list[ShardEntry]:
         """Encode one batch and append its documents; returns the shards this batch filled."""
         cfg = self.config
-        texts = batch.column(cfg.text_column).to_pylist()
-        encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+        tokens, lengths = encoder.encode_flat(batch.column(cfg.text_column).to_pylist())
+        ends = np.cumsum(lengths)
         ids = batch.column(cfg.id_column).to_pylist()
         splits = batch.column("_split").to_pylist()
         sources = batch.column("_source").to_pylist()
         langs = batch.column("_lang").to_pylist()
         scores = batch.column("_quality").to_pylist()
         done = []
-        for i, encoding in enumerate(encodings):
+        for i, end in enumerate(ends):
             writer = self._writer(splits[i])
-            writer.add(encoding.ids, DocMeta(ids[i], sources[i], langs[i], scores[i]))
+            writer.add(tokens[end - lengths[i] : end], DocMeta(ids[i], sources[i], langs[i], scores[i]))
             if writer.tokens >= cfg.shard_tokens:
                 done.append(writer.close())
                 del self.writers[splits[i]]
@@ -184,20 +195,8 @@ def prepare_batch(batch: pa.RecordBatch, config: ShardsConfig) -> pa.RecordBatch
     )
 
 
-def write_file_shards(
-    unit: int,
-    uri: str,
-    folder: str,
-    tokenizer_json: str,
-    dtype: TokenDType,
-    eos_id: int,
-    config: ShardsConfig,
-) -> list[dict[str, Any]]:
-    """One task: stream one data file of the snapshot into shards; returns their manifest entries."""
-    from pyarrow import fs as pafs
-
-    filesystem, path = pafs.FileSystem.from_uri(uri)
-    wanted = {
+def _wanted_columns(config: ShardsConfig) -> set[str]:
+    return {
         config.id_column,
         config.text_column,
         "drop_reason",
@@ -206,18 +205,60 @@ def write_file_shards(
         config.lang_column,
         config.quality_column,
     }
-    tokenizer = tokenizer_from_json(tokenizer_json)
-    writer = PartitionWriter(folder, unit, dtype, eos_id, config)
-    entries: list[ShardEntry] = []
+
+
+@contextmanager
+def _batches(uri: str, config: ShardsConfig) -> Iterator[Iterator[pa.RecordBatch]]:
+    """Prepared (kept, provenance-labelled) batches of one data file of the snapshot, streamed."""
+    from pyarrow import fs as pafs
+
+    filesystem, path = pafs.FileSystem.from_uri(uri)
+    wanted = _wanted_columns(config)
     with filesystem.open_input_file(path) as handle:
         parquet = pq.ParquetFile(handle)
         columns = [c for c in parquet.schema_arrow.names if c in wanted]
-        for batch in parquet.iter_batches(batch_size=config.batch_size, columns=columns):
-            prepared = prepare_batch(batch, config)
-            if prepared.num_rows:
-                entries.extend(writer.write(prepared, tokenizer))
+        batches = (
+            prepare_batch(b, config)
+            for b in parquet.iter_batches(batch_size=config.batch_size, columns=columns)
+        )
+        yield (b for b in batches if b.num_rows)
+
+
+def write_file_shards(
+    unit: int,
+    uri: str,
+    folder: str,
+    tokenizer_json: str,
+    encoder_name: str,
+    dtype: TokenDType,
+    eos_id: int,
+    config: ShardsConfig,
+) -> list[dict[str, Any]]:
+    """One task: stream one data file of the snapshot into shards; returns their manifest entries."""
+    batch_encoder = encoder(encoder_name, tokenizer_json)
+    writer = PartitionWriter(folder, unit, dtype, eos_id, config)
+    entries: list[ShardEntry] = []
+    with _batches(uri, config) as batches:
+        for prepared in batches:
+            entries.extend(writer.write(prepared, batch_encoder))
     entries.extend(writer.finish())
     return [e.model_dump() for e in entries]
+
+
+def check_sample(files: list[str], config: ShardsConfig) -> list[str]:
+    """The first `check_docs` kept texts of the snapshot, read file by file (bounded on the driver)."""
+    texts: list[str] = []
+    for uri in files:
+        if len(texts) >= config.check_docs:
+            break
+        with _batches(uri, config) as batches:
+            for prepared in batches:
+                texts.extend(
+                    prepared.column(config.text_column).to_pylist()[: config.check_docs - len(texts)]
+                )
+                if len(texts) >= config.check_docs:
+                    break
+    return texts
 
 
 class Shards(Stage):
@@ -274,9 +315,10 @@ class Shards(Stage):
         files = sorted(snapshot.file_uris())
         _clear(folder)
         entries: list[ShardEntry] = []
+        payload = tokenizer_path.read_text(encoding="utf-8")
+        chosen = resolve(cfg.encoder, payload, check_sample(files, cfg))
         if files:
-            payload = tokenizer_path.read_text(encoding="utf-8")
-            args = (str(folder), payload, info.dtype, info.eos_id, cfg)
+            args = (str(folder), payload, chosen.encoder, info.dtype, info.eos_id, cfg)
             tasks = ctx.spark.sparkContext.parallelize(list(enumerate(files)), len(files))
             rows = tasks.flatMap(
                 lambda item: write_file_shards(item[0], item[1], *args)
@@ -300,6 +342,7 @@ class Shards(Stage):
             validation_fraction=cfg.validation_fraction,
             split_seed=cfg.split_seed,
             mixture_weights=cfg.mixture_weights,
+            encoder=encoder(chosen.encoder, payload).name,
             shards=entries,
         )
         manifest.summarize()
@@ -310,6 +353,8 @@ class Shards(Stage):
             "shards": len(entries),
             "splits": {k: v.model_dump() for k, v in manifest.splits.items()},
             "output_dir": str(folder),
+            "encoder": chosen.encoder,
+            "encoder_reason": chosen.reason,
         }
         return StageResult(metrics=metrics, files=[str(folder / MANIFEST_NAME)])
 

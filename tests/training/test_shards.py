@@ -82,6 +82,25 @@ def test_rerun_is_byte_identical_and_resume_keys(built_shards, tmp_path):
             assert a.read_bytes() == b.read_bytes()
 
 
+def test_hf_encoder_writes_the_same_bytes_as_tokie(built_shards, tmp_path):
+    """The default run encoded with tokie after its check; HF tokenizers must write identical shards."""
+    built = Manifest.load(built_shards.folder)
+    assert built.encoder.startswith("tokie ")
+    other = dataclasses.replace(built_shards.ctx, work_dir=tmp_path)
+    result = _stage(built_shards.tokenizer, output_dir=str(tmp_path / "hf"), encoder="hf").run(other)
+    assert result.metrics["encoder"] == "hf"
+    again = Manifest.load(tmp_path / "hf")
+    assert again.encoder.startswith("tokenizers ")
+    assert [e.ds_sha256 for e in again.shards] == [e.ds_sha256 for e in built.shards]
+    for entry in built.shards:
+        for a, b in zip(
+            shard_paths(built_shards.folder, entry.name),
+            shard_paths(tmp_path / "hf", entry.name),
+            strict=True,
+        ):
+            assert a.read_bytes() == b.read_bytes()
+
+
 def test_augmented_rows_follow_their_parent_split(stage_ctx, lake, shared_data, small_tokenizer):
     base = pa.Table.from_pylist(corpus_rows(shared_data), schema=SCHEMA)
     base = base.filter(pc.is_null(base.column("drop_reason")))
