@@ -327,6 +327,7 @@ def info(folder: str | Path) -> dict[str, Any]:
         "vocab_size": manifest.vocab_size,
         "dtype": manifest.dtype,
         "eos": {"token": manifest.eos_token, "id": manifest.eos_id},
+        "encoder": manifest.encoder,
         "tokens": manifest.total_tokens,
         "documents": manifest.total_documents,
         "shards": len(manifest.shards),

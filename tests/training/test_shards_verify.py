@@ -72,7 +72,7 @@ def test_missing_manifest_is_a_clear_error(copy):
 def test_info_counts_by_source_and_language(built_shards):
     summary = info(built_shards.folder)
     manifest = Manifest.load(built_shards.folder)
-    assert summary["tokens"] == manifest.total_tokens
+    assert summary["tokens"] == manifest.total_tokens and summary["encoder"] == manifest.encoder != ""
     assert sum(v["documents"] for v in summary["by_source"].values()) == manifest.total_documents
     assert sum(v["tokens"] for v in summary["by_lang"].values()) == manifest.total_tokens
     assert {"lingua", "dolma_cc"} <= set(summary["by_source"]) and {"de", "ja", "en"} <= set(
