@@ -3,7 +3,7 @@
 Why two: HF `tokenizers` is the reference (every tokenizer.json means what it
 says there), but most of its time goes to bookkeeping shards never use
 (normalized-string alignments, per-token strings). tokie reads the same
-tokenizer.json and returns every document's ids as one numpy buffer, about ten
+tokenizer.json and returns every document's ids as one numpy buffer, more than ten
 times faster here (BENCHMARKS.md). Shards must hold exactly the reference ids, so
 tokie is trusted only after it agrees with HF on a check set for this run (the
 job's own documents plus probes for special tokens, whitespace and long runs), and
