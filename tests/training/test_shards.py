@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -73,12 +74,13 @@ def test_rerun_is_byte_identical_and_resume_keys(built_shards, tmp_path):
     _stage(built_shards.tokenizer, output_dir=str(tmp_path / "again")).run(other)
     first, second = Manifest.load(built_shards.folder), Manifest.load(tmp_path / "again")
     assert [e.model_dump() for e in first.shards] == [e.model_dump() for e in second.shards]
-    for entry in first.shards:
-        for a, b in zip(
-            shard_paths(built_shards.folder, entry.name),
-            shard_paths(tmp_path / "again", entry.name),
-            strict=True,
-        ):
+    _assert_same_bytes(built_shards.folder, tmp_path / "again", first)
+
+
+def _assert_same_bytes(folder: Path, other: Path, manifest: Manifest) -> None:
+    """Every file of every shard in `manifest` is byte-identical in the two folders."""
+    for entry in manifest.shards:
+        for a, b in zip(shard_paths(folder, entry.name), shard_paths(other, entry.name), strict=True):
             assert a.read_bytes() == b.read_bytes()
 
 
@@ -92,13 +94,7 @@ def test_hf_encoder_writes_the_same_bytes_as_tokie(built_shards, tmp_path):
     again = Manifest.load(tmp_path / "hf")
     assert again.encoder.startswith("tokenizers ")
     assert [e.ds_sha256 for e in again.shards] == [e.ds_sha256 for e in built.shards]
-    for entry in built.shards:
-        for a, b in zip(
-            shard_paths(built_shards.folder, entry.name),
-            shard_paths(tmp_path / "hf", entry.name),
-            strict=True,
-        ):
-            assert a.read_bytes() == b.read_bytes()
+    _assert_same_bytes(built_shards.folder, tmp_path / "hf", built)
 
 
 def test_augmented_rows_follow_their_parent_split(stage_ctx, lake, shared_data, small_tokenizer):
