@@ -94,6 +94,7 @@ def scan(
     show: Annotated[int, typer.Option(help="findings to list (in redacted context)")] = 20,
 ) -> None:
     """What would be redacted: counts by type and findings shown inside their redacted context."""
+    from pii.engine import ner_decoder_used
     from pii.kernel import redact_texts
 
     settings = load_settings(config, ner)
@@ -120,7 +121,12 @@ def scan(
         if len(batch) >= SCAN_BATCH:
             flush()
     flush()
-    report = {"documents": docs, "documents_with_pii": with_pii, "counts": dict(counts.most_common())}
+    report = {
+        "documents": docs,
+        "documents_with_pii": with_pii,
+        "counts": dict(counts.most_common()),
+        "ner_decoder": ner_decoder_used(settings),
+    }
     typer.echo(json.dumps({**report, "findings": findings}, indent=2, ensure_ascii=False))
 
 

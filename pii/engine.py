@@ -5,7 +5,9 @@ Why not `AnalyzerEngine()`: its default NLP engine downloads `en_core_web_lg`
 lemmatizer) per document, although Presidio needs only NER entities and tokens.
 Here the spaCy package is loaded once per Python worker with every component but
 `ner` excluded (in en_core_web_sm the NER has its own tok2vec, so its output is
-unchanged), documents go through `nlp.pipe` in batches, and the token lower case
+unchanged), documents are tokenized in batches and decoded by the batched NER
+decoder (`pii.batched_ner`: spaCy's weights and rules, all documents of a batch in
+lock step, the same entities as spaCy's own loop), and the token lower case
 stands in for the lemma in context matching (Presidio's default substring
 matching makes `card` match `cards` either way). Pattern recognizers run only on
 documents where a cheap trigger (one regex pass over the whole batch) shows a
@@ -46,7 +48,10 @@ from presidio_analyzer.predefined_recognizers import (
     UrlRecognizer,
     UsSsnRecognizer,
 )
+from thinc.api import NumpyOps
+from threadpoolctl import ThreadpoolController
 
+from pii.batched_ner import BatchedNer, unsupported_reason, verify
 from pii.redact import PSEUDONYM_HEX
 from pii.settings import PiiSettings
 
@@ -225,10 +230,13 @@ def outside_replacements(
     return kept
 
 
-def load_spacy(model: str, ner: bool) -> spacy.Language:
+def load_spacy(model: str, ner: bool, blas: str = "blis") -> spacy.Language:
     """The installed spaCy package (or model folder) with only the NER component, or only the tokenizer.
 
     Refuses to download: a missing model is an error that names the package to install.
+    `blas="numpy"` routes the NER network's matrix products through numpy's BLAS: thinc's
+    bundled BLIS picks its slow generic kernel on CPUs it does not recognise (3x slower
+    than OpenBLAS on the AMD EPYC of BENCHMARKS.md), and numpy's OpenBLAS dispatches at run time.
     """
     if not (spacy.util.is_package(model) or os.path.isdir(model)):
         raise RuntimeError(
@@ -242,7 +250,47 @@ def load_spacy(model: str, ner: bool) -> spacy.Language:
             probe.remove_pipe(name)
     if ner and NER_COMPONENT not in probe.pipe_names:
         raise RuntimeError(f"spaCy model {model!r} has no `ner` component; PERSON cannot be detected with it")
+    if ner and blas == "numpy":
+        ops = NumpyOps(use_blis=False)
+        for node in probe.get_pipe(NER_COMPONENT).model.walk():
+            node.ops = ops
     return probe
+
+
+def resolve_decoder(nlp: spacy.Language, choice: str) -> tuple[BatchedNer | None, str]:
+    """The batched NER decoder (or None for spaCy's own) for `ner_decoder`, and why.
+
+    `auto` takes the batched decoder only if it supports the pipeline and agrees with
+    spaCy's decoder on every probe text; `batched` insists (an error says what failed).
+    """
+    if choice == "spacy" or NER_COMPONENT not in nlp.pipe_names:
+        return None, "spaCy's decoder (ner_decoder: spacy)" if choice == "spacy" else "no NER component"
+    ner = nlp.get_pipe(NER_COMPONENT)
+    problem = unsupported_reason(ner)
+    decoder = None if problem else BatchedNer(ner)
+    if decoder is not None:
+        with _one_blas_thread():
+            differs = verify(nlp, decoder)
+        problem = (
+            f"its entities differ from spaCy's on the probe {differs!r}" if differs is not None else None
+        )
+    if problem is None:
+        return decoder, "batched decoder: supported pipeline, same entities as spaCy's on every probe"
+    if choice == "batched":
+        raise RuntimeError(
+            f"ner_decoder 'batched' cannot be used: {problem}; set ner_decoder to auto or spacy"
+        )
+    return None, f"spaCy's decoder: {problem}"
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """One BLAS thread while the NER runs: each Spark task owns one core, and the benchmark counts all threads."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -255,11 +303,19 @@ class PiiAnalyzer:
     engine: AnalyzerEngine
     triggers: dict[str, re.Pattern[str]]
     replacements: re.Pattern[str]
+    decoder: BatchedNer | None = None
+    decoder_reason: str = "no NER"
 
     def analyze_batch(
         self, texts: Sequence[str], use_ner: Sequence[bool] | None = None
     ) -> list[list[RecognizerResult]]:
         """Presidio results per text; `use_ner[i]` False analyzes text i with pattern recognizers only."""
+        with _one_blas_thread():
+            return self._analyze_batch(texts, use_ner)
+
+    def _analyze_batch(
+        self, texts: Sequence[str], use_ner: Sequence[bool] | None
+    ) -> list[list[RecognizerResult]]:
         ner_rows = list(use_ner) if use_ner is not None else [self.settings.ner] * len(texts)
         possible = self._possible_entities(texts)
         ner_entities = self.settings.ner_entities()
@@ -268,14 +324,20 @@ class PiiAnalyzer:
             rows = [i for i, flag in enumerate(ner_rows) if bool(flag and ner_entities) == group_ner]
             if not rows:
                 continue
-            disable = [] if group_ner else [NER_COMPONENT]
             for batch in _batches(rows, texts, self.settings.batch_size):
-                docs = self.nlp.pipe((texts[i] for i in batch), batch_size=len(batch), disable=disable)
+                docs = self._docs([texts[i] for i in batch], group_ner)
                 for i, doc in zip(batch, docs, strict=True):
                     wanted = sorted(possible[i]) + (ner_entities if group_ner else [])
                     if wanted:
                         out[i] = self._analyze_doc(texts[i], doc, wanted)
         return out
+
+    def _docs(self, texts: list[str], ner: bool) -> Iterable[spacy.tokens.Doc]:
+        """Tokenized docs, with entities set when `ner`."""
+        if ner and self.decoder is not None:
+            return self.decoder(list(self.nlp.tokenizer.pipe(texts)))
+        disable = [] if ner else [NER_COMPONENT]
+        return self.nlp.pipe(texts, batch_size=len(texts), disable=disable)
 
     def analyze(self, text: str, use_ner: bool | None = None) -> list[RecognizerResult]:
         return self.analyze_batch([text], None if use_ner is None else [use_ner])[0]
@@ -323,8 +385,11 @@ def _batches(rows: list[int], texts: Sequence[str], max_docs: int) -> Iterator[l
 
 def build_analyzer(settings: PiiSettings) -> PiiAnalyzer:
     """Load the spaCy pipeline and Presidio recognizers for `settings` (slow: use `get_analyzer`)."""
-    nlp = load_spacy(settings.spacy_model, settings.ner)
+    nlp = load_spacy(settings.spacy_model, settings.ner, settings.ner_blas)
     nlp.max_length = MAX_CHARS
+    decoder, reason = (
+        resolve_decoder(nlp, settings.ner_decoder) if settings.ner_entities() else (None, "no NER")
+    )
     nlp_engine = PipelineNlpEngine(nlp)
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     for recognizer in _pattern_recognizers(settings):
@@ -340,12 +405,19 @@ def build_analyzer(settings: PiiSettings) -> PiiAnalyzer:
     triggers = {e: re.compile(TRIGGERS[e], re.IGNORECASE) for e in settings.entities if e in TRIGGERS}
     for custom in settings.custom:
         triggers[custom.name] = re.compile(custom.pattern, REGEX_FLAGS)
-    return PiiAnalyzer(settings, nlp, nlp_engine, engine, triggers, replacement_pattern(settings))
+    return PiiAnalyzer(
+        settings, nlp, nlp_engine, engine, triggers, replacement_pattern(settings), decoder, reason
+    )
 
 
 @lru_cache(maxsize=4)
 def _cached(key: str) -> PiiAnalyzer:
     return build_analyzer(PiiSettings.model_validate_json(key))
+
+
+def ner_decoder_used(settings: PiiSettings) -> str:
+    """Which NER decoder `settings` resolve to here, and why (for stage metrics and `pii scan`)."""
+    return get_analyzer(settings).decoder_reason if settings.ner_entities() else "no NER"
 
 
 def get_analyzer(settings: PiiSettings) -> PiiAnalyzer:

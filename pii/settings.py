@@ -86,6 +86,16 @@ class PiiSettings(BaseModel):
     mask_char: str = Field("*", min_length=1, max_length=1)
     key_env: str = Field(KEY_ENV, description="environment variable holding the pseudonym key")
     key: str | None = Field(None, description="pseudonym key (prefer key_env: a key in a spec is readable)")
+    ner_decoder: Literal["auto", "batched", "spacy"] = Field(
+        "auto",
+        description="NER decoding: batched (all documents of a batch step together, same entities as spaCy's "
+        "decoder, checked on probes at load), spacy (its own per-state loop), auto (batched when supported)",
+    )
+    ner_blas: Literal["numpy", "blis"] = Field(
+        "numpy",
+        description="matrix products of the NER network: numpy's BLAS (OpenBLAS, one thread) or thinc's bundled "
+        "BLIS (spaCy's default, bit-identical to it)",
+    )
     batch_size: int = Field(
         256, ge=1, le=4096, description="documents per spaCy nlp.pipe batch (also cut at 256,000 characters)"
     )

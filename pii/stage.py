@@ -75,6 +75,8 @@ def pii_metrics(df: Any, settings: PiiSettings) -> dict[str, Any]:
     """Rows per scope, entities per type, and how many kept rows skipped NER for their language."""
     from pyspark.sql import functions as F
 
+    from pii.engine import ner_decoder_used
+
     scopes = {
         row["pii_scope"] or "null_text": int(row["count"])
         for row in df.groupBy("pii_scope").count().collect()
@@ -96,5 +98,6 @@ def pii_metrics(df: Any, settings: PiiSettings) -> dict[str, Any]:
         "docs_with_pii": int(docs_with_pii),
         "kept_rows_without_ner_language": int(non_ner_language),
         "ner": settings.ner,
+        "ner_decoder": ner_decoder_used(settings),
         "policy": settings.policy,
     }

@@ -27,6 +27,7 @@ def test_scan_counts_without_values(shared_data: Path):
     assert result.exit_code == 0, result.output
     report = _json_out(result.output)
     assert report["documents"] == 10 and report["counts"]["EMAIL_ADDRESS"] == 3
+    assert report["ner_decoder"] == "no NER"
     for email in ("ask@bufvc.ac.uk", "info@claihr.ca", "info@eun.org"):
         assert email not in result.output
     assert all("<" in f["context"] for f in report["findings"])

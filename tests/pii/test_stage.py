@@ -77,6 +77,7 @@ def test_stage_redacts_and_keeps_rows(stage_ctx, lake, shared_data, generated_sm
     assert metrics["kept_rows_without_ner_language"] == 2
     assert metrics["rows_by_scope"]["withheld"] == 6
     assert sum(metrics["rows_by_scope"].values()) == src.num_rows
+    assert metrics["ner_decoder"].startswith("batched decoder")
 
 
 def test_dropped_rows_pattern_redaction(stage_ctx, lake, shared_data, generated_small):
@@ -88,6 +89,7 @@ def test_dropped_rows_pattern_redaction(stage_ctx, lake, shared_data, generated_
     dumped = json.dumps(out.to_pylist(), default=str)
     assert originals and [v for v in originals if v in dumped] == []
     assert metrics["ner"] is False
+    assert metrics["ner_decoder"] == "no NER"
 
 
 def test_pseudonym_stage_needs_key(stage_ctx, lake, shared_data, generated_small, monkeypatch):
