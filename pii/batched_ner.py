@@ -37,7 +37,7 @@ from spacy.pipeline import EntityRecognizer
 from spacy.tokens import Doc, Span
 
 # spaCy minor versions whose ner.pyx / parser_model.pyx this decoder was written from and tested against.
-SUPPORTED_SPACY = ("3.7", "3.8")
+SUPPORTED_SPACY = ("3.8",)
 BEGIN, IN, LAST, UNIT, OUT = range(5)
 MOVE_CODES = {"B": BEGIN, "I": IN, "L": LAST, "U": UNIT, "O": OUT}
 N_FEATURES = 3  # BiluoPushDown's features: B(0), first token of the open entity, B(0) - 1 inside it
