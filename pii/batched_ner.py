@@ -108,9 +108,9 @@ class BatchedNer:
         self.tok2vec, self.lower, self.upper = ner.model.layers
         self.moves = _Moves.of(ner)
         self.unseen = np.array(sorted(ner.model.attrs.get("unseen_classes") or ()), dtype=np.int64)
-        labelled = self.moves.label != 0
-        # Static part of each action's validity (label present), and which actions need the open label.
-        self.needs_label = labelled
+        # The parts of validity fixed per action: B, I, L and U need a label (the unlabelled U exists only
+        # for preset blocked tokens), I and L must continue the open entity's label.
+        self.label_ok = (self.moves.label != 0) | (self.moves.move == OUT)
         self.matches_open = np.isin(self.moves.move, (IN, LAST))
 
     def __call__(self, docs: Sequence[Doc]) -> list[Doc]:
@@ -166,8 +166,9 @@ class BatchedNer:
                 scores[:, self.unseen] = scores.min()
             valid = self._valid(b, length, is_open, ent_label, space[token], next_sent_start[token])
             guess = _first_best_valid(scores, valid)
+            stuck = guess < 0  # no valid action: spaCy forces the state to its end, entity unclosed
 
-            move, label = moves[guess], labels[guess]
+            move, label = np.where(stuck, OUT, moves[guess]), labels[guess]
             opened, unit = move == BEGIN, move == UNIT
             closed = (move == LAST) & is_open
             if unit.any():
@@ -177,8 +178,7 @@ class BatchedNer:
             is_open = (is_open & ~closed) | opened
             ent_start = np.where(opened, b, ent_start)
             ent_label = np.where(opened, label, ent_label)
-            b = b + 1
-            b[guess < 0] = length[guess < 0]  # no valid action: spaCy forces the state to its end
+            b = np.where(stuck, length, b + 1)
             alive = b < length
             if not alive.all():
                 doc_of, offset, length, b = doc_of[alive], offset[alive], length[alive], b[alive]
@@ -208,7 +208,7 @@ class BatchedNer:
             axis=1,
         )
         valid = per_move[:, self.moves.move]
-        valid &= self.needs_label | (self.moves.move == OUT)
+        valid &= self.label_ok
         same_label = ent_label[:, None] == self.moves.label[None, :]
         valid &= same_label | ~self.matches_open
         return valid

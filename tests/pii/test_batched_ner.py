@@ -128,3 +128,23 @@ def test_analyzer_results_match_spacys_decoder(generated_small):
         return [sorted((r.entity_type, r.start, r.end) for r in res) for res in analyzer.analyze_batch(texts)]
 
     assert spans(batched) == spans(reference)
+
+
+def test_a_state_without_valid_action_ends_like_spacys(monkeypatch):
+    """spaCy forces a state with no valid action to its end and drops its unclosed entity; so do we."""
+    nlp = load_spacy(DEFAULT_SPACY_MODEL, True)
+    decoder = BatchedNer(nlp.get_pipe("ner"))
+    real_valid = decoder._valid
+
+    def nothing_after_an_open_entity(b, length, is_open, *rest):
+        valid = real_valid(b, length, is_open, *rest)
+        valid[is_open] = False
+        return valid
+
+    monkeypatch.setattr(decoder, "_valid", nothing_after_an_open_entity)
+    text = "Microsoft hired Barack Obama. Angela Merkel replied."
+    ents = _entities(decoder([nlp.make_doc(text), nlp.make_doc("Obama")]))
+    full = _entities([nlp(text), nlp("Obama")])
+    assert [text[start:end] for start, end, _ in full[0]][:2] == ["Microsoft", "Barack Obama"]
+    assert ents[0] == full[0][:1]  # stopped at the B of "Barack": nothing after it, no unclosed entity
+    assert ents[1] == full[1]  # a document that never opens an entity is unaffected
