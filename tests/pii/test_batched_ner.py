@@ -148,3 +148,16 @@ def test_a_state_without_valid_action_ends_like_spacys(monkeypatch):
     assert [text[start:end] for start, end, _ in full[0]][:2] == ["Microsoft", "Barack Obama"]
     assert ents[0] == full[0][:1]  # stopped at the B of "Barack": nothing after it, no unclosed entity
     assert ents[1] == full[1]  # a document that never opens an entity is unaffected
+
+
+def test_a_lone_document_takes_spacys_loop(monkeypatch):
+    """One document gains nothing from stepping in lock step; it must still get spaCy's entities."""
+    nlp = load_spacy(DEFAULT_SPACY_MODEL, True)
+    decoder = BatchedNer(nlp.get_pipe("ner"))
+
+    def not_batched(*args):
+        raise AssertionError("a lone document went through the batched loop")
+
+    monkeypatch.setattr(decoder, "_decode", not_batched)
+    text = "Microsoft hired Barack Obama."
+    assert _entities(decoder([nlp.make_doc(text), nlp.make_doc("")])) == _entities([nlp(text), nlp("")])
