@@ -253,12 +253,16 @@ class Runner:
                 (srec.quarantined or 0) if "quarantine" in outputs[1:] else 0
             )
             srec.reconciled = srec.rows_in == produced
+        elif stage.row_policy == "expand" and inputs and outputs:
+            # Augmentation keeps every input row and adds variants: fewer rows out is a loss.
+            srec.reconciled = srec.rows_out[outputs[0]] >= srec.rows_in
         elif stage.row_policy == "source" and "records_in" in metrics:
             srec.reconciled = int(metrics["records_in"]) == sum(srec.rows_out.values())
         if srec.reconciled is False:
+            rows_in = metrics.get("records_in") if stage.row_policy == "source" else srec.rows_in
             raise RowAccountingError(
-                f"stage {srec.id}: rows in {srec.rows_in if stage.row_policy == 'preserve' else metrics.get('records_in')}"
-                f" != rows out {srec.rows_out}; the stage lost or invented rows"
+                f"stage {srec.id} ({stage.row_policy}): rows in {rows_in} vs rows out {srec.rows_out}; "
+                "the stage lost or invented rows"
             )
 
     def _drop_counts(self, table: str, version: int) -> tuple[int | None, dict[str, int]]:
