@@ -15,11 +15,24 @@ os.environ.setdefault("REFINERY_SPARK_UI", "0")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 
+def missing_shared_data(message: str) -> None:
+    """Skip a test whose real data is absent, or fail it where CI requires the data.
+
+    A skip exits 0, so a CI machine without the data would pass on skips alone;
+    `.ci/run` sets REFINERY_REQUIRE_SHARED_DATA=1 to make absence a failure.
+    """
+    if os.environ.get("REFINERY_REQUIRE_SHARED_DATA") == "1":
+        pytest.fail(f"{message} and REFINERY_REQUIRE_SHARED_DATA=1 requires it", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The read-only real data folder; tests that need it skip where it is absent."""
+    """The read-only real data folder; tests that need it skip (or fail, see above) where it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is absent (set REFINERY_SHARED_DATA to its path)")
+        missing_shared_data(
+            f"real data folder {SHARED_DATA} is absent (set REFINERY_SHARED_DATA to its path)"
+        )
     return SHARED_DATA
 
 
