@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 from io import BytesIO
 
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 
 from jobs.web.app import CSP
 from jobs.web.data import EXCERPT_CHARS
-from jobs.web.screenshots import pages
+from jobs.web.screenshots import pages, running_server
 
 
 def _hostile(client, dataset: str, table: str = "curated") -> dict:
@@ -137,8 +138,29 @@ def test_thumbnails_are_bounded_pngs(client, web_lake):
         "/dataset?table=webdemo/curated&version=99",
     ],
 )
-def test_paths_cannot_escape_the_lake(client, path):
-    assert client.get(path).status_code == 404
+def test_paths_cannot_escape_the_lake(raw_server, path):
+    status, body = _raw_get(raw_server, path)
+    assert status == 404
+    assert b"[project]" not in body and b"root:" not in body
+
+
+@pytest.fixture(scope="module")
+def raw_server(web_lake):
+    """A real uvicorn server: the test client would normalise `..` segments before sending them."""
+    with running_server(web_lake[0]) as base:
+        host, port = base.removeprefix("http://").split(":")
+        yield host, int(port)
+
+
+def _raw_get(server: tuple[str, int], path: str) -> tuple[int, bytes]:
+    """GET with the request target sent byte for byte (http.client does not resolve dot segments)."""
+    connection = http.client.HTTPConnection(*server, timeout=30)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def test_nothing_changes_state(client, web_lake):
