@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -103,10 +104,25 @@ def test_text_noise_variants_record_their_parent_and_params(docs):
 def test_text_ops_on_edge_inputs():
     import random
 
-    text, params = span_deletion("one", random.Random(0), {"max_fraction": 0.5})
-    assert text == "one" and params["words"] == 0
-    shuffled, params = sentence_order("A b. C d! E f?\nG h. I j.", random.Random(1), {})
-    assert shuffled.count("\n") == 1 and sorted(shuffled.split("\n")[1].split(". ")) != []
+    for lone in ("", "one", "   "):
+        assert span_deletion(lone, random.Random(0), {"max_fraction": 0.5}) == (
+            lone,
+            {"start_word": 0, "words": 0},
+        )
+    text, params = span_deletion("one two", random.Random(0), {"max_fraction": 0.5})
+    assert params["words"] == 1 and text in ("two", "one ")
+    for flat in ("", "No sentence end", "One sentence only.", "\n\n"):
+        assert sentence_order(flat, random.Random(1), {}) == (flat, {"paragraphs_shuffled": 0})
+
+    original = "A b. C d! E f?\nG h. I j."
+    for seed in range(8):
+        shuffled, params = sentence_order(original, random.Random(seed), {})
+        first, second = shuffled.split("\n")
+        # Sentences move only within their paragraph, each kept whole with its own end mark.
+        assert sorted(re.split(r"(?<=[.!?]) ", first)) == ["A b.", "C d!", "E f?"]
+        assert sorted(re.split(r"(?<=[.!?]) ", second)) == ["G h.", "I j."]
+        moved = (first != "A b. C d! E f?") + (second != "G h. I j.")
+        assert params["paragraphs_shuffled"] == moved
 
 
 def _images_batch(shared_data: Path) -> pa.RecordBatch:
