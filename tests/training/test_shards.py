@@ -127,14 +127,27 @@ def test_datatrove_reader_reads_our_tokens(built_shards):
         dataset = DatatroveFolderDataset(
             str(folder / split), seq_len=seq_len, filename_pattern="*.ds", token_size=2, return_positions=True
         )
-        ours = []
+        ours, positions = [], []
         for entry in sorted(manifest.shard_entries(split), key=lambda e: e.name):
-            tokens = np.asarray(ShardReader.from_manifest(folder, manifest, entry.name).tokens)
-            usable = len(tokens) // (seq_len + 1) * (seq_len + 1)
-            ours.append(tokens[:usable].reshape(-1, seq_len + 1))
-        expected = np.concatenate(ours)
+            reader = ShardReader.from_manifest(folder, manifest, entry.name)
+            tokens = np.asarray(reader.tokens)
+            windows = len(tokens) // (seq_len + 1)
+            ours.append(tokens[: windows * (seq_len + 1)].reshape(-1, seq_len + 1))
+            positions.append(_window_positions(np.asarray(reader.ends, dtype=np.int64), windows, seq_len + 1))
+        expected, expected_positions = np.concatenate(ours), np.concatenate(positions)
         assert len(dataset) == len(expected) > 0
         for i in range(len(dataset)):
             sample = dataset[i]
             assert sample["input_ids"].tolist() == expected[i].tolist()
-            assert sample["positions"][0] == 0
+            # datatrove reads our .ds.index itself (native little-endian uint64): its positions must
+            # restart exactly where our documents end.
+            assert sample["positions"].tolist() == expected_positions[i].tolist(), (split, i)
+        assert (expected_positions[:, 1:] == 0).any()  # document ends fall inside windows: a real check
+
+
+def _window_positions(ends: np.ndarray, windows: int, width: int) -> np.ndarray:
+    """Each token's offset in its document, restarting at every window (datatrove's definition)."""
+    index = np.arange(windows * width, dtype=np.int64).reshape(windows, width)
+    window_start = index[:, :1]
+    doc_start = np.concatenate([[0], ends])[np.searchsorted(ends, index, side="right")]
+    return index - np.maximum(doc_start, window_start)
