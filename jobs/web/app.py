@@ -5,11 +5,15 @@ charts, so pages need no JavaScript; a strict Content-Security-Policy
 (`script-src 'none'`) makes sure that none runs even if a hostile document slipped
 past escaping. There is no endpoint that changes state: every route is a GET.
 Table names and run ids from a request are checked against the lake's own
-listing (anything else, `../` included, is a 404).
+listing (anything else, `../` included, is a 404); every other bad parameter is a
+4xx with a message. Only the app's own loopback Host names are answered (DNS
+rebinding), run records are served without secrets or host details, and a page
+number is bounded so that no request can ask for an unbounded scan.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,8 +22,17 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from jobs.web.data import KEPT, Filters, LakeView, NotFound
+from jobs.web.data import KEPT, BadRequest, Busy, Filters, LakeView, Limits, NotFound
+from jobs.web.hosts import host_allowed, trusted_hosts
+from jobs.web.public_record import public_record
 from jobs.web.render import STATIC_DIR, environment
+
+# The last page anyone may ask for: OFFSET is at most MAX_PAGE * page size rows (a filter narrows further).
+MAX_PAGE = 500
+PageNo = Annotated[
+    int,
+    Query(alias="page", ge=0, le=MAX_PAGE, description=f"0 to {MAX_PAGE}; narrow the filters to see more"),
+]
 
 
 @dataclass(frozen=True)
@@ -29,7 +42,7 @@ class DocsQuery(Filters):
 
     table: str | None = None
     version: int | None = None
-    page_no: int = Query(0, alias="page", ge=0)
+    page_no: PageNo = 0
 
 
 CSP = (
@@ -45,27 +58,56 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(lake_root: str | Path) -> FastAPI:
-    """The app for one lake folder."""
-    view = LakeView(lake_root)
+def create_app(
+    lake_root: str | Path,
+    port: int | None = None,
+    allowed_hosts: Iterable[str] = (),
+    limits: Limits | None = None,
+) -> FastAPI:
+    """The app for one lake folder, answering Host `127.0.0.1`/`localhost`/`[::1]` (with `port` when
+    given) and `allowed_hosts`."""
+    view = LakeView(lake_root, limits)
     env = environment()
+    hosts = trusted_hosts(port, allowed_hosts)
     app = FastAPI(title="refinery", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.state.view = view
+
+    def error(request: Request, message: str, status: int) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": message}, status_code=status)
+        return HTMLResponse(
+            env.get_template("error.html").render(message=message, lake=view.lake.root.name), status
+        )
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
+        if not host_allowed(request.headers.get("host"), hosts):
+            response: Response = JSONResponse(
+                {"error": "untrusted Host header: open the app by the address `refinery serve` printed"},
+                status_code=421,
+            )
+        else:
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> Response:
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": str(exc)}, status_code=404)
-        return HTMLResponse(env.get_template("error.html").render(message=str(exc), lake=view.lake.root), 404)
+        return error(request, str(exc), 404)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> Response:
+        return error(request, str(exc), 400)
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy) -> Response:
+        return error(request, str(exc), 503)
 
     def page(name: str, **context: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(lake=view.lake.root, **context))
+        return HTMLResponse(
+            env.get_template(name).render(lake=view.lake.root.name, page_no_max=MAX_PAGE, **context)
+        )
 
     def pinned(table: str | None, version: int | None) -> tuple[str, int]:
         table = view.check_table(table)
@@ -94,17 +136,17 @@ def create_app(lake_root: str | Path) -> FastAPI:
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(run_id: str) -> HTMLResponse:
-        record = view.run(run_id)
+        record = public_record(view.run(run_id))
         return page("run.html", record=record, report=view.report(run_id), stats=record_stats(record))
 
     @app.get("/api/runs")
     def api_runs() -> list[dict[str, Any]]:
         keep = {"run_id", "job", "dataset", "status", "created_at", "started_at", "ended_at", "error"}
-        return [r.model_dump(mode="json", include=keep) for r in view.runs()]
+        return [public_record(r).model_dump(mode="json", include=keep) for r in view.runs()]
 
     @app.get("/api/runs/{run_id}")
     def api_run(run_id: str) -> dict[str, Any]:
-        return view.run(run_id).model_dump(mode="json")
+        return public_record(view.run(run_id)).model_dump(mode="json")
 
     @app.get("/api/runs/{run_id}/report")
     def api_report(run_id: str) -> dict[str, Any]:
@@ -184,13 +226,9 @@ def create_app(lake_root: str | Path) -> FastAPI:
         page_no = q.page_no
         table, version = pinned(q.table or default_documents_table(view), q.version)
         flt = filters(q.reason, q.lang, q.source, q.column, q.low, q.high)
-        redacted = view.redacted_sibling(table)
+        redacted = view.redacted_sibling(table, version)
         names = [c["name"] for c in view.schema(table, version)]
-        numeric = [
-            c["name"]
-            for c in view.schema(table, version)
-            if c["type"] in ("double", "float", "int64", "int32", "int16")
-        ]
+        numeric = view.numeric_columns(table, version)
         panes = (
             [("dropped", False), ("kept", True)]
             if "drop_reason" in names and flt.reason in (None,)
@@ -221,7 +259,7 @@ def create_app(lake_root: str | Path) -> FastAPI:
     @app.get("/api/doc")
     def api_doc(table: str | None = None, version: int | None = None, id: str = "") -> dict[str, Any]:
         table, version = pinned(table, version)
-        redacted = view.redacted_sibling(table)
+        redacted = view.redacted_sibling(table, version)
         return {
             "table": table,
             "version": version,
@@ -232,13 +270,13 @@ def create_app(lake_root: str | Path) -> FastAPI:
     # --------------------------------------------------------------- images
     @app.get("/images", response_class=HTMLResponse)
     def images_page(
-        table: str | None = None, version: int | None = None, page_no: int = Query(0, alias="page", ge=0)
+        table: str | None = None, version: int | None = None, page_no: PageNo = 0
     ) -> HTMLResponse:
         return page("images.html", **api_images(table, version, page_no))
 
     @app.get("/api/images")
     def api_images(
-        table: str | None = None, version: int | None = None, page_no: int = Query(0, alias="page", ge=0)
+        table: str | None = None, version: int | None = None, page_no: PageNo = 0
     ) -> dict[str, Any]:
         table = table or next((t for t in view.tables() if t.endswith("/images")), None)
         table, version = pinned(table, version)
@@ -260,7 +298,7 @@ def create_app(lake_root: str | Path) -> FastAPI:
         table: str | None = None,
         version: int | None = None,
         reason: str | None = None,
-        page_no: int = Query(0, alias="page", ge=0),
+        page_no: PageNo = 0,
     ) -> HTMLResponse:
         return page("quarantine.html", **api_quarantine(table, version, reason, page_no))
 
@@ -269,22 +307,24 @@ def create_app(lake_root: str | Path) -> FastAPI:
         table: str | None = None,
         version: int | None = None,
         reason: str | None = None,
-        page_no: int = Query(0, alias="page", ge=0),
+        page_no: PageNo = 0,
     ) -> dict[str, Any]:
         candidates = [t for t in view.tables() if t.endswith("/quarantine")]
         table, version = pinned(table or (candidates[0] if candidates else None), version)
+        redacted = view.redacted_sibling(table, version)
         return {
             "table": table,
             "version": version,
             "tables": candidates,
             "reason": reason,
+            "redacted": redacted,
             "reasons": view.distinct(table, version, "reason"),
-            "rows": view.quarantine(table, version, reason or None, page_no),
+            "rows": view.quarantine(table, version, reason or None, page_no, excerpts=redacted is None),
         }
 
     @app.get("/healthz")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "lake": str(view.lake.root)}
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "lake": view.lake.root.name, "queries_in_flight": len(view.pool.running())}
 
     return app
 

@@ -9,12 +9,20 @@ reports and only read here.
 
 Every table name and version from a request is checked against the lake's own
 listing before it is used, so a crafted name (`../x`) never reaches the disk.
+
+The app is reachable by anything that can make the browser send a request, so
+one request must not be able to starve the others: queries run on per-request
+cursors of one DuckDB database (no lock held across a query), DuckDB reads the
+Parquet files itself so that its memory limit covers the scan, a query that runs
+past its time limit is interrupted, and counts stop at a cap.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
@@ -22,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from curation.report import REPORT_NAME, load_run_report, table_key
 from pipelines.lake import Lake, TableMissingError
@@ -33,11 +42,94 @@ FULL_TEXT_CHARS = 200_000
 THUMB_PIXELS = 160
 MAX_IMAGE_PIXELS = 50_000_000
 PII_COLUMNS = ("pii_spans", "pii_counts")
+# Columns that hold corpus text: withheld from a table version that is not the redacted one.
+TEXT_COLUMNS = ("text", "excerpt")
+NUMERIC_TYPES = ("double", "float", "int64", "int32", "int16", "int8")
 KEPT = "__kept__"
 
 
 class NotFound(LookupError):
     """A run, table, version or row the request names does not exist (the app answers 404)."""
+
+
+class BadRequest(ValueError):
+    """A parameter that cannot apply to the table it names (the app answers 400 with the message)."""
+
+
+class Busy(RuntimeError):
+    """No query slot came free in time, or the query ran past its limit (the app answers 503)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What requests may cost. A scan stops at `timeout_s`; counts stop at `max_count` (the page says
+    "more than"); at most `slots` queries run at once, sharing `threads` and one `memory_limit`."""
+
+    slots: int = 4
+    threads: int = 2
+    memory_limit: str = "1GB"
+    timeout_s: float = 10.0
+    max_count: int = 1_000_000
+
+
+class QueryPool:
+    """Per-request cursors on one DuckDB database: a slow query holds its own cursor and slot, not a lock
+    that every other request waits on; the database's memory limit bounds all of them together."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self._db = duckdb.connect(config={"threads": limits.threads, "memory_limit": limits.memory_limit})
+        self._cursor_lock = threading.Lock()  # held only to create a cursor or note one, never during a query
+        self._slots = threading.BoundedSemaphore(limits.slots)
+        self._running: dict[int, str] = {}
+
+    def running(self) -> list[str]:
+        """The SQL of every query in flight now (for /healthz and for tests of concurrency)."""
+        with self._cursor_lock:
+            return list(self._running.values())
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not self._slots.acquire(timeout=self.limits.timeout_s):
+            raise Busy(f"all {self.limits.slots} query slots stayed busy for {self.limits.timeout_s:g} s")
+        try:
+            with self._cursor_lock:
+                cur = self._db.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+        finally:
+            self._slots.release()
+
+    def run(self, cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Execute with the time limit: a timer interrupts the cursor, which ends the scan."""
+        timer = threading.Timer(self.limits.timeout_s, cur.interrupt)
+        with self._cursor_lock:
+            self._running[id(cur)] = sql
+        timer.start()
+        try:
+            result = cur.execute(sql, params)
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        except duckdb.InterruptException as exc:
+            raise Busy(
+                f"the query ran past its {self.limits.timeout_s:g} s limit; narrow the filters"
+            ) from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise Busy(f"the query needs more than the app's {self.limits.memory_limit} of memory") from exc
+        finally:
+            timer.cancel()
+            with self._cursor_lock:
+                del self._running[id(cur)]
+
+
+def has_binary(data_type: pa.DataType) -> bool:
+    """Whether a column holds bytes anywhere inside (a `bytes` column, the `minhash` struct): never JSON."""
+    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_fixed_size_binary)
+    if any(is_kind(data_type) for is_kind in binary):
+        return True
+    return any(has_binary(data_type.field(i).type) for i in range(data_type.num_fields))
 
 
 def quote(name: str) -> str:
@@ -59,9 +151,9 @@ class Filters:
 class LakeView:
     """Read-only access to one lake for the web app."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, limits: Limits | None = None):
         self.lake = Lake(root)
-        self._lock = threading.Lock()
+        self.pool = QueryPool(limits or Limits())
 
     # ------------------------------------------------------------- naming
     def tables(self) -> list[str]:
@@ -122,37 +214,60 @@ class LakeView:
     def schema(self, table: str, version: int) -> list[dict[str, str]]:
         return [{"name": f.name, "type": str(f.type)} for f in self.lake.arrow_schema(table, version)]
 
-    def redacted_sibling(self, table: str) -> str | None:
-        """A table of the same dataset carrying PII columns: text must be shown from there, not from `table`."""
-        if self.has_pii(table):
+    def redacted_sibling(self, table: str, version: int) -> str | None:
+        """The table whose latest version holds this dataset's redacted text, when `table@version` does not.
+
+        Decided for the pinned version: a PII stage that wrote over its input table leaves unredacted
+        older versions of the redacted table itself, and those must be withheld like a raw sibling.
+        """
+        if self.has_pii(table, version):
             return None
+        if self.has_pii(table):
+            return table
         dataset = table.rsplit("/", 1)[0]
         for other in self.tables():
             if other != table and other.rsplit("/", 1)[0] == dataset and self.has_pii(other):
                 return other
         return None
 
-    def has_pii(self, table: str) -> bool:
-        """Whether the table's latest version carries PII columns (its text is the redacted one)."""
-        return any(c in self.lake.arrow_schema(table).names for c in PII_COLUMNS)
+    def has_pii(self, table: str, version: int | None = None) -> bool:
+        """Whether the table at `version` (default latest) carries PII columns (its text is the redacted one)."""
+        return any(c in self.lake.arrow_schema(table, version).names for c in PII_COLUMNS)
+
+    def numeric_columns(self, table: str, version: int) -> list[str]:
+        return [c["name"] for c in self.schema(table, version) if c["type"] in NUMERIC_TYPES]
 
     # ----------------------------------------------------------- queries
     def _query(self, sql: str, params: list[Any], table: str, version: int) -> list[dict[str, Any]]:
-        """Run `sql` with the pinned snapshot registered as `snap` (a pyarrow dataset: DuckDB pushes the
-        projection and filters into the scan and stops at LIMIT)."""
+        """Run `sql` with the pinned snapshot as the view `snap`, on a cursor of its own.
+
+        DuckDB reads the snapshot's Parquet files itself (projection and filter pushdown, LIMIT stops
+        the scan, and the scan's buffers count against the memory limit). A partitioned table or one
+        with deletion vectors is scanned through delta-rs's pyarrow dataset instead, which knows them.
+        """
         try:
-            snapshot = self.lake.dataset(table, version)
+            delta = self.lake.delta(table, version)
         except TableMissingError as exc:
             raise NotFound(str(exc)) from exc
-        with self._lock:
-            con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
-            try:
-                con.register("snap", snapshot)
-                cur = con.execute(sql, params)
-                names = [d[0] for d in cur.description]
-                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-            finally:
-                con.close()
+        with self.pool.cursor() as cur:
+            files = delta.file_uris()
+            if delta.metadata().partition_columns or delta.protocol().reader_features:
+                cur.register("snap", delta.to_pyarrow_dataset())
+            elif files:
+                cur.read_parquet(files, union_by_name=True).create_view("snap")
+            else:
+                cur.register("snap", pa.schema(delta.schema().to_arrow()).empty_table())
+            return self.pool.run(cur, sql, params)
+
+    def count(self, table: str, version: int, where: str = "", params: list[Any] | None = None) -> int:
+        """Matching rows, counted up to `max_count + 1` at most (the caller reports "more than")."""
+        cap = self.pool.limits.max_count
+        sql = f"SELECT count(*) AS n FROM (SELECT 1 FROM snap{where} LIMIT ?)"
+        return int(self._query(sql, [*(params or []), cap + 1], table, version)[0]["n"])
+
+    def _counted(self, n: int, page: int, page_size: int) -> dict[str, Any]:
+        cap = self.pool.limits.max_count
+        return {"total": min(n, cap), "more": n > cap, "page": page, "page_size": page_size}
 
     def distinct(self, table: str, version: int, column: str, limit: int = 200) -> list[dict[str, Any]]:
         """Values of a low-cardinality column with their counts (for filter menus)."""
@@ -175,7 +290,7 @@ class LakeView:
             if value and column in names:
                 clauses.append(f"{column} = ?")
                 params.append(value)
-        if filters.column and filters.column in names:
+        if filters.column:
             for op, value in ((">=", filters.low), ("<=", filters.high)):
                 if value is not None:
                     clauses.append(f"{quote(filters.column)} {op} ?")
@@ -194,11 +309,18 @@ class LakeView:
         """One page of rows with an excerpt of the text (or none when `text` is False), and the match count."""
         schema = self.lake.arrow_schema(table, version)
         names = schema.names
+        if filters.column and filters.column not in self.numeric_columns(table, version):
+            raise BadRequest(
+                f"column: {filters.column!r} is not a numeric column of {table}@{version}; "
+                f"use one of {self.numeric_columns(table, version)}"
+            )
         shown = [
             f.name
             for f in schema
             if f.name not in ("text", "bytes", *PII_COLUMNS)
+            and (text or f.name not in TEXT_COLUMNS)
             and not str(f.type).startswith(("list", "map", "struct"))
+            and not has_binary(f.type)
         ]
         select = [quote(n) for n in shown]
         if "text" in names:
@@ -206,7 +328,7 @@ class LakeView:
             if text:
                 select.append(f"substr(text, 1, {EXCERPT_CHARS}) AS excerpt")
         where, params = self._where(names, filters, kept)
-        total = self._query(f"SELECT count(*) AS n FROM snap{where}", params, table, version)[0]["n"]
+        total = self.count(table, version, where, params)
         rows = self._query(
             f"SELECT {', '.join(select)} FROM snap{where} LIMIT ? OFFSET ?",
             [*params, PAGE_SIZE, page * PAGE_SIZE],
@@ -215,7 +337,7 @@ class LakeView:
         )
         for r in rows:
             r["truncated"] = (r.get("text_chars") or 0) > EXCERPT_CHARS
-        return {"total": int(total), "page": page, "page_size": PAGE_SIZE, "rows": rows}
+        return {**self._counted(total, page, PAGE_SIZE), "rows": rows}
 
     def document(self, table: str, version: int, ident: str, text: bool = True) -> dict[str, Any]:
         """One row by its id column, text capped at FULL_TEXT_CHARS, binary columns left out."""
@@ -223,7 +345,11 @@ class LakeView:
         id_col = next((c for c in ("doc_id", "image_id") if c in schema.names), None)
         if id_col is None:
             raise NotFound(f"table {table!r} has no id column")
-        cols = [quote(f.name) for f in schema if f.name not in ("text", "bytes")]
+        cols = [
+            quote(f.name)
+            for f in schema
+            if f.name != "text" and (text or f.name not in TEXT_COLUMNS) and not has_binary(f.type)
+        ]
         if "text" in schema.names:
             cols.append("length(text) AS text_chars")
             if text:
@@ -240,7 +366,7 @@ class LakeView:
 
     def images(self, table: str, version: int, page: int) -> dict[str, Any]:
         self._require(table, version, "image_id")
-        total = self._query("SELECT count(*) AS n FROM snap", [], table, version)[0]["n"]
+        total = self.count(table, version)
         cols = [
             c
             for c in ("image_id", "source", "format", "width", "height", "caption", "sha256", "uri")
@@ -252,7 +378,7 @@ class LakeView:
             table,
             version,
         )
-        return {"total": int(total), "page": page, "page_size": PAGE_SIZE * 2, "rows": rows}
+        return {**self._counted(total, page, PAGE_SIZE * 2), "rows": rows}
 
     def image_groups(self, table: str, version: int, limit: int = 20) -> list[dict[str, Any]]:
         """Groups of images with equal content hash (or duplicate cluster), largest first."""
@@ -273,20 +399,26 @@ class LakeView:
             raise NotFound(f"no image {image_id!r} in {table}@{version}")
         return _thumbnail(rows[0]["bytes"], image_id)
 
-    def quarantine(self, table: str, version: int, reason: str | None, page: int) -> dict[str, Any]:
-        names = self._require(table, version, "reason")
+    def quarantine(
+        self, table: str, version: int, reason: str | None, page: int, excerpts: bool = True
+    ) -> dict[str, Any]:
+        """One page of quarantine rows; excerpts (raw input) only when `excerpts`, else their length."""
+        self._require(table, version, "reason")
+        schema = self.lake.arrow_schema(table, version)
         where, params = (" WHERE reason = ?", [reason]) if reason else ("", [])
-        total = self._query(f"SELECT count(*) AS n FROM snap{where}", params, table, version)[0]["n"]
-        cols = [quote(c) for c in names if c != "excerpt"] + [
-            f"substr(excerpt, 1, {EXCERPT_CHARS}) AS excerpt"
-        ] * ("excerpt" in names)
+        total = self.count(table, version, where, params)
+        cols = [quote(f.name) for f in schema if f.name != "excerpt" and not has_binary(f.type)]
+        if "excerpt" in schema.names:
+            cols.append("length(excerpt) AS excerpt_chars")
+            if excerpts:
+                cols.append(f"substr(excerpt, 1, {EXCERPT_CHARS}) AS excerpt")
         rows = self._query(
             f"SELECT {', '.join(cols)} FROM snap{where} LIMIT ? OFFSET ?",
             [*params, PAGE_SIZE, page * PAGE_SIZE],
             table,
             version,
         )
-        return {"total": int(total), "page": page, "page_size": PAGE_SIZE, "rows": rows}
+        return {**self._counted(total, page, PAGE_SIZE), "rows": rows}
 
     def _require(self, table: str, version: int, column: str) -> list[str]:
         names = self.lake.arrow_schema(table, version).names

@@ -51,23 +51,29 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(lake: Path) -> Iterator[str]:
+def running_server(lake: Path, **options: Any) -> Iterator[str]:
     """The app served by uvicorn in a background thread; yields its base URL."""
+    with running_app(lake, **options) as (base, _):
+        yield base
+
+
+@contextmanager
+def running_app(lake: Path, **options: Any) -> Iterator[tuple[str, Any]]:
+    """`create_app(lake, **options)` served by uvicorn in a background thread; yields (base URL, app)."""
     import uvicorn
 
     from jobs.web.app import create_app
 
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(lake), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(lake, port=port, **options)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30
     while not server.started and time.time() < deadline:
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -21,4 +21,4 @@ def client(web_lake):
 
     from jobs.web.app import create_app
 
-    return TestClient(create_app(web_lake[0]))
+    return TestClient(create_app(web_lake[0]), base_url="http://localhost")
