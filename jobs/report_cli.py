@@ -68,6 +68,12 @@ def serve(
         "127.0.0.1", help="Interface to bind; the default is reachable from this machine only."
     ),
     port: int = typer.Option(8765, help="TCP port."),
+    allow_host: list[str] = typer.Option(
+        [],
+        "--allow-host",
+        help="Another Host name to answer (repeatable); by default only 127.0.0.1, localhost and [::1] "
+        "with the port are, so that a DNS-rebinding page cannot read the lake.",
+    ),
 ) -> None:
     """Serve the read-only web app: runs, reports, datasets, documents, images, quarantine."""
     import uvicorn
@@ -82,4 +88,5 @@ def serve(
             f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can read the lake's documents"
         )
     console.print(f"serving {root.resolve()} on http://{host}:{port}/")
-    uvicorn.run(create_app(root), host=host, port=port, log_level="warning")
+    app = create_app(root, port=port, allowed_hosts=allow_host)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
