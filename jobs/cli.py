@@ -13,10 +13,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from jobs.mount import mount_subapps
+from pipelines.terminal_table import print_table
+from pipelines.terminal_text import for_terminal, path_for_display
 
 app = typer.Typer(
     help="refinery: corpus curation on Spark + Delta, tokenized shards, streaming training.",
@@ -44,6 +46,8 @@ console = Console()
 err = Console(stderr=True)
 
 LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
+JsonOption = typer.Option(False, "--json", help="Print JSON (complete and machine-readable) instead.")
+RunRef = typer.Argument(..., help="Run id, a unique prefix of one, or `latest` (`refinery runs` lists them).")
 
 
 def lake_root(lake: Path | None) -> Path:
@@ -51,8 +55,13 @@ def lake_root(lake: Path | None) -> Path:
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/bold red] {message}")
+    """An error on stderr; the message may quote corpus text or paths, so it is escaped."""
+    err.print(Text("error: ", style="bold red") + Text(for_terminal(message, keep_newlines=True)))
     raise typer.Exit(code)
+
+
+def print_json(payload: object) -> None:
+    print(json.dumps(payload, indent=2, default=str))
 
 
 @app.command()
@@ -74,95 +83,128 @@ def run(
             f"{type(exc).__name__}: {exc}\n(see the run record under the lake's _runs folder: `refinery runs`)",
             1,
         )
-    _print_run(record)
-    console.print(f"run record: {record.path}")
-    console.print(f"tables under: {Path(record.lake) / record.dataset}")
+    _print_funnel(record)
+    console.print(Text(f"run record: {path_for_display(record.path)}"))
+    console.print(Text(f"tables under: {path_for_display(Path(record.lake) / record.dataset)}"))
 
 
-def _print_run(record) -> None:
-    table = Table(title=f"run {record.run_id} [{record.status}]")
-    for col in ("stage", "status", "seconds", "rows in", "rows out", "kept", "dropped", "quarantined"):
-        table.add_column(col)
-    for s in record.stages:
-        table.add_row(
-            f"{s.id} ({s.stage})" if s.id != s.stage else s.id,
-            s.status,
-            f"{s.seconds:.1f}" if s.seconds is not None else "",
-            "" if s.rows_in is None else str(s.rows_in),
-            ", ".join(f"{k}={v}" for k, v in s.rows_out.items()),
-            "" if s.kept is None else str(s.kept),
-            ", ".join(f"{k}={v}" for k, v in s.dropped.items()),
-            "" if s.quarantined is None else str(s.quarantined),
-        )
-    console.print(table)
+def _count(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _print_funnel(record) -> None:
+    """Stage, seconds, rows in, kept and dropped by this stage, with one line per drop reason below."""
+    from jobs.funnel import funnel
+
+    rows: list[tuple[object, ...]] = []
+    for step in funnel(record):
+        name = step.id if step.id == step.stage else f"{step.id} ({step.stage})"
+        seconds = "" if step.seconds is None else f"{step.seconds:.1f}"
+        rows.append((name, step.status, seconds, step.rows_in, step.kept, step.dropped_total))
+        rows += [(f"  {reason}", "", "", None, None, count) for reason, count in (step.dropped or {}).items()]
+        if step.quarantined:
+            rows.append(("  (quarantined)", "", "", None, None, step.quarantined))
+        if not step.upstream_known:
+            rows.append(("  (counts include rows dropped before this run)", "", "", None, None, None))
+    print_table(
+        console,
+        ("stage", "status", "seconds", "in", "kept", "dropped"),
+        rows,
+        title=f"run {record.run_id} [{record.status}]",
+        right=("seconds", "in", "kept", "dropped"),
+    )
     if record.error:
-        err.print(f"[red]{record.error}[/red]")
+        err.print(Text(for_terminal(record.error, keep_newlines=True), style="red"))
+
+
+def _print_stage_details(record) -> None:
+    """Per stage: rows out per table, table versions read and written, reconciliation, error."""
+    console.print(Text("details", style="bold"))
+    for s in record.stages:
+        console.print(Text(f"{s.id} ({s.stage}) {s.status}", style="bold"))
+        lines = {
+            "reads": ", ".join(f"{t} v{v}" for t, v in s.inputs.items()),
+            "writes": ", ".join(f"{t} v{v}" for t, v in s.outputs.items()),
+            "rows out": ", ".join(f"{t} {n}" for t, n in s.rows_out.items()),
+            "reconciled": "" if s.reconciled is None else ("yes" if s.reconciled else "NO"),
+            "started": s.started_at or "",
+            "error": s.error or "",
+        }
+        for key, value in lines.items():
+            if value:
+                console.print(Text(f"  {key}: {for_terminal(value)}"))
 
 
 @app.command()
-def runs(lake: Path | None = LakeOption, as_json: bool = typer.Option(False, "--json")) -> None:
+def runs(lake: Path | None = LakeOption, as_json: bool = JsonOption) -> None:
     """List runs recorded in the lake, newest first."""
     from pipelines.runrecord import list_runs
 
     records = list_runs(lake_root(lake))
     if as_json:
-        print(
-            json.dumps(
-                [
-                    r.model_dump(
-                        mode="json",
-                        include={"run_id", "job", "status", "created_at", "ended_at", "master", "app_id"},
-                    )
-                    for r in records
-                ],
-                indent=2,
-            )
+        print_json(
+            [
+                r.model_dump(
+                    mode="json",
+                    include={"run_id", "job", "status", "created_at", "ended_at", "master", "app_id"},
+                )
+                for r in records
+            ]
         )
         return
-    table = Table(title=f"runs in {lake_root(lake)}")
-    for col in ("run", "job", "status", "master", "created", "ended"):
-        table.add_column(col)
-    for r in records:
-        table.add_row(r.run_id, r.job, r.status, r.master, r.created_at, r.ended_at or "")
-    console.print(table)
+    print_table(
+        console,
+        ("run", "status", "created (UTC)"),
+        [(r.run_id, r.status, _short_time(r.created_at)) for r in records],
+        title=f"runs in {path_for_display(lake_root(lake))}",
+    )
 
 
 @app.command()
-def show(run_id: str, lake: Path | None = LakeOption, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show one run: status, per-stage timings, rows and table versions."""
-    from pipelines.runrecord import RunRecord
+def show(run_id: str = RunRef, lake: Path | None = LakeOption, as_json: bool = JsonOption) -> None:
+    """One run: the funnel (what each stage kept and dropped), then each stage's tables and versions."""
+    from dataclasses import asdict
+
+    from jobs.funnel import funnel
+    from jobs.registry import load_run
 
     try:
-        record = RunRecord.load(lake_root(lake), run_id)
+        record = load_run(lake_root(lake), run_id)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     if as_json:
-        print(record.model_dump_json(indent=2))
+        print_json({**record.model_dump(mode="json"), "funnel": [asdict(step) for step in funnel(record)]})
         return
-    _print_run(record)
-    for s in record.stages:
-        console.print(f"{s.id}: inputs {s.inputs} -> outputs {s.outputs}")
+    _print_funnel(record)
+    _print_stage_details(record)
 
 
 @tables_app.callback()
-def tables(ctx: typer.Context, lake: Path | None = LakeOption) -> None:
+def tables(ctx: typer.Context, lake: Path | None = LakeOption, as_json: bool = JsonOption) -> None:
     """List every table with its latest version and row count."""
     if ctx.invoked_subcommand is not None:
         return
     from pipelines.lake import Lake
 
     lk = Lake(lake_root(lake))
-    listing = Table(title=f"tables in {lk.root}")
-    for col in ("table", "version", "rows"):
-        listing.add_column(col)
-    for t in lk.tables():
-        listing.add_row(t, str(lk.version(t)), str(lk.num_records(t)))
-    console.print(listing)
+    listing = [{"table": t, "version": lk.version(t), "rows": lk.num_records(t)} for t in lk.tables()]
+    if as_json:
+        print_json(listing)
+        return
+    print_table(
+        console,
+        ("table", "version", "rows"),
+        [(t["table"], t["version"], t["rows"]) for t in listing],
+        title=f"tables in {path_for_display(lk.root)}",
+        right=("version", "rows"),
+    )
 
 
 @tables_app.command("show")
 def table_show(
-    name: str = typer.Argument(..., help="Table (dataset/table)."), lake: Path | None = LakeOption
+    name: str = typer.Argument(..., help="Table (dataset/table)."),
+    lake: Path | None = LakeOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """One table's versions (with the stage and run that wrote each), row counts and schema."""
     from pipelines.lake import Lake, TableMissingError
@@ -173,22 +215,35 @@ def table_show(
         schema = lk.arrow_schema(name)
     except (TableMissingError, ValueError) as exc:
         fail(str(exc))
-    versions = Table(title=f"{name}: versions")
-    for col in ("version", "time", "rows", "stage", "run"):
-        versions.add_column(col)
-    for c in history:
-        v = int(c["version"])
-        versions.add_row(
-            str(v),
-            _when(c.get("timestamp")),
-            str(lk.num_records(name, v)),
-            c["meta"].get("stage", ""),
-            c["meta"].get("run_id", ""),
-        )
-    console.print(versions)
+    versions = [
+        {
+            "version": int(c["version"]),
+            "time": _when(c.get("timestamp")),
+            "rows": lk.num_records(name, int(c["version"])),
+            "stage": c["meta"].get("stage", ""),
+            "run": c["meta"].get("run_id", ""),
+        }
+        for c in history
+    ]
+    columns = [{"name": f.name, "type": str(f.type)} for f in schema]
+    if as_json:
+        print_json({"table": name, "versions": versions, "schema": columns})
+        return
+    print_table(
+        console,
+        ("version", "time", "rows", "stage", "run"),
+        [tuple(v.values()) for v in versions],
+        title=f"{name}: versions",
+        right=("version", "rows"),
+    )
     console.print("schema:")
-    for field in schema:
-        console.print(f"  {field.name}: {field.type}")
+    for column in columns:
+        console.print(Text(f"  {for_terminal(column['name'])}: {column['type']}"))
+
+
+def _short_time(iso: str | None) -> str:
+    """`2026-12-03T07:57:48.580+00:00` as `2026-12-03 07:57:48`: a listing needs no more."""
+    return "" if not iso else iso[:19].replace("T", " ")
 
 
 def _when(millis: int | None) -> str:
@@ -197,37 +252,116 @@ def _when(millis: int | None) -> str:
     return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds") if millis else ""
 
 
+EXCERPT_CHARS = 120
+
+
 @app.command()
 def quarantine(
     name: str | None = typer.Argument(None, help="Quarantine table (default: every */quarantine table)."),
     lake: Path | None = LakeOption,
     limit: int = typer.Option(20, help="Rows to show per table."),
+    as_json: bool = JsonOption,
 ) -> None:
-    """Show quarantined records: counts per reason and the first rows (excerpts truncated)."""
+    """Show quarantined records: counts per reason and the first rows (excerpts shortened)."""
     import pyarrow.compute as pc
 
-    from pipelines.lake import Lake
+    from pipelines.lake import Lake, TableMissingError
 
     lk = Lake(lake_root(lake))
     names = [name] if name else [t for t in lk.tables() if t.endswith("quarantine")]
-    if not names:
-        console.print("no quarantine tables")
-        return
+    listing = []
     for tname in names:
-        data = lk.dataset(tname)
+        try:
+            data = lk.dataset(tname)
+        except (TableMissingError, ValueError) as exc:
+            fail(str(exc))
         reasons = data.to_table(columns=["reason"]).column("reason")
-        counts = pc.value_counts(reasons).to_pylist()
-        console.print(
-            f"[bold]{tname}[/bold]: {len(reasons)} rows; by reason: "
-            + ", ".join(f"{c['values']}={c['counts']}" for c in counts)
-        )
+        counts = {c["values"]: c["counts"] for c in pc.value_counts(reasons).to_pylist()}
         rows = data.head(limit, columns=["source", "locator", "reason", "excerpt"]).to_pylist()
-        table = Table()
-        for col in ("source", "locator", "reason", "excerpt"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            table.add_row(*(str(r[c] or "")[:120] for c in ("source", "locator", "reason", "excerpt")))
-        console.print(table)
+        listing.append({"table": tname, "rows": len(reasons), "by_reason": counts, "first": rows})
+    if as_json:
+        print_json(listing)
+        return
+    if not listing:
+        console.print("no quarantine tables")
+    for entry in listing:
+        by_reason = ", ".join(f"{reason} {count}" for reason, count in entry["by_reason"].items())
+        console.print(Text(for_terminal(f"{entry['table']}: {entry['rows']} rows; by reason: {by_reason}")))
+        print_table(
+            console,
+            ("source", "locator", "reason", "excerpt"),
+            [
+                (r["source"], r["locator"], r["reason"], for_terminal(r["excerpt"], max_chars=EXCERPT_CHARS))
+                for r in entry["first"]
+            ],
+        )
+
+
+@app.command()
+def dropped(
+    name: str = typer.Argument(..., help="Table with a drop_reason column, e.g. demo/decided."),
+    reason: str | None = typer.Option(None, "--reason", help="Only this drop reason."),
+    version: int | None = typer.Option(None, "--version", help="Table version (default: latest)."),
+    limit: int = typer.Option(10, help="Documents to show."),
+    lake: Path | None = LakeOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Browse dropped documents: id, source, why, and the start of the text."""
+    import pyarrow.dataset as ds
+
+    from pipelines.lake import Lake, TableMissingError
+
+    lk = Lake(lake_root(lake))
+    try:
+        data = lk.dataset(name, version)
+    except (TableMissingError, ValueError) as exc:
+        fail(str(exc))
+    if "drop_reason" not in data.schema.names:
+        fail(f"table {name} has no drop_reason column; pick a table written by decide or a later stage")
+    wanted = ds.field("drop_reason").is_valid()
+    if reason is not None:
+        wanted = ds.field("drop_reason") == reason
+    columns = [c for c in ("doc_id", "source", "drop_reason", "text") if c in data.schema.names]
+    rows = data.head(limit, columns=columns, filter=wanted).to_pylist()
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(
+            Text(
+                f"no dropped documents in {for_terminal(name)}" + (f" with reason {reason}" if reason else "")
+            )
+        )
+    for row in rows:
+        console.print(
+            Text(
+                for_terminal(f"{row.get('doc_id')}  [{row['drop_reason']}]  {row.get('source', '')}"),
+                style="bold",
+            )
+        )
+        console.print(Text("  " + for_terminal(row.get("text"), max_chars=3 * EXCERPT_CHARS)))
+
+
+@app.command()
+def doctor(
+    lake: Path | None = LakeOption,
+    as_json: bool = JsonOption,
+    tokenizer: Path = typer.Option(Path("samples/tokenizer.json"), help="tokenizer.json the shards use."),
+    spark_check: bool = typer.Option(True, "--spark/--no-spark", help="Start Spark locally (about 10 s)."),
+) -> None:
+    """Check what a run needs (Java, Spark, the offline models, the lake, disk, a GPU) and say what to do.
+
+    Exits 1 when a required check fails.
+    """
+    from jobs.doctor import print_checks, run_checks
+
+    checks = run_checks(lake_root(lake), tokenizer, spark=spark_check)
+    if as_json:
+        print_json([check.as_dict() for check in checks])
+    else:
+        print_checks(console, checks)
+    if any(check.failed_required for check in checks):
+        raise typer.Exit(1)
 
 
 mount_subapps(app)

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
+
+from pipelines.terminal_table import print_table
+from pipelines.terminal_text import for_terminal
 
 app = typer.Typer(help="Submit jobs to a Spark cluster and follow them.", no_args_is_help=True)
 cluster_app = typer.Typer(help="A Spark standalone master and workers on 127.0.0.1.", no_args_is_help=True)
@@ -30,8 +32,13 @@ def _lake(lake: Path | None) -> Path:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/bold red] {escape(message)}")
+    err.print(Text("error: ", style="bold red") + Text(for_terminal(message, keep_newlines=True)))
     raise typer.Exit(code)
+
+
+def _say(line: str) -> None:
+    """A line that may hold paths, names or log text: escaped, never read as markup."""
+    console.print(Text(for_terminal(line)))
 
 
 def _parse_conf(pairs: list[str]) -> dict[str, str]:
@@ -59,14 +66,14 @@ def _wait(lake: Path, run_id: str, follow: bool) -> None:
     try:
         if follow:
             for line in follow_log(log_file(record), done):
-                console.print(line, markup=False, highlight=False)
+                _say(line)
         else:
             while not done():
                 time.sleep(1.0)
     except KeyboardInterrupt:
         from jobs.registry import cancel
 
-        err.print(f"cancelling {run_id} ...")
+        err.print(Text(for_terminal(f"cancelling {run_id} ...")))
         cancel(lake, run_id)
 
 
@@ -123,9 +130,9 @@ def submit_cmd(
         _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
     except (SpecError, SubmitError) as exc:
         _fail(str(exc))
-    console.print(f"submitted {record.run_id} to {master} ({deploy_mode} mode); log: {record.log_path}")
+    _say(f"submitted {record.run_id} to {master} ({deploy_mode} mode); log: {record.log_path}")
     if detach:
-        console.print(f"follow it with: refinery status {record.run_id} --lake {record.lake}")
+        _say(f"follow it with: refinery status {record.run_id} --lake {record.lake}")
         return
     _wait(Path(record.lake), record.run_id, follow)
     final = refresh(record.lake, record.run_id)
@@ -136,35 +143,34 @@ def submit_cmd(
 def _print_status(record) -> None:
     from jobs.registry import log_file
 
-    console.print(
-        f"[bold]{escape(record.run_id)}[/bold] {escape(f'[{record.status}]')}  job {escape(record.job)}"
-    )
-    console.print(f"  master {record.master} ({record.deploy_mode})  application {record.app_id or '-'}")
-    console.print(
-        f"  created {record.created_at}  started {record.started_at or '-'}  ended {record.ended_at or '-'}"
-    )
+    console.print(Text(for_terminal(f"{record.run_id} [{record.status}]  job {record.job}"), style="bold"))
+    _say(f"  master {record.master} ({record.deploy_mode})  application {record.app_id or '-'}")
+    _say(f"  created {record.created_at}  started {record.started_at or '-'}  ended {record.ended_at or '-'}")
     if record.stages:
-        table = Table()
-        for col in ("stage", "status", "seconds", "inputs", "outputs"):
-            table.add_column(col)
-        for s in record.stages:
-            table.add_row(
-                s.id,
-                s.status,
-                "" if s.seconds is None else f"{s.seconds:.1f}",
-                ", ".join(f"{k}@{v}" for k, v in s.inputs.items()),
-                ", ".join(f"{k}@{v}" for k, v in s.outputs.items()),
-            )
-        console.print(table)
+        print_table(
+            console,
+            ("stage", "status", "seconds", "inputs", "outputs"),
+            [
+                (
+                    s.id,
+                    s.status,
+                    "" if s.seconds is None else f"{s.seconds:.1f}",
+                    [f"{k} v{v}" for k, v in s.inputs.items()],
+                    [f"{k} v{v}" for k, v in s.outputs.items()],
+                )
+                for s in record.stages
+            ],
+            right=("seconds",),
+        )
     if record.error:
-        err.print(record.error, style="red", markup=False, highlight=False)
+        err.print(Text(for_terminal(record.error, keep_newlines=True), style="red"))
     if record.error_cause:
-        err.print(record.error_cause, markup=False, highlight=False)
-    console.print(f"  log {log_file(record)}")
+        err.print(Text(for_terminal(record.error_cause, keep_newlines=True)))
+    _say(f"  log {log_file(record)}")
 
 
 def status_cmd(
-    run_id: str = typer.Argument(..., help="Run id (`refinery runs` lists them)."),
+    run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
     lake: Path | None = LakeOption,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -182,7 +188,7 @@ def status_cmd(
 
 
 def logs_cmd(
-    run_id: str = typer.Argument(..., help="Run id."),
+    run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
     lake: Path | None = LakeOption,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
     tail: int | None = typer.Option(None, "--tail", "-n", help="Only the last N lines (before following)."),
@@ -200,25 +206,26 @@ def logs_cmd(
         if not path.is_file():
             _fail(f"no log yet at {path}")
         lines = path.read_text(errors="replace").splitlines()
-        print("\n".join(lines[-tail:] if tail else lines))
+        for line in lines[-tail:] if tail else lines:
+            print(for_terminal(line))
         return
     info = submit_info(record)
 
     def done() -> bool:
         if info is not None:
             return submission_alive(info) is False
-        return refresh(_lake(lake), run_id).status in TERMINAL
+        return refresh(_lake(lake), record.run_id).status in TERMINAL
 
     skip = 0
     if tail and path.is_file():
         skip = max(0, path.read_text(errors="replace").count("\n") - tail)
     for index, line in enumerate(follow_log(path, done)):
         if index >= skip:
-            print(line, flush=True)
+            print(for_terminal(line), flush=True)
 
 
 def cancel_cmd(
-    run_id: str = typer.Argument(..., help="Run id."),
+    run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
     lake: Path | None = LakeOption,
     grace: float = typer.Option(15.0, help="Seconds between SIGTERM and SIGKILL."),
 ) -> None:
@@ -258,8 +265,8 @@ def cluster_start(
         cluster = LocalCluster(folder, workers=workers, worker_cores=cores, worker_memory=memory).start()
     except ClusterError as exc:
         _fail(str(exc), 1)
-    console.print(f"master {cluster.url}  web UI {cluster.web_url}  ({workers} x {cores} cores, {memory})")
-    console.print(f"submit with: refinery submit SPEC --master {cluster.url} --master-ui {cluster.web_url}")
+    _say(f"master {cluster.url}  web UI {cluster.web_url}  ({workers} x {cores} cores, {memory})")
+    _say(f"submit with: refinery submit SPEC --master {cluster.url} --master-ui {cluster.web_url}")
 
 
 @cluster_app.command("stop")
@@ -275,8 +282,13 @@ def cluster_stop(state_dir: Path | None = ClusterDirOption) -> None:
 
 
 @cluster_app.command("status")
-def cluster_status(state_dir: Path | None = ClusterDirOption) -> None:
+def cluster_status(
+    state_dir: Path | None = ClusterDirOption,
+    as_json: bool = typer.Option(False, "--json", help="The master's own JSON state."),
+) -> None:
     """Workers and applications as the master reports them."""
+    import json
+
     from jobs.cluster import ClusterError, LocalCluster
 
     try:
@@ -286,14 +298,20 @@ def cluster_status(state_dir: Path | None = ClusterDirOption) -> None:
     state = cluster.master_state()
     if state is None:
         _fail(f"the master at {cluster.web_url} does not answer; its log: {cluster.master.log}", 1)
-    console.print(f"master {cluster.url}  web UI {cluster.web_url}  status {state.get('status')}")
-    for worker in state.get("workers", []):
-        console.print(
-            f"  worker {worker['id']} {worker['state']} cores {worker['coresused']}/{worker['cores']}"
+    if as_json:
+        print(json.dumps(state, indent=2))
+        return
+    _say(f"master {cluster.url}  web UI {cluster.web_url}  status {state.get('status')}")
+    print_table(
+        console,
+        ("worker", "state", "cores used"),
+        [(w["id"], w["state"], f"{w['coresused']}/{w['cores']}") for w in state.get("workers", [])],
+    )
+    apps = [a for key in ("activeapps", "completedapps") for a in state.get(key, [])]
+    if apps:
+        print_table(
+            console, ("application", "name", "state"), [(a["id"], a["name"], a["state"]) for a in apps]
         )
-    for key in ("activeapps", "completedapps"):
-        for application in state.get(key, []):
-            console.print(f"  app {application['id']} {application['name']} {application['state']}")
 
 
 for _name, _command in (

@@ -33,7 +33,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from jobs.cluster import process_group_alive, stop_process_group
-from pipelines.runrecord import CANCEL_FILE, RunRecord, now_iso
+from pipelines.runrecord import CANCEL_FILE, RUNS_DIR, RunRecord, list_runs, now_iso
 
 SUBMIT_FILE = "submit.json"
 LOG_FILE = "submit.log"
@@ -63,6 +63,35 @@ class SubmitInfo(BaseModel):
         tmp = run_dir / f".{SUBMIT_FILE}.tmp"
         tmp.write_text(self.model_dump_json(indent=2))
         os.replace(tmp, run_dir / SUBMIT_FILE)
+
+
+def resolve_run_id(lake: str | Path, ref: str) -> str:
+    """The run id that `ref` names: an exact id, `latest`, or a prefix of exactly one id.
+
+    Run ids are long (job, timestamp, random suffix) and users type them from a listing, so
+    any unique prefix will do; an ambiguous one is an error that lists the candidates.
+    """
+    runs_dir = Path(lake) / RUNS_DIR
+    if ref == "latest":
+        runs = list_runs(lake)
+        if not runs:
+            raise FileNotFoundError(f"no runs under {runs_dir}")
+        return runs[0].run_id
+    RunRecord.directory(lake, ref)  # rejects ids that would leave the runs folder
+    if (runs_dir / ref / "run.json").is_file():
+        return ref
+    known = sorted(p.parent.name for p in runs_dir.glob("*/run.json")) if runs_dir.is_dir() else []
+    matches = [run_id for run_id in known if run_id.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ValueError(f"run id prefix {ref!r} is ambiguous; it matches: {', '.join(matches)}")
+    raise FileNotFoundError(f"no run {ref!r} under {runs_dir}; `refinery runs` lists them")
+
+
+def load_run(lake: str | Path, ref: str) -> RunRecord:
+    """The run that `ref` names (see `resolve_run_id`)."""
+    return RunRecord.load(lake, resolve_run_id(lake, ref))
 
 
 def run_dir(record: RunRecord) -> Path:
@@ -124,7 +153,7 @@ def refresh(lake: str | Path, run_id: str) -> RunRecord:
     not end by itself: it is finalized here (failed before the driver started,
     cancelled, or interrupted) and saved, so it never stays "running".
     """
-    record = RunRecord.load(lake, run_id)
+    record = load_run(lake, run_id)
     info = submit_info(record)
     if info is None or record.status in TERMINAL or submission_alive(info) is not False:
         return _with_log_app_id(record)
@@ -171,7 +200,8 @@ def cancel(lake: str | Path, run_id: str, grace: float = 15.0) -> RunRecord:
     host) at the next stage boundary; the kill request to the cluster manager frees
     executors even where the driver is unreachable.
     """
-    record = RunRecord.load(lake, run_id)
+    record = load_run(lake, run_id)
+    run_id = record.run_id
     if record.status in TERMINAL:
         return record
     (run_dir(record) / CANCEL_FILE).write_text(now_iso())

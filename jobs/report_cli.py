@@ -11,6 +11,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
+
+from pipelines.terminal_text import for_terminal
 
 console = Console(stderr=True)
 LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
@@ -21,12 +24,12 @@ def _lake_root(lake: Path | None) -> Path:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/bold red] {message}")
+    console.print(Text("error: ", style="bold red") + Text(for_terminal(message, keep_newlines=True)))
     raise typer.Exit(2)
 
 
 def report(
-    run_id: str = typer.Argument(..., help="Run id (`refinery runs` lists them), or `latest`."),
+    run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
     output: Path | None = typer.Option(
         None, "-o", "--output", help="Write a self-contained HTML report here."
     ),
@@ -36,12 +39,12 @@ def report(
 ) -> None:
     """Compute a run's quality report (stored as report.json beside run.json) and optionally write HTML."""
     from curation.report import load_run_report, report_path, write_run_report
+    from jobs.registry import resolve_run_id
     from jobs.web.render import render_static_report
-    from pipelines.runrecord import RunRecord
 
     root = _lake_root(lake)
     try:
-        run_id = RunRecord.load(root, run_id).run_id  # resolves `latest`
+        run_id = resolve_run_id(root, run_id)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     data = None if recompute else load_run_report(root, run_id)
@@ -55,11 +58,11 @@ def report(
         )
         write_run_report(spark, root, run_id)
         data = load_run_report(root, run_id)
-        console.print(f"report data: {report_path(root, run_id)}")
+        console.print(Text(for_terminal(f"report data: {report_path(root, run_id)}")))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render_static_report(data), encoding="utf-8")
-        console.print(f"HTML report: {output}")
+        console.print(Text(for_terminal(f"HTML report: {output}")))
 
 
 def serve(
@@ -87,6 +90,6 @@ def serve(
         console.print(
             f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can read the lake's documents"
         )
-    console.print(f"serving {root.resolve()} on http://{host}:{port}/")
+    console.print(Text(for_terminal(f"serving {root.resolve()} on http://{host}:{port}/")))
     app = create_app(root, port=port, allowed_hosts=allow_host)
     uvicorn.run(app, host=host, port=port, log_level="warning")

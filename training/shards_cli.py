@@ -15,7 +15,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.text import Text
+
+from pipelines.terminal_table import print_table
+from pipelines.terminal_text import for_terminal
 
 tokenizer_app = typer.Typer(help="Train and inspect tokenizers (HF tokenizer.json).", no_args_is_help=True)
 shards_app = typer.Typer(help="Inspect and verify tokenized shard sets.", no_args_is_help=True)
@@ -29,7 +32,7 @@ def _lake_root(lake: Path | None) -> Path:
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(Text("error: ", style="red") + Text(for_terminal(message, keep_newlines=True)))
     raise typer.Exit(1)
 
 
@@ -73,21 +76,23 @@ def train(
     tok_info = describe(path, eos_token)
     stats = fertility(tokenizer, sample())
     report = write_report(path, tok_info, table, pinned, stats)
-    console.print(
+    summary = (
         f"trained on {training.documents} documents of {table} v{pinned}: vocab {tok_info.vocab_size}, "
-        f"EOS {tok_info.eos_token!r} = {tok_info.eos_id}, sha256 {tok_info.sha256[:16]}…"
+        f"EOS {tok_info.eos_token!r} = {tok_info.eos_id}, sha256 {tok_info.sha256}"
     )
+    console.print(Text(for_terminal(summary)))
     _print_fertility(stats)
-    console.print(f"wrote {path} and {report}")
+    console.print(Text(for_terminal(f"wrote {path} and {report}")))
 
 
 def _print_fertility(stats) -> None:
-    view = Table(title="fertility (tokens per whitespace word)")
-    for column in ("lang", "documents", "words", "tokens", "tokens/word"):
-        view.add_column(column, justify="left" if column == "lang" else "right")
-    for lang, f in stats.items():
-        view.add_row(lang, str(f.documents), str(f.words), str(f.tokens), f"{f.tokens_per_word:.3f}")
-    console.print(view)
+    print_table(
+        console,
+        ("lang", "documents", "words", "tokens", "tokens/word"),
+        [(lang, f.documents, f.words, f.tokens, f"{f.tokens_per_word:.3f}") for lang, f in stats.items()],
+        title="fertility (tokens per whitespace word)",
+        right=("documents", "words", "tokens", "tokens/word"),
+    )
 
 
 @tokenizer_app.command("info")
@@ -131,7 +136,7 @@ def verify_cmd(
             f"{report.sampled} documents compared with the source table"
         )
         for problem in report.problems:
-            console.print(f"[red]{problem}[/red]", highlight=False)
+            console.print(Text(for_terminal(problem), style="red"))
         console.print("[green]OK[/green]" if report.ok else f"[red]{len(report.problems)} problem(s)[/red]")
     if not report.ok:
         raise typer.Exit(1)
@@ -149,19 +154,20 @@ def info_cmd(folder: Path, as_json: bool = typer.Option(False, "--json")) -> Non
     if as_json:
         console.print_json(json.dumps(summary))
         return
-    console.print(
+    headline = (
         f"{summary['folder']}: {summary['tokens']} tokens, {summary['documents']} documents, {summary['shards']} "
         f"shards ({summary['dtype']}) from {summary['source_table']} v{summary['source_version']}; tokenizer "
         f"{summary['tokenizer']} (vocab {summary['vocab_size']}, EOS {summary['eos']['token']!r})"
     )
+    console.print(Text(for_terminal(headline)))
     for key in ("splits", "by_source", "by_lang"):
-        view = Table(title=key.replace("_", " "))
-        view.add_column(key.removeprefix("by_"))
-        view.add_column("documents", justify="right")
-        view.add_column("tokens", justify="right")
-        for name, counts in summary[key].items():
-            view.add_row(name, str(counts["documents"]), str(counts["tokens"]))
-        console.print(view)
+        print_table(
+            console,
+            (key.removeprefix("by_"), "documents", "tokens"),
+            [(name, counts["documents"], counts["tokens"]) for name, counts in summary[key].items()],
+            title=key.replace("_", " "),
+            right=("documents", "tokens"),
+        )
 
 
 @shards_app.command("show")
@@ -183,6 +189,6 @@ def show_cmd(
         return
     text = found.pop("text")
     for key, value in found.items():
-        console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+        console.print(Text(f"{key}: ", style="bold") + Text(for_terminal(str(value))))
     console.rule()
-    console.print(text, highlight=False, markup=False)
+    console.print(Text(for_terminal(text, keep_newlines=True)))
