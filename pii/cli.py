@@ -1,7 +1,8 @@
 """`refinery pii ...`: scan files for PII, evaluate detection on labelled data, purge raw table versions.
 
 Nothing printed here contains a detected value: scan shows each finding inside
-its redacted context, evaluation prints only counts and scores.
+its redacted context. Evaluation prints scores and the missed gold spans of the labelled file
+(its own test data, escaped for the terminal).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import yaml
 from pydantic import ValidationError
 
 from pii.settings import PiiSettings
+from pipelines.terminal_text import for_terminal
 
 app = typer.Typer(help="PII detection and redaction (Presidio, offline).", no_args_is_help=True)
+MATCHES = ("exact", "overlap")
 SCAN_BATCH = 256
 CONTEXT_CHARS = 30
 
@@ -134,24 +137,68 @@ def scan(
 def eval_command(
     data: Annotated[Path, typer.Option(exists=True, help="presidio-research JSON: [{full_text, spans}]")],
     config: Annotated[Path | None, typer.Option(help="YAML with the pii stage's settings")] = None,
-    match: Annotated[str, typer.Option(help="exact (same start and end) or overlap")] = "exact",
+    half: Annotated[
+        str, typer.Option(help="all, tune or report (records split by template, see docs)")
+    ] = "all",
     anchor: Annotated[bool, typer.Option(help="also score Presidio's default AnalyzerEngine")] = False,
-    limit: Annotated[int | None, typer.Option(help="evaluate the first N records")] = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate the first N records of the half")] = None,
+    show_misses: Annotated[int, typer.Option("--misses", help="worst misses to list")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:
-    """Span-level precision, recall and F1 per entity type and overall, as JSON."""
-    from pii.evaluate import EvalDataError, default_predictor, evaluate, load_samples, ours_predictor
+    """Precision, recall and F1 per entity type for exact and overlapping spans, and the worst misses."""
+    from pii.evaluate import HALVES, EvalDataError, default_predictor, load_samples, ours_predictor, split
 
-    if match not in ("exact", "overlap"):
-        raise typer.BadParameter("--match must be exact or overlap")
+    if half not in HALVES:
+        raise typer.BadParameter(f"--half must be one of {', '.join(HALVES)}")
     settings = load_settings(config)
     try:
-        records = load_samples(data)[:limit]
+        records = split(load_samples(data), half)[:limit]
     except EvalDataError as exc:
         raise typer.BadParameter(str(exc)) from None
-    out = {"data": str(data), "ours": evaluate(records, settings, ours_predictor(settings), match)}
+    systems = {"ours": ours_predictor(settings)}
     if anchor:
-        out["presidio_default"] = evaluate(records, settings, default_predictor(settings), match)
-    typer.echo(json.dumps(out, indent=2))
+        systems["presidio_default"] = default_predictor(settings)
+    report = evaluation_report(records, settings, systems, show_misses)
+    report = {"data": str(data), "half": half, **report}
+    typer.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else render_eval(report))
+
+
+def evaluation_report(records: list, settings: PiiSettings, systems: dict, show_misses: int) -> dict:
+    """Scores of each system for both match modes, and ours' worst misses."""
+    from pii.evaluate import misses, score
+
+    entities = settings.all_entities()
+    out: dict = {"documents": len(records), "scores": {}}
+    texts = [r["full_text"] for r in records]
+    for name, predictor in systems.items():
+        predictions = predictor(texts)
+        out["scores"][name] = {m: score(records, predictions, entities, m) for m in MATCHES}
+        if name == "ours":
+            out["misses"] = misses(records, predictions, entities)[:show_misses]
+    return out
+
+
+def render_eval(report: dict) -> str:
+    """Tables per match mode (systems side by side) and the misses, corpus text escaped for the terminal."""
+    lines = [f"{for_terminal(report['data'])} ({report['half']}): {report['documents']} records"]
+    systems = list(report["scores"])
+    for match in MATCHES:
+        lines += ["", f"{match + ' spans':<15}" + "".join(f" | {name:^26}" for name in systems)]
+        lines.append(f"{'type':<15}" + " | precision recall     f1" * len(systems))
+        types = [*report["scores"][systems[0]][match]["per_type"], "overall"]
+        for etype in types:
+            cells = []
+            for name in systems:
+                scores = report["scores"][name][match]
+                row = scores["overall"] if etype == "overall" else scores["per_type"][etype]
+                cells.append(f" | {row['precision']:>9.3f} {row['recall']:>6.3f} {row['f1']:>6.3f}")
+            lines.append(f"{etype:<15}" + "".join(cells))
+    if report.get("misses"):
+        lines += ["", "worst misses (nothing of the value was found):"]
+        for m in report["misses"]:
+            shown = f"{m['before']}[[{m['value']}]]{m['after']}"
+            lines.append(f"  {m['entity_type']:<14} #{m['record']:<5} {for_terminal(shown, max_chars=140)}")
+    return "\n".join(lines)
 
 
 def purge_raw_command(

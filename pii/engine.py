@@ -52,7 +52,9 @@ from thinc.api import NumpyOps
 from threadpoolctl import ThreadpoolController
 
 from pii.batched_ner import BatchedNer, unsupported_reason, verify
+from pii.recognizers import EthereumRecognizer, SeparatedCardRecognizer, WrittenPhoneRecognizer
 from pii.redact import PSEUDONYM_HEX
+from pii.rules import refine
 from pii.settings import PiiSettings
 
 logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
@@ -72,7 +74,7 @@ TRIGGERS: dict[str, str] = {
     "CREDIT_CARD": r"\d{4}",
     "US_SSN": r"\d{3}",
     "IBAN_CODE": r"[a-z]{2}\d{2}",
-    "CRYPTO": r"(?:bc1|[13])[a-z0-9]{25}",
+    "CRYPTO": r"(?:bc1|[13])[a-z0-9]{25}|0x[0-9a-f]{40}",
     "PHONE_NUMBER": r"\d(?:\W{0,4}\d){3}",
     "URL": r"\.[a-z]",
 }
@@ -173,7 +175,9 @@ def _pattern_recognizers(settings: PiiSettings) -> list[EntityRecognizer]:
     """Presidio's predefined recognizers for the enabled pattern entities, plus the spec's custom ones."""
     builders = {
         "EMAIL_ADDRESS": EmailRecognizer,
-        "PHONE_NUMBER": lambda: WindowedPhoneRecognizer(supported_regions=tuple(settings.phone_regions)),
+        "PHONE_NUMBER": lambda: WindowedPhoneRecognizer(
+            supported_regions=tuple(settings.phone.regions), leniency=settings.phone.leniency
+        ),
         "IP_ADDRESS": IpRecognizer,
         "CREDIT_CARD": CreditCardRecognizer,
         "IBAN_CODE": IbanRecognizer,
@@ -182,6 +186,7 @@ def _pattern_recognizers(settings: PiiSettings) -> list[EntityRecognizer]:
         "URL": UrlRecognizer,
     }
     recognizers: list[EntityRecognizer] = [builders[e]() for e in settings.entities if e in builders]
+    recognizers += _refinery_recognizers(settings)
     for recognizer in recognizers:
         if isinstance(recognizer, PatternRecognizer):
             recognizer.global_regex_flags = REGEX_FLAGS  # what Presidio's registry sets on its own instances
@@ -195,6 +200,18 @@ def _pattern_recognizers(settings: PiiSettings) -> list[EntityRecognizer]:
             )
         )
     return recognizers
+
+
+def _refinery_recognizers(settings: PiiSettings) -> list[EntityRecognizer]:
+    """The recognizers refinery adds beside Presidio's (pii.recognizers), as the settings enable them."""
+    added: list[EntityRecognizer] = []
+    if "PHONE_NUMBER" in settings.entities and settings.phone.written:
+        added.append(WrittenPhoneRecognizer(settings.phone))
+    if "CREDIT_CARD" in settings.entities and settings.cards:
+        added.append(SeparatedCardRecognizer())
+    if "CRYPTO" in settings.entities and settings.ethereum:
+        added.append(EthereumRecognizer())
+    return added
 
 
 def replacement_pattern(settings: PiiSettings) -> re.Pattern[str]:
@@ -346,7 +363,7 @@ class PiiAnalyzer:
         results = self.engine.analyze(
             text, language=LANGUAGE, entities=entities, nlp_artifacts=self.nlp_engine.artifacts(doc)
         )
-        return outside_replacements(results, text, self.replacements)
+        return outside_replacements(refine(text, results, self.settings, entities), text, self.replacements)
 
     def _possible_entities(self, texts: Sequence[str]) -> list[set[str]]:
         """For each text, the pattern entities whose trigger occurs in it: one regex pass per trigger per batch."""

@@ -7,6 +7,11 @@ LOCATION, DOMAIN_NAME to URL, TITLE/PREFIX/AGE/ZIP to nothing, ...). Only the
 entity types the configuration enables are scored; gold spans of other types are
 ignored, as presidio-research does when it evaluates a subset of entities.
 
+Halves: rules are tuned on the `tune` half of a file and reported on the `report`
+half (`split`). A record's half is decided by its template (presidio-research
+generates several sentences from each template), so no sentence pattern seen while
+tuning is scored in the report.
+
 A prediction is a true positive when a gold span of the same type has exactly
 the same start and end (`match="exact"`), or overlaps it (`match="overlap"`,
 each gold span matched at most once).
@@ -14,6 +19,7 @@ each gold span matched at most once).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -80,6 +86,23 @@ def load_samples(path: str | Path) -> list[dict[str, Any]]:
                     f"{path}: record {i} has a span without entity_type/start_position/end_position"
                 )
     return data
+
+
+HALVES = ("all", "tune", "report")
+
+
+def half_of(record: dict[str, Any]) -> str:
+    """`tune` or `report`: the first byte of sha256 of the record's template_id (its text without one)."""
+    key = record.get("template_id")
+    basis = f"template:{key}" if key is not None else f"text:{record['full_text']}"
+    return "tune" if hashlib.sha256(basis.encode("utf-8")).digest()[0] % 2 == 0 else "report"
+
+
+def split(records: Sequence[dict[str, Any]], half: str) -> list[dict[str, Any]]:
+    """The records of one half (`all` keeps every record)."""
+    if half not in HALVES:
+        raise ValueError(f"half must be one of {HALVES}, not {half!r}")
+    return [r for r in records if half == "all" or half_of(r) == half]
 
 
 def gold_spans(record: dict[str, Any], entities: Iterable[str]) -> list[tuple[str, int, int]]:
@@ -188,3 +211,31 @@ def evaluate(
 ) -> dict[str, Any]:
     predictions = predictor([r["full_text"] for r in records])
     return score(records, predictions, settings.all_entities(), match)
+
+
+def misses(
+    records: Sequence[dict[str, Any]],
+    predictions: Sequence[list[tuple[str, int, int]]],
+    entities: Sequence[str],
+    context: int = 40,
+) -> list[dict[str, Any]]:
+    """Gold spans no prediction of their type overlaps (the worst misses: nothing of them was redacted),
+    most frequent types first, with the text around them."""
+    keep = set(entities)
+    out = []
+    for i, (rec, pred) in enumerate(zip(records, predictions, strict=True)):
+        text = rec["full_text"]
+        for etype, start, end in gold_spans(rec, keep):
+            if any(p[0] == etype and p[1] < end and start < p[2] for p in pred):
+                continue
+            out.append(
+                {
+                    "record": i,
+                    "entity_type": etype,
+                    "value": text[start:end],
+                    "before": text[max(0, start - context) : start],
+                    "after": text[end : end + context],
+                }
+            )
+    frequency = Counter(m["entity_type"] for m in out)
+    return sorted(out, key=lambda m: (-frequency[m["entity_type"]], m["record"]))

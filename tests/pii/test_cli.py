@@ -37,11 +37,49 @@ def test_eval_reports_per_type_scores(shared_data: Path, tmp_path: Path):
     data = shared_data / "pii/presidio-research/generated_small.json"
     config = tmp_path / "pii.yaml"
     config.write_text("entities: [EMAIL_ADDRESS, CREDIT_CARD, IBAN_CODE]\nner: false\n")
-    result = runner.invoke(app, ["eval", "--data", str(data), "--config", str(config)])
+    result = runner.invoke(app, ["eval", "--data", str(data), "--config", str(config), "--json"])
     assert result.exit_code == 0, result.output
-    ours = _json_out(result.output)["ours"]
+    report = _json_out(result.output)
+    ours = report["scores"]["ours"]["exact"]
     assert set(ours["per_type"]) == {"EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE"}
     assert ours["per_type"]["CREDIT_CARD"]["f1"] > 0.9 and ours["documents"] == 100
+    assert report["scores"]["ours"]["overlap"]["overall"]["f1"] >= ours["overall"]["f1"]
+
+
+def test_eval_tables_side_by_side_with_escaped_misses(tmp_path: Path):
+    """Both match modes, ours beside Presidio's default, and a miss whose text holds an escape sequence
+    printed escaped (corpus text never drives the terminal)."""
+    text = "Call Dana at 212-555-0187.\x1b[31m Wirt Q. Xylo\x1b[0m owns it."
+    start = text.index("owns")  # labelled PERSON: certainly missed, with escapes just before it
+    records = [
+        {
+            "full_text": text,
+            "spans": [
+                {"entity_type": "PHONE_NUMBER", "start_position": 13, "end_position": 25},
+                {"entity_type": "PERSON", "start_position": start, "end_position": start + 4},
+            ],
+        }
+    ]
+    data = tmp_path / "tiny.json"
+    data.write_text(json.dumps(records))
+    config = tmp_path / "pii.yaml"
+    config.write_text("entities: [PHONE_NUMBER, PERSON]\n")
+    result = runner.invoke(app, ["eval", "--data", str(data), "--config", str(config), "--anchor"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "exact spans" in out and "overlap spans" in out and "presidio_default" in out
+    assert "\x1b" not in out and "[[owns]]" in out and "\\x1b[0m" in out
+
+
+def test_eval_halves_are_disjoint_and_cover_the_file(shared_data: Path):
+    from pii.evaluate import load_samples, split
+
+    records = load_samples(shared_data / "pii/presidio-research/generated_large.json")
+    tune, report = split(records, "tune"), split(records, "report")
+    assert len(tune) + len(report) == len(records) and min(len(tune), len(report)) > 900
+    tune_templates = {r["template_id"] for r in tune}
+    assert not tune_templates & {r["template_id"] for r in report}
+    assert split(records, "tune") == tune  # deterministic
 
 
 def test_eval_rejects_bad_config(shared_data: Path, tmp_path: Path):

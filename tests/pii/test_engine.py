@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pii.engine import build_analyzer, get_analyzer
-from pii.settings import DEFAULT_ENTITIES, PiiSettings
+from pii.settings import DEFAULT_ENTITIES, PhoneSettings, PiiSettings
 from tests.pii.peer_cases import peer_cases
 
 # Presidio's registry compiles patterns case-insensitively (global_regex_flags=26) and we do the same,
@@ -50,7 +50,7 @@ def test_presidio_recognizer_cases(presidio_tests: Path):
     for file, entity, text, count, spans in cases:
         settings = PiiSettings(entities=[entity], ner=entity == "PERSON", score_threshold=0.0)
         if entity == "PHONE_NUMBER":
-            settings = settings.model_copy(update={"phone_regions": PEER_PHONE_REGIONS})
+            settings = settings.model_copy(update={"phone": PhoneSettings(regions=PEER_PHONE_REGIONS)})
         got = sorted(
             (r.start, r.end) for r in get_analyzer(settings).analyze(text) if r.entity_type == entity
         )

@@ -1,0 +1,240 @@
+"""Rules over the recognizers' results: PERSON span boundaries and cues, and conflicts between types.
+
+spaCy's small model tags a PERSON span by token context only: it runs spans over
+line breaks ("Ashley Belov\\n>Mclaughlin Ltd."), keeps a possessive, stops inside
+"Donald van der Voet", and takes a street or a firm for a person. Phone matching
+takes card numbers, SSNs and IP addresses for phone numbers. Each rule here is
+switched by a setting (`PersonSettings`, `PhoneSettings`) and measured one by
+one in docs/pii.md; none of them runs under `profile: presidio_default`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from presidio_analyzer import RecognizerResult
+
+from pii.settings import PiiSettings
+
+PERSON = "PERSON"
+PHONE = "PHONE_NUMBER"
+# Types whose match is validated by a checksum or a strict format: a phone span equal to one is not a phone.
+CHECKED_TYPES = frozenset({"CREDIT_CARD", "US_SSN", "IP_ADDRESS", "IBAN_CODE", "CRYPTO", "EMAIL_ADDRESS"})
+IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+PARTICLES = frozenset(
+    {"van", "von", "der", "den", "de", "del", "della", "da", "di", "du", "la", "le", "ten", "ter"}
+)
+TRAILING = " \t\r\n.,;:!?\"'()[]{}<>|/\\*-–—"
+POSSESSIVE = re.compile(r"['’]s?$")
+NEXT_WORD = re.compile(r"[\s,]*([^\W\d_][\w.&-]*)")
+PREVIOUS_TOKEN = re.compile(r"(\S+)\s*$")
+SUFFIX = re.compile(r",?[ \t]+(?:Jr|Sr|II|III|IV|PhD|MD|DVM|DDS|Esq)\b\.?")
+LEADING_LOWER = re.compile(r"(?:[a-z]+[ \t]+)+(?=[A-Z])")
+PARTICLE_TAIL = re.compile(
+    r"((?:\s+(?:van|von|der|den|de|del|della|da|di|du|la|le|ten|ter))*\s+[A-Z][\w'-]+)"
+)
+TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam)\.?"
+NAME = r"[A-Z][^\W\d_]*(?:['-][A-Z]?[^\W\d_]+)*"
+TITLE_AT = re.compile(rf"({TITLE})[ \t]+", re.IGNORECASE)
+TITLE_BEFORE = re.compile(rf"\b({TITLE})[ \t]+$", re.IGNORECASE)
+ONE_NAME = r"[A-Z][^\W\d_]+(?:-[A-Z][^\W\d_]+)?"
+NAME_LIST = re.compile(
+    rf"\b{ONE_NAME}(?:[ \t]*,[ \t]*{ONE_NAME})*[ \t]*,?[ \t]+(?:and|or|&)[ \t]+{ONE_NAME}\b"
+)
+# A capitalised name right after a naming cue; the name is group 1.
+CUE = re.compile(
+    rf"(?:\b(?:[Mm]y name is|[Nn]ame is|[Cc]all me|[Cc]alls me|[Nn]amed (?:him|her)|[Nn]ame:)\s+(?:{TITLE}\s+)?"
+    rf"|\b(?:Dear|Hi|Hello)\s+(?:{TITLE}\s+)?(?=[^\W\d_]+(?:\s+{NAME})?\s*[,!:\n])"
+    rf"|\b{TITLE}\s+(?=[A-Z]))"
+    rf"({NAME}(?:[ \t]+(?:(?:van|von|der|den|de|del|da|di|du|la|le)[ \t]+)*{NAME}){{0,2}})"
+)
+
+
+def refine(
+    text: str, results: list[RecognizerResult], settings: PiiSettings, entities: list[str]
+) -> list[RecognizerResult]:
+    """The results with the enabled rules for the `entities` analyzed applied (a new list; PERSON results
+    may be moved or dropped)."""
+    person = settings.person
+    if PERSON in entities:
+        if person.cues:
+            results = results + _cue_names(text, results)
+        if person.boundaries:
+            results = [
+                r
+                for r in (_trim(text, _extend(text, r)) if r.entity_type == PERSON else r for r in results)
+                if r
+            ]
+        if person.lists:
+            results = results + _listed(text, results)
+        if person.titles != "exclude":
+            results = _titled(text, results, person.titles)
+        cues = {w.lower() for w in (*person.org_cues, *person.street_cues)}
+        if cues:
+            results = [r for r in results if r.entity_type != PERSON or not _cued(text, r, cues)]
+        if person.yield_to_patterns:
+            results = _yield(results, PERSON, lambda other: other.entity_type != PERSON, inside=True)
+    phone = settings.phone
+    if PHONE in entities:
+        results = [r for r in results if r.entity_type != PHONE or _phone_length_ok(text, r, settings)]
+        if phone.yield_to_checksums:
+            results = [
+                r
+                for r in results
+                if r.entity_type != PHONE or not IPV4_SHAPE.fullmatch(text[r.start : r.end])
+            ]
+            results = _yield(results, PHONE, lambda other: other.entity_type in CHECKED_TYPES, inside=False)
+        results = _longest(results, PHONE)
+    return _longest(results, PERSON)
+
+
+def _phone_length_ok(text: str, r: RecognizerResult, settings: PiiSettings) -> bool:
+    number = re.split(r"\s?(?:x|ext)", text[r.start : r.end], maxsplit=1, flags=re.IGNORECASE)[0]
+    digits = sum(c.isdigit() for c in number)
+    return settings.phone.min_digits <= digits <= settings.phone.max_digits
+
+
+def _trim(text: str, r: RecognizerResult) -> RecognizerResult | None:
+    """The span cut at its first line break and stripped of punctuation and a possessive; None if empty."""
+    start, end = r.start, r.end
+    value = text[start:end]
+    lines = [line for line in re.split(r"\n", value)]
+    first = next((i for i, line in enumerate(lines) if line.strip(TRAILING)), None)
+    if first is None:
+        return None
+    start += sum(len(line) + 1 for line in lines[:first])
+    end = start + len(lines[first])
+    while start < end and text[start] in TRAILING:
+        start += 1
+    while end > start:
+        possessive = POSSESSIVE.search(text, start, end)
+        if text[end - 1] in TRAILING:
+            end -= 1
+        elif possessive and possessive.end() == end and end - possessive.start() <= 2:
+            end = possessive.start()
+        else:
+            break
+    if end < len(text) and text[end] == "." and SUFFIX.fullmatch(" " + text[start:end].split()[-1] + "."):
+        end += 1  # "Keith Bult Jr." keeps its period
+    lead = LEADING_LOWER.match(text, start, end)
+    if lead and not text[start:end].islower():
+        start = lead.end()  # "a John Smith concert": the article is not part of the name
+    if end - start < 2:
+        return None
+    r.start, r.end = start, end
+    return r
+
+
+def _extend(text: str, r: RecognizerResult) -> RecognizerResult:
+    """A span ending in a name particle ("Donald van") extended over the rest of the name ("der Voet"),
+    and over a suffix that follows it ("Jr.", "PhD")."""
+    words = text[r.start : r.end].split()
+    if words and words[-1].lower() in PARTICLES:
+        tail = PARTICLE_TAIL.match(text, r.end - len(words[-1]) - 1)
+        if tail:
+            r.end = tail.end()
+    suffix = SUFFIX.match(text, r.end)
+    if suffix:
+        r.end = suffix.end()
+    return r
+
+
+def _cued(text: str, r: RecognizerResult, cues: set[str]) -> bool:
+    """An organisation or street word follows the span or ends it, or a house number comes before it."""
+    words = text[r.start : r.end].split()
+    last = words[-1].lower().strip(".,") if words else ""
+    following = NEXT_WORD.match(text, r.end)
+    nxt = following.group(1).lower().strip(".,") if following and "\n" not in following.group(0) else ""
+    before = PREVIOUS_TOKEN.search(text, 0, r.start)
+    house_number = bool(
+        before and before.group(1).rstrip(",").isdigit() and "\n" not in text[before.start() : r.start]
+    )
+    trailing_number = bool(re.match(r"[ \t]+\d{1,5}\b", text[r.end : r.end + 7]))
+    has_digit = any(c.isdigit() for c in text[r.start : r.end])
+    return last in cues or nxt in cues or house_number or trailing_number or has_digit
+
+
+def _cue_names(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """PERSON results for capitalised names after a naming cue that no PERSON result covers yet."""
+    taken = [(r.start, r.end) for r in results if r.entity_type == PERSON]
+    out = []
+    for m in CUE.finditer(text):
+        start, end = m.span(1)
+        if any(s < end and start < e for s, e in taken):
+            continue
+        out.append(_result(start, end, "NamingCue"))
+    return out
+
+
+def _listed(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """PERSON results for the other members of a list ("Anna, Ben and Carla") one of whose single-word
+    members is already a PERSON result; members that other results cover are left alone."""
+    singles = {(r.start, r.end) for r in results if r.entity_type == PERSON}
+    taken = [(r.start, r.end) for r in results]
+    out = []
+    for run in NAME_LIST.finditer(text):
+        members = [m.span() for m in re.finditer(ONE_NAME, run.group(0))]
+        members = [(run.start() + s, run.start() + e) for s, e in members]
+        if not any(m in singles for m in members):
+            continue
+        for start, end in members:
+            if not any(s < end and start < e for s, e in taken):
+                out.append(_result(start, end, "NameList"))
+    return out
+
+
+def _titled(text: str, results: list[RecognizerResult], mode: str) -> list[RecognizerResult]:
+    """A title right before a PERSON span (or at its start) made its own span (`separate`) or part of
+    the name's (`include`)."""
+    out = []
+    for r in results:
+        out.append(r)
+        if r.entity_type != PERSON:
+            continue
+        inner = TITLE_AT.match(text, r.start, r.end)
+        if inner and inner.end() < r.end:
+            title = (r.start, r.start + len(inner.group(1)))
+            r.start = inner.end()
+        else:
+            before = TITLE_BEFORE.search(text, max(0, r.start - 8), r.start)
+            if not before:
+                continue
+            title = before.span(1)
+        if mode == "include":
+            r.start = title[0]
+        else:
+            out.append(_result(*title, "Title"))
+    return out
+
+
+def _result(start: int, end: int, recognizer: str) -> RecognizerResult:
+    metadata = {
+        RecognizerResult.RECOGNIZER_NAME_KEY: recognizer,
+        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer,
+    }
+    return RecognizerResult(PERSON, start, end, 0.85, recognition_metadata=metadata)
+
+
+def _yield(results: list[RecognizerResult], entity: str, wins, inside: bool) -> list[RecognizerResult]:
+    """`entity` results dropped where a result for which `wins(other)` holds covers them (`inside`) or
+    overlaps them."""
+    strong = [o for o in results if o.entity_type != entity and wins(o)]
+
+    def loses(r: RecognizerResult) -> bool:
+        if inside:
+            return any(o.start <= r.start and r.end <= o.end for o in strong)
+        return any(o.start < r.end and r.start < o.end for o in strong)
+
+    return [r for r in results if r.entity_type != entity or not loses(r)]
+
+
+def _longest(results: list[RecognizerResult], entity: str) -> list[RecognizerResult]:
+    """Of overlapping `entity` results (NER and cue, phonenumbers and written format), the longest."""
+    mine = sorted(
+        (r for r in results if r.entity_type == entity), key=lambda r: (-(r.end - r.start), r.start)
+    )
+    kept: list[RecognizerResult] = []
+    for r in mine:
+        if not any(k.start < r.end and r.start < k.end for k in kept):
+            kept.append(r)
+    return [r for r in results if r.entity_type != entity] + kept
