@@ -150,13 +150,23 @@ def files_command(
     if as_json:
         typer.echo(json.dumps(report))
         return
+    _print_report(report)
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    """The clusters for a terminal: member names and problems come from the user's files (names, JSON
+    error excerpts), so every one goes through `for_terminal`."""
+    from pipelines.terminal_text import for_terminal
+
     typer.echo(
-        f"{report['documents']} documents, {report['images']} images; LSH {spec.bands} bands x {spec.rows} rows"
+        f"{report['documents']} documents, {report['images']} images; "
+        f"LSH {report['bands']} bands x {report['rows']} rows"
     )
     for kind in ("text_clusters", "image_clusters"):
         for cluster in report[kind]:
-            typer.echo(f"{kind[:-9]} cluster of {len(cluster['members'])}, kept {cluster['representative']}:")
+            kept = for_terminal(cluster["representative"])
+            typer.echo(f"{kind[:-9]} cluster of {len(cluster['members'])}, kept {kept}:")
             for member in cluster["members"]:
-                typer.echo(f"  {'*' if member == cluster['representative'] else ' '} {member}")
+                typer.echo(f"  {'*' if member == cluster['representative'] else ' '} {for_terminal(member)}")
     for problem in report["problems"]:
-        typer.echo(f"skipped: {problem}", err=True)
+        typer.echo(f"skipped: {for_terminal(problem)}", err=True)
