@@ -9,12 +9,15 @@ How it runs (DESIGN decisions 1, 5):
    (pipelines/ingest_writer.py); nothing reads the input twice, nothing re-reads the
    output to split or count it. The runner commits the staged files with delta-rs.
 3. The tasks' reports (a few rows each) give the metrics: files and bytes per source,
-   rows per source and table, quarantined rows per reason, skipped protocol records
-   per type, and `records_in` (= documents + images + quarantine, which the runner
-   checks against the committed tables' statistics).
+   rows per source and table, quarantined rows per reason, skipped records per reason,
+   quarantine records folded past a file's cap per reason, `records_in` (= documents +
+   images + quarantine rows, which the runner checks against the committed tables'
+   statistics) and `records_read` (every record a reader met: records_in - capped
+   summary rows + folded + skipped).
 
 `source_fingerprint` hashes (path, size, mtime) of every listed file, so a rerun over
-unchanged input is skipped by the runner.
+unchanged input is skipped by the runner. File names may be any bytes: a name that is
+not UTF-8 travels as Python's surrogate-escaped str and is hashed as its bytes.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipelines.ingest_writer import REPORT_SCHEMA, TaskPlan, write_partition
 from pipelines.lake import StagedFiles
-from pipelines.readers import OPTIONS, detect_format
-from pipelines.readers.base import DEFAULT_MAX_DOC_BYTES, SKIPPED
+from pipelines.readers import CAPPED, OPTIONS, detect_format
+from pipelines.readers.base import DEFAULT_MAX_DOC_BYTES, FOLDED, SKIPPED
+from pipelines.readers.compressed import DEFAULT_MAX_COMPRESSION_RATIO
 from pipelines.readers.schema import TABLE_SCHEMAS
 from pipelines.stage import Stage, StageConfig, StageContext, StageResult
 
@@ -96,11 +100,14 @@ class InputSpec(BaseModel):
 
 class IngestConfig(StageConfig):
     """`inputs`: what to read; `max_doc_bytes`: larger records are quarantined as `oversize`;
+    `max_compression_ratio`: a compressed file that inflates to more than this times its size
+    (and past 64 MB) is quarantined as `compression_bomb` without being read further;
     `partitions`: Spark tasks (default one per 128 MB of input, at least one per core,
     at most one per file)."""
 
     inputs: list[InputSpec] = Field(default_factory=list)
     max_doc_bytes: int = Field(DEFAULT_MAX_DOC_BYTES, gt=0)
+    max_compression_ratio: float = Field(DEFAULT_MAX_COMPRESSION_RATIO, gt=1)
     partitions: int | None = Field(None, gt=0)
 
     @field_validator("inputs")
@@ -244,7 +251,8 @@ class Ingest(Stage):
     def source_fingerprint(self, ctx: StageContext) -> str:
         digest = hashlib.sha256()
         for f in self.listing()[0]:
-            digest.update(f"{f.source}\0{f.path}\0{f.format}\0{f.size}\0{f.mtime_ns}\n".encode())
+            line = f"{f.source}\0{f.path}\0{f.format}\0{f.size}\0{f.mtime_ns}\n"
+            digest.update(line.encode("utf-8", "surrogateescape"))
         return digest.hexdigest()[:16]
 
     def run(self, ctx: StageContext) -> StageResult:
@@ -283,7 +291,12 @@ class Ingest(Stage):
         # do not end up last on a busy core.
         groups = [g for _, g in sorted(zip(loads, groups, strict=True), key=lambda p: -p[0]) if g]
         plan = TaskPlan(
-            staging, ctx.run_id, self.name, self.config.max_doc_bytes, spark.sparkContext.broadcast(groups)
+            staging,
+            ctx.run_id,
+            self.name,
+            self.config.max_doc_bytes,
+            self.config.max_compression_ratio,
+            spark.sparkContext.broadcast(groups),
         )
         try:
             ids = spark.range(0, len(groups), 1, len(groups))  # partition i holds exactly the id i
@@ -299,13 +312,13 @@ class Ingest(Stage):
         """Counts from the tasks' reports (a few rows per task), plus the driver's listing."""
         per_source: dict[str, dict[str, int]] = {}
         quarantined: dict[str, int] = {}
-        skipped: dict[str, int] = {}
+        uncounted: dict[str, dict[str, int]] = {SKIPPED: {}, FOLDED: {}}
         for row in report:
             if row["record"] != "count":
                 continue
             kind, n = row["table"], int(row["n"])
-            if kind == SKIPPED:
-                skipped[row["reason"]] = skipped.get(row["reason"], 0) + n
+            if kind in uncounted:
+                uncounted[kind][row["reason"]] = uncounted[kind].get(row["reason"], 0) + n
                 continue
             table = {"document": "documents", "image": "images"}.get(kind, "quarantine")
             bucket = per_source.setdefault(row["source"], {})
@@ -317,12 +330,19 @@ class Ingest(Stage):
         for f in files:
             files_per_source[f.source] = files_per_source.get(f.source, 0) + 1
             bytes_per_source[f.source] = bytes_per_source.get(f.source, 0) + f.size
+        records_in = sum(sum(b.values()) for b in per_source.values())
+        folded, skipped = uncounted[FOLDED], uncounted[SKIPPED]
         return {
             "files": files_per_source,
             "bytes": bytes_per_source,
             "files_ignored": {k: len(v) for k, v in ignored.items() if v},
             "rows": per_source,
             "quarantined": dict(sorted(quarantined.items())),
+            "quarantine_folded": dict(sorted(folded.items())),
             "skipped_records": dict(sorted(skipped.items())),
-            "records_in": sum(sum(b.values()) for b in per_source.values()),
+            "records_in": records_in,
+            "records_read": records_in
+            - quarantined.get(CAPPED, 0)
+            + sum(folded.values())
+            + sum(skipped.values()),
         }

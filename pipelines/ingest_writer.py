@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.readers import read_file
-from pipelines.readers.base import SKIPPED, FileTask
+from pipelines.readers.base import FOLDED, SKIPPED, FileTask
 from pipelines.readers.schema import (
     CONSTANTS,
     RENAMED,
@@ -65,6 +65,7 @@ class TaskPlan:
     run_id: str
     stage: str
     max_doc_bytes: int
+    max_compression_ratio: float
     groups: Any
 
 
@@ -128,16 +129,18 @@ def _file_tasks(batches: Iterator[pa.RecordBatch], plan: TaskPlan) -> Iterator[F
                     format=f["format"],
                     options=json.loads(f["options_json"]),
                     max_doc_bytes=plan.max_doc_bytes,
+                    max_compression_ratio=plan.max_compression_ratio,
                 )
 
 
 def _counted(
     tasks: Iterator[FileTask], counts: Counter[tuple[str, str, str | None]]
 ) -> Iterator[dict[str, Any]]:
-    """Every row of every file, counted per (kind, source, reason) on the way through."""
+    """Every row of every file, counted per (kind, source, reason) on the way through; skipped
+    and folded rows carry a count of records and belong to no table."""
     for task in tasks:
         for row in read_file(task):
-            n = json.loads(row["meta"])["count"] if row["kind"] == SKIPPED else 1
+            n = json.loads(row["meta"])["count"] if row["kind"] in (SKIPPED, FOLDED) else 1
             counts[(row["kind"], row["source"], row.get("reason"))] += n
             yield row
 

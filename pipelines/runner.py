@@ -236,6 +236,7 @@ class Runner:
             versions[table] = commit.version
             srec.outputs[table] = commit.version
         srec.metrics, srec.files = result.metrics, result.files
+        srec.skipped = dict(result.metrics.get("skipped_records", {}))
         self._account(stage, ctx, srec, result.metrics)
 
     def _account(self, stage: Stage, ctx: StageContext, srec: StageRecord, metrics: dict[str, Any]) -> None:

@@ -58,6 +58,9 @@ class StageRecord(BaseModel):
     kept: int | None = None
     dropped: dict[str, int] = Field(default_factory=dict)
     quarantined: int | None = None
+    # Valid records a reader met but did not want (DNS, CSS, non-200 ...), per reason: not rows of
+    # any table, so outside rows in = kept + dropped + quarantined, but shown beside it.
+    skipped: dict[str, int] = Field(default_factory=dict)
     reconciled: bool | None = None
     metrics: dict[str, Any] = Field(default_factory=dict)
     files: list[str] = Field(default_factory=list)
@@ -66,7 +69,17 @@ class StageRecord(BaseModel):
     def summary(self) -> dict[str, Any]:
         """The fields every funnel view starts from (stats.json, the report, the web app)."""
         return self.model_dump(
-            include={"id", "stage", "status", "seconds", "rows_in", "rows_out", "quarantined", "error"}
+            include={
+                "id",
+                "stage",
+                "status",
+                "seconds",
+                "rows_in",
+                "rows_out",
+                "quarantined",
+                "skipped",
+                "error",
+            }
         )
 
 

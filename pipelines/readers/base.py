@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import json
-import zlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,17 +23,23 @@ from typing import Any
 import xxhash
 
 from pipelines.html_text import Decoded
+from pipelines.readers.compressed import BUFFER, DEFAULT_MAX_COMPRESSION_RATIO, open_maybe_compressed
+from pipelines.terminal_text import path_for_display
 
 EXCERPT_CHARS = 200
 DEFAULT_MAX_DOC_BYTES = 10_000_000
-CHUNK = 1 << 20
+CHUNK = BUFFER
 # Text with more undecodable bytes than this (as U+FFFD) is quarantined, not kept.
 MAX_REPLACED_FRACTION = 0.01
+# A text-format file whose first SNIFF_BYTES hold a NUL byte, or more than BINARY_FRACTION of
+# characters that are undecodable or control codes, is one `binary_file` row, not a row per "line".
+SNIFF_BYTES = 8192
+BINARY_FRACTION = 0.3
+_TEXT_CONTROLS = "\t\n\r\f\v\x1b"
 
 DOCUMENT, IMAGE, QUARANTINE, SKIPPED = "document", "image", "quarantine", "skipped"
-
-# Errors a damaged compressed stream raises while being read.
-STREAM_ERRORS = (EOFError, OSError, zlib.error)
+# Records past a file's quarantine cap: counted per reason like SKIPPED, not written as rows.
+FOLDED = "folded"
 
 
 @dataclass(frozen=True)
@@ -46,19 +52,39 @@ class FileTask:
     format: str
     options: dict[str, Any] = field(default_factory=dict)
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
+    max_compression_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO
 
     @property
     def root(self) -> str:
         """The input root the file was listed under (relpath is relative to it)."""
         return self.path[: len(self.path) - len(self.relpath)].rstrip("/") or "/"
 
+    def open(self) -> io.BufferedReader:
+        """The file's content, decompressed by suffix under this task's compression-bomb guard."""
+        return open_maybe_compressed(self.path, self.max_compression_ratio)
+
+    @property
+    def shown_relpath(self) -> str:
+        """The relative path as stored in locators and uris: the name itself when it is printable
+        UTF-8 (nearly always), else with the odd bytes and controls as `\\xNN` escapes. A name that
+        is not UTF-8 cannot be an Arrow string as it is; the exact bytes go into `meta.path_hex`."""
+        return path_for_display(self.relpath)
+
+    @property
+    def path_is_odd(self) -> bool:
+        """Whether the displayed name differs from the real one (not UTF-8, or control codes)."""
+        return self.shown_relpath != self.relpath
+
     def locator(self, position: str | int) -> str:
         """`relpath:position`: a byte offset, a line number or a row index inside the file."""
-        return f"{self.relpath}:{position}"
+        return f"{self.shown_relpath}:{position}"
 
     def record_id(self, position: str | int) -> str:
-        """Stable across reruns: a hash of source, path relative to the input root and position."""
-        return xxhash.xxh3_128_hexdigest(f"{self.source}\x00{self.relpath}\x00{position}".encode())
+        """Stable across reruns: a hash of source, path relative to the input root and position.
+        Surrogates (undecodable bytes of a name, JSON `\\ud800` ids) are hashed as they are, so
+        names that differ only in such bytes get different ids."""
+        key = f"{self.source}\x00{self.relpath}\x00{position}".encode("utf-8", "surrogatepass")
+        return xxhash.xxh3_128_hexdigest(key)
 
     def document(
         self,
@@ -70,16 +96,19 @@ class FileTask:
         fetched_at: datetime | None = None,
         meta: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        meta = dict(meta or {})
+        if self.path_is_odd:
+            meta["path_hex"] = os.fsencode(self.relpath).hex()
         return {
             "kind": DOCUMENT,
             "id": self.record_id(position),
             "source": self.source,
-            "uri": uri or self.relpath,
+            "uri": arrow_text(uri) if uri else self.shown_relpath,
             "locator": self.locator(position),
             "text": text,
-            "content_type": content_type,
+            "content_type": arrow_text(content_type),
             "fetched_at": fetched_at,
-            "meta": json.dumps(meta or {}, ensure_ascii=False, default=str),
+            "meta": meta_json(meta),
         }
 
     def quarantine(
@@ -92,6 +121,10 @@ class FileTask:
             "reason": reason,
             "excerpt": excerpt_of(excerpt),
         }
+
+    def folded(self, reason: str, count: int) -> dict[str, Any]:
+        """`count` quarantine records of `reason` past the file's cap (see readers.read_file)."""
+        return {**self.skipped(reason, count), "kind": FOLDED}
 
     def skipped(self, reason: str, count: int) -> dict[str, Any]:
         return {
@@ -109,7 +142,42 @@ def excerpt_of(raw: bytes | str | None) -> str:
         return ""
     if isinstance(raw, bytes):
         raw = raw[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
-    return raw[:EXCERPT_CHARS]
+    return arrow_text(raw[:EXCERPT_CHARS])
+
+
+def has_lone_surrogates(text: str) -> bool:
+    """Whether `text` holds surrogate code points, which no UTF-8 (hence no Arrow string) can hold.
+    JSON's `"\\ud800"` and surrogate-escaped file names both produce them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def arrow_text(text: str) -> str:
+    """`text` fit for an Arrow string column: lone surrogates shown as `\\udcNN` escapes."""
+    if not has_lone_surrogates(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def meta_json(meta: dict[str, Any]) -> str:
+    """`meta` as JSON text; values with lone surrogates are kept as JSON `\\u` escapes (lossless)."""
+    text = json.dumps(meta, ensure_ascii=False, default=str)
+    return json.dumps(meta, default=str) if has_lone_surrogates(text) else text
+
+
+def looks_binary(head: bytes) -> bool:
+    """Whether the first bytes of a text-format file are not text: a NUL byte (UTF-16/32 text,
+    which has them, starts with a byte-order mark) or mostly undecodable bytes and controls."""
+    if not head or head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        return False
+    if b"\x00" in head:
+        return True
+    text = head.decode("utf-8", errors="replace")
+    odd = sum(1 for c in text if c == "\ufffd" or (c < " " and c not in _TEXT_CONTROLS))
+    return odd > BINARY_FRACTION * len(text)
 
 
 def garbled(decoded: Decoded) -> bool:
@@ -117,66 +185,11 @@ def garbled(decoded: Decoded) -> bool:
     return decoded.replaced > MAX_REPLACED_FRACTION * max(len(decoded.text), 1)
 
 
-class TolerantGzip(io.RawIOBase):
-    """A (multi-member) gzip stream that hands out every byte decompressed before damage.
-
-    `gzip.GzipFile` drops the output of the read that hits a truncated end; here all
-    of it is delivered first and EOFError is raised only on the next read, so the
-    lines before a cut are kept and the cut itself is reported.
-    """
-
-    def __init__(self, path: str):
-        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
-        self._inflate = zlib.decompressobj(31)
-        self._fresh = True
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            raw = self._fh.read(CHUNK)
-            if not raw:
-                if self._inflate.eof or self._fresh:
-                    return 0
-                raise EOFError("compressed stream ends before its end-of-stream marker (truncated gzip)")
-            self._feed(raw)
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
-
-    def _feed(self, raw: bytes) -> None:
-        while raw:
-            if self._inflate.eof:
-                self._inflate, self._fresh = zlib.decompressobj(31), True
-            self._pending += self._inflate.decompress(raw)
-            self._fresh = False
-            raw = self._inflate.unused_data if self._inflate.eof else b""
-
-    def close(self) -> None:
-        self._fh.close()
-        super().close()
-
-
-def open_maybe_compressed(path: str) -> io.BufferedReader:
-    """A buffered binary stream of the file's content, decompressing .gz and .zst by name."""
-    if path.endswith(".gz"):
-        return io.BufferedReader(TolerantGzip(path), CHUNK)
-    if path.endswith(".zst"):
-        import zstandard
-
-        raw = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)  # noqa: SIM115 - closed with the reader
-        return io.BufferedReader(raw, CHUNK)  # type: ignore[arg-type]
-    return open(path, "rb", buffering=CHUNK)
-
-
 def read_bounded_lines(stream: io.BufferedReader, limit: int) -> Iterator[tuple[int, bytes | None, bytes]]:
     """Yield (line number, line or None when over `limit` bytes, first bytes of the line).
 
-    An oversize line is skipped in chunks, so memory stays at `limit` + CHUNK however
-    long the line is. Line numbers start at 1; trailing newlines are stripped.
+    An oversize line is skipped in chunks, so memory stays at `limit` + CHUNK and time linear
+    however long the line is (a compressed stream also stops at its bomb limit). Line numbers start at 1; trailing newlines are stripped.
     """
     number = 0
     while True:

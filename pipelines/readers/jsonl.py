@@ -6,8 +6,11 @@ definition, so a bad byte means a mis-encoded source) is quarantined as `invalid
 rather than silently patched. A `.json` file that holds one JSON document (it starts
 with `[`, or its first line is not a complete JSON value) is read whole, up to
 max_doc_bytes: an array gives one record per element (locator `file:[i]`), an object
-one record. Blank lines are not records. A damaged compressed stream keeps the lines read before the damage and
-quarantines the rest as `truncated_stream` at the line where it broke.
+one record. Blank lines are not records. A damaged compressed stream keeps the lines read
+before the damage and quarantines the rest as `truncated_stream` at the line where it broke.
+A file whose first bytes are not text (base.looks_binary) is one `binary_file` row, not one
+row per "line" of binary. JSON's `\\ud800` escapes decode to lone surrogates, which are not
+Unicode text (and cannot be stored): such a record is quarantined as `invalid_unicode`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.readers.base import STREAM_ERRORS, FileTask, open_maybe_compressed, read_bounded_lines
+from pipelines.readers.base import (
+    SNIFF_BYTES,
+    FileTask,
+    has_lone_surrogates,
+    looks_binary,
+    read_bounded_lines,
+)
+from pipelines.readers.compressed import STREAM_ERRORS
 
 
 class JsonlOptions(BaseModel):
@@ -43,6 +53,8 @@ def record_to_row(
         return task.quarantine(position, reason, raw)
     if not text.strip():
         return task.quarantine(position, "empty_text", raw)
+    if has_lone_surrogates(text):
+        return task.quarantine(position, "invalid_unicode", raw)
     meta = {k: v for k, v in obj.items() if k != opts.text_field}
     row = task.document(position, text, uri=_str_or_none(obj.get(opts.url_field)), meta=meta)
     if opts.id_field and obj.get(opts.id_field) is not None:
@@ -59,9 +71,13 @@ def read(task: FileTask) -> Iterator[dict[str, Any]]:
     if _is_single_document(task):
         yield from _read_document(task, opts)
         return
-    with open_maybe_compressed(task.path) as stream:
+    with task.open() as stream:
         line_no = 0
         try:
+            head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+            if looks_binary(head):
+                yield task.quarantine(0, "binary_file", head)
+                return
             for line_no, line, head in read_bounded_lines(stream, task.max_doc_bytes):
                 if line is None or line.strip():
                     yield _line_to_row(task, opts, line_no, line, head)
@@ -74,7 +90,7 @@ def _is_single_document(task: FileTask) -> bool:
     if not task.path.removesuffix(".gz").removesuffix(".zst").endswith(".json"):
         return False
     try:
-        with open_maybe_compressed(task.path) as stream:
+        with task.open() as stream:
             first = next(read_bounded_lines(stream, task.max_doc_bytes), None)
     except STREAM_ERRORS:
         return False
@@ -108,7 +124,7 @@ def _line_to_row(
 
 def _read_document(task: FileTask, opts: JsonlOptions) -> Iterator[dict[str, Any]]:
     """A whole-file JSON document (up to max_doc_bytes): an array gives one record per element."""
-    with open_maybe_compressed(task.path) as stream:
+    with task.open() as stream:
         data = stream.read(task.max_doc_bytes + 1)
     if len(data) > task.max_doc_bytes:
         yield task.quarantine(0, "oversize", data[:800])

@@ -1,7 +1,8 @@
 """Whole-file documents: plain HTML pages and plain text files (optionally .gz / .zst).
 
 One file is one record. A file over max_doc_bytes is quarantined as `oversize` after
-reading only max_doc_bytes + 1 bytes. The charset is detected (BOM, strict UTF-8,
+reading only max_doc_bytes + 1 bytes; a file that is not text at all (base.looks_binary)
+as `binary_file`. The charset is detected (BOM, strict UTF-8,
 `<meta>` for HTML, charset-normalizer); more than 1% undecodable bytes quarantines the
 file as `undecodable_text`, fewer are replaced and counted in meta. HTML goes through
 the main-text extractor; a file with no text left is quarantined as `empty_text`.
@@ -15,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from pipelines.html_text import DEFAULT_EXTRACTOR, Extractor, decode_bytes, extract_text
-from pipelines.readers.base import FileTask, garbled, open_maybe_compressed
+from pipelines.readers.base import SNIFF_BYTES, FileTask, garbled, looks_binary
 
 
 class HtmlOptions(BaseModel):
@@ -28,10 +29,13 @@ class TextOptions(BaseModel):
 
 
 def _read_whole(task: FileTask, html: bool, extractor: Extractor) -> Iterator[dict[str, Any]]:
-    with open_maybe_compressed(task.path) as stream:
+    with task.open() as stream:
         raw = stream.read(task.max_doc_bytes + 1)
     if len(raw) > task.max_doc_bytes:
         yield task.quarantine(0, "oversize", raw)
+        return
+    if looks_binary(raw[:SNIFF_BYTES]):
+        yield task.quarantine(0, "binary_file", raw)
         return
     decoded = decode_bytes(raw, html=html)
     if garbled(decoded):

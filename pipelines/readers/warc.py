@@ -5,21 +5,27 @@ and exposes how much of a record's declared length was actually present, which i
 truncation is detected; HTML extraction, not parsing, dominates the cost anyway.
 
 Rules per record:
-* warcinfo, request, metadata, revisit and continuation records hold no document, nor
-  do resource records of the crawler itself (`metadata://` URIs: wget's arguments and
-  log): they are counted per type in one `skipped` row per file.
-* response, resource and conversion (WET) records are content records; each becomes a
-  document or a quarantine row:
+* Records that are valid but hold no document we want are skipped and counted per reason
+  in one `skipped` row per file and reason (SKIP_REASONS; the run record and the report
+  show the counts), never quarantined: warcinfo, request, metadata, revisit and
+  continuation records; the crawler's own resources (`metadata://` URIs: wget's arguments
+  and log); DNS records; robots.txt; responses outside 2xx; and media types that are not
+  text: CSS, JavaScript, images, audio/video/fonts and any other (JSON, PDF ...).
+* Other response, resource and conversion (WET) records each become a document or a
+  quarantine row:
   - declared length over max_doc_bytes -> `oversize` (the body is streamed past, never held);
-  - HTTP status outside 2xx -> `http_status`;
+  - the body is decoded per its HTTP Content-Encoding (gzip, deflate, br, zstd) here, not by
+    warcio (which fails on brotli), with at most max_doc_bytes + 1 bytes inflated: a larger
+    decoded body is `oversize`;
   - HTML (text/html, application/xhtml+xml) -> charset detection + main-text extraction;
     text/plain and WET conversions -> charset detection only;
-    any other media type -> `unsupported_content_type` (visible, not silently dropped);
   - fewer body bytes than declared (a cut file) -> `truncated_record`;
   - nothing left after extraction -> `empty_text`;
   - more than 1% undecodable bytes -> `undecodable_text` (fewer: kept, count in meta).
 * A whole-file gzip (not one gzip member per record) is re-read through a gzip stream,
-  with offsets then counted in the decompressed stream (locator `file:gz+OFFSET`).
+  with offsets then counted in the decompressed stream (locator `file:gz+OFFSET`); .zst,
+  .bz2 and .xz archives are read decompressed from the start (`file:z+OFFSET`), all under
+  the compression-bomb guard of compressed.py.
 * A parse error mid-file (garbage where a record header should be) keeps the records
   read so far and quarantines the rest as `malformed_warc` at the offset where it broke.
 """
@@ -27,7 +33,6 @@ Rules per record:
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 from collections import Counter
 from collections.abc import Iterator
@@ -36,6 +41,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import ChunkedDataReader
 from warcio.exceptions import ArchiveLoadFailed
 
 from pipelines.html_text import (
@@ -46,12 +52,39 @@ from pipelines.html_text import (
     extract_text,
     header_charset,
 )
-from pipelines.readers.base import CHUNK, STREAM_ERRORS, FileTask, garbled
+from pipelines.readers.base import CHUNK, FileTask, garbled
+from pipelines.readers.compressed import STREAM_ERRORS, decode_body, open_gzip
 
 CONTENT_TYPES = ("response", "resource", "conversion")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 TEXT_TYPES = ("text/plain",)
 NON_CHUNKED = "non-chunked gzip"
+# Archives warcio cannot decompress itself: read through our decompressing stream.
+DECOMPRESSED_SUFFIXES = (".zst", ".bz2", ".xz")
+# Skip reasons of valid records we do not want (besides `warc_<record type>` for protocol records).
+SKIP_REASONS = (
+    "warc_crawler_metadata",
+    "dns",
+    "robots_txt",
+    "http_3xx",
+    "http_4xx",
+    "http_5xx",
+    "http_other",
+    "content_css",
+    "content_javascript",
+    "content_image",
+    "content_media",
+    "content_other",
+)
+JAVASCRIPT_TYPES = (
+    "application/javascript",
+    "application/x-javascript",
+    "application/ecmascript",
+    "text/javascript",
+    "text/ecmascript",
+    "application/json+javascript",
+)
+MEDIA_PREFIXES = ("audio/", "video/", "font/", "application/font", "application/x-font")
 
 
 class WarcOptions(BaseModel):
@@ -65,18 +98,18 @@ def read(task: FileTask) -> Iterator[dict[str, Any]]:
     opts = WarcOptions(**task.options)
     skipped: Counter[str] = Counter()
     done = 0
+    decompressed = task.path.lower().endswith(DECOMPRESSED_SUFFIXES)
     try:
-        with open(task.path, "rb") as fh:
-            for row in _records(task, opts, ArchiveIterator(fh, arc2warc=True), skipped, ""):
+        with task.open() if decompressed else open(task.path, "rb") as fh:
+            prefix = "z+" if decompressed else ""
+            for row in _records(task, opts, ArchiveIterator(fh, arc2warc=True), skipped, prefix):
                 done += 1
                 yield row
     except ArchiveLoadFailed:
         # The file is one gzip stream: read it again decompressed, past the rows already emitted.
         skipped = Counter()
-        with gzip.open(task.path, "rb") as fh:
-            rows = _records(
-                task, opts, ArchiveIterator(io.BufferedReader(fh, CHUNK), arc2warc=True), skipped, "gz+"
-            )
+        with open_gzip(task.path, task.max_compression_ratio) as fh:
+            rows = _records(task, opts, ArchiveIterator(fh, arc2warc=True), skipped, "gz+")
             for index, row in enumerate(rows):
                 if index >= done:
                     yield row
@@ -92,9 +125,9 @@ def _records(
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # warcio prints recoverable warnings there
             for record in it:
-                kind = _record_kind(record)
-                if kind is not None:
-                    skipped[kind] += 1
+                reason = _skip_reason(record)
+                if reason is not None:
+                    skipped[reason] += 1
                     next_offset = it.get_record_offset() + it.get_record_length()
                     continue
                 row = _content_row(task, opts, it, record, prefix)
@@ -110,13 +143,43 @@ def _records(
         yield task.quarantine(f"{prefix}{next_offset}", "truncated_stream", f"{type(exc).__name__}: {exc}")
 
 
-def _record_kind(record: Any) -> str | None:
-    """The skip reason of a record that holds no document, None for a content record."""
+def _skip_reason(record: Any) -> str | None:
+    """Why a valid record holds no document we want (SKIP_REASONS), None for a record to read."""
     if record.rec_type not in CONTENT_TYPES:
         return f"warc_{record.rec_type}"
-    if (record.rec_headers.get_header("WARC-Target-URI") or "").startswith("metadata://"):
+    uri = (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
+    if uri.startswith("metadata://"):
         return "warc_crawler_metadata"
-    return None
+    if uri.lower().startswith("dns:"):
+        return "dns"
+    if record.rec_type == "conversion":
+        return None
+    if _url_path(uri) == "/robots.txt":
+        return "robots_txt"
+    status, mime, _ = _http_info(record)
+    if status is not None and not 200 <= status < 300:
+        return f"http_{status // 100}xx" if 300 <= status < 600 else "http_other"
+    return None if mime in HTML_TYPES or mime in TEXT_TYPES else _media_reason(mime)
+
+
+def _url_path(uri: str) -> str:
+    """The path of a URL, lower-case, without query or fragment (no parsing that can raise)."""
+    rest = uri.split("://", 1)[-1]
+    path = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return path.split("?", 1)[0].split("#", 1)[0].lower()
+
+
+def _media_reason(mime: str) -> str:
+    """The skip reason of a media type that is not text we extract."""
+    if mime == "text/css":
+        return "content_css"
+    if mime in JAVASCRIPT_TYPES:
+        return "content_javascript"
+    if mime.startswith("image/"):
+        return "content_image"
+    if mime.startswith(MEDIA_PREFIXES):
+        return "content_media"
+    return "content_other"
 
 
 def _content_row(
@@ -127,23 +190,21 @@ def _content_row(
     if declared > task.max_doc_bytes:
         position = f"{prefix}{it.get_record_offset()}"  # reads the body to its end in blocks
         return task.quarantine(position, "oversize", f"{declared} bytes: {uri}")
-    body = record.content_stream().read()
-    position = f"{prefix}{it.get_record_offset()}"
+    body = _decoded_body(record, task.max_doc_bytes)
+    position = f"{prefix}{it.get_record_offset()}"  # warcio reads the record to its end here
     if record.raw_stream.limit > 0:
         return task.quarantine(
             position, "truncated_record", f"{record.raw_stream.limit} bytes missing: {uri}"
         )
+    if len(body) > task.max_doc_bytes:
+        return task.quarantine(position, "oversize", f"decoded body over {task.max_doc_bytes} bytes: {uri}")
     status, mime, charset = _http_info(record)
-    if status is not None and not 200 <= status < 300:
-        return task.quarantine(position, "http_status", f"{status}: {uri}")
     if record.rec_type == "conversion" or mime in TEXT_TYPES:
         decoded = decode_bytes(body, charset)
         text = decoded.text.strip()
-    elif mime in HTML_TYPES:
+    else:
         decoded = decode_bytes(body, charset, html=True)
         text = extract_text(decoded.text, opts.extractor)
-    else:
-        return task.quarantine(position, "unsupported_content_type", f"{mime or 'unknown'}: {uri}")
     if garbled(decoded):
         return task.quarantine(position, "undecodable_text", body)
     if not text:
@@ -156,6 +217,26 @@ def _content_row(
         fetched_at=_warc_date(record.rec_headers.get_header("WARC-Date")),
         meta=_meta(record, status, decoded),
     )
+
+
+def _decoded_body(record: Any, limit: int) -> bytes:
+    """The record's payload, de-chunked and decoded per Content-Encoding, at most `limit` + 1 bytes
+    (the raw payload is at most the declared length, which the caller checked against `limit`)."""
+    if record.http_headers is None:
+        return _read_up_to(record.raw_stream, limit + 1)
+    body = record.raw_stream
+    if (record.http_headers.get_header("Transfer-Encoding") or "").strip().lower() == "chunked":
+        body = ChunkedDataReader(body)
+    raw = _read_up_to(body, limit + 1)
+    return decode_body(raw, record.http_headers.get_header("Content-Encoding") or "", limit)
+
+
+def _read_up_to(stream: Any, size: int) -> bytes:
+    chunks: list[bytes] = []
+    while size > 0 and (chunk := stream.read(min(size, CHUNK))):
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def _http_info(record: Any) -> tuple[int | None, str, str | None]:

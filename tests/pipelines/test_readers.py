@@ -24,8 +24,6 @@ KNOWN_REASONS = {
     "empty_text",
     "malformed_warc",
     "truncated_record",
-    "unsupported_content_type",
-    "http_status",
     "unsupported_format",
     "missing_text_field",
     "unidentified_image",
@@ -71,22 +69,26 @@ def test_every_shared_web_and_image_file_reads_without_error(shared_data: Path):
 
 
 @pytest.mark.parametrize(
-    "name",
+    ("name", "pages"),
     [
-        "cc_warc_resiliparse/warcfile.warc.gz",
-        "cc_warc_resiliparse/clueweb-quirk.warc.gz",
-        "dolma_cc_samples/warc/sample-0000.warc.gz",
-        "cc_whirlwind_single_page/whirlwind.warc.wet.gz",
-        "cc_whirlwind_single_page/whirlwind.warc.wat.gz",
+        ("cc_warc_resiliparse/warcfile.warc.gz", 16),
+        ("cc_warc_resiliparse/clueweb-quirk.warc.gz", 29),
+        ("dolma_cc_samples/warc/sample-0000.warc.gz", 22),
+        ("cc_whirlwind_single_page/whirlwind.warc.wet.gz", 1),
+        ("cc_whirlwind_single_page/whirlwind.warc.wat.gz", 0),
     ],
 )
-def test_warc_counts_reconcile_with_warcio(shared_data: Path, name: str):
+def test_warc_counts_reconcile_with_warcio(shared_data: Path, name: str, pages: int):
+    """Content records = documents + quarantine + content records skipped as unwanted; protocol
+    records are all skipped; and the pages kept are the ones ingested before skipping existed."""
     path = shared_data / "web" / name
     content, protocol = content_records(path)
     rows = read(path, shared_data, "warc", options={"extractor": "resiliparse"})
     produced = sum(1 for r in rows if r["kind"] in ("document", "quarantine"))
-    skipped = sum(json.loads(r["meta"])["count"] for r in rows if r["kind"] == "skipped")
-    assert (produced, skipped) == (content, protocol)
+    skips = {r["reason"]: json.loads(r["meta"])["count"] for r in rows if r["kind"] == "skipped"}
+    protocol_skips = sum(n for reason, n in skips.items() if reason.startswith("warc_"))
+    assert (produced + sum(skips.values()) - protocol_skips, protocol_skips) == (content, protocol)
+    assert sum(1 for r in rows if r["kind"] == "document") == pages
     docs = [r for r in rows if r["kind"] == "document"]
     assert all(r["uri"].startswith("http") for r in docs)
     # ClueWeb09's WARC-Date values are invalid ("2008-10-294T..."): kept as null, not guessed.
@@ -114,7 +116,13 @@ def test_warcio_edge_cases_recovered_or_quarantined(shared_data: Path):
     assert outcome["example.arc.gz"] == Counter({("document", None): 1})
     assert outcome["example-wrong-chunks.warc.gz"][("quarantine", "malformed_warc")] == 1
     assert outcome["bad.arc"][("quarantine", "malformed_warc")] == 1
-    assert outcome["post-test.warc.gz"] == Counter({("quarantine", "unsupported_content_type"): 3})
+    # JSON responses are valid records we do not want: skipped and counted, not quarantined.
+    assert outcome["post-test.warc.gz"] == Counter()
+    post = read(folder / "post-test.warc.gz", folder, "warc")
+    assert {r["reason"]: json.loads(r["meta"])["count"] for r in post} == {
+        "content_other": 3,
+        "warc_request": 3,
+    }
     for name, counts in outcome.items():
         assert ("quarantine", "reader_error") not in counts, name
 
