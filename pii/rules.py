@@ -29,7 +29,8 @@ POSSESSIVE = re.compile(r"['’]s?$")
 NEXT_WORD = re.compile(r"[\s,]*([^\W\d_][\w.&-]*)")
 PREVIOUS_TOKEN = re.compile(r"(\S+)\s*$")
 SUFFIX = re.compile(r",?[ \t]+(?:Jr|Sr|II|III|IV|PhD|MD|DVM|DDS|Esq)\b\.?")
-LEADING_LOWER = re.compile(r"(?:[a-z]+[ \t]+)+(?=[A-Z])")
+LEADING_LOWER = re.compile(r"(?:[a-z][\w-]*[ \t]+)+(?=[A-Z])")
+CONNECTOR = re.compile(r"[ \t]+(?:and|or|to|with|from|at|in|for|fan)[ \t]+|[ \t]+(?:fan)$", re.IGNORECASE)
 PARTICLE_TAIL = re.compile(
     r"((?:\s+(?:van|von|der|den|de|del|della|da|di|du|la|le|ten|ter))*\s+[A-Z][\w'-]+)"
 )
@@ -41,12 +42,54 @@ ONE_NAME = r"[A-Z][^\W\d_]+(?:-[A-Z][^\W\d_]+)?"
 NAME_LIST = re.compile(
     rf"\b{ONE_NAME}(?:[ \t]*,[ \t]*{ONE_NAME})*[ \t]*,?[ \t]+(?:and|or|&)[ \t]+{ONE_NAME}\b"
 )
+NOT_NAMES = frozenset(
+    [
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "i",
+        "the",
+        "a",
+        "an",
+        "that",
+        "this",
+        "it",
+        "he",
+        "she",
+        "they",
+        "we",
+        "you",
+    ]
+)
 # A capitalised name right after a naming cue; the name is group 1.
 CUE = re.compile(
-    rf"(?:\b(?:[Mm]y name is|[Nn]ame is|[Cc]all me|[Cc]alls me|[Nn]amed (?:him|her)|[Nn]ame:)\s+(?:{TITLE}\s+)?"
+    rf"(?:\b(?:[Mm]y name is|[Nn]ame is|[Cc]all me|[Cc]alls me|[Nn]amed (?:him|her)|[Nn]ame:|[Yy]our name\?)\s+"
+    rf"(?:{TITLE}\s+)?"
     rf"|\b(?:Dear|Hi|Hello)\s+(?:{TITLE}\s+)?(?=[^\W\d_]+(?:\s+{NAME})?\s*[,!:\n])"
+    rf"|\b(?:starring|directed by|written by|produced by|featuring|according to|said|says|asked|told)[ \t]+"
+    rf"(?:{TITLE}\s+)?"
     rf"|\b{TITLE}\s+(?=[A-Z]))"
     rf"({NAME}(?:[ \t]+(?:(?:van|von|der|den|de|del|da|di|du|la|le)[ \t]+)*{NAME}){{0,2}})"
+)
+# The same cues in text written all in lower case ("my name is mieszko"): one or two words.
+LOWER_CUE = re.compile(
+    r"\b(?:my name is|your name\?|call me|calls me|said)[ \t]+([^\W\d_]+(?:[ \t]+[^\W\d_]{3,})?)\b"
 )
 
 
@@ -60,6 +103,7 @@ def refine(
         if person.cues:
             results = results + _cue_names(text, results)
         if person.boundaries:
+            results = [piece for r in results for piece in _split(text, r)]
             results = [
                 r
                 for r in (_trim(text, _extend(text, r)) if r.entity_type == PERSON else r for r in results)
@@ -92,6 +136,24 @@ def _phone_length_ok(text: str, r: RecognizerResult, settings: PiiSettings) -> b
     number = re.split(r"\s?(?:x|ext)", text[r.start : r.end], maxsplit=1, flags=re.IGNORECASE)[0]
     digits = sum(c.isdigit() for c in number)
     return settings.phone.min_digits <= digits <= settings.phone.max_digits
+
+
+def _split(text: str, r: RecognizerResult) -> list[RecognizerResult]:
+    """A PERSON span cut at connecting words ("Mai to Jerry", "Anna and Ben") into one span per name."""
+    if r.entity_type != PERSON:
+        return [r]
+    pieces, start = [], r.start
+    for m in CONNECTOR.finditer(text, r.start, r.end):
+        pieces.append((start, m.start()))
+        start = m.end()
+    pieces.append((start, r.end))
+    if len(pieces) == 1:
+        return [r]
+    return [
+        _result(s, e, r.recognition_metadata.get(RecognizerResult.RECOGNIZER_NAME_KEY, ""))
+        for s, e in pieces
+        if e > s
+    ]
 
 
 def _trim(text: str, r: RecognizerResult) -> RecognizerResult | None:
@@ -158,10 +220,14 @@ def _cue_names(text: str, results: list[RecognizerResult]) -> list[RecognizerRes
     """PERSON results for capitalised names after a naming cue that no PERSON result covers yet."""
     taken = [(r.start, r.end) for r in results if r.entity_type == PERSON]
     out = []
-    for m in CUE.finditer(text):
+    cue = LOWER_CUE if text.islower() else CUE
+    for m in cue.finditer(text):
         start, end = m.span(1)
-        if any(s < end and start < e for s, e in taken):
+        words = m.group(1).lower().split()
+        if any(s < end and start < e for s, e in taken) or words[0] in NOT_NAMES:
             continue
+        if len(words) > 1 and words[1] in NOT_NAMES | {"to", "and", "but", "is", "was", "back", "at", "on"}:
+            end = start + len(m.group(1).split()[0])
         out.append(_result(start, end, "NamingCue"))
     return out
 

@@ -88,6 +88,10 @@ def test_unknown_phone_region_names_the_field():
         ("It's under my partner's name Donald van der Voet", "Donald van der Voet"),  # particles
         ("My name is Nunzia", "Nunzia"),  # naming cue
         ("They had 6: Malon, Mark, Kaylee, Brandi, Miguel and Jennifer.", "Kaylee"),  # list with a person
+        ("I'm so jealous! said Mai to Jerry", "Jerry"),  # a span over "to" is two names
+        ("This song by ex-Zombie Ekmečić is a perfect example", "Ekmečić"),  # leading lower-case word
+        ("American action-comedy film directed by Keith Bult Jr. and starring Ruf", "Keith Bult Jr."),
+        ("my name is mieszko", "mieszko"),  # lower-case text
     ],
 )
 def test_person_rules_find_the_name(text, person):
