@@ -20,6 +20,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -339,6 +340,33 @@ class Metrics:
             with open(self.path, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
 
+    def rewind(self, step: int) -> None:
+        """Keep only records up to `step`, the checkpoint a resumed run restarts from.
+
+        A process killed between checkpoints has logged steps that the resumed run trains
+        again; without this they would appear twice. A line cut short by the kill goes too.
+        """
+        if not self.enabled or not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("step", 0) <= step:
+                kept.append(line + "\n")
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, self.path)
+
+
+def _fault_after_step(step: int) -> None:
+    """Fault injection for the kill-resume test: REFINERY_TRAIN_FAULT=after_step:N SIGKILLs the
+    process once step N is logged, a real kill between checkpoints rather than a clean stop."""
+    if os.environ.get("REFINERY_TRAIN_FAULT") == f"after_step:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
 
 def _progress(enabled: bool, total: int, start: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -408,6 +436,7 @@ def _train(cfg: TrainConfig, env: Dist, stop_after: int | None) -> dict[str, Any
                 )
 
     metrics = Metrics(out / "metrics.jsonl", env.is_main)
+    metrics.rewind(step)
     tokens_per_step = env.world_size * cfg.data.batch_size * cfg.data.seq_len * o.grad_accum
     flops_per_token = raw.flops_per_token(cfg.data.seq_len)
     peak = peak_flops(cfg, env)
@@ -456,6 +485,7 @@ def _train(cfg: TrainConfig, env: Dist, stop_after: int | None) -> dict[str, Any
                     "time": time.time(),
                 }
                 metrics.write(last)
+                _fault_after_step(step)
                 progress.update(task, info=f"loss {loss_value:.4f}")
                 if env.is_main:
                     mfu = f" | mfu {last['mfu']:.1%}" if last["mfu"] is not None else ""

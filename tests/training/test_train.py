@@ -89,6 +89,41 @@ def test_resume_after_a_kill_is_bit_exact(web_shards, tmp_path):
     assert {"loss", "lr", "tokens_per_s", "mfu", "data_wait", "grad_norm"} <= set(record)
 
 
+def test_sigkill_between_checkpoints_resumes_bit_exact_without_duplicate_steps(web_shards, tmp_path):
+    """A real SIGKILL after step 5 (checkpoint at 3): steps 4-5 are trained again, logged once."""
+    straight = tmp_path / "straight"
+    train(_config(web_shards, straight))
+    killed = tmp_path / "killed"
+    cfg = tmp_path / "killed.yaml"
+    cfg.write_text(yaml.safe_dump(_config(web_shards, killed).model_dump(mode="json")))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "REFINERY_TRAIN_FAULT": "after_step:5"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.train", str(cfg)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=240,
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert checkpoint.latest(killed / "checkpoints").name == "step_00000003"
+    assert [m["step"] for m in _metrics(killed) if "loss" in m] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]  # logged past the checkpoint
+
+    train(load_config(cfg))
+    steps = [m["step"] for m in _metrics(killed) if "loss" in m]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert [m["step"] for m in _metrics(killed) if "val_loss" in m] == [3, 6]
+    assert _losses(killed) == _losses(straight)  # float equality: bit for bit
+    state_a = torch.load(straight / "checkpoints" / "step_00000006" / "model.pt", weights_only=True)
+    state_b = torch.load(killed / "checkpoints" / "step_00000006" / "model.pt", weights_only=True)
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+
+
 def test_accumulation_matches_a_larger_batch(web_shards, tmp_path):
     """2 micro-batches of 4 read the same 8 samples as one batch of 8, so the first loss is the same."""
     one = train(_config(web_shards, tmp_path / "one", data__batch_size=8, steps=1, model_overrides={}))
