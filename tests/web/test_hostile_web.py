@@ -1,11 +1,6 @@
-"""The web app as a hostile page or user would use it, served by uvicorn on a real port.
-
-A small lake built here (no Spark): a dataset whose `curated` table was written
-unredacted at version 0 and redacted at version 1 (a PII stage writing over its
-input), with a MinHash signature column of bytes; its quarantine, holding raw input
-with an e-mail address; a dataset without redaction; and a run record carrying
-credentials, host details and absolute paths.
-"""
+"""The web app as a hostile page or user would use it, served by uvicorn on a real port, over the lake of
+`tests/web/hostile_lake.py` (an unredacted older version, a MinHash column of bytes, quarantined PII, a run
+record holding credentials, and an 8-million-row table for the limits)."""
 
 from __future__ import annotations
 
@@ -17,131 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 
 from jobs.web.app import MAX_PAGE
 from jobs.web.data import Limits
 from jobs.web.screenshots import running_app, running_server
-from pipelines.lake import Lake
-from pipelines.runrecord import RunRecord, StageRecord
+from tests.web.hostile_lake import EMAIL, SECRETS, build_lake
 
-EMAIL = "jane.doe@example.com"
-RAW_TEXT = f"Write to {EMAIL} for the minutes of the meeting. " * 3
-REDACTED_TEXT = RAW_TEXT.replace(EMAIL, "<EMAIL_ADDRESS>")
-MINHASH = pa.struct([("signature", pa.binary()), ("bands", pa.list_(pa.binary()))])
-SECRETS = ("AKIAEXAMPLEKEY", "s3cr3t-value", "hf_tokenvalue", "hunter2", "envvalue42")
 BIG_ROWS = 8_000_000
-
-
-def _docs(text: str, redacted: bool) -> pa.Table:
-    n = 30
-    columns: dict[str, Any] = {
-        "doc_id": [f"d{i:03d}" for i in range(n)],
-        "text": [text] * n,
-        "source": ["web"] * n,
-        "drop_reason": [None if i % 3 else "low_quality" for i in range(n)],
-        "quality_score": [i / n for i in range(n)],
-        "minhash": pa.array(
-            [{"signature": bytes([i, 255, 0]), "bands": [b"\x00\xff", b"\x80"]} for i in range(n)], MINHASH
-        ),
-    }
-    if redacted:
-        spans = pa.list_(
-            pa.struct([("entity_type", pa.string()), ("start", pa.int32()), ("end", pa.int32())])
-        )
-        columns["pii_spans"] = pa.array(
-            [[{"entity_type": "EMAIL_ADDRESS", "start": 9, "end": 29}]] * n, spans
-        )
-        columns["pii_counts"] = pa.array([[("EMAIL_ADDRESS", 3)]] * n, pa.map_(pa.string(), pa.int32()))
-    return pa.table(columns)
-
-
-def _quarantine(n: int, excerpt: str) -> pa.Table:
-    return pa.table(
-        {
-            "source": ["web"] * n,
-            "locator": [f"input.jsonl:{i}" for i in range(n)],
-            "reason": ["bad_json"] * n,
-            "excerpt": [excerpt] * n,
-            "stage": ["ingest"] * n,
-            "run_id": ["r1"] * n,
-        }
-    )
-
-
-def _run_record(lake: Path) -> RunRecord:
-    spec = {
-        "name": "hostile",
-        "lake": str(lake),
-        "spark": {
-            "master": "local[2]",
-            "conf": {
-                "spark.hadoop.fs.s3a.access.key": SECRETS[0],
-                "spark.hadoop.fs.s3a.secret.key": SECRETS[1],
-                "spark.executorEnv.HF_HOME": SECRETS[4],
-                "spark.sql.shuffle.partitions": 4,
-            },
-        },
-        "stages": [
-            {
-                "stage": "ingest",
-                "params": {
-                    "inputs": [{"name": "web", "path": "/home/alice/private/crawl", "format": "jsonl"}],
-                    "hf_token": SECRETS[2],
-                    "mirror": f"https://alice:{SECRETS[3]}@mirror.example/data",
-                },
-            }
-        ],
-    }
-    record = RunRecord(
-        run_id="r1",
-        job="hostile",
-        dataset="ds",
-        lake=str(lake),
-        spec_path="/home/alice/jobs/hostile.yaml",
-        spec=spec,
-        status="failed",
-        pid=4242,
-        host="alice-workstation.corp.example",
-        log_path=str(lake / "_runs" / "r1" / "driver.log"),
-        error="FileNotFoundError: [Errno 2] No such file or directory: '/home/alice/private/crawl/x.jsonl'",
-        stages=[
-            StageRecord(id="ingest", stage="ingest", status="failed", config=spec["stages"][0]["params"])
-        ],
-    )
-    record.save()
-    return record
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("hostile") / "lake"
-    lake = Lake(root)
-    lake.write_arrow(_docs(RAW_TEXT, redacted=False), "ds/curated")
-    lake.write_arrow(_docs(REDACTED_TEXT, redacted=True), "ds/curated")
-    lake.write_arrow(_quarantine(3, f'{{"text": "{EMAIL}", broken'), "ds/quarantine")
-    lake.write_arrow(_quarantine(3, "<b>plain & visible</b>"), "plain/quarantine")
-    ids = pa.array(np.random.default_rng(0).permutation(BIG_ROWS)).cast(pa.string())
-    big = _quarantine(1, "x").schema
-    lake.write_arrow(
-        pa.table(
-            {
-                "source": pc.binary_join_element_wise("s", ids, ""),
-                "locator": ids,
-                "reason": ids,
-                "excerpt": ids,
-                "stage": ids,
-                "run_id": ids,
-            },
-            schema=big,
-        ),
-        "big/quarantine",
-    )
-    _run_record(root)
-    return root
+    return build_lake(tmp_path_factory.mktemp("hostile") / "lake", big_rows=BIG_ROWS)
 
 
 @pytest.fixture(scope="module")
