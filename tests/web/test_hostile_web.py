@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import pytest
 
 from jobs.web.app import MAX_PAGE
 from jobs.web.data import Limits
-from jobs.web.screenshots import running_app, running_server
+from jobs.web.screenshots import free_port, running_app, running_server
 from tests.web.hostile_lake import EMAIL, SECRETS, build_lake
 
 BIG_ROWS = 8_000_000
@@ -209,3 +212,29 @@ def test_a_slow_query_does_not_hold_up_a_cheap_one(lake):
         "the slow query had ended before the cheap one was answered"
     )
     assert slow["response"].status_code == 200
+
+
+def test_refinery_serve_checks_the_host_with_its_port(lake, tmp_path):
+    """`refinery serve` tells the app its port, and `--allow-host` adds a name."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "serve", "--lake", str(lake), "--port", str(port)]
+        + ["--allow-host", "refinery.lan"],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "serve.log").open("w"),
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if _raw_get(base, "/healthz", f"127.0.0.1:{port}")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert _raw_get(base, "/api/tables", f"127.0.0.1:{port}")[0] == 200
+        assert _raw_get(base, "/api/tables", f"refinery.lan:{port}")[0] == 200
+        assert _raw_get(base, "/api/tables", f"evil.example:{port}")[0] == 421
+        assert _raw_get(base, "/api/tables", "127.0.0.1:1")[0] == 421
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
