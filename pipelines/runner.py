@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.codeversion import code_version
-from pipelines.lake import Lake
+from pipelines.lake import Lake, _fault
 from pipelines.progress import RunProgress
 from pipelines.runrecord import (
     Heartbeat,
@@ -233,6 +233,7 @@ class Runner:
         for table, df in result.tables.items():
             mode = "append" if table in result.append else "overwrite"
             commit = self.lake.write(df, ctx.table(table), metadata, mode=mode)
+            _fault("after_commit", ctx.table(table))  # resume test: committed, run.json not yet updated
             versions[table] = commit.version
             srec.outputs[table] = commit.version
         srec.metrics, srec.files = result.metrics, result.files

@@ -89,6 +89,38 @@ def test_killed_run_resumes_to_identical_tables(spark, tmp_path, shared_data, mo
     assert not list((killed_lake / "runner-test" / "marked").glob("_staging/*"))
 
 
+def test_run_killed_after_commit_before_run_json_resumes(spark, tmp_path, shared_data, monkeypatch):
+    """SIGKILL right after the marked table's commit: run.json still says the stage is running."""
+    monkeypatch.setenv("REFINERY_CODE_VERSION", "pinned-for-this-test")
+    killed_lake, clean_lake = tmp_path / "killed", tmp_path / "clean"
+    spec_path = _spec(tmp_path, shared_data, killed_lake)
+    env = {**os.environ, "REFINERY_FAULT": "after_commit:runner-test/marked", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.cli", "run", str(spec_path), "--quiet"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    (killed,) = list_runs(killed_lake)
+    assert [s.status for s in killed.stages] == ["succeeded", "running"]
+    assert Lake(killed_lake).version("runner-test/marked") == 0  # the commit landed
+
+    resumed = _run(spec_path, spark)
+    assert resumed.status == "succeeded"
+    assert [s.status for s in resumed.stages] == ["skipped", "skipped"]
+    mark = resumed.stage(MARK)
+    assert mark.outputs == {"marked": 0} and mark.reconciled is True
+    assert Lake(killed_lake).version("runner-test/marked") == 0  # no second commit
+    clean = _run(_spec(tmp_path, shared_data, clean_lake), spark).stage(MARK)
+    assert (mark.rows_in, mark.kept, mark.dropped) == (clean.rows_in, clean.kept, clean.dropped)
+    a = Lake(killed_lake).read(spark, "runner-test/marked").orderBy("doc_id").collect()
+    b = Lake(clean_lake).read(spark, "runner-test/marked").orderBy("doc_id").collect()
+    assert a == b
+
+
 def test_stale_heartbeat_is_reported_interrupted(tmp_path):
     record = RunRecord(
         run_id="r-stale",
