@@ -2,7 +2,8 @@
 
 One file is one record. A file over max_doc_bytes is quarantined as `oversize` after
 reading only max_doc_bytes + 1 bytes; a file that is not text at all (base.looks_binary)
-as `binary_file`. The charset is detected (BOM, strict UTF-8,
+as `binary_file`; a damaged .gz/.zst/.bz2/.xz file as `truncated_stream` (a whole-file record
+has no complete part to keep). The charset is detected (BOM, strict UTF-8,
 `<meta>` for HTML, charset-normalizer); more than 1% undecodable bytes quarantines the
 file as `undecodable_text`, fewer are replaced and counted in meta. HTML goes through
 the main-text extractor; a file with no text left is quarantined as `empty_text`.
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.html_text import DEFAULT_EXTRACTOR, Extractor, decode_bytes, extract_text
 from pipelines.readers.base import SNIFF_BYTES, FileTask, garbled, looks_binary
+from pipelines.readers.compressed import STREAM_ERRORS
 
 
 class HtmlOptions(BaseModel):
@@ -29,8 +31,12 @@ class TextOptions(BaseModel):
 
 
 def _read_whole(task: FileTask, html: bool, extractor: Extractor) -> Iterator[dict[str, Any]]:
-    with task.open() as stream:
-        raw = stream.read(task.max_doc_bytes + 1)
+    try:
+        with task.open() as stream:
+            raw = stream.read(task.max_doc_bytes + 1)
+    except STREAM_ERRORS as exc:
+        yield task.quarantine(0, "truncated_stream", f"{type(exc).__name__}: {exc}")
+        return
     if len(raw) > task.max_doc_bytes:
         yield task.quarantine(0, "oversize", raw)
         return

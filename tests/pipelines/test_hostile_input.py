@@ -188,6 +188,12 @@ def test_binary_file_named_jsonl_is_one_row(tmp_path: Path):
     assert reasons(read(html, "html")) == Counter({"binary_file": 1})
 
 
+def test_cut_compressed_page_is_truncated_stream(tmp_path: Path):
+    path = tmp_path / "page.html.gz"
+    path.write_bytes(gzip.compress(PAGE * 50)[:-40])
+    assert reasons(read(path, "html")) == Counter({"truncated_stream": 1})
+
+
 def test_utf16_text_with_bom_is_not_binary(tmp_path: Path):
     path = tmp_path / "notes.txt"
     path.write_bytes("Grüße aus Köln, a plain text note.\n".encode("utf-16"))
