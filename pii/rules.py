@@ -21,6 +21,12 @@ PHONE = "PHONE_NUMBER"
 # Types whose match is validated by a checksum or a strict format: a phone span equal to one is not a phone.
 CHECKED_TYPES = frozenset({"CREDIT_CARD", "US_SSN", "IP_ADDRESS", "IBAN_CODE", "CRYPTO", "EMAIL_ADDRESS"})
 IPV4_SHAPE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+YEAR = r"(?:1[89]|20)\d{2}"
+NOT_PHONE = re.compile(
+    rf"\(?{YEAR}\s?[-–/]\s?{YEAR}\)?"  # a year range
+    r"|\(?\d{4}-\d{2}-\d{2}\)?|\d{1,2}[./-]\d{1,2}[./-](?:\d{2}|\d{4})"  # a date
+    r"|.*(?:\b\d\b\D+){3}.*"  # three or more single-digit groups: section or list numbers
+)
 PARTICLES = frozenset(
     {"van", "von", "der", "den", "de", "del", "della", "da", "di", "du", "la", "le", "ten", "ter"}
 )
@@ -128,6 +134,10 @@ def refine(
                 if r.entity_type != PHONE or not IPV4_SHAPE.fullmatch(text[r.start : r.end])
             ]
             results = _yield(results, PHONE, lambda other: other.entity_type in CHECKED_TYPES, inside=False)
+        if phone.not_phone_shapes:
+            results = [
+                r for r in results if r.entity_type != PHONE or not NOT_PHONE.fullmatch(text[r.start : r.end])
+            ]
         results = _longest(results, PHONE)
     return _longest(results, PERSON)
 

@@ -111,6 +111,12 @@ class PhoneSettings(BaseModel):
         "address, or has the shape of an IPv4 address, is not a phone",
     )
 
+    not_phone_shapes: bool = Field(
+        True,
+        description="year ranges (2021-2027), dates (2017-07-01, 10.06.2013) and section numbers (9.1 9.2 9.3) "
+        "are not phone numbers, whatever region validates them",
+    )
+
     @field_validator("regions")
     @classmethod
     def _known_regions(cls, value: list[str]) -> list[str]:
@@ -218,6 +224,7 @@ class PiiSettings(BaseModel):
             "min_digits": 1,
             "max_digits": 20,
             "yield_to_checksums": False,
+            "not_phone_shapes": False,
             **(data.get("phone") or {}),
         }
         person = {
