@@ -27,13 +27,18 @@ Rules per record:
   .bz2 and .xz archives are read decompressed from the start (`file:z+OFFSET`), all under
   the compression-bomb guard of compressed.py.
 * A parse error mid-file (garbage where a record header should be) keeps the records
-  read so far and quarantines the rest as `malformed_warc` at the offset where it broke.
+  read so far and quarantines the rest as `malformed_warc` at the offset where it broke;
+  so does a header line over MAX_HEADER_LINE bytes (warcio would grow it without bound,
+  by repeated concatenation). Per-record gzip members are inflated by warcio a 16 KB block
+  at a time (at most ~16 MB out per block); the file as a whole is held to the
+  compression-bomb ratio of compressed.py like every other compressed input.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -41,7 +46,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import ChunkedDataReader
+from warcio.bufferedreaders import ChunkedDataReader, DecompressingBufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 
 from pipelines.html_text import (
@@ -53,7 +58,13 @@ from pipelines.html_text import (
     header_charset,
 )
 from pipelines.readers.base import CHUNK, FileTask, garbled
-from pipelines.readers.compressed import STREAM_ERRORS, decode_body, open_gzip
+from pipelines.readers.compressed import (
+    STREAM_ERRORS,
+    CompressionBomb,
+    decode_body,
+    inflate_limit,
+    open_gzip,
+)
 
 CONTENT_TYPES = ("response", "resource", "conversion")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -85,6 +96,49 @@ JAVASCRIPT_TYPES = (
     "application/json+javascript",
 )
 MEDIA_PREFIXES = ("audio/", "video/", "font/", "application/font", "application/x-font")
+MAX_HEADER_LINE = 1 << 20
+
+
+class _BoundedArchiveReader(DecompressingBufferedReader):
+    """warcio's record reader with a bound on lines and on the bytes a file may inflate to."""
+
+    def __init__(self, stream: Any, limit: int):
+        super().__init__(stream)
+        self._limit = limit
+
+    def _process_read(self, data: bytes) -> None:
+        super()._process_read(data)
+        if self.num_read > self._limit:
+            raise CompressionBomb(f"WARC inflated past {self._limit} bytes")
+
+    def readline(self, length: int | None = None) -> bytes:
+        """A line of at most `length` bytes, collected in parts (linear); a line longer than
+        MAX_HEADER_LINE where no `length` allows it is an error, not a memory blow-up."""
+        cap = MAX_HEADER_LINE + 1 if length is None else min(length, MAX_HEADER_LINE + 1)
+        parts: list[bytes] = []
+        size = 0
+        while size < cap:
+            self._fillbuff()
+            if self.empty():
+                break
+            part = self.buff.readline(cap - size)
+            parts.append(part)
+            size += len(part)
+            if part.endswith(b"\n"):
+                break
+        line = b"".join(parts)
+        if size > MAX_HEADER_LINE and not line.endswith(b"\n"):
+            raise ValueError(f"a header line over {MAX_HEADER_LINE} bytes")
+        return line
+
+
+def _archive(fh: Any, task: FileTask) -> ArchiveIterator:
+    """warcio's iterator over `fh`, reading through _BoundedArchiveReader."""
+    it = ArchiveIterator(fh, arc2warc=True)
+    it.reader = _BoundedArchiveReader(
+        it.fh, inflate_limit(os.path.getsize(task.path), task.max_compression_ratio)
+    )
+    return it
 
 
 class WarcOptions(BaseModel):
@@ -102,14 +156,14 @@ def read(task: FileTask) -> Iterator[dict[str, Any]]:
     try:
         with task.open() if decompressed else open(task.path, "rb") as fh:
             prefix = "z+" if decompressed else ""
-            for row in _records(task, opts, ArchiveIterator(fh, arc2warc=True), skipped, prefix):
+            for row in _records(task, opts, _archive(fh, task), skipped, prefix):
                 done += 1
                 yield row
     except ArchiveLoadFailed:
         # The file is one gzip stream: read it again decompressed, past the rows already emitted.
         skipped = Counter()
         with open_gzip(task.path, task.max_compression_ratio) as fh:
-            rows = _records(task, opts, ArchiveIterator(fh, arc2warc=True), skipped, "gz+")
+            rows = _records(task, opts, _archive(fh, task), skipped, "gz+")
             for index, row in enumerate(rows):
                 if index >= done:
                     yield row
@@ -124,7 +178,8 @@ def _records(
     next_offset = 0
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # warcio prints recoverable warnings there
-            for record in it:
+            records = iter(it)
+            while (record := _next_record(records)) is not None:
                 reason = _skip_reason(record)
                 if reason is not None:
                     skipped[reason] += 1
@@ -141,6 +196,16 @@ def _records(
         )
     except STREAM_ERRORS as exc:
         yield task.quarantine(f"{prefix}{next_offset}", "truncated_stream", f"{type(exc).__name__}: {exc}")
+
+
+def _next_record(records: Iterator[Any]) -> Any:
+    """warcio's next record, or None at the end. Its parser fails on some malformed headers with
+    errors of its own code (AttributeError on a response without a target URI, ...): those become
+    ValueError, a malformed record like warcio's other parse errors."""
+    try:
+        return next(records, None)
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        raise ValueError(f"unparseable record header ({type(exc).__name__}: {exc})") from exc
 
 
 def _skip_reason(record: Any) -> str | None:
