@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from pipelines.readers.base import (
+    EXCERPT_CHARS,
     SNIFF_BYTES,
     FileTask,
     has_lone_surrogates,
@@ -55,6 +56,8 @@ def record_to_row(
         return task.quarantine(position, "empty_text", raw)
     if has_lone_surrogates(text):
         return task.quarantine(position, "invalid_unicode", raw)
+    if len(text) > task.max_doc_bytes:  # a Parquet cell or .json element; JSONL lines are cut before
+        return task.quarantine(position, "oversize", text[:EXCERPT_CHARS])
     meta = {k: v for k, v in obj.items() if k != opts.text_field}
     row = task.document(position, text, uri=_str_or_none(obj.get(opts.url_field)), meta=meta)
     if opts.id_field and obj.get(opts.id_field) is not None:

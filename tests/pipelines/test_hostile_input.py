@@ -19,6 +19,7 @@ from pathlib import Path
 
 import brotli
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 from warcio.statusandheaders import StatusAndHeaders
@@ -256,6 +257,13 @@ def test_lone_surrogates_in_json_are_quarantined_not_a_crash(tmp_path: Path):
     assert [r.get("reason") for r in rows] == ["invalid_unicode", None, None]
     assert json.loads(rows[1]["meta"]) == {"title": "\udfff"}  # kept, as a JSON escape
     pa.Table.from_batches(list(to_batches(rows)), schema=RECORD_SCHEMA)
+
+
+def test_parquet_text_over_max_doc_bytes_is_oversize(tmp_path: Path):
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"text": ["short", "x" * (2 * MB)]}), path)
+    rows = read(path, "parquet", max_doc_bytes=MB)
+    assert [(r["kind"], r.get("reason")) for r in rows] == [("document", None), ("quarantine", "oversize")]
 
 
 # ------------------------------------------------------------------ WARC
