@@ -179,9 +179,9 @@ def test_cli_trains_the_demo_config(web_shards, tmp_path):
 
 def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
     cfg = tmp_path / "ddp.yaml"
-    raw = _config(web_shards, tmp_path / "ddp", steps=3, eval_every=0, checkpoint_every=0).model_dump(
-        mode="json"
-    )
+    raw = _config(
+        web_shards, tmp_path / "ddp", steps=3, eval_every=0, checkpoint_every=0, model_overrides={}
+    ).model_dump(mode="json")
     cfg.write_text(yaml.safe_dump(raw))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
@@ -197,6 +197,18 @@ def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
     state = torch.load(tmp_path / "ddp" / "checkpoints" / "step_00000003" / "trainer.pt", weights_only=False)
     assert state["loader"]["samples_consumed"] == 3 * 2 * 4  # steps x ranks x batch
     assert (tmp_path / "ddp" / "checkpoints" / "step_00000003" / "rng_rank1.pt").is_file()
+    # Two ranks of 4 with averaged gradients train on the same 8 samples per step as one process with 8.
+    single = tmp_path / "single"
+    train(_config(web_shards, single, steps=3, eval_every=0, data__batch_size=8, model_overrides={}))
+    ddp_losses, single_losses = _losses(tmp_path / "ddp"), _losses(single)
+    assert sorted(ddp_losses) == sorted(single_losses) == [1, 2, 3]
+    assert [ddp_losses[s] for s in (1, 2, 3)] == pytest.approx(
+        [single_losses[s] for s in (1, 2, 3)], rel=1e-4
+    )
+    state_ddp = torch.load(tmp_path / "ddp" / "checkpoints" / "step_00000003" / "model.pt", weights_only=True)
+    state_one = torch.load(single / "checkpoints" / "step_00000003" / "model.pt", weights_only=True)
+    assert state_ddp.keys() == state_one.keys()
+    assert all(torch.allclose(state_ddp[k], state_one[k], rtol=1e-4, atol=1e-6) for k in state_one)
     last = train(load_config(cfg, ["steps=5"]))  # elastic: continue on one process
     assert last["step"] == 5
     state = torch.load(tmp_path / "ddp" / "checkpoints" / "step_00000005" / "trainer.pt", weights_only=False)
