@@ -24,7 +24,7 @@ from fastapi.staticfiles import StaticFiles
 
 from jobs.web.data import KEPT, BadRequest, Busy, Filters, LakeView, Limits, NotFound
 from jobs.web.hosts import host_allowed, trusted_hosts
-from jobs.web.public_record import public_record
+from jobs.web.public_record import public_record, public_report
 from jobs.web.render import STATIC_DIR, environment
 
 # The last page anyone may ask for: OFFSET is at most MAX_PAGE * page size rows (a filter narrows further).
@@ -137,7 +137,8 @@ def create_app(
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(run_id: str) -> HTMLResponse:
         record = public_record(view.run(run_id))
-        return page("run.html", record=record, report=view.report(run_id), stats=record_stats(record))
+        report = public_report(view.report(run_id), view.lake.root)
+        return page("run.html", record=record, report=report, stats=record_stats(record))
 
     @app.get("/api/runs")
     def api_runs() -> list[dict[str, Any]]:
@@ -150,7 +151,7 @@ def create_app(
 
     @app.get("/api/runs/{run_id}/report")
     def api_report(run_id: str) -> dict[str, Any]:
-        report = view.report(run_id)
+        report = public_report(view.report(run_id), view.lake.root)
         if report is None:
             raise NotFound(f"run {run_id!r} has no report yet: `refinery report {run_id}` computes it")
         return report

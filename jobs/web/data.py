@@ -254,7 +254,7 @@ class LakeView:
             if delta.metadata().partition_columns or delta.protocol().reader_features:
                 cur.register("snap", delta.to_pyarrow_dataset())
             elif files:
-                cur.read_parquet(files, union_by_name=True).create_view("snap")
+                cur.register("snap", cur.read_parquet(files, union_by_name=True))
             else:
                 cur.register("snap", pa.schema(delta.schema().to_arrow()).empty_table())
             return self.pool.run(cur, sql, params)

@@ -9,7 +9,7 @@ so that a page forwarded to a colleague or read by a hostile page leaks nothing.
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipelines.runrecord import RunRecord
@@ -58,15 +58,21 @@ def public_record(record: RunRecord) -> RunRecord:
     return RunRecord.model_validate(data)
 
 
-def scrub(value: Any, lake: str, key: str = "") -> Any:
-    """`value` with credentials and environment variables withheld (by their key) and absolute paths
-    shortened: inside the lake to `lake/...`, elsewhere to `.../last-name`."""
-    if key and is_secret_key(key):
+def public_report(report: dict[str, Any] | None, lake: str | Path) -> dict[str, Any] | None:
+    """A stored run report with absolute paths shortened (shard manifests, tokenizers). Reports hold
+    aggregates, not configs, so keys are not judged (`eos.token` is a token of the vocabulary)."""
+    return None if report is None else scrub(report, str(lake), secrets=False)
+
+
+def scrub(value: Any, lake: str, key: str = "", secrets: bool = True) -> Any:
+    """`value` with credentials and environment variables withheld (by their key, when `secrets`) and
+    absolute paths shortened: inside the lake to `lake/...`, elsewhere to `.../last-name`."""
+    if secrets and key and is_secret_key(key):
         return WITHHELD if value not in (None, "", [], {}) else value
     if isinstance(value, dict):
-        return {k: scrub(v, lake, str(k)) for k, v in value.items()}
+        return {k: scrub(v, lake, str(k), secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [scrub(v, lake) for v in value]
+        return [scrub(v, lake, secrets=secrets) for v in value]
     if isinstance(value, str):
         return _paths(USERINFO.sub(f"{WITHHELD}@", value), lake)
     return value
