@@ -20,7 +20,10 @@ past its time limit is interrupted, and counts stop at a cap.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,11 +66,13 @@ class Busy(RuntimeError):
 @dataclass(frozen=True)
 class Limits:
     """What requests may cost. A scan stops at `timeout_s`; counts stop at `max_count` (the page says
-    "more than"); at most `slots` queries run at once, sharing `threads` and one `memory_limit`."""
+    "more than"); at most `slots` queries run at once, sharing `threads` and one `memory_limit`, beyond
+    which DuckDB spills at most `spill_limit` to a temporary folder of the app's own."""
 
     slots: int = 4
     threads: int = 2
     memory_limit: str = "1GB"
+    spill_limit: str = "4GB"
     timeout_s: float = 10.0
     max_count: int = 1_000_000
 
@@ -78,7 +83,16 @@ class QueryPool:
 
     def __init__(self, limits: Limits):
         self.limits = limits
-        self._db = duckdb.connect(config={"threads": limits.threads, "memory_limit": limits.memory_limit})
+        spill = tempfile.mkdtemp(prefix="refinery-web-")  # never the user's working folder (DuckDB's default)
+        weakref.finalize(self, shutil.rmtree, spill, ignore_errors=True)
+        self._db = duckdb.connect(
+            config={
+                "threads": limits.threads,
+                "memory_limit": limits.memory_limit,
+                "temp_directory": spill,
+                "max_temp_directory_size": limits.spill_limit,
+            }
+        )
         self._cursor_lock = threading.Lock()  # held only to create a cursor or note one, never during a query
         self._slots = threading.BoundedSemaphore(limits.slots)
         self._running: dict[int, str] = {}
@@ -117,7 +131,10 @@ class QueryPool:
                 f"the query ran past its {self.limits.timeout_s:g} s limit; narrow the filters"
             ) from exc
         except duckdb.OutOfMemoryException as exc:
-            raise Busy(f"the query needs more than the app's {self.limits.memory_limit} of memory") from exc
+            raise Busy(
+                f"the query needs more than the app's {self.limits.memory_limit} of memory "
+                f"and {self.limits.spill_limit} of spill space; narrow the filters"
+            ) from exc
         finally:
             timer.cancel()
             with self._cursor_lock:

@@ -309,3 +309,14 @@ def test_simultaneous_requests_each_see_their_own_table(base):
         else:
             rows = body["panes"]["kept"]["rows"]
             assert ("excerpt" in rows[0]) == (params["version"] == 1)
+
+
+def test_the_memory_limit_covers_the_scan(lake):
+    """DuckDB reads the Parquet files itself, so a whole-table aggregation over the 8-million-row table
+    is held to the app's memory limit: with 32 MB and no spill space it is refused with a 503, not
+    allowed to grow the process."""
+    with running_server(lake, limits=Limits(memory_limit="32MB", spill_limit="0B")) as url:
+        response = httpx.get(f"{url}/api/quarantine", params={"table": "big/quarantine"}, timeout=120)
+        assert response.status_code == 503 and "memory" in response.json()["error"]
+        small = httpx.get(f"{url}/api/quarantine", params={"table": "plain/quarantine"}, timeout=60)
+        assert small.status_code == 200
