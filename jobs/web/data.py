@@ -2,7 +2,7 @@
 
 Why DuckDB here and Spark in `curation.report`: a page needs a few dozen rows,
 filtered, in well under a second, from a process that must not start a JVM.
-DuckDB scans the pinned snapshot as a pyarrow dataset (`Lake.dataset`), reading
+DuckDB scans the Parquet files of the pinned snapshot (listed by the Delta log), reading
 only the columns asked for, pushing filters down, and stopping at LIMIT: no query loads a table into memory.
 Aggregates over whole tables (the charts) are precomputed by Spark into the run
 reports and only read here.
