@@ -2,9 +2,11 @@
 
 A reader is a function `read(task) -> Iterator[dict]` over ONE file. Every record it
 meets becomes exactly one row: a document, an image, or a quarantine row (source,
-locator, reason, excerpt). Records that carry no content by definition (WARC request,
-warcinfo, metadata, revisit records) are counted in one `skipped` row per file and
-reason. So for every file, content records in = documents + images + quarantine.
+locator, reason, excerpt). Valid records we do not want (WARC protocol records, DNS,
+CSS, non-2xx responses ...) are counted in one `skipped` row per file and reason, and
+quarantine records past a file's cap in `folded` rows (readers.read_file); both carry a
+count, not a record. So for every file: records read = documents + images + quarantine
+rows - `quarantine_capped` rows + folded + skipped.
 
 Rows are plain dicts keyed by the columns of `RECORD_SCHEMA` (pipelines/readers/schema.py);
 `kind` says which output table a row belongs to.

@@ -65,6 +65,8 @@ class _Inflating(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if not len(buffer):
+            return 0  # a max_length of 0 would mean "no limit" to zlib
         out = self._inflate(len(buffer))
         self.produced += len(out)
         if self.produced > self._limit:
