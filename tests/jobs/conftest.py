@@ -61,10 +61,12 @@ def options(cluster) -> Callable[..., SubmitOptions]:
 
 @pytest.fixture(scope="module")
 def job_spec(shared_data, tmp_path_factory) -> Callable[..., Path]:
-    """Write a spec for `lake`; `sleep` appends a slow stage (seconds per task)."""
+    """Write a spec for `lake`; `sleep` appends a slow stage (seconds per task, task markers in `markers`)."""
     folder = tmp_path_factory.mktemp("specs")
 
-    def make(lake: Path, sleep: float | None = None, name: str = "cluster-test") -> Path:
+    def make(
+        lake: Path, sleep: float | None = None, name: str = "cluster-test", markers: Path | None = None
+    ) -> Path:
         custom = os.environ.get("REFINERY_CLUSTER_SPEC")
         if custom:
             data = yaml.safe_load(Path(custom).read_text())
@@ -80,7 +82,15 @@ def job_spec(shared_data, tmp_path_factory) -> Callable[..., Path]:
         if sleep is not None:
             last = data["stages"][-1]
             data["stages"].append(
-                {"stage": SLEEP, "params": {"input": _last_output(last), "seconds": sleep}, "id": "sleep"}
+                {
+                    "stage": SLEEP,
+                    "params": {
+                        "input": _last_output(last),
+                        "seconds": sleep,
+                        "marker_dir": str(markers) if markers else None,
+                    },
+                    "id": "sleep",
+                }
             )
         path = folder / f"{data['name']}-{lake.name}-{sleep}.yaml"
         path.write_text(yaml.safe_dump(data))

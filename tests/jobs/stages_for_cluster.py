@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -18,6 +19,9 @@ class SleepConfig(StageConfig):
     input: str = "marked"
     output: str = "slept"
     seconds: float = 0.0
+    # A shared folder where each task attempt leaves `started-*` and `finished-*` files, so a test can
+    # prove a kill interrupted this stage's tasks (started, never finished) and count the retries.
+    marker_dir: str | None = None
 
 
 class SleepPass(Stage):
@@ -33,11 +37,24 @@ class SleepPass(Stage):
         return [self.config.output]
 
     def run(self, ctx: StageContext) -> StageResult:
-        seconds = self.config.seconds
+        seconds, markers = self.config.seconds, self.config.marker_dir
 
         def slow(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            attempt = _mark(markers, "started")
             time.sleep(seconds)
             yield from batches
+            _mark(markers, "finished", attempt)
 
         df = ctx.read(self.config.input)
         return StageResult(tables={self.config.output: df.mapInArrow(slow, df.schema)})
+
+
+def _mark(folder: str | None, event: str, attempt: str | None = None) -> str:
+    """Leave `<event>-<attempt>` in `folder`; an attempt is partition, attempt number and task id."""
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    attempt = attempt or f"p{task.partitionId()}-a{task.attemptNumber()}-t{task.taskAttemptId()}"
+    if folder:
+        (Path(folder) / f"{event}-{attempt}").touch()
+    return attempt

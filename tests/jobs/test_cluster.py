@@ -19,7 +19,7 @@ from jobs.registry import submission_alive, submit_info
 from jobs.submit import submit
 from pipelines.lake import Lake
 from pipelines.runner import run_spec
-from tests.jobs.conftest import assert_same_tables, wait_for
+from tests.jobs.conftest import assert_same_tables, table_rows, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -85,10 +85,14 @@ def test_cancel_long_job(cluster, options, job_spec, tmp_path):
 
 def test_two_jobs_commit_the_same_tables(cluster, options, job_spec, reference, tmp_path):
     lake = tmp_path / "shared"
-    spec = job_spec(lake)
+    spec = job_spec(lake, sleep=5)  # a slow last stage, so that both drivers are surely running at once
     for run_id in ("first", "second"):
         submit(spec, options(conf=SAME_SPLITS), run_id=run_id, wait=False)
     records = [wait_for(lake, run_id, lambda r: False) for run_id in ("first", "second")]
+    # They overlapped: each started before the other ended (else this tests nothing concurrent).
+    assert max(r.started_at for r in records) < min(r.ended_at for r in records), [
+        (r.started_at, r.ended_at) for r in records
+    ]
     for record in records:
         assert record.status == "succeeded" or (
             record.status == "failed" and "another writer committed" in (record.error or "")
@@ -112,22 +116,38 @@ def _assert_consistent(lake: Lake, table: str) -> None:
 
 
 def test_worker_killed_mid_job(cluster, options, job_spec, reference, tmp_path):
-    lake = tmp_path / "killed"
-    spec = job_spec(lake, sleep=20)
+    lake, markers = tmp_path / "killed", tmp_path / "markers"
+    markers.mkdir()
+    spec = job_spec(lake, sleep=20, markers=markers)
     submit(spec, options(conf=SAME_SPLITS), run_id="victim", wait=False)
     record = wait_for(
-        lake, "victim", lambda r: r.status == "running" and r.stage("sleep").status == "running"
+        lake,
+        "victim",
+        lambda r: (
+            r.status == "running" and r.stage("sleep").status == "running" and _attempts(markers, "started")
+        ),
     )
     host = wait_for_executor(cluster, record.app_id)
     cluster.kill_worker(host)
     cluster.add_worker()  # capacity comes back, as a restarted machine would
     record = wait_for(lake, "victim", lambda r: False)
     print(f"after losing a worker mid-job the run ended {record.status}: {record.error}")  # shown by -rA
+    # The kill hit the stage: a task of it had started and never finished.
+    assert _attempts(markers, "started") - _attempts(markers, "finished")
     if record.status != "succeeded":  # Spark did not recover this one: it must say why, and a rerun must
         assert record.status in ("failed", "interrupted") and record.error
         record = submit(spec, options(conf=SAME_SPLITS), run_id="rerun")
     assert record.status == "succeeded", (record.error, record.error_cause)
     assert_same_tables(reference, lake, record.dataset)
+    # The table being written when the worker died holds exactly the rows it copies in an uninterrupted run.
+    sleep = record.stage("sleep").config
+    copied = table_rows(reference, f"{record.dataset}/{sleep['input']}")
+    assert copied and table_rows(lake, f"{record.dataset}/{sleep['output']}") == copied
+
+
+def _attempts(markers: Path, event: str) -> set[str]:
+    """Task attempts of the slow stage that reached `event` (started or finished)."""
+    return {p.name.removeprefix(f"{event}-") for p in markers.glob(f"{event}-*")}
 
 
 def wait_for_executor(cluster, app_id: str, timeout: float = 600):
