@@ -257,10 +257,9 @@ def _content_row(
         return task.quarantine(position, "oversize", f"{declared} bytes: {uri}")
     body = _decoded_body(record, task.max_doc_bytes)
     position = f"{prefix}{it.get_record_offset()}"  # warcio reads the record to its end here
-    if record.raw_stream.limit > 0:
-        return task.quarantine(
-            position, "truncated_record", f"{record.raw_stream.limit} bytes missing: {uri}"
-        )
+    missing = getattr(record.raw_stream, "limit", 0)  # no LimitReader: no usable declared length
+    if missing > 0:
+        return task.quarantine(position, "truncated_record", f"{missing} bytes missing: {uri}")
     if len(body) > task.max_doc_bytes:
         return task.quarantine(position, "oversize", f"decoded body over {task.max_doc_bytes} bytes: {uri}")
     status, mime, charset = _http_info(record)

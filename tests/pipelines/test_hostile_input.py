@@ -401,6 +401,20 @@ def test_response_without_target_uri_is_malformed_not_a_reader_error(tmp_path: P
     assert sum(r["kind"] == "document" for r in rows) == 4
 
 
+def test_record_without_content_length_is_no_reader_error(tmp_path: Path):
+    """Found by fuzzing: a record without Content-Length gets no LimitReader from warcio (its body
+    stream has no `limit`); it is read to the end of the file, bounded by max_doc_bytes."""
+    path = tmp_path / "no-length.warc"
+    path.write_bytes(
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://example.com/\r\n"
+        b"Content-Type: application/http; msgtype=response\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nsome plain text\r\n\r\n"
+    )
+    rows = read(path, "warc")
+    assert [(r["kind"], r.get("reason")) for r in rows] == [("document", None)]
+    assert rows[0]["text"] == "some plain text"
+
+
 def test_warc_header_line_of_200_megabytes_is_cut_in_bounded_memory(tmp_path: Path):
     """warcio grows a header line by concatenation without bound (quadratic, and all of it held)."""
     path = tmp_path / "long-header.warc.gz"
