@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 from warcio.archiveiterator import ArchiveIterator
 
+from curation.report import build_run_report
+from jobs.web.render import render_static_report
 from pipelines.lake import Lake
 from pipelines.readers import CAPPED, MAX_QUARANTINE_ROWS
 from pipelines.runner import Runner
@@ -103,6 +105,11 @@ def test_hostile_files_ingest_in_a_real_run(spark, tmp_path: Path):
     assert "\\xff\\xfe\\x1b]0;owned\\x07.txt:0" in by_locator
     quarantine = lake.read(spark, f"{record.dataset}/quarantine").select("locator", "reason").collect()
     assert ("caf\\xe9.jsonl:2", "text_not_a_string") in {(r["locator"], r["reason"]) for r in quarantine}
+    # The report shows the skips beside the quarantine count.
+    report = build_run_report(spark, tmp_path / "lake", record.run_id)
+    assert report["funnel"][0]["skipped"] == ingest.skipped
+    html = render_static_report(report)
+    assert "dns=1" in html and "content_css=1" in html and "warc_request=1" in html
     # Resume works on such names too: the fingerprint hashes their bytes.
     again = Runner(job, stages, spec_path=str(path), spark=spark, progress=False).run()
     assert [s.status for s in again.stages] == ["skipped"]
