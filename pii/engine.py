@@ -138,13 +138,19 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
     The matcher's candidates are digit blocks joined by punctuation, so every
     match lies inside one digit run; the margin keeps the characters the
     matcher inspects around a candidate (letters, extensions, time stamps).
+    Runs with fewer than `min_digits` digits are skipped: no number in them could
+    be kept (`PhoneSettings.min_digits`), and each region is one matcher pass.
     """
+
+    def __init__(self, min_digits: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.min_digits = min_digits
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         results = []
-        for lo, hi in _phone_windows(text):
+        for lo, hi in _phone_windows(text, self.min_digits):
             window = text[lo:hi]
             for region in self.supported_regions:
                 for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
@@ -159,10 +165,12 @@ class _Shifted:
     end: int
 
 
-def _phone_windows(text: str) -> list[tuple[int, int]]:
+def _phone_windows(text: str, min_digits: int = 1) -> list[tuple[int, int]]:
     """Merged [lo, hi) windows around every digit run long enough to be a phone number."""
     windows: list[tuple[int, int]] = []
     for m in PHONE_DIGIT_RUN.finditer(text):
+        if min_digits > 4 and sum(c.isdigit() for c in m.group()) < min_digits:
+            continue
         lo, hi = max(0, m.start() - PHONE_WINDOW_MARGIN), min(len(text), m.end() + PHONE_WINDOW_MARGIN)
         if windows and lo <= windows[-1][1]:
             windows[-1] = (windows[-1][0], hi)
@@ -176,7 +184,9 @@ def _pattern_recognizers(settings: PiiSettings) -> list[EntityRecognizer]:
     builders = {
         "EMAIL_ADDRESS": EmailRecognizer,
         "PHONE_NUMBER": lambda: WindowedPhoneRecognizer(
-            supported_regions=tuple(settings.phone.regions), leniency=settings.phone.leniency
+            min_digits=settings.phone.min_digits,
+            supported_regions=tuple(settings.phone.regions),
+            leniency=settings.phone.leniency,
         ),
         "IP_ADDRESS": IpRecognizer,
         "CREDIT_CARD": CreditCardRecognizer,

@@ -68,11 +68,12 @@ def test_cards_ssns_and_ip_addresses_are_not_phones():
     assert {"CREDIT_CARD", "US_SSN", "IP_ADDRESS"} <= {e for e, _ in found}
 
 
-def test_phone_regions_beyond_presidio_default():
-    text = "Llámanos al 912 345 678 hoy."  # a Madrid number: ES is not among Presidio's regions
-    assert ("PHONE_NUMBER", "912 345 678") in _found(text, PiiSettings(phone=PhoneSettings(written=False)))
-    presidio = PiiSettings(profile="presidio_default")
-    assert not [e for e, _ in _found(text, presidio) if e == "PHONE_NUMBER"]
+def test_phone_regions_are_a_setting():
+    text = "Llámanos al 912 345 678 hoy."  # a Madrid number: ES is not among the default regions
+    assert not [e for e, _ in _found(text) if e == "PHONE_NUMBER"]
+    spain = PiiSettings(phone=PhoneSettings(regions=["US", "GB", "ES"]))
+    assert ("PHONE_NUMBER", "912 345 678") in _found(text, spain)
+    assert ("PHONE_NUMBER", "+34 912 345 678") in _found("Llámanos al +34 912 345 678 hoy.")
 
 
 def test_unknown_phone_region_names_the_field():
