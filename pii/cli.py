@@ -191,7 +191,10 @@ def render_eval(report: dict) -> str:
             for name in systems:
                 scores = report["scores"][name][match]
                 row = scores["overall"] if etype == "overall" else scores["per_type"][etype]
-                cells.append(f" | {row['precision']:>9.3f} {row['recall']:>6.3f} {row['f1']:>6.3f}")
+                if row["tp"] + row["fp"] + row["fn"] == 0:
+                    cells.append(f" | {'-':>9} {'-':>6} {'-':>6}")  # neither labelled nor found
+                else:
+                    cells.append(f" | {row['precision']:>9.3f} {row['recall']:>6.3f} {row['f1']:>6.3f}")
             lines.append(f"{etype:<15}" + "".join(cells))
     if report.get("misses"):
         lines += ["", "worst misses (nothing of the value was found):"]
