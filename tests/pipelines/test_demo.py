@@ -52,6 +52,16 @@ def test_demo_job_runs_every_stage(tmp_path, shared_data):
         assert stage["reconciled"] is not False, stage
     ingest = record["stages"][0]
     assert ingest["rows_out"]["quarantine"] >= 4
+    # Every record read is a row, folded past a file's quarantine cap, or skipped (and shown).
+    metrics = ingest["metrics"]
+    assert ingest["skipped"] == metrics["skipped_records"] and ingest["skipped"]["warc_request"] > 0
+    assert sum(metrics["quarantined"].values()) == ingest["rows_out"]["quarantine"]
+    assert metrics["records_read"] == (
+        sum(ingest["rows_out"].values())
+        - metrics["quarantined"].get("quarantine_capped", 0)
+        + sum(metrics["quarantine_folded"].values())
+        + sum(ingest["skipped"].values())
+    )
     final = record["stages"][-2]  # augment: every curated row is still there, dropped or kept
     assert final["kept"] > 0 and final["dropped"]
 
