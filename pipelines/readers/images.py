@@ -37,6 +37,8 @@ from pipelines.readers.base import FileTask
 from pipelines.readers.parquet import iter_rows, open_parquet
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp")
+# A sidecar caption longer than this is cut: the file next to an image may be anything.
+MAX_CAPTION_CHARS = 100_000
 
 
 class ImageOptions(BaseModel):
@@ -159,7 +161,7 @@ def find_caption(task: FileTask, opts: ImageOptions) -> str | None:
     sidecar = os.path.splitext(task.path)[0] + ".txt"
     if opts.captions in ("auto", "sidecar") and os.path.isfile(sidecar):
         with open(sidecar, encoding="utf-8", errors="replace") as fh:
-            return fh.read().strip() or None
+            return fh.read(MAX_CAPTION_CHARS).strip() or None  # a sidecar is a caption, not a corpus
     if opts.captions == "auto":
         for path in _coco_files_above(os.path.dirname(task.path), task.root):
             if (caption := _coco_captions(path).get(name)) is not None:

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from PIL import Image
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -34,6 +35,7 @@ from pipelines.readers.compressed import (
     inflate_limit,
     open_maybe_compressed,
 )
+from pipelines.readers.images import MAX_CAPTION_CHARS
 from pipelines.readers.schema import RECORD_SCHEMA, to_batches
 
 MB = 1 << 20
@@ -450,3 +452,11 @@ def test_warc_gzip_member_bomb_stops_at_the_ratio_limit(tmp_path: Path):
     tracemalloc.stop()
     assert reasons(rows) == Counter({"compression_bomb": 1})
     assert peak < 100 * MB, peak  # a few 16 KB blocks inflated (up to 16 MB each), not 400 MB
+
+
+def test_huge_sidecar_caption_is_cut(tmp_path: Path):
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(tmp_path / "cat.png")
+    (tmp_path / "cat.txt").write_bytes(b"a cat " * (4 * MB))
+    rows = read(tmp_path / "cat.png", "images")
+    assert rows[0]["kind"] == "image"
+    assert len(rows[0]["caption"]) <= MAX_CAPTION_CHARS
