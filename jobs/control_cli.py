@@ -145,7 +145,8 @@ def _print_status(record) -> None:
 
     console.print(Text(for_terminal(f"{record.run_id} [{record.status}]  job {record.job}"), style="bold"))
     _say(f"  master {record.master} ({record.deploy_mode})  application {record.app_id or '-'}")
-    _say(f"  created {record.created_at}  started {record.started_at or '-'}  ended {record.ended_at or '-'}")
+    _say(f"  created {record.created_at}  started {record.started_at or '-'}")
+    _say(f"  ended {record.ended_at or '-'}")
     if record.stages:
         print_table(
             console,

@@ -1,10 +1,12 @@
-"""The demo job end to end, as `make demo` runs it: every stage, reconciled counts, shards that verify."""
+"""The demo end to end: `make demo` on a bare clone, and the demo job's every stage, counts and shards."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -20,14 +22,14 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_demo_job_runs_every_stage(tmp_path, shared_data):
+def test_demo_job_runs_every_stage(tmp_path):
     lake = tmp_path / "lake"
     model = lake / "models" / "quality.bin"
     trained = _cli(
         "quality",
         "train",
         "--data",
-        str(shared_data / "quality/dclm/majority_minus_agreement.jsonl"),
+        str(REPO / "samples/quality/dclm/majority_minus_agreement.jsonl"),
         "-o",
         str(model),
     )
@@ -75,3 +77,98 @@ def test_demo_job_runs_every_stage(tmp_path, shared_data):
     assert again.returncode == 0
     rerun = json.loads(_cli("show", "latest", "--lake", str(lake), "--json").stdout)
     assert {s["status"] for s in rerun["stages"]} == {"skipped"}
+
+
+def _clone_venv(clone: Path) -> Path:
+    """A venv in the clone that sees this environment's installed packages but not its refinery.
+
+    Installing torch, Spark and spaCy afresh takes many minutes and needs the network, so the
+    clone's venv reads the current venv's site-packages through a .pth line. Lines of a .pth
+    add the folder to sys.path without running the .pth files inside it, so the current
+    checkout's editable install (itself a .pth hook) stays invisible: `make demo` has to
+    install the clone's own refinery, and pip leaves the outer install alone ("outside
+    environment").
+    """
+    base_python = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base_python, "-m", "venv", str(clone / ".venv")], check=True, timeout=300)
+    inner = subprocess.run(
+        [str(clone / ".venv/bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (Path(inner) / "zz_outer_site_packages.pth").write_text("\n".join(sorted(outer)) + "\n")
+    # The venv's own bundled setuptools is older than what torch requires and would shadow ours.
+    subprocess.run(
+        [str(clone / ".venv/bin/python"), "-m", "pip", "uninstall", "-q", "-y", "setuptools"],
+        check=True,
+        timeout=300,
+    )
+    return Path(base_python)
+
+
+@pytest.mark.slow
+def test_make_demo_on_a_bare_clone(tmp_path):
+    clone = tmp_path / "refinery"
+    subprocess.run(
+        ["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=300
+    )
+    assert not (tmp_path / "shared").exists()  # no sibling folder: the demo has only the clone
+    base_python = _clone_venv(clone)
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("VIRTUAL_ENV", "PYTHONPATH", "REFINERY_LAKE", "REFINERY_SHARED_DATA", "MAKEFLAGS")
+    }
+    outer_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != outer_bin)
+    env.update(PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    made = subprocess.run(
+        ["make", "demo", f"PYTHON={base_python}"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3000,
+    )
+    assert made.returncode == 0, made.stdout[-4000:] + made.stderr[-4000:]
+
+    where = subprocess.run(
+        [
+            str(clone / ".venv/bin/python"),
+            "-c",
+            "import jobs, pipelines; print(jobs.__file__, pipelines.__file__)",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert all(Path(path).is_relative_to(clone) for path in where), where
+    ours = subprocess.run(
+        [sys.executable, "-c", "import jobs; print(jobs.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert Path(ours).is_relative_to(REPO), ours  # the outer editable install was left alone
+
+    record = json.loads(
+        subprocess.run(
+            [str(clone / ".venv/bin/refinery"), "show", "latest", "--json"],
+            cwd=clone,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert record["status"] == "succeeded" and len(record["stages"]) == 11
+    assert (clone / "lake/report.html").is_file()
+    assert (clone / "lake/shards/default/manifest.json").is_file()
+    metrics = [json.loads(line) for line in (clone / "runs/demo_tiny/metrics.jsonl").read_text().splitlines()]
+    losses = [m["loss"] for m in metrics if "loss" in m]
+    assert losses and losses[-1] < losses[0]  # the tiny GPT trained on the demo's shards
