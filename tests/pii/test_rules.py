@@ -118,3 +118,17 @@ def test_presidio_default_profile_keeps_presidio_spans():
     assert ("PERSON", "Christopher Cadena\nAddress") in presidio
     explicit = PiiSettings(profile="presidio_default", person={"boundaries": True})
     assert explicit.person.boundaries and not explicit.person.cues  # a setting given explicitly wins
+
+
+@pytest.mark.parametrize(
+    "entity, value",
+    [
+        ("IBAN_CODE", "GB82 WEST 1234 5698 7654 32"),  # IBAN written in groups
+        ("CRYPTO", "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2"),  # base58check, P2PKH
+        ("CRYPTO", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"),  # base58check, P2SH
+        ("CRYPTO", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"),  # bech32 (BIP 173's example)
+        ("PHONE_NUMBER", "+44 20 7946 0958"),  # international format
+    ],
+)
+def test_checked_formats(entity, value):
+    assert (entity, value) in _found(f"details: {value} (see above)")
