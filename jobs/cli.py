@@ -1,6 +1,7 @@
-"""The `refinery` command line: run jobs, inspect runs, tables and quarantine.
+"""The `refinery` command line: run jobs; inspect runs, tables, quarantine and dropped documents; doctor.
 
-Area commands (dedup, quality, pii, shards, ...) live in their own packages as
+Every table goes through `pipelines.terminal_table` (whole at any width, escaped), every
+run id through `jobs.registry.resolve_run_id` (`latest`, unique prefixes). Area commands (dedup, quality, pii, shards, ...) live in their own packages as
 typer sub-apps and are mounted here, so this file stays an index of verbs.
 """
 
@@ -255,6 +256,14 @@ def _when(millis: int | None) -> str:
 EXCERPT_CHARS = 120
 
 
+def excerpt(text: str | None, chars: int = EXCERPT_CHARS) -> str:
+    """The start of a text, escaped, saying how much was left out (rather than an ambiguous `…`)."""
+    text = text or ""
+    if len(text) <= chars:
+        return for_terminal(text)
+    return f"{for_terminal(text[:chars])} [+{len(text) - chars} chars]"
+
+
 @app.command()
 def quarantine(
     name: str | None = typer.Argument(None, help="Quarantine table (default: every */quarantine table)."),
@@ -290,10 +299,7 @@ def quarantine(
         print_table(
             console,
             ("source", "locator", "reason", "excerpt"),
-            [
-                (r["source"], r["locator"], r["reason"], for_terminal(r["excerpt"], max_chars=EXCERPT_CHARS))
-                for r in entry["first"]
-            ],
+            [(r["source"], r["locator"], r["reason"], excerpt(r["excerpt"])) for r in entry["first"]],
         )
 
 
@@ -339,7 +345,7 @@ def dropped(
                 style="bold",
             )
         )
-        console.print(Text("  " + for_terminal(row.get("text"), max_chars=3 * EXCERPT_CHARS)))
+        console.print(Text("  " + excerpt(row.get("text"), 3 * EXCERPT_CHARS)))
 
 
 @app.command()

@@ -124,10 +124,9 @@ def refinery(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _assert_readable(output: str, excerpts: bool = False) -> None:
-    """Lines fit 80 columns and nothing is cut, except excerpts of text (shortened on purpose)."""
-    if not excerpts:
-        assert "…" not in output
+def _assert_readable(output: str) -> None:
+    """Lines fit 80 columns and nothing is cut (excerpts say how much they leave out)."""
+    assert "…" not in output
     assert "\x1b" not in output and "\u202e" not in output and "\x07" not in output
     assert all(len(line) <= 80 for line in output.splitlines()), output
 
@@ -205,7 +204,7 @@ def test_ambiguous_prefix_is_an_error_listing_candidates(small_lake):
 def test_listings_are_complete_at_80_columns_and_have_json(small_lake, command):
     listed = refinery(*command, "--lake", str(small_lake))
     assert listed.returncode == 0, listed.stderr
-    _assert_readable(listed.stdout, excerpts=command == ["quarantine"])
+    _assert_readable(listed.stdout)
     as_json = refinery(*command, "--lake", str(small_lake), "--json")
     assert as_json.returncode == 0, as_json.stderr
     payload = json.loads(as_json.stdout)
@@ -217,12 +216,13 @@ def test_listings_are_complete_at_80_columns_and_have_json(small_lake, command):
         assert payload[0]["first"][0]["source"] == HOSTILE  # JSON is lossless
         assert "\\x1b]0;pwned" in listed.stdout and "[bold]markup[/bold]" in listed.stdout
         assert "json_not_object" in listed.stdout and "bad.jsonl:3" in listed.stdout
+        assert f"[+{len(HOSTILE) * 20 - 120} chars]" in listed.stdout.replace("\n", "")
 
 
 def test_dropped_browses_dropped_documents(small_lake):
     listed = refinery("dropped", "demo/decided", "--lake", str(small_lake))
     assert listed.returncode == 0, listed.stderr
-    _assert_readable(listed.stdout, excerpts=True)
+    _assert_readable(listed.stdout)
     assert LONG_REASON in listed.stdout
     assert "d2" in listed.stdout and "d3" in listed.stdout and "d1" not in listed.stdout
     only = json.loads(
