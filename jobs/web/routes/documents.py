@@ -1,0 +1,100 @@
+"""Documents: the browser (dropped and kept side by side, filters) and one document; text only where redacted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+
+from jobs.web.data import KEPT, Filters, LakeView
+from jobs.web.site import PageNo, Site
+
+
+@dataclass(frozen=True)
+class DocsQuery(Filters):
+    """The document browser's query parameters (the filters plus where to look), shared by the
+    page and its JSON twin."""
+
+    table: str | None = None
+    version: int | None = None
+    page_no: PageNo = 0
+
+
+def documents_router(site: Site) -> APIRouter:
+    router = APIRouter()
+    view = site.view
+
+    @router.get("/docs", response_class=HTMLResponse)
+    def docs_page(q: Annotated[DocsQuery, Depends()]) -> HTMLResponse:
+        return site.page("docs.html", **api_docs(q))
+
+    @router.get("/api/docs")
+    def api_docs(q: Annotated[DocsQuery, Depends()]) -> dict[str, Any]:
+        page_no = q.page_no
+        table, version = site.pinned(q.table or default_documents_table(view), q.version)
+        flt = filters(q.reason, q.lang, q.source, q.column, q.low, q.high)
+        redacted = view.redacted_sibling(table, version)
+        names = [c["name"] for c in view.schema(table, version)]
+        numeric = view.numeric_columns(table, version)
+        panes = (
+            [("dropped", False), ("kept", True)]
+            if "drop_reason" in names and flt.reason in (None,)
+            else [("matching", None)]
+        )
+        return {
+            "table": table,
+            "version": version,
+            "filters": flt.__dict__,
+            "kept_value": KEPT,
+            "redacted": redacted,
+            "panes": {
+                name: view.documents(table, version, flt, page_no, kept, text=redacted is None)
+                for name, kept in panes
+            },
+            "menus": {
+                c: view.distinct(table, version, c) for c in ("drop_reason", "lang", "source") if c in names
+            },
+            "numeric": numeric,
+            "signals": [n for n in numeric if n not in ("width", "height")],
+            "page": page_no,
+        }
+
+    @router.get("/doc", response_class=HTMLResponse)
+    def doc_page(table: str | None = None, version: int | None = None, id: str = "") -> HTMLResponse:
+        return site.page("doc.html", **api_doc(table, version, id))
+
+    @router.get("/api/doc")
+    def api_doc(table: str | None = None, version: int | None = None, id: str = "") -> dict[str, Any]:
+        table, version = site.pinned(table, version)
+        redacted = view.redacted_sibling(table, version)
+        return {
+            "table": table,
+            "version": version,
+            "redacted": redacted,
+            "row": view.document(table, version, id, text=redacted is None),
+        }
+
+    return router
+
+
+def default_documents_table(view: LakeView) -> str | None:
+    """The table a bare /docs shows: a redacted one if any, else the newest-looking documents table."""
+    tables = view.tables()
+    redacted = [t for t in tables if view.has_pii(t)]
+    if redacted:
+        return redacted[0]
+    return next((t for t in tables if "text" in view.lake.arrow_schema(t).names), None)
+
+
+def filters(
+    reason: str | None,
+    lang: str | None,
+    source: str | None,
+    column: str | None,
+    low: float | None,
+    high: float | None,
+) -> Filters:
+    """The filters, with the empty strings an unset form field sends read as no filter."""
+    return Filters(reason or None, lang or None, source or None, column or None, low, high)
