@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def refinery(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "80"}
     return subprocess.run(
         [sys.executable, "-m", "jobs.cli", *args],
         cwd=cwd,
@@ -42,11 +42,15 @@ def test_cli_runs_the_ingest_part_of_the_demo(tmp_path):
     assert len(runs) == 1 and runs[0]["status"] == "succeeded"
     run_id = runs[0]["run_id"]
 
-    shown = json.loads(refinery("show", run_id, "--lake", str(tmp_path / "lake"), "--json").stdout)
+    shown = json.loads(refinery("show", run_id[:-3], "--lake", str(tmp_path / "lake"), "--json").stdout)
     ingest = shown["stages"][0]
     assert ingest["reconciled"] is True
     assert ingest["rows_out"]["documents"] > 0 and ingest["rows_out"]["images"] == 6
     assert ingest["rows_out"]["quarantine"] >= 3  # the damaged JSONL lines and the truncated WARC
+
+    funnel = refinery("show", "latest", "--lake", str(tmp_path / "lake")).stdout
+    assert run_id in funnel and "…" not in funnel
+    assert funnel.index("ingest") < funnel.index("details") < funnel.index("quarantine ")
 
     tables = refinery("tables", "--lake", str(tmp_path / "lake"))
     assert "demo/documents" in tables.stdout and "demo/quarantine" in tables.stdout
