@@ -209,10 +209,11 @@ def test_dedup_files(spark, tmp_path):
 
 
 def test_langid_detect(tmp_path):
+    """One text per line of a plain text file, printed after its label (cut to --excerpt characters)."""
     from curation.cli import langid_app
 
     if "detect" not in {c.name or c.callback.__name__ for c in langid_app.registered_commands}:
         pytest.skip("there is no `refinery langid detect` command")
-    source = tmp_path / "docs.jsonl"
-    source.write_text(json.dumps({"text": f"{HOSTILE} {PROSE}"}) + "\n", encoding="utf-8")
-    assert_safe(invoke("langid", "detect", str(source)))
+    source = tmp_path / "docs.txt"
+    source.write_text(f"{HOSTILE} {PROSE}\n", encoding="utf-8")
+    assert_safe(invoke("langid", "detect", str(source), "--backend", "fasttext", "--excerpt", "200"))
