@@ -119,9 +119,17 @@ def refine(
             results = results + _listed(text, results)
         if person.titles != "exclude":
             results = _titled(text, results, person.titles)
-        cues = {w.lower() for w in (*person.org_cues, *person.street_cues)}
-        if cues:
-            results = [r for r in results if r.entity_type != PERSON or not _cued(text, r, cues)]
+        org = {w.lower() for w in person.org_cues}
+        if org:
+            results = [r for r in results if r.entity_type != PERSON or not _followed(text, r, org)]
+        street = {w.lower() for w in person.street_cues}
+        if street:
+            results = [r for r in results if r.entity_type != PERSON or not _address(text, r, street)]
+        prefixes = {w.lower() for w in person.street_prefixes}
+        if prefixes:
+            results = [
+                r for r in results if r.entity_type != PERSON or _previous_word(text, r) not in prefixes
+            ]
         if person.yield_to_patterns:
             results = _yield(results, PERSON, lambda other: other.entity_type != PERSON, inside=True)
     phone = settings.phone
@@ -211,19 +219,31 @@ def _extend(text: str, r: RecognizerResult) -> RecognizerResult:
     return r
 
 
-def _cued(text: str, r: RecognizerResult, cues: set[str]) -> bool:
-    """An organisation or street word follows the span or ends it, or a house number comes before it."""
+def _followed(text: str, r: RecognizerResult, cues: set[str]) -> bool:
+    """One of the cue words follows the span or ends it ("Allen Institute", "Mclaughlin Ltd")."""
     words = text[r.start : r.end].split()
     last = words[-1].lower().strip(".,") if words else ""
     following = NEXT_WORD.match(text, r.end)
     nxt = following.group(1).lower().strip(".,") if following and "\n" not in following.group(0) else ""
+    return last in cues or nxt in cues
+
+
+def _address(text: str, r: RecognizerResult, cues: set[str]) -> bool:
+    """A street word follows or ends the span, a house number is next to it, or it holds a digit."""
     before = PREVIOUS_TOKEN.search(text, 0, r.start)
     house_number = bool(
         before and before.group(1).rstrip(",").isdigit() and "\n" not in text[before.start() : r.start]
     )
     trailing_number = bool(re.match(r"[ \t]+\d{1,5}\b", text[r.end : r.end + 7]))
     has_digit = any(c.isdigit() for c in text[r.start : r.end])
-    return last in cues or nxt in cues or house_number or trailing_number or has_digit
+    return _followed(text, r, cues) or house_number or trailing_number or has_digit
+
+
+def _previous_word(text: str, r: RecognizerResult) -> str:
+    before = PREVIOUS_TOKEN.search(text, max(0, r.start - 40), r.start)
+    return (
+        before.group(1).lower().strip(".,") if before and "\n" not in text[before.start() : r.start] else ""
+    )
 
 
 def _cue_names(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:

@@ -38,6 +38,11 @@ PHONE_CONTEXT = (
     *("phone", "telephone", "tel", "call", "cell", "mobile", "fax", "office", "contact", "reach"),
     *("whatsapp", "answering", "dial", "sms", "ph", "mob", "landline", "hotline", "helpline"),
 )
+# Words that start a street name in many languages: a "name" right after one is a street ("avenue Jules Ferry").
+STREET_PREFIXES = (
+    *("rue", "via", "viale", "piazza", "avenue", "avenida", "avda", "calle", "cours", "place", "rua"),
+    *("ul", "ulica", "boulevard", "corso", "largo", "plaza", "praça", "strada", "chemin", "allée"),
+)
 # Words that end a PERSON span's claim: an organisation or a street follows (or ends) the span.
 ORG_CUES = (
     *("inc", "ltd", "llc", "plc", "corp", "corporation", "gmbh", "ag", "co", "company", "group"),
@@ -145,6 +150,10 @@ class PersonSettings(BaseModel):
         description="a span followed by (or ending in) one of these words, or next to a house number, is an "
         "address",
     )
+    street_prefixes: list[str] = Field(
+        default_factory=lambda: list(STREET_PREFIXES),
+        description="a span right after one of these words (rue, via, avenue, ...) is a street name",
+    )
     yield_to_patterns: bool = Field(
         True, description="a span inside an e-mail address, URL or other pattern entity is not a person"
     )
@@ -228,6 +237,7 @@ class PiiSettings(BaseModel):
             "boundaries": False,
             "org_cues": [],
             "street_cues": [],
+            "street_prefixes": [],
             "yield_to_patterns": False,
             "cues": False,
             "lists": False,

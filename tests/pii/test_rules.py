@@ -132,3 +132,11 @@ def test_presidio_default_profile_keeps_presidio_spans():
 )
 def test_checked_formats(entity, value):
     assert (entity, value) in _found(f"details: {value} (see above)")
+
+
+def test_street_prefix_is_not_a_person():
+    text = "The office is at 57 avenue Jules Ferry, near the station."
+    assert not [v for e, v in _found(text) if e == "PERSON" and "Jules" in v]
+    assert ("PERSON", "Jules Ferry") in _found(
+        text, PiiSettings(person={"street_prefixes": [], "street_cues": []})
+    )
