@@ -46,6 +46,10 @@ HOST_FIELDS = ("host", "pid", "app_id", "log_path")
 # character, `:` or `/`, so URLs (`https://x/y`) and relative names (`a/b`) are left alone.
 ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])(/[^\s/'\"`]+)+/?")
 USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# `name=value` credentials inside a string (URL queries, JDBC URLs, command lines).
+INLINE_SECRET = re.compile(
+    r"(?i)\b(pass(?:word)?|pwd|token|secret|api[_-]?key|access[_-]?key|sig|signature)=[^&\s;,'\"]+"
+)
 
 
 def public_record(record: RunRecord) -> RunRecord:
@@ -74,7 +78,7 @@ def scrub(value: Any, lake: str, key: str = "", secrets: bool = True) -> Any:
     if isinstance(value, list):
         return [scrub(v, lake, secrets=secrets) for v in value]
     if isinstance(value, str):
-        return _paths(USERINFO.sub(f"{WITHHELD}@", value), lake)
+        return _paths(INLINE_SECRET.sub(rf"\1={WITHHELD}", USERINFO.sub(f"{WITHHELD}@", value)), lake)
     return value
 
 

@@ -23,7 +23,7 @@ EMAIL = "jane.doe@example.com"
 RAW_TEXT = f"Write to {EMAIL} for the minutes of the meeting. " * 3
 REDACTED_TEXT = RAW_TEXT.replace(EMAIL, "<EMAIL_ADDRESS>")
 MINHASH = pa.struct([("signature", pa.binary()), ("bands", pa.list_(pa.binary()))])
-SECRETS = ("AKIAEXAMPLEKEY", "s3cr3t-value", "hf_tokenvalue", "hunter2", "envvalue42")
+SECRETS = ("AKIAEXAMPLEKEY", "s3cr3t-value", "hf_tokenvalue", "hunter2", "envvalue42", "sigvalue77")
 
 
 def _docs(text: str, redacted: bool) -> pa.Table:
@@ -82,6 +82,7 @@ def _run_record(lake: Path) -> RunRecord:
                     "inputs": [{"name": "web", "path": "/home/alice/private/crawl", "format": "jsonl"}],
                     "hf_token": SECRETS[2],
                     "mirror": f"https://alice:{SECRETS[3]}@mirror.example/data",
+                    "signed_url": f"https://bucket.example/part-0?X-Amz-Expires=60&token={SECRETS[5]}&v=2",
                 },
             }
         ],

@@ -111,6 +111,7 @@ def test_run_records_are_served_without_secrets_or_host_details(web, lake):
     params = record["spec"]["stages"][0]["params"]
     assert params["inputs"][0]["path"] == ".../crawl" and params["inputs"][0]["name"] == "web"
     assert params["mirror"] == "https://[withheld]@mirror.example/data"
+    assert params["signed_url"] == "https://bucket.example/part-0?X-Amz-Expires=60&token=[withheld]&v=2"
     assert record["error"].endswith("'.../x.jsonl'")
 
 
