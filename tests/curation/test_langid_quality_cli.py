@@ -25,22 +25,49 @@ def test_langid_columns_and_newlines():
 
 
 def test_langid_accuracy_on_lingua_sentences_sample(shared_data: Path):
-    """A 30-sentence sample per language (the benchmark script runs all lines and lengths)."""
-    result = evaluate_folder(shared_data / "langid/lingua/language-testdata/sentences", limit=30)
+    """A 30-sentence sample per language, lid.176 alone (test_langid.py checks the ensemble on a whole half)."""
+    result = evaluate_folder(
+        shared_data / "langid/lingua/language-testdata/sentences", limit=30, backends=["fasttext"]
+    )
+    fasttext = result["backends"]["fasttext"]
     assert result["languages"] == 75
-    assert result["overall_supported"] >= 0.85
-    assert result["per_language"]["en"]["accuracy"] >= 0.9
-    assert not result["per_language"]["zu"]["supported"]  # lid.176 has no Zulu label
+    assert fasttext["overall_supported"] >= 0.85
+    assert fasttext["per_language"]["en"]["accuracy"] >= 0.9
+    assert not fasttext["per_language"]["zu"]["supported"]  # lid.176 has no Zulu label
+    assert {"gold": "bs", "predicted": "hr"} in [
+        {k: c[k] for k in ("gold", "predicted")} for c in fasttext["confusions"]
+    ]
 
 
-def test_langid_eval_cli(shared_data: Path, tmp_path: Path):
+def test_langid_eval_cli_compares_backends(shared_data: Path, tmp_path: Path):
     src = shared_data / "langid/lingua/language-testdata/sentences"
-    for code in ("fr", "ja"):
-        (tmp_path / f"{code}.txt").write_text("\n".join((src / f"{code}.txt").read_text().splitlines()[:20]))
-    out = runner.invoke(langid_app, ["eval", str(tmp_path)])
+    for code in ("fr", "zu"):
+        (tmp_path / f"{code}.txt").write_text("\n".join((src / f"{code}.txt").read_text().splitlines()[:40]))
+    out = runner.invoke(langid_app, ["eval", str(tmp_path), "-b", "fasttext", "-b", "ensemble"])
     assert out.exit_code == 0, out.output
     payload = json.loads(out.output.strip().splitlines()[-1])
-    assert set(payload["per_language"]) == {"fr", "ja"} and payload["overall"] >= 0.9
+    backends = payload["backends"]
+    assert set(backends) == {"fasttext", "ensemble"} and payload["half"] == "report"
+    assert set(backends["ensemble"]["per_language"]) == {"fr", "zu"}
+    assert backends["fasttext"]["per_language"]["zu"]["accuracy"] == 0
+    assert backends["ensemble"]["per_language"]["zu"]["accuracy"] >= 0.9
+    assert backends["fasttext"]["texts_per_s"] > 0 and backends["ensemble"]["routed_to_lingua"] > 0
+    bad = runner.invoke(langid_app, ["eval", str(tmp_path), "-b", "cld3"])
+    assert bad.exit_code != 0 and "cld3" in bad.output
+
+
+def test_langid_detect_cli_escapes_corpus_text(tmp_path: Path):
+    zulu = "Ngiyabonga kakhulu ngosizo lwakho, sizobonana kusasa.\x1b]0;x\x07"
+    out = runner.invoke(langid_app, ["detect", zulu, "--excerpt", "200"])
+    assert out.exit_code == 0, out.output
+    lang, score, model, script, text = out.output.rstrip("\n").split("\t")
+    assert (lang, model, script) == ("zu", "lingua", "Latn") and 0 < float(score) <= 1
+    assert "\x1b" not in out.output and "\\x1b]0;x\\x07" in text
+    lines = tmp_path / "texts.txt"
+    lines.write_text("Le chat dort sur le canapé depuis ce matin.\nDer Hund schläft im Garten.\n")
+    out = runner.invoke(langid_app, ["detect", str(lines), "--backend", "fasttext"])
+    rows = [row.split("\t") for row in out.output.splitlines()]
+    assert [(row[0], row[2]) for row in rows] == [("fr", "fasttext"), ("de", "fasttext")]
 
 
 def test_quality_cross_validation_on_dclm(dclm):
