@@ -34,6 +34,8 @@ TRAILING = " \t\r\n.,;:!?\"'()[]{}<>|/\\*-–—"
 POSSESSIVE = re.compile(r"['’]s?$")
 NEXT_WORD = re.compile(r"[\s,]*([^\W\d_][\w.&-]*)")
 PREVIOUS_TOKEN = re.compile(r"(\S+)\s*$")
+# Unit words that end an address line; NER often runs a name into them ("Diana Weöres Apt. 434").
+UNIT_TAIL = re.compile(r"[ \t]+(?:Apt|Suite|Box|Unit|Floor|Room)\.?$", re.IGNORECASE)
 SUFFIX = re.compile(r",?[ \t]+(?:Jr|Sr|II|III|IV|PhD|MD|DVM|DDS|Esq)\b\.?")
 LEADING_LOWER = re.compile(r"(?:[a-z][\w-]*[ \t]+)+(?=[A-Z])")
 CONNECTOR = re.compile(r"[ \t]+(?:and|or|to|with|from|at|in|for|fan)[ \t]+|[ \t]+(?:fan)$", re.IGNORECASE)
@@ -194,6 +196,9 @@ def _trim(text: str, r: RecognizerResult) -> RecognizerResult | None:
             end = possessive.start()
         else:
             break
+    unit = UNIT_TAIL.search(text, start, end)
+    if unit:
+        end = unit.start()
     if end < len(text) and text[end] == "." and SUFFIX.fullmatch(" " + text[start:end].split()[-1] + "."):
         end += 1  # "Keith Bult Jr." keeps its period
     lead = LEADING_LOWER.match(text, start, end)

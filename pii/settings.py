@@ -51,7 +51,7 @@ ORG_CUES = (
 )
 STREET_CUES = (
     *("street", "st", "str", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "boulevard"),
-    *("blvd", "way", "court", "ct", "place", "pl", "square", "apt", "suite", "box", "highway", "alley"),
+    *("blvd", "way", "court", "ct", "place", "pl", "square", "highway", "alley"),
     *("fpo", "apo", "dpo"),  # US military mail: "USS Napolitani FPO AP 70381"
 )
 

@@ -93,6 +93,7 @@ def test_unknown_phone_region_names_the_field():
         ("This song by ex-Zombie Ekmečić is a perfect example", "Ekmečić"),  # leading lower-case word
         ("American action-comedy film directed by Keith Bult Jr. and starring Ruf", "Keith Bult Jr."),
         ("my name is mieszko", "mieszko"),  # lower-case text
+        ("Mrs. Diana Weöres Apt. 434 40 Rue de la Sarthe", "Diana Weöres"),  # a unit word ends the name
     ],
 )
 def test_person_rules_find_the_name(text, person):
