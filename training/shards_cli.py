@@ -136,7 +136,7 @@ def verify_cmd(
             f"{report.sampled} documents compared with the source table"
         )
         for problem in report.problems:
-            console.print(Text(for_terminal(problem), style="red"))
+            console.print(Text(for_terminal(str(problem)), style="red"))
         console.print("[green]OK[/green]" if report.ok else f"[red]{len(report.problems)} problem(s)[/red]")
     if not report.ok:
         raise typer.Exit(1)
