@@ -15,9 +15,19 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
+# The resume key holds a hash of the source tree; pinned, so that edits made elsewhere in a shared
+# working tree while the test runs cannot make its rerun recompute what it should skip.
+PINNED_CODE = {**os.environ, "REFINERY_CODE_VERSION": "demo-test"}
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=1800
+        [sys.executable, "-m", "jobs.cli", *args],
+        cwd=REPO,
+        env=PINNED_CODE,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
 
 
