@@ -11,6 +11,7 @@ one in docs/pii.md; none of them runs under `profile: presidio_default`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from presidio_analyzer import RecognizerResult
 
@@ -121,13 +122,13 @@ def refine(
             results = results + _listed(text, results)
         if person.titles != "exclude":
             results = _titled(text, results, person.titles)
-        org = {w.lower() for w in person.org_cues}
+        org = _lower_set(tuple(person.org_cues))
         if org:
             results = [r for r in results if r.entity_type != PERSON or not _followed(text, r, org)]
-        street = {w.lower() for w in person.street_cues}
+        street = _lower_set(tuple(person.street_cues))
         if street:
             results = [r for r in results if r.entity_type != PERSON or not _address(text, r, street)]
-        prefixes = {w.lower() for w in person.street_prefixes}
+        prefixes = _lower_set(tuple(person.street_prefixes))
         if prefixes:
             results = [
                 r for r in results if r.entity_type != PERSON or _previous_word(text, r) not in prefixes
@@ -150,6 +151,12 @@ def refine(
             ]
         results = _longest(results, PHONE)
     return _longest(results, PERSON)
+
+
+@lru_cache(maxsize=32)
+def _lower_set(words: tuple[str, ...]) -> frozenset[str]:
+    """A settings word list as a lower-case set, built once per list instead of once per document."""
+    return frozenset(w.lower() for w in words)
 
 
 def _phone_length_ok(text: str, r: RecognizerResult, settings: PiiSettings) -> bool:
@@ -235,7 +242,7 @@ def _followed(text: str, r: RecognizerResult, cues: set[str]) -> bool:
 
 def _address(text: str, r: RecognizerResult, cues: set[str]) -> bool:
     """A street word follows or ends the span, a house number is next to it, or it holds a digit."""
-    before = PREVIOUS_TOKEN.search(text, 0, r.start)
+    before = PREVIOUS_TOKEN.search(text, max(0, r.start - 40), r.start)
     house_number = bool(
         before and before.group(1).rstrip(",").isdigit() and "\n" not in text[before.start() : r.start]
     )
