@@ -174,23 +174,23 @@ MUTATIONS: list[Mutation] = [
         ),
     ),
     Mutation(
-        "minhash-unverified",
-        "near-duplicate edges are verified against the threshold",
-        "dedup/lsh.py",
-        "keep = (a == b).mean(axis=1) >= threshold",
-        "keep = (a == b).mean(axis=1) >= 0.0",
-        (
-            "tests/dedup/test_stages.py::test_minhash_agrees_exactly_with_datasketch_lsh_union_find",
-            "tests/dedup/test_stages.py::test_exact_then_near_on_datajuicer_demo",
-        ),
+        "minhash-band-of-one-row",
+        "LSH bands hash all their rows (datasketch's band test)",
+        "dedup/minhash.py",
+        "            for col in range(band * rows, (band + 1) * rows):\n",
+        "            for col in range(band * rows, band * rows + 1):\n",
+        ("tests/dedup/test_stages.py::test_minhash_agrees_exactly_with_datasketch_lsh_union_find",),
     ),
     Mutation(
         "components-one-round",
-        "connected components converge (roots of chains)",
+        "connected components converge (roots of long chains)",
         "dedup/components.py",
         "        if not changed:\n            break\n",
         "        break\n",
-        ("tests/dedup/test_stages.py::test_minhash_agrees_exactly_with_datasketch_lsh_union_find",),
+        (
+            "tests/dedup/test_stages.py::test_minhash_agrees_exactly_with_datasketch_lsh_union_find",
+            "tests/dedup/test_components_chain.py",
+        ),
     ),
     Mutation(
         "decide-last-reason-wins",
@@ -202,10 +202,10 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "decide-overwrites-earlier-drop",
-        "an earlier stage's drop reason is never overwritten",
-        "curation/rules.py",
-        "first = pc.coalesce(batch.column(DROP_REASON).cast(pa.string()), first)",
-        "first = pc.coalesce(first, batch.column(DROP_REASON).cast(pa.string()))",
+        "an earlier stage's drop reason is never overwritten by decide",
+        "curation/stages.py",
+        "F.coalesce(F.col(DROP_REASON), failing_reason)",
+        "F.coalesce(failing_reason, F.col(DROP_REASON))",
         ("tests/curation/test_stages.py::test_decide_keeps_earlier_reason_and_overrides",),
     ),
     Mutation(
@@ -241,7 +241,7 @@ MUTATIONS: list[Mutation] = [
         "pii/redact.py",
         "                max(top.end, r.end),\n",
         "                top.end,\n",
-        ("tests/pii/test_redact.py::test_overlaps_merge_to_their_union",),
+        ("tests/pii/test_redact.py::test_overlaps_merge_to_their_union", "tests/pii/test_leak_redaction.py"),
     ),
     Mutation(
         "redact-no-propagation",
@@ -249,7 +249,7 @@ MUTATIONS: list[Mutation] = [
         "pii/redact.py",
         "    return [*results, *extra]\n",
         "    return results\n",
-        ("tests/pii/test_leak.py::test_curated_table_leak_rate_per_entity_type",),
+        ("tests/pii/test_leak_redaction.py",),
     ),
     Mutation(
         "redact-single-round",
