@@ -137,7 +137,8 @@ def refine(
             results = _yield(results, PERSON, lambda other: other.entity_type != PERSON, inside=True)
     phone = settings.phone
     if PHONE in entities:
-        results = [r for r in results if r.entity_type != PHONE or _phone_length_ok(text, r, settings)]
+        if (phone.min_digits, phone.max_digits) != (1, 20):
+            results = [r for r in results if r.entity_type != PHONE or _phone_length_ok(text, r, settings)]
         if phone.yield_to_checksums:
             results = [
                 r
@@ -149,8 +150,13 @@ def refine(
             results = [
                 r for r in results if r.entity_type != PHONE or not NOT_PHONE.fullmatch(text[r.start : r.end])
             ]
-        results = _longest(results, PHONE)
-    return _longest(results, PERSON)
+        if phone.written:
+            results = _longest(results, PHONE)  # a written-format match beside phonenumbers' own
+    if PERSON in entities and (
+        person.cues or person.lists or person.boundaries or person.titles != "exclude"
+    ):
+        results = _longest(results, PERSON)  # an added name beside the NER's
+    return results
 
 
 @lru_cache(maxsize=32)
