@@ -45,7 +45,7 @@ def test_targets_and_never_below_presidio_default(
 
 def test_presidio_default_profile_scores_like_presidio(shared_data: Path):
     """`profile: presidio_default` is one setting away from Presidio's own judgement: on the report half its
-    per-type F1 equals Presidio's default engine's within 0.02 (the trimmed pipeline's tokens only)."""
+    per-type F1 equals Presidio's default engine's within 0.005 (measured: PERSON 0.583 vs 0.582, the others equal)."""
     records = split(
         load_samples(shared_data / "pii" / "presidio-research" / "generated_large.json"), "report"
     )
@@ -53,4 +53,4 @@ def test_presidio_default_profile_scores_like_presidio(shared_data: Path):
     ours = evaluate(records, presidio_like, ours_predictor(presidio_like))
     base = evaluate(records, presidio_like, default_predictor(presidio_like))
     for entity in presidio_like.all_entities():
-        assert abs(ours["per_type"][entity]["f1"] - base["per_type"][entity]["f1"]) <= 0.02, entity
+        assert abs(ours["per_type"][entity]["f1"] - base["per_type"][entity]["f1"]) <= 0.005, entity
