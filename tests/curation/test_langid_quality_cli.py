@@ -104,11 +104,14 @@ def test_decontam_cli_reports_planted_item(shared_data: Path, tmp_path: Path, dc
     docs = tmp_path / "docs.jsonl"
     rows = [{"doc_id": f"d{i}", "text": r["text"]} for i, r in enumerate(dclm[:30])]
     rows[7]["text"] += "\n" + question
+    rows[7]["doc_id"] = "d7\x1b]0;owned\x07\u202egpj.exe\x9b"  # a hostile id from the corpus
     docs.write_text("\n".join(json.dumps(r) for r in rows))
     out = runner.invoke(app, ["--benchmark", str(shared_data / "decontam/gsm8k/test.jsonl"), str(docs)])
     assert out.exit_code == 0, out.output
+    assert not set(out.output) & {"\x1b", "\x07", "\u202e", "\x9b"}  # nothing reaches the terminal raw
     payload = json.loads(out.output.strip().splitlines()[-1])
-    assert payload["documents"] == 30 and [m["id"] for m in payload["matches"]] == ["d7"]
+    assert payload["documents"] == 30
+    assert [m["id"] for m in payload["matches"]] == ["d7\\x1b]0;owned\\x07\\u202egpj.exe\\x9b"]
     assert payload["matches"][0]["benchmark"] == "gsm8k/test"
 
 
