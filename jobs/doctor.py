@@ -237,14 +237,18 @@ def run_checks(lake: Path, tokenizer: Path, spark: bool = True) -> list[Check]:
 
 
 def print_checks(console: Console, checks: list[Check]) -> None:
-    """One line per check (status, name, finding), with what to do below each that is not ok."""
+    """One line per check (status, name, finding), with what to do below each that is not ok.
+
+    Lines are soft-wrapped: the terminal folds a long path, but a pipe or a log gets each finding
+    on one whole line, so a path is never cut in two by an inserted line break.
+    """
     for check in checks:
         line = Text(f"{check.status:>4} ", style=STYLES[check.status])
         line.append(f"{check.name}: ", style="bold")
         line.append(for_terminal(check.detail))
-        console.print(line)
+        console.print(line, soft_wrap=True)
         if check.fix and check.status in ("fail", "warn"):
-            console.print(Text(f"     -> {for_terminal(check.fix)}"))
+            console.print(Text(f"     -> {for_terminal(check.fix)}"), soft_wrap=True)
     failed = [c.name for c in checks if c.failed_required]
     if failed:
         console.print(Text(f"not ready: {', '.join(failed)}", style="bold red"))

@@ -130,7 +130,8 @@ def scan(
         "counts": dict(counts.most_common()),
         "ner_decoder": ner_decoder_used(settings),
     }
-    typer.echo(json.dumps({**report, "findings": findings}, indent=2, ensure_ascii=False))
+    # ASCII JSON: lossless, and no C1 or bidi control from a finding reaches the terminal raw.
+    typer.echo(json.dumps({**report, "findings": findings}, indent=2))
 
 
 @app.command("eval")
@@ -160,7 +161,7 @@ def eval_command(
         systems["presidio_default"] = default_predictor(settings)
     report = evaluation_report(records, settings, systems, show_misses)
     report = {"data": str(data), "half": half, **report}
-    typer.echo(json.dumps(report, indent=2, ensure_ascii=False) if as_json else render_eval(report))
+    typer.echo(json.dumps(report, indent=2) if as_json else render_eval(report))
 
 
 def evaluation_report(records: list, settings: PiiSettings, systems: dict, show_misses: int) -> dict:

@@ -134,11 +134,6 @@ def test_dropped(lake):
     assert_safe(invoke("dropped", "ds/decided", "--lake", str(lake)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pii scan prints its JSON with ensure_ascii=False: C1 (U+009B) and bidi controls pass raw "
-    "(pii/cli.py is being converted by another engineer)",
-)
 def test_pii_scan(tmp_path):
     """Findings are shown in their (redacted) context, which here holds the hostile text."""
     source = tmp_path / "scan.jsonl"
