@@ -7,9 +7,7 @@ The lake here is real (run records written by `RunRecord.save`, Delta tables com
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +19,7 @@ from jobs.registry import resolve_run_id
 from pipelines.lake import Lake
 from pipelines.runrecord import RunRecord, StageRecord
 from pipelines.terminal_table import print_table
+from tests.cli_run import refinery as run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 LONG_REASON = "gopher_below_alpha_threshold_with_a_long_name"
@@ -112,16 +111,7 @@ def small_lake(tmp_path: Path) -> Path:
 
 def refinery(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
     """The CLI as a user's shell runs it, piped (stdout is not a terminal)."""
-    env = {**os.environ, "COLUMNS": str(columns)}
-    env.pop("REFINERY_LAKE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(*args, env={"COLUMNS": str(columns)}, unset=["REFINERY_LAKE"], timeout=300)
 
 
 def _assert_readable(output: str) -> None:

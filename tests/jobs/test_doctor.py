@@ -8,18 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli_run import refinery
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "doctor", *args],
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "80", **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return refinery("doctor", *args, env={"COLUMNS": "80", **(env or {})}, timeout=600)
 
 
 def test_doctor_passes_where_the_tests_run(tmp_path):

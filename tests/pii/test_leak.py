@@ -13,9 +13,7 @@ driver's output and the web app's pages. The sentences are the `report` half of 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from html import escape
@@ -27,6 +25,7 @@ import yaml
 
 from pii.evaluate import ENTITY_MAPPING, load_samples, split
 from pii.settings import DEFAULT_ENTITIES
+from tests.cli_run import refinery
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = "leak"
@@ -81,15 +80,7 @@ def _labelled(record: dict) -> list[tuple[str, str]]:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "REFINERY_SPARK_UI": "0"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = refinery(*args, cwd=cwd, env={"REFINERY_SPARK_UI": "0"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 

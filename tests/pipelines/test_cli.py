@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+
+from tests.cli_run import refinery as run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def refinery(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "80"}
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run_cli(*args, cwd=cwd, env={"COLUMNS": "80"})
 
 
 def test_cli_runs_the_ingest_part_of_the_demo(tmp_path):

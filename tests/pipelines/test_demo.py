@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cli_run import refinery
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -21,14 +23,7 @@ PINNED_CODE = {**os.environ, "REFINERY_CODE_VERSION": "demo-test"}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
-        cwd=REPO,
-        env=PINNED_CODE,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
+    return refinery(*args, env=PINNED_CODE, timeout=1800)
 
 
 @pytest.mark.slow

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,7 @@ from pipelines.lake import Lake
 from pipelines.runner import Runner
 from pipelines.runrecord import RunRecord, list_runs
 from pipelines.spec import SpecError, load_spec, parse_spec
+from tests.cli_run import refinery
 
 REPO = Path(__file__).resolve().parents[2]
 LOAD = "tests.pipelines.stages_for_tests:LoadJsonl"
@@ -62,20 +60,20 @@ def test_run_records_counts_and_resumes(spark, tmp_path, shared_data):
     assert {r.run_id for r in list_runs(lake_dir)} == {first.run_id, second.run_id, changed.run_id}
 
 
-def test_killed_run_resumes_to_identical_tables(spark, tmp_path, shared_data, monkeypatch):
-    monkeypatch.setenv("REFINERY_CODE_VERSION", "pinned-for-this-test")
+def _run_killed_at(fault: str, tmp_path: Path, shared_data: Path) -> tuple[Path, Path, Path]:
+    """Run the test job in a CLI process that SIGKILLs itself at `fault`; (spec, its lake, a clean lake)."""
     killed_lake, clean_lake = tmp_path / "killed", tmp_path / "clean"
     spec_path = _spec(tmp_path, shared_data, killed_lake)
-    env = {**os.environ, "REFINERY_FAULT": "before_commit:runner-test/marked", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "run", str(spec_path), "--quiet"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = refinery("run", str(spec_path), "--quiet", env={"REFINERY_FAULT": fault}, timeout=600)
     assert proc.returncode == -9, proc.stderr[-2000:]
+    return spec_path, killed_lake, clean_lake
+
+
+def test_killed_run_resumes_to_identical_tables(spark, tmp_path, shared_data, monkeypatch):
+    monkeypatch.setenv("REFINERY_CODE_VERSION", "pinned-for-this-test")
+    spec_path, killed_lake, clean_lake = _run_killed_at(
+        "before_commit:runner-test/marked", tmp_path, shared_data
+    )
     killed = list_runs(killed_lake)
     assert len(killed) == 1 and killed[0].status == "running"  # heartbeat not yet stale
     assert not Lake(killed_lake).exists("runner-test/marked")
@@ -92,18 +90,9 @@ def test_killed_run_resumes_to_identical_tables(spark, tmp_path, shared_data, mo
 def test_run_killed_after_commit_before_run_json_resumes(spark, tmp_path, shared_data, monkeypatch):
     """SIGKILL right after the marked table's commit: run.json still says the stage is running."""
     monkeypatch.setenv("REFINERY_CODE_VERSION", "pinned-for-this-test")
-    killed_lake, clean_lake = tmp_path / "killed", tmp_path / "clean"
-    spec_path = _spec(tmp_path, shared_data, killed_lake)
-    env = {**os.environ, "REFINERY_FAULT": "after_commit:runner-test/marked", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "run", str(spec_path), "--quiet"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    spec_path, killed_lake, clean_lake = _run_killed_at(
+        "after_commit:runner-test/marked", tmp_path, shared_data
     )
-    assert proc.returncode == -9, proc.stderr[-2000:]
     (killed,) = list_runs(killed_lake)
     assert [s.status for s in killed.stages] == ["succeeded", "running"]
     assert Lake(killed_lake).version("runner-test/marked") == 0  # the commit landed
