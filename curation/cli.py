@@ -162,7 +162,9 @@ def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str
     if (path / "_delta_log").is_dir():
         from deltalake import DeltaTable
 
-        for batch in DeltaTable(str(path)).to_pyarrow_dataset().to_batches(columns=[id_field, text_field]):
+        from pipelines.lake import snapshot_dataset
+
+        for batch in snapshot_dataset(DeltaTable(str(path))).to_batches(columns=[id_field, text_field]):
             yield from zip(
                 batch.column(id_field).to_pylist(), batch.column(text_field).to_pylist(), strict=True
             )

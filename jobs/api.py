@@ -105,7 +105,7 @@ class Table:
 
     def dataset(self) -> Any:
         """A lazy pyarrow dataset over the snapshot (filter and project before reading)."""
-        return self._delta.to_pyarrow_dataset()
+        return lake_layer.snapshot_dataset(self._delta)
 
     def arrow(self, columns: list[str] | None = None) -> pa.Table:
         return self.dataset().to_table(columns=columns)

@@ -50,7 +50,9 @@ def iter_texts(path: Path) -> Iterator[tuple[str, str]]:
     if path.is_dir() and (path / "_delta_log").is_dir():
         from deltalake import DeltaTable
 
-        dataset = DeltaTable(str(path)).to_pyarrow_dataset()
+        from pipelines.lake import snapshot_dataset
+
+        dataset = snapshot_dataset(DeltaTable(str(path)))
         row = 0
         for batch in dataset.to_batches(columns=["text"]):
             for text in batch.column("text").to_pylist():

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
@@ -143,6 +144,21 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def snapshot_dataset(delta: DeltaTable) -> Any:
+    """A pyarrow dataset over a Delta snapshot that reads through Arrow's own filesystem.
+
+    delta-rs's default wraps its Rust store in a pyarrow `PyFileSystem`, a C++ object holding a
+    Python handler. A scan that stops early (`head()`, a loop that breaks) leaves readahead tasks on
+    Arrow's I/O threads; when one drops the last reference after the interpreter began finalizing,
+    freeing the handler needs the GIL, Python ends that thread with `pthread_exit`, and the forced
+    unwind through a `noexcept` destructor calls `std::terminate`: the process dies with SIGABRT
+    ("terminate called without an active exception") after its work is done. A native filesystem
+    holds no Python object, so no Arrow thread ever waits for the GIL.
+    """
+    filesystem, root = pa_fs.FileSystem.from_uri(delta.table_uri)
+    return delta.to_pyarrow_dataset(filesystem=pa_fs.SubTreeFileSystem(root, filesystem))
+
+
 class Lake:
     """A folder of Delta tables. Table names are relative paths such as `demo/documents`."""
 
@@ -239,7 +255,7 @@ class Lake:
 
     def dataset(self, table: str, version: int | None = None) -> Any:
         """A pyarrow dataset over a snapshot, for bounded driver-side reads (web app, reports)."""
-        return self.delta(table, version).to_pyarrow_dataset()
+        return snapshot_dataset(self.delta(table, version))
 
     # ---------------------------------------------------------------- writing
     def _staging_dir(self, table: str, txn: str) -> Path:

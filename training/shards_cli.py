@@ -52,7 +52,7 @@ def train(
     min_frequency: int = typer.Option(2, "--min-frequency", min=1),
 ) -> None:
     """Train a byte-level BPE with an EOS token on a deterministic sample of TABLE, streamed batch by batch."""
-    from pipelines.lake import Lake, TableMissingError
+    from pipelines.lake import Lake, TableMissingError, snapshot_dataset
     from training.tokenizer import TableSample, describe, fertility, save_tokenizer, train_bpe, write_report
 
     lk = Lake(_lake_root(lake))
@@ -63,7 +63,7 @@ def train(
     pinned = snapshot.version()
 
     def sample() -> TableSample:
-        return TableSample(snapshot.to_pyarrow_dataset(), sample_fraction, max_documents, seed)
+        return TableSample(snapshot_dataset(snapshot), sample_fraction, max_documents, seed)
 
     training = sample()
     try:

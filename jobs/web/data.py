@@ -36,7 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from curation.report import REPORT_NAME, load_run_report, table_key
-from pipelines.lake import Lake, TableMissingError
+from pipelines.lake import Lake, TableMissingError, snapshot_dataset
 from pipelines.runrecord import RUNS_DIR, RunRecord, list_runs
 
 PAGE_SIZE = 20
@@ -269,7 +269,7 @@ class LakeView:
         with self.pool.cursor() as cur:
             files = delta.file_uris()
             if delta.metadata().partition_columns or delta.protocol().reader_features:
-                cur.register("snap", delta.to_pyarrow_dataset())
+                cur.register("snap", snapshot_dataset(delta))
             elif files:
                 cur.register("snap", cur.read_parquet(files, union_by_name=True))
             else:
