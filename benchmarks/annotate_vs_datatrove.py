@@ -85,7 +85,9 @@ def corpus(n_docs: int) -> list[dict]:
     return docs
 
 
-def run_ours(docs_jsonl: Path, work: Path) -> tuple[float, float, dict[str, str | None]]:
+def run_ours(
+    docs_jsonl: Path, work: Path, langid_backend: str | None
+) -> tuple[float, float, dict[str, str | None]]:
     from curation.stages import Annotate
     from pipelines.lake import Lake
     from pipelines.spark import get_spark
@@ -98,7 +100,8 @@ def run_ours(docs_jsonl: Path, work: Path) -> tuple[float, float, dict[str, str 
     lake.write(spark.read.json(str(docs_jsonl)).repartition(16), "bench/documents")
     ctx = StageContext(spark=spark, lake=lake, dataset="bench", run_id="bench", work_dir=work)
     start = time.perf_counter()
-    stage = Annotate(Annotate.Config(output="decided", signal_languages=["en"], decide={}))
+    langid = {} if langid_backend is None else {"backend": langid_backend}
+    stage = Annotate(Annotate.Config(output="decided", signal_languages=["en"], decide={}, langid=langid))
     for name, df in stage.run(ctx).tables.items():
         lake.write(df, ctx.table(name))
     elapsed = time.perf_counter() - start
@@ -167,6 +170,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=50_000)
     parser.add_argument("--quick", action="store_true", help="3,000 documents")
+    parser.add_argument(
+        "--langid-backend",
+        choices=["fasttext", "ensemble", "lingua"],
+        help="annotate's language ID (default: the stage's default); fasttext is the anchor's own model",
+    )
     args = parser.parse_args()
     n_docs = 3_000 if args.quick else args.docs
     docs = corpus(n_docs)
@@ -177,7 +185,7 @@ def main() -> None:
         for part in range(4):  # several files so that datatrove's 2 tasks split the input evenly
             with (input_dir / f"part{part}.jsonl").open("w") as handle:
                 handle.writelines(json.dumps(d) + "\n" for d in docs[part::4])
-        ours_s, startup_s, reasons = run_ours(input_dir, work)
+        ours_s, startup_s, reasons = run_ours(input_dir, work, args.langid_backend)
         anchor_s, anchor_kept = run_anchor(input_dir, work)
         ours_kept = {doc_id for doc_id, reason in reasons.items() if reason is None}
         differ = sorted(ours_kept ^ anchor_kept)
