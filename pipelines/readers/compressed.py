@@ -20,6 +20,7 @@ import io
 import lzma
 import os
 import zlib
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -76,8 +77,9 @@ class _Inflating(io.RawIOBase):
         buffer[: len(out)] = out
         return len(out)
 
+    @abstractmethod
     def _inflate(self, size: int) -> bytes:
-        raise NotImplementedError
+        """At most `size` inflated bytes (never unbounded); b"" once the stream has ended."""
 
     def close(self) -> None:
         self._fh.close()
