@@ -89,9 +89,9 @@ def run_ours(
     docs_jsonl: Path, work: Path, langid_backend: str | None
 ) -> tuple[float, float, dict[str, str | None]]:
     from curation.stages import Annotate
-    from pipelines.lake import Lake
-    from pipelines.spark import get_spark
-    from pipelines.stage import StageContext
+    from pipelines.framework.lake import Lake
+    from pipelines.framework.spark import get_spark
+    from pipelines.framework.stage import StageContext
 
     t0 = time.perf_counter()
     spark = get_spark("local[2]", conf={"spark.sql.shuffle.partitions": "4"}, ui=False)

@@ -86,9 +86,9 @@ def run_ours(folder: Path) -> tuple[set[str], float]:
     import pyarrow.json as pj
 
     from dedup.stages import MinHashDedup
-    from pipelines.lake import Lake
-    from pipelines.spark import get_spark
-    from pipelines.stage import StageContext
+    from pipelines.framework.lake import Lake
+    from pipelines.framework.spark import get_spark
+    from pipelines.framework.stage import StageContext
 
     lake = Lake(folder / "lake")
     tables = []

@@ -36,9 +36,9 @@ from warcio.warcwriter import WARCWriter
 # comes in with the annotate kernel) would cost minutes at start and slow every input.
 with atheris.instrument_imports(include=["pipelines", "curation", "warcio"]):
     from curation.annotate import Annotator
-    from pipelines.readers import read_file
-    from pipelines.readers.base import FileTask
-    from pipelines.readers.schema import RECORD_SCHEMA, to_batches
+    from pipelines.ingest.readers import read_file
+    from pipelines.ingest.readers.base import FileTask
+    from pipelines.ingest.readers.schema import RECORD_SCHEMA, to_batches
 
 WORK = Path(tempfile.mkdtemp(prefix="fuzz-readers-"))
 PAGE = b"<html><head><meta charset='utf-8'><title>t</title></head><body><p>Some text here.</p></body></html>"

@@ -5,7 +5,7 @@ annotates 990 of them with snippets that must be kept, `with`, and boilerplate t
 must go, `without`). Scoring follows trafilatura's evaluation: a `with` snippet found in
 the output (whitespace-normalized substring) is a true positive, missed a false
 negative; a `without` snippet found is a false positive. Both extractors get the same
-Unicode input, decoded by our `pipelines.html_text.decode_bytes`.
+Unicode input, decoded by our `pipelines.ingest.html_text.decode_bytes`.
 
 Run: `python -m benchmarks.html_extract [--quick]`. The last line is the benchmark JSON
 (ours = the chosen extractor's F1, anchor = the other's F1, ratio = ours/anchor).
@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.html_text import decode_bytes, extract_text
+from pipelines.ingest.html_text import decode_bytes, extract_text
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web" / "trafilatura_eval"
 EXTRACTORS = ("resiliparse", "trafilatura")

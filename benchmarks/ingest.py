@@ -34,7 +34,7 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.html_text import DEFAULT_EXTRACTOR, decode_bytes, extract_text, header_charset
+from pipelines.ingest.html_text import DEFAULT_EXTRACTOR, decode_bytes, extract_text, header_charset
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "web"
 WARCS = (
@@ -80,10 +80,10 @@ def anchor(files: list[Path], extractor: str) -> tuple[int, float]:
 def ours(folder: Path, work: Path, extractor: str) -> tuple[int, float, float, dict]:
     """(records in, stage seconds up to the last commit, Spark start-up seconds, metrics)."""
     start = time.perf_counter()
-    from pipelines.ingest import Ingest, IngestConfig
-    from pipelines.lake import Lake
-    from pipelines.spark import get_spark
-    from pipelines.stage import StageContext
+    from pipelines.framework.lake import Lake
+    from pipelines.framework.spark import get_spark
+    from pipelines.framework.stage import StageContext
+    from pipelines.ingest.stage import Ingest, IngestConfig
 
     spark = get_spark(master="local[2]", ui=False, app_name="bench-ingest")
     spark.range(1).count()

@@ -49,7 +49,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "runner-always-reconciled",
         "a stage that loses or invents rows fails the run",
-        "pipelines/runner.py",
+        "pipelines/framework/runner.py",
         "srec.reconciled = srec.rows_in == produced",
         "srec.reconciled = True",
         ("tests/pipelines/test_row_accounting.py",),
@@ -57,7 +57,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "runner-expand-unchecked",
         "an augmentation stage that loses rows fails the run",
-        "pipelines/runner.py",
+        "pipelines/framework/runner.py",
         "srec.reconciled = srec.rows_out[outputs[0]] >= srec.rows_in",
         "srec.reconciled = True",
         ("tests/pipelines/test_row_accounting.py",),
@@ -81,7 +81,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "lake-read-ignores-version",
         "other readers (duckdb on a pinned snapshot's files) see the same rows as ours",
-        "pipelines/lake.py",
+        "pipelines/framework/lake.py",
         "def read(self, spark: Any, table: str, version: int | None = None) -> Any:\n",
         "def read(self, spark: Any, table: str, version: int | None = None) -> Any:\n        version = None\n",
         ("tests/pipelines/test_lake.py::test_duckdb_reads_a_pinned_snapshot",),
@@ -116,7 +116,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "stage-never-complete",
         "a run killed after a commit resumes by skipping (no second commit)",
-        "pipelines/stage.py",
+        "pipelines/framework/stage.py",
         "return all(ctx.lake.find_commit(ctx.table(t), key) is not None for t in self.output_tables())",
         "return False",
         ("tests/pipelines/test_runner.py::test_run_killed_after_commit_before_run_json_resumes",),
@@ -211,7 +211,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "lake-keeps-orphans",
         "what a killed writer staged is removed before the next write",
-        "pipelines/lake.py",
+        "pipelines/framework/lake.py",
         "            if txn not in committed:\n",
         "            if False:\n",
         ("tests/pipelines/test_lake.py::test_write_killed_before_commit_is_invisible_and_cleaned",),
@@ -289,7 +289,7 @@ def environment(copy: Path) -> dict[str, str]:
 
 PROBE = """
 import sys
-from pipelines.spark import get_spark
+from pipelines.framework.spark import get_spark
 spark = get_spark(master="local[1]", conf={}, ui=False, app_name="mutation-probe")
 import pipelines
 driver = pipelines.__file__

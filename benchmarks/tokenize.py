@@ -106,7 +106,7 @@ def corpus_table(texts: list[str]) -> pa.Table:
 
 def write_lake(table: pa.Table, root: Path):
     """Commit the corpus as a Delta table of FILES files (so that every reader task gets input)."""
-    from pipelines.lake import Lake
+    from pipelines.framework.lake import Lake
 
     lake = Lake(root)
     step = -(-table.num_rows // FILES)
@@ -130,8 +130,8 @@ def anchor_tokens_per_s(texts: list[str], tokenizer_path: Path) -> tuple[float, 
 
 
 def ours_tokens_per_s(lake, cores: int, work: Path, tokenizer_path: Path) -> tuple[float, int, str]:
-    from pipelines.spark import get_spark
-    from pipelines.stage import StageContext
+    from pipelines.framework.spark import get_spark
+    from pipelines.framework.stage import StageContext
     from training.shards_stage import Shards, ShardsConfig
 
     spark = get_spark(

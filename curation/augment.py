@@ -33,7 +33,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curation.augment_image import IMAGE_OPS, encode
 from curation.augment_text import CASE_MODES, TEXT_OPS
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
+from pipelines.framework.stage import (
+    Stage,
+    StageConfig,
+    StageContext,
+    StageResult,
+    apply_kernel,
+    spark_to_arrow_schema,
+)
 
 DOWNSAMPLED = "mixture_downsampled"
 AUG_COLUMNS = (("augmented_from", pa.string()), ("operation", pa.string()), ("params", pa.string()))

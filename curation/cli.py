@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from pipelines.terminal_text import for_terminal
+from pipelines.framework.terminal_text import for_terminal
 
 quality_app = typer.Typer(help="Train and evaluate fastText quality classifiers.", no_args_is_help=True)
 langid_app = typer.Typer(help="Language identification tools.", no_args_is_help=True)
@@ -46,7 +46,7 @@ def _echo(payload: dict) -> None:
 
 def _table_texts(lake: Path, table: str, column: str, limit: int | None) -> list[str]:
     """Up to `limit` texts of a lake table, read batch by batch (training sets are bounded by design)."""
-    from pipelines.lake import Lake
+    from pipelines.framework.lake import Lake
 
     texts: list[str] = []
     for batch in Lake(lake).dataset(table).to_batches(columns=[column]):
@@ -162,7 +162,7 @@ def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str
     if (path / "_delta_log").is_dir():
         from deltalake import DeltaTable
 
-        from pipelines.lake import snapshot_dataset
+        from pipelines.framework.lake import snapshot_dataset
 
         for batch in snapshot_dataset(DeltaTable(str(path))).to_batches(columns=[id_field, text_field]):
             yield from zip(

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from curation.report_table import Threshold, table_report
-from pipelines.lake import Lake
-from pipelines.runrecord import RunRecord, dump_json
+from pipelines.framework.lake import Lake
+from pipelines.framework.runrecord import RunRecord, dump_json
 
 REPORT_NAME = "report.json"
 REPORT_VERSION = 1

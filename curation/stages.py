@@ -33,7 +33,7 @@ from curation.rules import (
 from curation.signals import GOPHER_STOP_WORDS, SignalParams
 from dedup.minhash import SIGNATURE_FIELD, SignatureKernel
 from dedup.stages import SignatureConfig
-from pipelines.stage import (
+from pipelines.framework.stage import (
     StageConfig,
     StageContext,
     StageResult,
@@ -64,7 +64,7 @@ def _with_drop_reason(df):
 def _nested_last(df):
     """Reorder columns so list/struct/map columns come last.
 
-    Works around pipelines/lake.py's `parquet_stats`, which pairs Arrow field i
+    Works around pipelines/framework/lake.py's `parquet_stats`, which pairs Arrow field i
     with Parquet leaf column i: a nested column has several leaves, so every
     column after it would get another column's min/max in the Delta log (which
     delta-rs then rejects, or worse, uses to skip files). Reported to the lead.

@@ -120,7 +120,7 @@ def files_command(
     from pydantic import ValidationError
 
     from dedup.stages import MinHashDedupConfig
-    from pipelines.spark import get_spark
+    from pipelines.framework.spark import get_spark
 
     try:
         config = MinHashDedupConfig(
@@ -156,7 +156,7 @@ def files_command(
 def _print_report(report: dict[str, Any]) -> None:
     """The clusters for a terminal: member names and problems come from the user's files (names, JSON
     error excerpts), so every one goes through `for_terminal`."""
-    from pipelines.terminal_text import for_terminal
+    from pipelines.framework.terminal_text import for_terminal
 
     typer.echo(
         f"{report['documents']} documents, {report['images']} images; "

@@ -23,7 +23,7 @@ from dedup.lines import line_hashes, remove_lines
 from dedup.lsh import near_duplicate_roots, with_signatures
 from dedup.minhash import MinHashSpec, signatures
 from dedup.shingles import TextNorm, Tokenization
-from pipelines.stage import (
+from pipelines.framework.stage import (
     Stage,
     StageConfig,
     StageContext,

@@ -2,13 +2,13 @@
 
 For notebooks, tests and orchestrators that should not write YAML files or know the
 lake's layout. A job built here goes through exactly the validation a YAML spec does
-(`pipelines.spec.parse_spec`), so a config object that is wrong here would be wrong in
+(`pipelines.framework.spec.parse_spec`), so a config object that is wrong here would be wrong in
 YAML too, with the same message; and a run is recorded like any `refinery run`
 (`refinery runs`, `refinery show`, the web app see it).
 
     from jobs.api import Job, Lake, Step
     from curation.stages import AnnotateConfig, DecideConfig
-    from pipelines.ingest import IngestConfig
+    from pipelines.ingest.stage import IngestConfig
 
     job = Job("mine", lake="lake", stages=[Step("ingest", IngestConfig(inputs=[...])), ...])
     run = job.run()
@@ -28,10 +28,10 @@ from typing import Any
 import pyarrow as pa
 from pydantic import BaseModel
 
-from pipelines import lake as lake_layer
-from pipelines.runrecord import RunRecord
-from pipelines.spec import JobSpec, parse_spec
-from pipelines.stage import StageConfig
+from pipelines.framework import lake as lake_layer
+from pipelines.framework.runrecord import RunRecord
+from pipelines.framework.spec import JobSpec, parse_spec
+from pipelines.framework.stage import StageConfig
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Job:
         return spec
 
     def validate(self) -> JobSpec:
-        """The validated spec; raises `pipelines.spec.SpecError` naming the field, as for YAML."""
+        """The validated spec; raises `pipelines.framework.spec.SpecError` naming the field, as for YAML."""
         return parse_spec(self.spec(), source=f"job {self.name!r}")[0]
 
     def run(self, run_id: str | None = None, spark: Any = None, progress: bool = False) -> RunRecord:
@@ -82,7 +82,7 @@ class Job:
         Pass `spark` to reuse a session you hold; by default one is started from the job's
         Spark settings.
         """
-        from pipelines.runner import Runner
+        from pipelines.framework.runner import Runner
 
         spec, stages = parse_spec(self.spec(), source=f"job {self.name!r}")
         return Runner(spec, stages, run_id=run_id, spark=spark, progress=progress).run()
@@ -147,7 +147,7 @@ class Lake:
         return Table(self._lake, name, version)
 
     def runs(self) -> list[RunRecord]:
-        from pipelines.runrecord import list_runs
+        from pipelines.framework.runrecord import list_runs
 
         return list_runs(self.root)
 

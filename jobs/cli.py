@@ -1,6 +1,6 @@
 """The `refinery` command line: run jobs; inspect runs, tables, quarantine and dropped documents; doctor.
 
-Every table goes through `pipelines.terminal_table` (whole at any width, escaped), every
+Every table goes through `pipelines.framework.terminal_table` (whole at any width, escaped), every
 run id through `jobs.registry.resolve_run_id` (`latest`, unique prefixes). Area commands (dedup, quality, pii, shards, ...) live in their own packages as
 typer sub-apps and are mounted here, so this file stays an index of verbs.
 """
@@ -18,8 +18,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from jobs.mount import mount_subapps
-from pipelines.terminal_table import print_table
-from pipelines.terminal_text import for_terminal, path_for_display
+from pipelines.framework.terminal_table import print_table
+from pipelines.framework.terminal_text import for_terminal, path_for_display
 
 app = typer.Typer(
     help="refinery: corpus curation on Spark + Delta, tokenized shards, streaming training.",
@@ -72,8 +72,8 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run a job spec locally (Spark local[*] unless the spec names a master)."""
-    from pipelines.runner import run_spec
-    from pipelines.spec import SpecError
+    from pipelines.framework.runner import run_spec
+    from pipelines.framework.spec import SpecError
 
     try:
         record = run_spec(spec, run_id=run_id, progress=not quiet)
@@ -139,7 +139,7 @@ def _print_stage_details(record) -> None:
 @app.command()
 def runs(lake: Path | None = LakeOption, as_json: bool = JsonOption) -> None:
     """List runs recorded in the lake, newest first."""
-    from pipelines.runrecord import list_runs
+    from pipelines.framework.runrecord import list_runs
 
     records = list_runs(lake_root(lake))
     if as_json:
@@ -185,7 +185,7 @@ def tables(ctx: typer.Context, lake: Path | None = LakeOption, as_json: bool = J
     """List every table with its latest version and row count."""
     if ctx.invoked_subcommand is not None:
         return
-    from pipelines.lake import Lake
+    from pipelines.framework.lake import Lake
 
     lk = Lake(lake_root(lake))
     listing = [{"table": t, "version": lk.version(t), "rows": lk.num_records(t)} for t in lk.tables()]
@@ -208,7 +208,7 @@ def table_show(
     as_json: bool = JsonOption,
 ) -> None:
     """One table's versions (with the stage and run that wrote each), row counts and schema."""
-    from pipelines.lake import Lake, TableMissingError
+    from pipelines.framework.lake import Lake, TableMissingError
 
     lk = Lake(lake_root(lake))
     try:
@@ -274,7 +274,7 @@ def quarantine(
     """Show quarantined records: counts per reason and the first rows (excerpts shortened)."""
     import pyarrow.compute as pc
 
-    from pipelines.lake import Lake, TableMissingError
+    from pipelines.framework.lake import Lake, TableMissingError
 
     lk = Lake(lake_root(lake))
     names = [name] if name else [t for t in lk.tables() if t.endswith("quarantine")]
@@ -315,7 +315,7 @@ def dropped(
     """Browse dropped documents: id, source, why, and the start of the text."""
     import pyarrow.dataset as ds
 
-    from pipelines.lake import Lake, TableMissingError
+    from pipelines.framework.lake import Lake, TableMissingError
 
     lk = Lake(lake_root(lake))
     try:

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.terminal_table import print_table
-from pipelines.terminal_text import for_terminal
+from pipelines.framework.terminal_table import print_table
+from pipelines.framework.terminal_text import for_terminal
 
 app = typer.Typer(help="Submit jobs to a Spark cluster and follow them.", no_args_is_help=True)
 cluster_app = typer.Typer(help="A Spark standalone master and workers on 127.0.0.1.", no_args_is_help=True)
@@ -55,7 +55,7 @@ def _wait(lake: Path, run_id: str, follow: bool) -> None:
     """Wait for the submission to end (streaming its log when asked); Ctrl-C cancels the run."""
     from jobs.registry import follow as follow_log
     from jobs.registry import log_file, submission_alive, submit_info
-    from pipelines.runrecord import RunRecord
+    from pipelines.framework.runrecord import RunRecord
 
     record = RunRecord.load(lake, run_id)
     info = submit_info(record)
@@ -108,7 +108,7 @@ def submit_cmd(
 
     from jobs.registry import refresh
     from jobs.submit import SubmitError, SubmitOptions, submit
-    from pipelines.spec import SpecError
+    from pipelines.framework.spec import SpecError
 
     try:
         opts = SubmitOptions(

@@ -24,7 +24,7 @@ from typing import Literal
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.terminal_text import for_terminal
+from pipelines.framework.terminal_text import for_terminal
 
 Status = Literal["ok", "warn", "fail", "info"]
 STYLES = {"ok": "green", "warn": "yellow", "fail": "bold red", "info": "cyan"}
@@ -92,7 +92,7 @@ def check_spark(java_ok: bool) -> Check:
     fix = "fix java first; then see the error above (SPARK_LOCAL_IP=127.0.0.1 helps on hosts without DNS)"
     if not java_ok:
         return Check("spark", "fail", "not started: Spark needs a working Java", fix)
-    from pipelines.spark import get_spark
+    from pipelines.framework.spark import get_spark
 
     started = time.perf_counter()
     try:

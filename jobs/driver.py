@@ -29,7 +29,7 @@ def submitted_conf() -> dict[str, str]:
 
 
 def driver_host() -> str:
-    """The address Spark itself would advertise; keeps pipelines.spark from pinning 127.0.0.1 on a cluster."""
+    """The address Spark itself would advertise; keeps pipelines.framework.spark from pinning 127.0.0.1 on a cluster."""
     from pyspark import SparkContext
 
     SparkContext._ensure_initialized()
@@ -37,7 +37,7 @@ def driver_host() -> str:
 
 
 def build_session(spec_conf: dict[str, Any]) -> Any:
-    from pipelines.spark import get_spark
+    from pipelines.framework.spark import get_spark
 
     given = submitted_conf()
     if "SPARK_LOCAL_IP" not in os.environ:
@@ -48,7 +48,7 @@ def build_session(spec_conf: dict[str, Any]) -> Any:
 
 def _on_sigterm(record: Any) -> Any:
     """SIGTERM (cancel, or the cluster manager stopping the driver) ends the run instead of killing it mid-write."""
-    from pipelines.runrecord import RunCancelled
+    from pipelines.framework.runrecord import RunCancelled
 
     def handler(signum: int, frame: Any) -> None:
         if record.cancel_requested:
@@ -64,15 +64,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id", required=True)
     args = parser.parse_args(argv)
 
-    from pipelines.runrecord import RunCancelled, RunRecord
-    from pipelines.spec import parse_spec
+    from pipelines.framework.runrecord import RunCancelled, RunRecord
+    from pipelines.framework.spec import parse_spec
 
     record = RunRecord.load(args.lake, args.run_id)
     # Resume keys and commit metadata name the code that was submitted, as a local run of it would.
     os.environ.setdefault("REFINERY_CODE_VERSION", record.code_version)
     signal.signal(signal.SIGTERM, _on_sigterm(record))
     spec, stages = parse_spec(record.spec, record.spec_path or record.run_id)
-    from pipelines.runner import Runner
+    from pipelines.framework.runner import Runner
 
     if record.cancel_requested:
         record.status, record.error = "cancelled", "cancelled by the user before the driver started"

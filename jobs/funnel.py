@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipelines.runrecord import RunRecord, StageRecord
+from pipelines.framework.runrecord import RunRecord, StageRecord
 
 
 @dataclass

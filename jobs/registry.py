@@ -1,7 +1,7 @@
 """The run registry: what `refinery submit/status/logs/cancel` do with run records.
 
 A submitted run's folder `<lake>/_runs/<run_id>/` holds
-  run.json        the RunRecord (pipelines.runrecord); see "who writes it" below
+  run.json        the RunRecord (pipelines.framework.runrecord); see "who writes it" below
   submit.json     how it was submitted: the spark-submit command, its pid (= process
                   group) and host, master, deploy mode, where to send a kill
   submit.log      spark-submit's stdout and stderr (client mode: the driver's too)
@@ -33,7 +33,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from jobs.cluster import process_group_alive, stop_process_group
-from pipelines.runrecord import CANCEL_FILE, RUNS_DIR, RunRecord, list_runs, now_iso
+from pipelines.framework.runrecord import CANCEL_FILE, RUNS_DIR, RunRecord, list_runs, now_iso
 
 SUBMIT_FILE = "submit.json"
 LOG_FILE = "submit.log"

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.terminal_text import for_terminal
+from pipelines.framework.terminal_text import for_terminal
 
 console = Console(stderr=True)
 LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
@@ -49,7 +49,7 @@ def report(
         _fail(str(exc))
     data = None if recompute else load_run_report(root, run_id)
     if data is None:
-        from pipelines.spark import get_spark
+        from pipelines.framework.spark import get_spark
 
         spark = get_spark(
             master=master,

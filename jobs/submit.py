@@ -32,11 +32,11 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from jobs.cluster import spark_home
 from jobs.registry import EXIT_FILE, LOG_FILE, SubmitInfo, refresh, run_dir
-from pipelines.codeversion import PACKAGES, code_version
-from pipelines.lake import Lake
-from pipelines.runrecord import RunRecord, new_run_id
-from pipelines.spec import JobSpec, load_spec
-from pipelines.stage import Stage
+from pipelines.framework.codeversion import PACKAGES, code_version
+from pipelines.framework.lake import Lake
+from pipelines.framework.runrecord import RunRecord, new_run_id
+from pipelines.framework.spec import JobSpec, load_spec
+from pipelines.framework.stage import Stage
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_ALIAS = "environment"

@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from pii.settings import PiiSettings
-from pipelines.terminal_text import for_terminal
+from pipelines.framework.terminal_text import for_terminal
 
 app = typer.Typer(help="PII detection and redaction (Presidio, offline).", no_args_is_help=True)
 MATCHES = ("exact", "overlap")
@@ -50,7 +50,7 @@ def iter_texts(path: Path) -> Iterator[tuple[str, str]]:
     if path.is_dir() and (path / "_delta_log").is_dir():
         from deltalake import DeltaTable
 
-        from pipelines.lake import snapshot_dataset
+        from pipelines.framework.lake import snapshot_dataset
 
         dataset = snapshot_dataset(DeltaTable(str(path)))
         row = 0
@@ -216,7 +216,7 @@ def purge_raw_command(
 ) -> None:
     """Delete raw-table versions (unredacted PII) that the curated table's lineage does not need."""
     from pii.purge import PurgeError, purge_raw
-    from pipelines.lake import Lake
+    from pipelines.framework.lake import Lake
 
     try:
         plan = purge_raw(Lake(lake), f"{dataset}/{raw}", f"{dataset}/{curated}", yes=yes)

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.lake import Lake
+from pipelines.framework.lake import Lake
 
 
 class PurgeError(RuntimeError):

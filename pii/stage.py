@@ -18,7 +18,7 @@ from pydantic import Field
 
 from pii.kernel import PiiKernel, output_schema
 from pii.settings import PiiSettings
-from pipelines.stage import (
+from pipelines.framework.stage import (
     StageConfig,
     StageContext,
     StageResult,

@@ -38,7 +38,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def spark():
-    from pipelines.spark import get_spark
+    from pipelines.framework.spark import get_spark
 
     session = get_spark(
         master="local[2]",
@@ -52,7 +52,7 @@ def spark():
 
 @pytest.fixture()
 def lake(tmp_path: Path):
-    from pipelines.lake import Lake
+    from pipelines.framework.lake import Lake
 
     return Lake(tmp_path / "lake")
 
@@ -60,7 +60,7 @@ def lake(tmp_path: Path):
 @pytest.fixture()
 def stage_ctx(spark, lake, tmp_path: Path):
     """A context for calling a stage's `run` directly, outside the runner."""
-    from pipelines.stage import StageContext
+    from pipelines.framework.stage import StageContext
 
     return StageContext(
         spark=spark,

@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.terminal_table import print_table
-from pipelines.terminal_text import for_terminal
+from pipelines.framework.terminal_table import print_table
+from pipelines.framework.terminal_text import for_terminal
 
 tokenizer_app = typer.Typer(help="Train and inspect tokenizers (HF tokenizer.json).", no_args_is_help=True)
 shards_app = typer.Typer(help="Inspect and verify tokenized shard sets.", no_args_is_help=True)
@@ -52,7 +52,7 @@ def train(
     min_frequency: int = typer.Option(2, "--min-frequency", min=1),
 ) -> None:
     """Train a byte-level BPE with an EOS token on a deterministic sample of TABLE, streamed batch by batch."""
-    from pipelines.lake import Lake, TableMissingError, snapshot_dataset
+    from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
     from training.tokenizer import TableSample, describe, fertility, save_tokenizer, train_bpe, write_report
 
     lk = Lake(_lake_root(lake))

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import xxhash
 from pydantic import Field, field_validator
 
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult
+from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 from training.encoders import BatchEncoder, EncoderChoice, encoder, resolve
 from training.shard_format import (
     MANIFEST_NAME,

@@ -82,7 +82,7 @@ class SourceTable:
     """Text of documents by id from the manifest's source table version (bounded lookups, never a full load)."""
 
     def __init__(self, manifest: Manifest, lake_root: str | Path | None = None):
-        from pipelines.lake import Lake
+        from pipelines.framework.lake import Lake
 
         self.manifest = manifest
         self.lake = Lake(lake_root or manifest.source_lake)

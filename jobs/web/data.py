@@ -36,8 +36,8 @@ import duckdb
 import pyarrow as pa
 
 from curation.report import REPORT_NAME, load_run_report, table_key
-from pipelines.lake import Lake, TableMissingError, snapshot_dataset
-from pipelines.runrecord import RUNS_DIR, RunRecord, list_runs
+from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
+from pipelines.framework.runrecord import RUNS_DIR, RunRecord, list_runs
 
 PAGE_SIZE = 20
 EXCERPT_CHARS = 600

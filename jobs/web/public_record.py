@@ -12,7 +12,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipelines.runrecord import RunRecord
+from pipelines.framework.runrecord import RunRecord
 
 WITHHELD = "[withheld]"
 # Credential keys in any naming style (`awsSecretAccessKey`, `api-key`, `spark.hadoop.fs.s3a.secret.key`,

@@ -20,8 +20,8 @@ import yaml
 from jobs.cluster import LocalCluster
 from jobs.registry import TERMINAL, refresh
 from jobs.submit import SubmitOptions
-from pipelines.lake import Lake
-from pipelines.runrecord import RunRecord
+from pipelines.framework.lake import Lake
+from pipelines.framework.runrecord import RunRecord
 
 LOAD = "tests.pipelines.stages_for_tests:LoadJsonl"
 MARK = "tests.pipelines.stages_for_tests:MarkShort"
@@ -101,7 +101,7 @@ def job_spec(shared_data, tmp_path_factory) -> Callable[..., Path]:
 
 def _last_output(stage_entry: dict[str, Any]) -> str:
     """The table the spec's last stage writes (the slow stage reads it)."""
-    from pipelines.spec import parse_spec
+    from pipelines.framework.spec import parse_spec
 
     _, stages = parse_spec({"name": "probe", "stages": [stage_entry]})
     return stages[0][1].output_tables()[0]

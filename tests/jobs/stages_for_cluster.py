@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult
+from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 
 
 class SleepConfig(StageConfig):

@@ -12,8 +12,8 @@ import pytest
 
 from curation.stages import DecideConfig
 from jobs.api import Job, Lake, Step
-from pipelines.ingest import IngestConfig
-from pipelines.spec import SpecError
+from pipelines.framework.spec import SpecError
+from pipelines.ingest.stage import IngestConfig
 
 REPO = Path(__file__).resolve().parents[2]
 

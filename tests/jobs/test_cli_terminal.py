@@ -16,9 +16,9 @@ from rich.console import Console
 
 from jobs.funnel import funnel
 from jobs.registry import resolve_run_id
-from pipelines.lake import Lake
-from pipelines.runrecord import RunRecord, StageRecord
-from pipelines.terminal_table import print_table
+from pipelines.framework.lake import Lake
+from pipelines.framework.runrecord import RunRecord, StageRecord
+from pipelines.framework.terminal_table import print_table
 from tests.cli_run import refinery as run_cli
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from jobs.control_cli import app as control_app
 from jobs.registry import submission_alive, submit_info
 from jobs.submit import submit
-from pipelines.lake import Lake
-from pipelines.runner import run_spec
+from pipelines.framework.lake import Lake
+from pipelines.framework.runner import run_spec
 from tests.jobs.conftest import assert_same_tables, table_rows, wait_for
 
 pytestmark = pytest.mark.cluster

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.lake import Lake, TableConflictError
+from pipelines.framework.lake import Lake, TableConflictError
 
 WRITERS = 6
 

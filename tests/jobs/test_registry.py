@@ -33,8 +33,8 @@ from jobs.submit import (
     queued_record,
     stage_packages,
 )
-from pipelines.runrecord import CANCEL_FILE
-from pipelines.spec import parse_spec
+from pipelines.framework.runrecord import CANCEL_FILE
+from pipelines.framework.spec import parse_spec
 
 SLEEP = "tests.jobs.stages_for_cluster:SleepPass"
 

@@ -22,8 +22,8 @@ import pytest
 from typer.testing import CliRunner
 
 from jobs.cli import app
-from pipelines.lake import Lake
-from pipelines.runrecord import RunRecord, StageRecord
+from pipelines.framework.lake import Lake
+from pipelines.framework.runrecord import RunRecord, StageRecord
 
 REPO = Path(__file__).resolve().parents[2]
 # (raw, as for_terminal shows it)
@@ -150,7 +150,7 @@ def test_pii_scan(tmp_path):
 @pytest.fixture(scope="module")
 def shard_set(spark, tmp_path_factory) -> tuple[Path, str]:
     """A shard set written by the shards stage from documents whose text and source are hostile."""
-    from pipelines.stage import StageContext
+    from pipelines.framework.stage import StageContext
     from training.shards_stage import Shards, ShardsConfig
 
     root = tmp_path_factory.mktemp("shards")

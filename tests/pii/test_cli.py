@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from pii.cli import app
 from pii.purge import lineage, purge_raw
-from pipelines.lake import Lake
+from pipelines.framework.lake import Lake
 
 runner = CliRunner()
 

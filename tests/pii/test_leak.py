@@ -112,7 +112,7 @@ def leak_run(shared_data, tmp_path_factory) -> LeakRun:
     run = _cli("run", "leak.yaml", "--quiet", "--run-id", "leak-run", cwd=base)
     _cli("report", "leak-run", "-o", "report.html", "--lake", "lake", "--master", "local[2]", cwd=base)
 
-    from pipelines.lake import Lake
+    from pipelines.framework.lake import Lake
 
     raw = Lake(base / "lake").dataset(f"{DATASET}/documents").to_table(columns=["doc_id", "text"])
     by_text = {r["full_text"]: _labelled(r) for r in records}
@@ -162,7 +162,7 @@ def _found_in(run: LeakRun, blob: str) -> set[str]:
 
 
 def _curated_texts(run: LeakRun) -> dict[str, str]:
-    from pipelines.lake import Lake
+    from pipelines.framework.lake import Lake
 
     table = Lake(run.lake).dataset(f"{DATASET}/curated").to_table(columns=["doc_id", "text"])
     return dict(zip(table["doc_id"].to_pylist(), table["text"].to_pylist(), strict=True))

@@ -102,7 +102,7 @@ def test_pseudonym_stage_needs_key(stage_ctx, lake, shared_data, generated_small
 def test_registered_and_config_errors_name_fields():
     from pydantic import ValidationError
 
-    from pipelines.registry import stage_class
+    from pipelines.framework.registry import stage_class
 
     assert stage_class("pii") is PiiStage
     with pytest.raises(ValidationError, match="dropped"):

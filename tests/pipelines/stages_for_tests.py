@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult
+from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 
 
 class LoadConfig(StageConfig):

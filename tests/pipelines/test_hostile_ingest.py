@@ -15,10 +15,10 @@ from warcio.archiveiterator import ArchiveIterator
 
 from curation.report import build_run_report
 from jobs.web.render import render_static_report
-from pipelines.lake import Lake
-from pipelines.readers import CAPPED, MAX_QUARANTINE_ROWS
-from pipelines.runner import Runner
-from pipelines.spec import load_spec
+from pipelines.framework.lake import Lake
+from pipelines.framework.runner import Runner
+from pipelines.framework.spec import load_spec
+from pipelines.ingest.readers import CAPPED, MAX_QUARANTINE_ROWS
 from tests.pipelines.test_hostile_input import MB, bomb_line, build_warc, repeated_members
 
 

@@ -26,9 +26,9 @@ from PIL import Image
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.readers import CAPPED, MAX_QUARANTINE_ROWS, read_file
-from pipelines.readers.base import EXCERPT_CHARS, FileTask, read_bounded_lines
-from pipelines.readers.compressed import (
+from pipelines.ingest.readers import CAPPED, MAX_QUARANTINE_ROWS, read_file
+from pipelines.ingest.readers.base import EXCERPT_CHARS, FileTask, read_bounded_lines
+from pipelines.ingest.readers.compressed import (
     BOMB_FLOOR_BYTES,
     DEFAULT_MAX_COMPRESSION_RATIO,
     CompressionBomb,
@@ -36,9 +36,9 @@ from pipelines.readers.compressed import (
     inflate_limit,
     open_maybe_compressed,
 )
-from pipelines.readers.images import MAX_CAPTION_CHARS
-from pipelines.readers.jsonl import JsonlOptions, record_to_row
-from pipelines.readers.schema import RECORD_SCHEMA, to_batches
+from pipelines.ingest.readers.images import MAX_CAPTION_CHARS
+from pipelines.ingest.readers.jsonl import JsonlOptions, record_to_row
+from pipelines.ingest.readers.schema import RECORD_SCHEMA, to_batches
 
 MB = 1 << 20
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.ingest import Ingest, IngestConfig
-from pipelines.lake import Lake
-from pipelines.readers.schema import DOCUMENTS_SCHEMA, IMAGES_SCHEMA, QUARANTINE_SCHEMA
-from pipelines.stage import StageContext
+from pipelines.framework.lake import Lake
+from pipelines.framework.stage import StageContext
+from pipelines.ingest.readers.schema import DOCUMENTS_SCHEMA, IMAGES_SCHEMA, QUARANTINE_SCHEMA
+from pipelines.ingest.stage import Ingest, IngestConfig
 
 TABLES = ("documents", "images", "quarantine")
 

@@ -11,7 +11,7 @@ import textwrap
 import pyarrow as pa
 import pytest
 
-from pipelines.lake import STAGING, Lake, TableConflictError, TableMissingError
+from pipelines.framework.lake import STAGING, Lake, TableConflictError, TableMissingError
 
 
 def _jsonl_df(spark, shared_data):
@@ -87,7 +87,7 @@ def test_write_killed_before_commit_is_invisible_and_cleaned(lake, tmp_path):
     script = textwrap.dedent(
         f"""
         import pyarrow as pa
-        from pipelines.lake import Lake
+        from pipelines.framework.lake import Lake
         Lake({str(lake.root)!r}).write_arrow(pa.table({{"x": list(range(100))}}), "d/t", {{"stage": "second"}})
         """
     )
@@ -159,7 +159,7 @@ def test_staged_files_commit_only_the_files_named(lake, shared_data):
     """Tasks write into a staging area; a failed attempt's leftover file must never be committed."""
     import pyarrow.parquet as pq
 
-    from pipelines.lake import StagedFiles
+    from pipelines.framework.lake import StagedFiles
 
     path = shared_data / "web" / "datajuicer_pretrain_source_samples" / "redpajama-c4-refined.jsonl"
     texts = pa.table({"text": [line for line in path.read_text().splitlines() if line][:10]})

@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from pipelines.html_text import decode_bytes
-from pipelines.readers import detect_format, read_file
-from pipelines.readers.base import FileTask
-from pipelines.readers.schema import RECORD_SCHEMA, to_batches
+from pipelines.ingest.html_text import decode_bytes
+from pipelines.ingest.readers import detect_format, read_file
+from pipelines.ingest.readers.base import FileTask
+from pipelines.ingest.readers.schema import RECORD_SCHEMA, to_batches
 
 CONTENT = {"response", "resource", "conversion"}
 KNOWN_REASONS = {

@@ -11,10 +11,10 @@ from typing import ClassVar
 import pytest
 from pyspark.sql import functions as F
 
-from pipelines.runner import RowAccountingError, Runner
-from pipelines.runrecord import RunRecord
-from pipelines.spec import parse_spec
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult
+from pipelines.framework.runner import RowAccountingError, Runner
+from pipelines.framework.runrecord import RunRecord
+from pipelines.framework.spec import parse_spec
+from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 
 HERE = "tests.pipelines.test_row_accounting"
 ROWS = 10

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.lake import Lake
-from pipelines.runner import Runner
-from pipelines.runrecord import RunRecord, list_runs
-from pipelines.spec import SpecError, load_spec, parse_spec
+from pipelines.framework.lake import Lake
+from pipelines.framework.runner import Runner
+from pipelines.framework.runrecord import RunRecord, list_runs
+from pipelines.framework.spec import SpecError, load_spec, parse_spec
 from tests.cli_run import refinery
 
 REPO = Path(__file__).resolve().parents[2]

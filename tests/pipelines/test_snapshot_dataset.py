@@ -14,7 +14,7 @@ import json
 import pyarrow as pa
 from deltalake import write_deltalake
 
-from pipelines.lake import snapshot_dataset
+from pipelines.framework.lake import snapshot_dataset
 from tests.cli_run import refinery
 
 

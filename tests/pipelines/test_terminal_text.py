@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.terminal_text import for_terminal, path_for_display
+from pipelines.framework.terminal_text import for_terminal, path_for_display
 
 
 def test_escape_sequences_are_shown_not_sent():

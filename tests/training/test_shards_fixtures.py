@@ -120,8 +120,8 @@ def shards_config(tokenizer: Path, **overrides) -> dict:
 @pytest.fixture(scope="session")
 def built_shards(spark, tmp_path_factory, shared_data: Path, small_tokenizer: Path) -> BuiltShards:
     """One shard set built by the stage from the corpus, shared read-only by the shard tests (copy to corrupt)."""
-    from pipelines.lake import Lake
-    from pipelines.stage import StageContext
+    from pipelines.framework.lake import Lake
+    from pipelines.framework.stage import StageContext
     from training.shards_stage import Shards, ShardsConfig
 
     root = tmp_path_factory.mktemp("built")

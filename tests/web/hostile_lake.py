@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.lake import Lake
-from pipelines.runrecord import RunRecord, StageRecord
+from pipelines.framework.lake import Lake
+from pipelines.framework.runrecord import RunRecord, StageRecord
 
 EMAIL = "jane.doe@example.com"
 RAW_TEXT = f"Write to {EMAIL} for the minutes of the meeting. " * 3

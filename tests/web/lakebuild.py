@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from curation.report import write_run_report
-from pipelines.runner import Runner
-from pipelines.runrecord import RunRecord
-from pipelines.spec import load_spec
+from pipelines.framework.runner import Runner
+from pipelines.framework.runrecord import RunRecord
+from pipelines.framework.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 ANNOTATE = "tests.web.stages_for_web:Annotate"

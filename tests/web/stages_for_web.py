@@ -15,7 +15,14 @@ import pyarrow as pa
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel, spark_to_arrow_schema
+from pipelines.framework.stage import (
+    Stage,
+    StageConfig,
+    StageContext,
+    StageResult,
+    apply_kernel,
+    spark_to_arrow_schema,
+)
 
 WORD = re.compile(r"\w+", re.UNICODE)
 _MODEL: dict[str, object] = {}

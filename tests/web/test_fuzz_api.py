@@ -26,7 +26,7 @@ from PIL import Image
 
 from jobs.web.app import create_app
 from jobs.web.screenshots import running_server
-from pipelines.lake import Lake
+from pipelines.framework.lake import Lake
 from tests.web.hostile_lake import build_lake
 
 EXAMPLES = int(os.environ.get("REFINERY_FUZZ_EXAMPLES", "25"))

@@ -22,7 +22,7 @@ def code_version() -> str:
 
 @lru_cache(maxsize=1)
 def _source_hash() -> str:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*.py")):

@@ -1,6 +1,6 @@
 """What one Spark task of `ingest` does: read its files, write the three tables, report.
 
-Each task streams the rows of its files (pipelines.readers) into one Parquet file per
+Each task streams the rows of its files (pipelines.ingest.readers) into one Parquet file per
 output table, directly in that table's staging folder of the lake, and returns only a
 few small rows: the files it wrote and its row counts per (kind, source, reason). So
 one Spark job reads every input byte once and nothing is re-read to split the tables
@@ -25,9 +25,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.readers import read_file
-from pipelines.readers.base import FOLDED, SKIPPED, FileTask
-from pipelines.readers.schema import (
+from pipelines.ingest.readers import read_file
+from pipelines.ingest.readers.base import FOLDED, SKIPPED, FileTask
+from pipelines.ingest.readers.schema import (
     CONSTANTS,
     RENAMED,
     TABLE_KINDS,

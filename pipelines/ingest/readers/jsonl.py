@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.readers.base import (
+from pipelines.ingest.readers.base import (
     EXCERPT_CHARS,
     SNIFF_BYTES,
     FileTask,
@@ -29,7 +29,7 @@ from pipelines.readers.base import (
     looks_binary,
     read_bounded_lines,
 )
-from pipelines.readers.compressed import STREAM_ERRORS
+from pipelines.ingest.readers.compressed import STREAM_ERRORS
 
 
 class JsonlOptions(BaseModel):

@@ -31,9 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.readers.base import EXCERPT_CHARS, FileTask
-from pipelines.readers.compressed import inflate_limit
-from pipelines.readers.jsonl import JsonlOptions, record_to_row
+from pipelines.ingest.readers.base import EXCERPT_CHARS, FileTask
+from pipelines.ingest.readers.compressed import inflate_limit
+from pipelines.ingest.readers.jsonl import JsonlOptions, record_to_row
 
 BATCH_ROWS = 1024
 # A batch whose string columns decode to at most this many bytes is decoded at once.

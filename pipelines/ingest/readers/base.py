@@ -8,7 +8,7 @@ quarantine records past a file's cap in `folded` rows (readers.read_file); both 
 count, not a record. So for every file: records read = documents + images + quarantine
 rows - `quarantine_capped` rows + folded + skipped.
 
-Rows are plain dicts keyed by the columns of `RECORD_SCHEMA` (pipelines/readers/schema.py);
+Rows are plain dicts keyed by the columns of `RECORD_SCHEMA` (pipelines/ingest/readers/schema.py);
 `kind` says which output table a row belongs to.
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 
 import xxhash
 
-from pipelines.html_text import Decoded
-from pipelines.readers.compressed import BUFFER, DEFAULT_MAX_COMPRESSION_RATIO, open_maybe_compressed
-from pipelines.terminal_text import path_for_display
+from pipelines.framework.terminal_text import path_for_display
+from pipelines.ingest.html_text import Decoded
+from pipelines.ingest.readers.compressed import BUFFER, DEFAULT_MAX_COMPRESSION_RATIO, open_maybe_compressed
 
 EXCERPT_CHARS = 200
 DEFAULT_MAX_DOC_BYTES = 10_000_000

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import importlib
 
-from pipelines.stage import Stage
+from pipelines.framework.stage import Stage
 
 STAGES: dict[str, str] = {
-    "ingest": "pipelines.ingest:Ingest",
+    "ingest": "pipelines.ingest.stage:Ingest",
     "pii": "pii.stage:PiiStage",
     "augment": "curation.augment:Augment",
     "annotate": "curation.stages:Annotate",

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pipelines.registry import stage_class
-from pipelines.stage import Stage
+from pipelines.framework.registry import stage_class
+from pipelines.framework.stage import Stage
 
 
 class SpecError(ValueError):

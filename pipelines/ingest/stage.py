@@ -4,9 +4,9 @@ How it runs (DESIGN decisions 1, 5):
 1. The driver only lists files (path, size, mtime); it never opens a record. Files are
    spread over Spark partitions by size (longest-processing-time bins), so one large
    WARC does not sit in a partition with many others.
-2. One Spark job: each task reads its files with the readers of `pipelines.readers`
+2. One Spark job: each task reads its files with the readers of `pipelines.ingest.readers`
    and writes the rows straight into the three tables' staging folders
-   (pipelines/ingest_writer.py); nothing reads the input twice, nothing re-reads the
+   (pipelines/ingest/writer.py); nothing reads the input twice, nothing re-reads the
    output to split or count it. The runner commits the staged files with delta-rs.
 3. The tasks' reports (a few rows each) give the metrics: files and bytes per source,
    rows per source and table, quarantined rows per reason, skipped records per reason,
@@ -35,13 +35,13 @@ from typing import Any, ClassVar, Literal
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.ingest_writer import REPORT_SCHEMA, TaskPlan, write_partition
-from pipelines.lake import StagedFiles
-from pipelines.readers import CAPPED, OPTIONS, detect_format
-from pipelines.readers.base import DEFAULT_MAX_DOC_BYTES, FOLDED, SKIPPED
-from pipelines.readers.compressed import DEFAULT_MAX_COMPRESSION_RATIO
-from pipelines.readers.schema import TABLE_SCHEMAS
-from pipelines.stage import Stage, StageConfig, StageContext, StageResult
+from pipelines.framework.lake import StagedFiles
+from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
+from pipelines.ingest.readers import CAPPED, OPTIONS, detect_format
+from pipelines.ingest.readers.base import DEFAULT_MAX_DOC_BYTES, FOLDED, SKIPPED
+from pipelines.ingest.readers.compressed import DEFAULT_MAX_COMPRESSION_RATIO
+from pipelines.ingest.readers.schema import TABLE_SCHEMAS
+from pipelines.ingest.writer import REPORT_SCHEMA, TaskPlan, write_partition
 
 Format = Literal["auto", "jsonl", "parquet", "warc", "html", "text", "images", "image_parquet"]
 # Which detected formats a folder input of an explicit format picks up.

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.html_text import DEFAULT_EXTRACTOR, Extractor, decode_bytes, extract_text
-from pipelines.readers.base import SNIFF_BYTES, FileTask, garbled, looks_binary
-from pipelines.readers.compressed import STREAM_ERRORS
+from pipelines.ingest.html_text import DEFAULT_EXTRACTOR, Extractor, decode_bytes, extract_text
+from pipelines.ingest.readers.base import SNIFF_BYTES, FileTask, garbled, looks_binary
+from pipelines.ingest.readers.compressed import STREAM_ERRORS
 
 
 class HtmlOptions(BaseModel):

@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.terminal_text import for_terminal
+from pipelines.framework.terminal_text import for_terminal
 
 UNBOUNDED = 1_000_000  # measure a table's natural width without the console's limit
 Cell = object  # str()-able, None (empty), or a list/tuple of lines shown one per line

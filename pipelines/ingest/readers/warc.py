@@ -49,7 +49,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import ChunkedDataReader, DecompressingBufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 
-from pipelines.html_text import (
+from pipelines.ingest.html_text import (
     DEFAULT_EXTRACTOR,
     Decoded,
     Extractor,
@@ -57,8 +57,8 @@ from pipelines.html_text import (
     extract_text,
     header_charset,
 )
-from pipelines.readers.base import CHUNK, FileTask, garbled
-from pipelines.readers.compressed import (
+from pipelines.ingest.readers.base import CHUNK, FileTask, garbled
+from pipelines.ingest.readers.compressed import (
     STREAM_ERRORS,
     CompressionBomb,
     decode_body,

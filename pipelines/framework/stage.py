@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from pipelines.lake import Lake
+    from pipelines.framework.lake import Lake
 
 
 class StageConfig(BaseModel):

@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipelines.readers import images, jsonl, pages, parquet, warc
-from pipelines.readers.base import QUARANTINE, FileTask
-from pipelines.readers.compressed import COMPRESSED_SUFFIXES, CompressionBomb
+from pipelines.ingest.readers import images, jsonl, pages, parquet, warc
+from pipelines.ingest.readers.base import QUARANTINE, FileTask
+from pipelines.ingest.readers.compressed import COMPRESSED_SUFFIXES, CompressionBomb
 
 Reader = Callable[[FileTask], Iterator[dict[str, Any]]]
 MAX_QUARANTINE_ROWS = 100

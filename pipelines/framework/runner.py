@@ -18,10 +18,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from pipelines.codeversion import code_version
-from pipelines.lake import Lake, _fault
-from pipelines.progress import RunProgress
-from pipelines.runrecord import (
+from pipelines.framework.codeversion import code_version
+from pipelines.framework.lake import Lake, _fault
+from pipelines.framework.progress import RunProgress
+from pipelines.framework.runrecord import (
     Heartbeat,
     RunCancelled,
     RunRecord,
@@ -30,9 +30,9 @@ from pipelines.runrecord import (
     new_run_id,
     now_iso,
 )
-from pipelines.spark import get_spark
-from pipelines.spec import JobSpec
-from pipelines.stage import Stage, StageContext, StageResult
+from pipelines.framework.spark import get_spark
+from pipelines.framework.spec import JobSpec
+from pipelines.framework.stage import Stage, StageContext, StageResult
 
 
 class RowAccountingError(RuntimeError):
@@ -286,7 +286,7 @@ def run_spec(
     path: str | Path, run_id: str | None = None, progress: bool = True, spark: Any = None
 ) -> RunRecord:
     """Load, validate and run a job spec file (what `refinery run` does)."""
-    from pipelines.spec import load_spec
+    from pipelines.framework.spec import load_spec
 
     spec, stages = load_spec(path)
     return Runner(spec, stages, spec_path=str(path), run_id=run_id, progress=progress, spark=spark).run()

@@ -2,7 +2,7 @@
 
 Documents, images, quarantine and skipped rows share one schema (`kind` tells them
 apart) so that one Spark scan of the input files yields everything; each task then
-splits its rows into the three tables' files (pipelines/ingest_writer.py) without
+splits its rows into the three tables' files (pipelines/ingest/writer.py) without
 reading the input again.
 """
 

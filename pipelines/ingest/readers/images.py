@@ -33,8 +33,8 @@ from typing import Any, Literal
 from PIL import Image, UnidentifiedImageError
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.readers.base import FileTask
-from pipelines.readers.parquet import iter_rows, open_parquet
+from pipelines.ingest.readers.base import FileTask
+from pipelines.ingest.readers.parquet import iter_rows, open_parquet
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp")
 # A sidecar caption longer than this is cut: the file next to an image may be anything.
