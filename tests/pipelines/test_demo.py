@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.cli_run import refinery
+from tests.pipelines.table_hashes import lake_hashes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,6 +70,11 @@ def test_demo_job_runs_every_stage(tmp_path):
         + sum(metrics["quarantine_folded"].values())
         + sum(ingest["skipped"].values())
     )
+    # Every table holds the rows the demo wrote before the architecture change (issue 15),
+    # value for value: recorded with tests/pipelines/table_hashes.py from main at 1811e36^.
+    recorded = json.loads((REPO / "tests/data/demo_table_hashes.json").read_text())
+    assert lake_hashes(lake / "demo") == recorded
+
     final = record["stages"][-2]  # augment: every curated row is still there, dropped or kept
     assert final["kept"] > 0 and final["dropped"]
 
