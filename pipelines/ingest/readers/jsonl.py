@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -29,7 +30,7 @@ from pipelines.ingest.readers.base import (
     looks_binary,
     read_bounded_lines,
 )
-from pipelines.ingest.readers.compressed import STREAM_ERRORS
+from pipelines.ingest.readers.compressed import STREAM_ERRORS, open_maybe_compressed
 
 
 class JsonlOptions(BaseModel):
@@ -145,3 +146,33 @@ def _read_document(task: FileTask, opts: JsonlOptions) -> Iterator[dict[str, Any
         return
     for index, obj in enumerate(parsed):
         yield record_to_row(task, opts, f"[{index}]", obj, json.dumps(obj, ensure_ascii=False)[:400])
+
+
+class JsonLinesError(ValueError):
+    """A local JSON Lines file (labelled data, a benchmark, a sample) that cannot be read as one."""
+
+
+def json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """`(line number, object)` for every non-blank line of a local JSONL file (.gz, .zst, .bz2, .xz too).
+
+    The one reader of the project's own JSONL inputs outside ingest (training data for the
+    quality model, benchmark sets to decontaminate against, evaluation sets, samples).
+    Unlike ingest, which quarantines a bad line and goes on, a tool's input is the user's
+    own file: a bad line stops the read with the file, the line and what is wrong.
+    """
+    with open_maybe_compressed(str(path)) as stream:
+        try:
+            for line_no, raw in enumerate(stream, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    obj = json.loads(raw)
+                except ValueError as exc:
+                    raise JsonLinesError(
+                        f"{path}:{line_no}: not valid JSON ({exc}); fix or remove the line"
+                    ) from None
+                if not isinstance(obj, dict):
+                    raise JsonLinesError(f"{path}:{line_no}: a JSON {type(obj).__name__}, not an object")
+                yield line_no, obj
+        except STREAM_ERRORS as exc:
+            raise JsonLinesError(f"{path}: damaged compressed stream ({type(exc).__name__}: {exc})") from None
