@@ -5,7 +5,7 @@ trafilatura_eval), extracted to text with resiliparse, cycled to the size asked.
 Both sides start from the same texts and produce 112-permutation, seed-1,
 5-word-shingle signatures (datasketch's default affine32 scheme):
 
-- ours: `dedup.minhash.signatures` on Arrow batches of 1,000 documents;
+- ours: `dedup.kernels.minhash.signatures` on Arrow batches of 1,000 documents;
 - anchor: the same normalized shingles (`shingle_lists`, the shingling time is
   counted on the anchor's side too) given to `MinHash.bulk` with datasketch's
   default hash (sha1_hash32), which is how datasketch is used.
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from dedup.minhash import MinHashSpec, from_binary, signatures
-from dedup.shingles import shingle_hash, shingle_lists
+from dedup.kernels.minhash import MinHashSpec, from_binary, signatures
+from dedup.kernels.shingles import shingle_hash, shingle_lists
 
 SHARED = Path(os.environ.get("REFINERY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 ARCHIVE = Path("web/trafilatura_eval/trafilatura_tests.tar.xz")

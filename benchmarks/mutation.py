@@ -165,7 +165,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "exact-dedup-case-sensitive",
         "exact dedup matches case-folded text",
-        "dedup/exact.py",
+        "dedup/kernels/exact.py",
         "        if self.casefold:\n",
         "        if False:\n",
         (
@@ -176,7 +176,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "minhash-band-of-one-row",
         "LSH bands hash all their rows (datasketch's band test)",
-        "dedup/minhash.py",
+        "dedup/kernels/minhash.py",
         "            for col in range(band * rows, (band + 1) * rows):\n",
         "            for col in range(band * rows, band * rows + 1):\n",
         ("tests/dedup/test_stages.py::test_minhash_agrees_exactly_with_datasketch_lsh_union_find",),

@@ -31,8 +31,8 @@ from curation.rules import (
     spark_failing,
 )
 from curation.signals import GOPHER_STOP_WORDS, SignalParams
-from dedup.minhash import SIGNATURE_FIELD, SignatureKernel
-from dedup.stages import SignatureConfig
+from dedup.config import SignatureConfig
+from dedup.kernels.minhash import SIGNATURE_FIELD, SignatureKernel
 from pipelines.framework.stage import (
     StageConfig,
     StageContext,

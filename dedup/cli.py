@@ -119,7 +119,7 @@ def files_command(
     """Print the duplicate clusters (representative and members) among PATHs."""
     from pydantic import ValidationError
 
-    from dedup.stages import MinHashDedupConfig
+    from dedup.config import MinHashDedupConfig
     from pipelines.framework.spark import get_spark
 
     try:

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from dedup.components import connected_components
-from dedup.images import image_hashes
+from dedup.kernels.images import image_hashes
 from dedup.stages import eligible, mark, with_drop_reason
 
 HASH_COLUMNS = ("pixel_sha256", "phash", "dhash", "decode_error")

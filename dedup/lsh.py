@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from dedup.components import connected_components
-from dedup.minhash import MinHashSpec, add_signatures, band_keys, from_binary
+from dedup.kernels.minhash import MinHashSpec, add_signatures, band_keys, from_binary
 
 BAND_SCHEMA = T.StructType(
     [

@@ -12,7 +12,7 @@ import pytest
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
-from dedup.minhash import (
+from dedup.kernels.minhash import (
     MinHashSpec,
     band_keys,
     collision_probability,
@@ -22,7 +22,7 @@ from dedup.minhash import (
     optimal_bands,
     signatures,
 )
-from dedup.shingles import TextNorm, shingle_hash, shingle_lists
+from dedup.kernels.shingles import TextNorm, shingle_hash, shingle_lists
 from tests.dedup.peer_cases import assigned
 
 EDGE_TEXTS = ["", "   \n\t ", "one", "two words", "Café — CAFÉ 1,000 e-mail!", None, "-- ** --"]

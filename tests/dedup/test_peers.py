@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from dedup.images import fingerprint
-from dedup.minhash import MinHashSpec
-from dedup.shingles import TextNorm
-from dedup.stages import ExactDedupConfig, exact_duplicates, near_duplicates
+from dedup.config import ExactDedupConfig
+from dedup.kernels.images import fingerprint
+from dedup.kernels.minhash import MinHashSpec
+from dedup.kernels.shingles import TextNorm
+from dedup.stages import exact_duplicates, near_duplicates
 from tests.dedup.peer_cases import assigned, datajuicer_cases
 
 DATATROVE = "peer-tests/datatrove/tests/pipeline/dedup"

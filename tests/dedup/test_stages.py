@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 from datasketch import MinHash, MinHashLSH
 
-from dedup.lines import line_hashes
-from dedup.minhash import MinHashSpec, from_binary, signatures
+from dedup.kernels.lines import line_hashes
+from dedup.kernels.minhash import MinHashSpec, from_binary, signatures
 from dedup.stages import ExactDedup, ImageDedup, LineDedup, MinHashDedup, near_duplicates
 
 

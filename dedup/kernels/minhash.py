@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dedup.shingles import TextNorm, Tokenization, fold_hashes, tokenize
+from dedup.kernels.shingles import TextNorm, Tokenization, fold_hashes, tokenize
 
 MAX_HASH = np.uint32(0xFFFFFFFF)
 _CHUNK_SHINGLES = 4096

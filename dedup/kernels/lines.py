@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
-from dedup.shingles import TextNorm
+from dedup.kernels.shingles import TextNorm
 
 _NORM = TextNorm()
 
