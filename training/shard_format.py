@@ -1,4 +1,4 @@
-"""The tokenized shard format (DESIGN decision 6), in one module: constants, manifest, writer, readers.
+"""The tokenized shard format (docs/architecture.md, docs/shards.md): constants, file names and the manifest.
 
 A shard set is a folder::
 
@@ -24,8 +24,10 @@ occupies tokens ``[ends[i-1], ends[i])`` (``ends[-1] == 0``), EOS included, and
 Shard names (`Manifest.shards[*].name`) are paths relative to the folder without
 suffix, e.g. ``train/part-00003-00001``.
 
-Readers (the streaming loader) should use `Manifest.load`, `Manifest.shard_entries`
-and `ShardReader`; those names and signatures are stable.
+The writer of one shard is `training.shard_writer.ShardWriter`, random access to one is
+`training.shard_reader.ShardReader`. Readers (the streaming loader) should use
+`Manifest.load`, `Manifest.shard_entries` and `ShardReader`; those names and signatures
+are stable.
 """
 
 from __future__ import annotations
@@ -34,15 +36,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 FORMAT_NAME = "refinery-shards"
@@ -68,6 +66,10 @@ DOCS_SCHEMA = pa.schema(
         pa.field("token_end", pa.int64(), nullable=False),
     ]
 )
+
+
+class ShardError(RuntimeError):
+    """A shard that is missing, truncated or does not match its manifest; the message names the file."""
 
 
 def dtype_for_vocab(vocab_size: int) -> TokenDType:
@@ -222,187 +224,3 @@ def atomic_write_bytes(target: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-# ----------------------------------------------------------------------------- writer
-@dataclass(frozen=True)
-class DocMeta:
-    """Provenance of one document, stored in the shard's .docs.parquet."""
-
-    doc_id: str
-    source: str | None = None
-    lang: str | None = None
-    quality_score: float | None = None
-
-
-class ShardWriter:
-    """Write one shard: append documents' token ids, then `close()` for its `ShardEntry`.
-
-    EOS is appended after every document by the writer (tokenize without special
-    tokens). Files are written under temporary names and renamed on close, so a
-    retried Spark task overwrites a half-written shard of the same name cleanly.
-    """
-
-    def __init__(
-        self, directory: str | os.PathLike[str], name: str, split: str, dtype: TokenDType, eos_id: int
-    ):
-        self.directory = Path(directory)
-        self.name = name
-        self.split = split
-        self.dtype = numpy_dtype(dtype)
-        if not 0 <= eos_id <= np.iinfo(self.dtype).max:
-            raise ValueError(f"eos_id {eos_id} does not fit in {dtype}")
-        self.eos = np.array([eos_id], dtype=self.dtype)
-        self.paths = shard_paths(self.directory, name)
-        self.paths[0].parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = [p.with_name(f".{p.name}.tmp") for p in self.paths]
-        self._tokens_file = open(self._tmp[0], "wb")  # noqa: SIM115 (closed in close())
-        self._hash = hashlib.sha256()
-        self._ends: list[int] = []
-        self._meta: list[DocMeta] = []
-        self.tokens = 0
-
-    @property
-    def documents(self) -> int:
-        return len(self._ends)
-
-    def add(self, tokens: Sequence[int] | np.ndarray, meta: DocMeta) -> None:
-        """Append one document (its ids without EOS); ids must fit the shard's dtype."""
-        array = np.asarray(tokens)
-        if array.size and (array.min() < 0 or array.max() > np.iinfo(self.dtype).max):
-            raise ValueError(f"document {meta.doc_id}: token id out of range for {self.dtype.name}")
-        data = array.astype(self.dtype, copy=False).tobytes() + self.eos.tobytes()
-        self._tokens_file.write(data)
-        self._hash.update(data)
-        self.tokens += array.size + 1
-        self._ends.append(self.tokens)
-        self._meta.append(meta)
-
-    def add_many(self, documents: Iterable[tuple[Sequence[int] | np.ndarray, DocMeta]]) -> None:
-        for tokens, meta in documents:
-            self.add(tokens, meta)
-
-    def close(self) -> ShardEntry:
-        """Finish the three files, rename them into place, and return the shard's manifest entry."""
-        self._tokens_file.close()
-        ends = np.asarray(self._ends, dtype=INDEX_DTYPE)
-        index_bytes = ends.tobytes()
-        with open(self._tmp[1], "wb") as handle:
-            handle.write(index_bytes)
-        starts = np.concatenate([[0], ends[:-1]]).astype(np.int64) if len(ends) else np.zeros(0, np.int64)
-        table = pa.table(
-            {
-                "doc_id": pa.array([m.doc_id for m in self._meta], pa.string()),
-                "source": pa.array([m.source for m in self._meta], pa.string()),
-                "lang": pa.array([m.lang for m in self._meta], pa.string()),
-                "quality_score": pa.array([m.quality_score for m in self._meta], pa.float64()),
-                "token_start": pa.array(starts, pa.int64()),
-                "token_end": pa.array(ends.astype(np.int64), pa.int64()),
-            },
-            schema=DOCS_SCHEMA,
-        )
-        # No created_by/timestamps in the footer beyond pyarrow's fixed version string: reruns are byte-identical.
-        pq.write_table(table, self._tmp[2], compression="zstd", write_statistics=True)
-        for tmp, final in zip(self._tmp, self.paths, strict=True):
-            os.replace(tmp, final)
-        return ShardEntry(
-            name=self.name,
-            split=self.split,
-            tokens=self.tokens,
-            documents=self.documents,
-            ds_sha256=self._hash.hexdigest(),
-            index_sha256=hashlib.sha256(index_bytes).hexdigest(),
-            docs_sha256=sha256_file(self.paths[2]),
-            ds_bytes=self.tokens * self.dtype.itemsize,
-        )
-
-    def abort(self) -> None:
-        """Remove the temporary files of a shard that will not be finished."""
-        self._tokens_file.close()
-        for tmp in self._tmp:
-            tmp.unlink(missing_ok=True)
-
-
-# ----------------------------------------------------------------------------- readers
-def open_tokens(path: str | os.PathLike[str], dtype: TokenDType) -> np.ndarray:
-    """The .ds file as a read-only memory map (an empty array for an empty file, which mmap refuses)."""
-    np_dtype = numpy_dtype(dtype)
-    size = os.path.getsize(path)
-    if size % np_dtype.itemsize:
-        raise ValueError(f"{path}: {size} bytes is not a whole number of {dtype} tokens (truncated shard?)")
-    if size == 0:
-        return np.zeros(0, dtype=np_dtype)
-    return np.memmap(path, dtype=np_dtype, mode="r")
-
-
-def open_index(path: str | os.PathLike[str]) -> np.ndarray:
-    """The .ds.index file (uint64 document end offsets) as a read-only memory map."""
-    size = os.path.getsize(path)
-    if size % INDEX_DTYPE.itemsize:
-        raise ValueError(f"{path}: {size} bytes is not a whole number of uint64 offsets (truncated index?)")
-    if size == 0:
-        return np.zeros(0, dtype=INDEX_DTYPE)
-    return np.memmap(path, dtype=INDEX_DTYPE, mode="r")
-
-
-def doc_span(ends: np.ndarray, i: int) -> tuple[int, int]:
-    """[start, end) token span of document i given the index; the span ends with the EOS token."""
-    if not 0 <= i < len(ends):
-        raise IndexError(f"document {i} out of range (shard has {len(ends)})")
-    return (int(ends[i - 1]) if i else 0), int(ends[i])
-
-
-class ShardReader:
-    """Random access to one shard: memory-mapped tokens and index, and its provenance table."""
-
-    def __init__(self, directory: str | os.PathLike[str], name: str, dtype: TokenDType):
-        self.directory = Path(directory)
-        self.name = name
-        self.dtype = dtype
-        self.tokens_path, self.index_path, self.docs_path = shard_paths(directory, name)
-        self.tokens = open_tokens(self.tokens_path, dtype)
-        self.ends = open_index(self.index_path)
-
-    @classmethod
-    def from_manifest(cls, directory: str | os.PathLike[str], manifest: Manifest, name: str) -> ShardReader:
-        return cls(directory, name, manifest.dtype)
-
-    def __len__(self) -> int:
-        return len(self.ends)
-
-    def span(self, i: int) -> tuple[int, int]:
-        return doc_span(self.ends, i)
-
-    def document(self, i: int, with_eos: bool = False) -> np.ndarray:
-        """Token ids of document i (a view into the memory map), EOS excluded unless asked."""
-        start, end = self.span(i)
-        return self.tokens[start : end if with_eos else end - 1]
-
-    def iter_documents(self, with_eos: bool = False) -> Iterator[np.ndarray]:
-        for i in range(len(self)):
-            yield self.document(i, with_eos)
-
-    def docs(self, columns: list[str] | None = None) -> pa.Table:
-        """The .docs.parquet table (row i describes document i)."""
-        return pq.read_table(self.docs_path, columns=columns)
-
-    def find(self, doc_id: str) -> int | None:
-        """Position of `doc_id` in this shard, or None (reads only the doc_id column)."""
-        return _position_in_docs(self.docs_path, doc_id)
-
-
-def _position_in_docs(docs_path: Path, doc_id: str) -> int | None:
-    ids = pq.read_table(docs_path, columns=["doc_id"]).column("doc_id")
-    matches = np.flatnonzero(pc.equal(ids, doc_id).to_numpy(zero_copy_only=False))
-    return int(matches[0]) if len(matches) else None
-
-
-def locate_document(
-    directory: str | os.PathLike[str], manifest: Manifest, doc_id: str
-) -> tuple[str, int] | None:
-    """(shard name, position) of a document id across the set, scanning each shard's doc_id column."""
-    for entry in manifest.shards:
-        position = _position_in_docs(shard_paths(directory, entry.name)[2], doc_id)
-        if position is not None:
-            return entry.name, position
-    return None

@@ -34,16 +34,8 @@ from pydantic import Field, field_validator
 
 from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 from training.encoders import BatchEncoder, EncoderChoice, encoder, resolve
-from training.shard_format import (
-    MANIFEST_NAME,
-    SPLITS,
-    DocMeta,
-    Manifest,
-    ShardEntry,
-    ShardWriter,
-    TokenDType,
-    shard_paths,
-)
+from training.shard_format import MANIFEST_NAME, SPLITS, Manifest, ShardEntry, TokenDType, shard_paths
+from training.shard_writer import DocMeta, ShardWriter
 from training.tokenizer import describe
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,8 @@ from tests.training.test_shards_fixtures import (  # noqa: F401
     shards_config,
     small_tokenizer,
 )
-from training.shard_format import Manifest, ShardReader, shard_paths
+from training.shard_format import Manifest, shard_paths
+from training.shard_reader import ShardReader
 from training.shards_stage import Shards, ShardsConfig
 from training.tokenizer import load_tokenizer
 

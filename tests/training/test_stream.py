@@ -17,8 +17,9 @@ from tests.training.test_stream_fixtures import (  # noqa: F401
     web_texts,
     web_tokenizer,
 )
-from training.shard_format import Manifest
-from training.stream import KeyedPermutation, Mixture, ShardError, Source, StreamLoader, TokenStream
+from training.sample_order import KeyedPermutation, Mixture
+from training.shard_format import Manifest, ShardError
+from training.stream import Source, StreamLoader, TokenStream
 
 SEQ, B = 32, 4
 

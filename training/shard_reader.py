@@ -1,0 +1,102 @@
+"""Random access to written shards of the format (training.shard_format): memory maps and provenance.
+
+For inspection, `verify` and the tests; the training loader reads windows through
+`training.shard_sets`, which needs neither the provenance table nor per-document access.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from training.shard_format import INDEX_DTYPE, Manifest, TokenDType, numpy_dtype, shard_paths
+
+
+def open_tokens(path: str | os.PathLike[str], dtype: TokenDType) -> np.ndarray:
+    """The .ds file as a read-only memory map (an empty array for an empty file, which mmap refuses)."""
+    np_dtype = numpy_dtype(dtype)
+    size = os.path.getsize(path)
+    if size % np_dtype.itemsize:
+        raise ValueError(f"{path}: {size} bytes is not a whole number of {dtype} tokens (truncated shard?)")
+    if size == 0:
+        return np.zeros(0, dtype=np_dtype)
+    return np.memmap(path, dtype=np_dtype, mode="r")
+
+
+def open_index(path: str | os.PathLike[str]) -> np.ndarray:
+    """The .ds.index file (uint64 document end offsets) as a read-only memory map."""
+    size = os.path.getsize(path)
+    if size % INDEX_DTYPE.itemsize:
+        raise ValueError(f"{path}: {size} bytes is not a whole number of uint64 offsets (truncated index?)")
+    if size == 0:
+        return np.zeros(0, dtype=INDEX_DTYPE)
+    return np.memmap(path, dtype=INDEX_DTYPE, mode="r")
+
+
+def doc_span(ends: np.ndarray, i: int) -> tuple[int, int]:
+    """[start, end) token span of document i given the index; the span ends with the EOS token."""
+    if not 0 <= i < len(ends):
+        raise IndexError(f"document {i} out of range (shard has {len(ends)})")
+    return (int(ends[i - 1]) if i else 0), int(ends[i])
+
+
+class ShardReader:
+    """Random access to one shard: memory-mapped tokens and index, and its provenance table."""
+
+    def __init__(self, directory: str | os.PathLike[str], name: str, dtype: TokenDType):
+        self.directory = Path(directory)
+        self.name = name
+        self.dtype = dtype
+        self.tokens_path, self.index_path, self.docs_path = shard_paths(directory, name)
+        self.tokens = open_tokens(self.tokens_path, dtype)
+        self.ends = open_index(self.index_path)
+
+    @classmethod
+    def from_manifest(cls, directory: str | os.PathLike[str], manifest: Manifest, name: str) -> ShardReader:
+        return cls(directory, name, manifest.dtype)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def span(self, i: int) -> tuple[int, int]:
+        return doc_span(self.ends, i)
+
+    def document(self, i: int, with_eos: bool = False) -> np.ndarray:
+        """Token ids of document i (a view into the memory map), EOS excluded unless asked."""
+        start, end = self.span(i)
+        return self.tokens[start : end if with_eos else end - 1]
+
+    def iter_documents(self, with_eos: bool = False) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self.document(i, with_eos)
+
+    def docs(self, columns: list[str] | None = None) -> pa.Table:
+        """The .docs.parquet table (row i describes document i)."""
+        return pq.read_table(self.docs_path, columns=columns)
+
+    def find(self, doc_id: str) -> int | None:
+        """Position of `doc_id` in this shard, or None (reads only the doc_id column)."""
+        return _position_in_docs(self.docs_path, doc_id)
+
+
+def _position_in_docs(docs_path: Path, doc_id: str) -> int | None:
+    ids = pq.read_table(docs_path, columns=["doc_id"]).column("doc_id")
+    matches = np.flatnonzero(pc.equal(ids, doc_id).to_numpy(zero_copy_only=False))
+    return int(matches[0]) if len(matches) else None
+
+
+def locate_document(
+    directory: str | os.PathLike[str], manifest: Manifest, doc_id: str
+) -> tuple[str, int] | None:
+    """(shard name, position) of a document id across the set, scanning each shard's doc_id column."""
+    for entry in manifest.shards:
+        position = _position_in_docs(shard_paths(directory, entry.name)[2], doc_id)
+        if position is not None:
+            return entry.name, position
+    return None
