@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.framework.codeversion import code_version
+from pipelines.framework.drop_reason import DROP_REASON, descriptions
 from pipelines.framework.lake import Lake, _fault
 from pipelines.framework.progress import RunProgress
 from pipelines.framework.runrecord import (
+    REASON_DESCRIPTIONS,
     Heartbeat,
     RunCancelled,
     RunRecord,
@@ -250,6 +252,7 @@ class Runner:
         outputs = [t for t in stage.output_tables() if t in srec.outputs]
         if outputs:
             srec.kept, srec.dropped = self._drop_counts(ctx.table(outputs[0]), srec.outputs[outputs[0]])
+            srec.reason_descriptions = descriptions(srec.dropped)
         if stage.row_policy == "preserve" and inputs and outputs:
             produced = srec.rows_out[outputs[0]] + (
                 (srec.quarantined or 0) if "quarantine" in outputs[1:] else 0
@@ -269,16 +272,19 @@ class Runner:
 
     def _drop_counts(self, table: str, version: int) -> tuple[int | None, dict[str, int]]:
         """Kept rows and rows per drop reason: a Spark aggregation, only the counts reach the driver."""
-        if "drop_reason" not in self.lake.arrow_schema(table, version).names:
+        if DROP_REASON not in self.lake.arrow_schema(table, version).names:
             return None, {}
-        counts = self.lake.read(self.spark, table, version).groupBy("drop_reason").count().collect()
-        dropped = {row["drop_reason"]: int(row["count"]) for row in counts if row["drop_reason"] is not None}
-        kept = sum(int(row["count"]) for row in counts if row["drop_reason"] is None)
+        counts = self.lake.read(self.spark, table, version).groupBy(DROP_REASON).count().collect()
+        dropped = {row[DROP_REASON]: int(row["count"]) for row in counts if row[DROP_REASON] is not None}
+        kept = sum(int(row["count"]) for row in counts if row[DROP_REASON] is None)
         return kept, dropped
 
     def _write_stats(self) -> None:
         """stats.json beside run.json: the per-stage funnel the reports and the web app start from."""
-        funnel = [{**s.summary(), "kept": s.kept, "dropped": s.dropped} for s in self.record.stages]
+        funnel = [
+            {**s.summary(), "kept": s.kept, "dropped": s.dropped, REASON_DESCRIPTIONS: s.reason_descriptions}
+            for s in self.record.stages
+        ]
         dump_json(self.record.path.parent / "stats.json", {"run_id": self.record.run_id, "funnel": funnel})
 
 

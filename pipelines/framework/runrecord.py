@@ -26,6 +26,8 @@ HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
 RUNS_DIR = "_runs"
 CANCEL_FILE = "cancel.requested"
+# The StageRecord field holding `{drop reason: its registered one-line description}`.
+REASON_DESCRIPTIONS = "reason_descriptions"
 
 
 class RunCancelled(BaseException):
@@ -57,6 +59,10 @@ class StageRecord(BaseModel):
     rows_out: dict[str, int] = Field(default_factory=dict)
     kept: int | None = None
     dropped: dict[str, int] = Field(default_factory=dict)
+    # The registered one-line description of each reason in `dropped` (see REASON_DESCRIPTIONS):
+    # recorded by the runner, which imported the stage, so that viewers that never import the
+    # area (the report, the web app) can say what a reason means.
+    reason_descriptions: dict[str, str] = Field(default_factory=dict)
     quarantined: int | None = None
     # Valid records a reader met but did not want (DNS, CSS, non-200 ...), per reason: not rows of
     # any table, so outside rows in = kept + dropped + quarantined, but shown beside it.

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
     from pipelines.framework.lake import Lake
 
@@ -114,22 +115,38 @@ class Stage(ABC):
 
 
 Kernel = Callable[[pa.RecordBatch], pa.RecordBatch]
+# A kernel over a whole partition: for work that keeps state across batches or whose output
+# rows do not follow its input rows (ingest's readers take file ids and write files).
+StreamKernel = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
 
-def apply_kernel(df: DataFrame, kernel: Kernel, output_schema: pa.Schema) -> DataFrame:
-    """Run a pure-Arrow kernel on every batch of `df` in the Python workers.
+def apply_kernel(
+    df: DataFrame,
+    kernel: Kernel | StreamKernel,
+    output_schema: pa.Schema | StructType,
+    *,
+    stream: bool = False,
+) -> DataFrame:
+    """Run a pure-Arrow kernel on `df` in the Python workers: the one `mapInArrow` path.
 
-    The kernel must return batches matching `output_schema`; it is pickled to the
-    workers, so models it needs must be loaded lazily there (module-level cache).
+    By default `kernel` maps each non-empty batch to one batch; with `stream=True` it maps
+    the partition's iterator of batches to an iterator (empty batches included). Its output
+    must match `output_schema`, an Arrow schema or, for output unrelated to the input's
+    columns, a Spark StructType as is. The kernel is pickled to the workers, so models it
+    needs must be loaded lazily there (module-level cache).
     """
     from pyspark.sql.pandas.types import from_arrow_schema
+
+    schema = from_arrow_schema(output_schema) if isinstance(output_schema, pa.Schema) else output_schema
+    if stream:
+        return df.mapInArrow(kernel, schema)
 
     def _map(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             if batch.num_rows:
                 yield kernel(batch)
 
-    return df.mapInArrow(_map, from_arrow_schema(output_schema))
+    return df.mapInArrow(_map, schema)
 
 
 def spark_to_arrow_schema(df: DataFrame) -> pa.Schema:

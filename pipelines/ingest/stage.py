@@ -29,6 +29,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -36,7 +37,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.framework.lake import StagedFiles
-from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
+from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel
 from pipelines.ingest.readers import CAPPED, OPTIONS, detect_format
 from pipelines.ingest.readers.base import DEFAULT_MAX_DOC_BYTES, FOLDED, SKIPPED
 from pipelines.ingest.readers.compressed import DEFAULT_MAX_COMPRESSION_RATIO
@@ -278,8 +279,6 @@ class Ingest(Stage):
 
     def _read_all(self, ctx: StageContext, files: list[ListedFile], staging: dict[str, str]) -> list[Any]:
         """One Spark job: tasks read their files and write the tables' files; their reports come back."""
-        from pyspark.sql.pandas.types import from_arrow_schema
-
         spark = ctx.spark
         count = self.config.partitions or task_count(files, spark.sparkContext.defaultParallelism)
         groups: list[list[dict[str, Any]]] = [[] for _ in range(max(1, min(count, len(files))))]
@@ -300,8 +299,8 @@ class Ingest(Stage):
         )
         try:
             ids = spark.range(0, len(groups), 1, len(groups))  # partition i holds exactly the id i
-            return ids.mapInArrow(
-                lambda batches: write_partition(batches, plan), from_arrow_schema(REPORT_SCHEMA)
+            return apply_kernel(
+                ids, partial(write_partition, plan=plan), REPORT_SCHEMA, stream=True
             ).collect()
         finally:
             plan.groups.destroy()

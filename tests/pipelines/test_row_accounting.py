@@ -5,19 +5,22 @@ The scratch stages below are deliberately wrong; the runner, not the stage, must
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from pyspark.sql import functions as F
 
+from pipelines.framework.drop_reason import mark, register_reason
 from pipelines.framework.runner import RowAccountingError, Runner
-from pipelines.framework.runrecord import RunRecord
+from pipelines.framework.runrecord import REASON_DESCRIPTIONS, RunRecord
 from pipelines.framework.spec import parse_spec
 from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 
 HERE = "tests.pipelines.test_row_accounting"
 ROWS = 10
+SCRATCH = register_reason("scratch", "two rows the Honest test stage marks")
 
 
 class TenRows(Stage):
@@ -56,8 +59,8 @@ class Honest(_Scratch):
     name = "t_honest"
 
     def run(self, ctx: StageContext) -> StageResult:
-        reason = F.when(F.col("doc_id").isin("0", "1"), F.lit("scratch"))
-        return StageResult(tables={"out": ctx.read("documents").withColumn("drop_reason", reason)})
+        marked = mark(ctx.read("documents"), F.col("doc_id").isin("0", "1"), SCRATCH)
+        return StageResult(tables={"out": marked})
 
 
 class LosesTwo(_Scratch):
@@ -103,7 +106,17 @@ def test_honest_stage_reconciles(spark, tmp_path):
     record = _run(spark, tmp_path / "lake", "Honest").run()
     stage = record.stages[1]
     assert record.status == "succeeded"
-    assert (stage.rows_in, stage.kept, stage.dropped, stage.reconciled) == (ROWS, 8, {"scratch": 2}, True)
+    assert (stage.rows_in, stage.kept, stage.dropped, stage.reconciled) == (ROWS, 8, {SCRATCH: 2}, True)
+
+
+def test_run_record_says_what_each_counted_reason_means(spark, tmp_path):
+    """Viewers that never import the stage read the reasons' lines from the record and stats.json."""
+    record = _run(spark, tmp_path / "lake", "Honest").run()
+    line = {SCRATCH: "two rows the Honest test stage marks"}
+    assert record.stages[1].reason_descriptions == line
+    assert RunRecord.load(tmp_path / "lake", record.run_id).stages[1].reason_descriptions == line
+    stats = json.loads((record.path.parent / "stats.json").read_text())
+    assert [s[REASON_DESCRIPTIONS] for s in stats["funnel"]] == [{}, line]
 
 
 @pytest.mark.parametrize(("scratch", "rows_out"), [("LosesTwo", 8), ("Invents", 13), ("ExpandLoses", 8)])
