@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from training.train import TrainConfig, train
+    from training.train import train
+    from training.train_config import TrainConfig
 
     preset = PRESETS[args.config]
     seq_len = args.seq_len or preset["seq_len"]

@@ -37,8 +37,8 @@ def train(
     ),
 ) -> None:
     """Train (or resume from the latest checkpoint in out_dir) as CONFIG says."""
-    from training.train import load_config
     from training.train import train as run_training
+    from training.train_config import load_config
 
     sets = list(overrides or [])
     if shards:

@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 
 from tests.training.test_stream_fixtures import web_shards, web_texts, web_tokenizer  # noqa: F401
 from training import checkpoint
-from training.train import TrainConfig, load_config, train
+from training.train import train
 from training.train_cli import app
+from training.train_config import TrainConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
