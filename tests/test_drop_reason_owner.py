@@ -1,6 +1,6 @@
 """Only `pipelines/framework/drop_reason.py` spells the column name "drop_reason" in code.
 
-Why (docs/architecture.md, "drop_reason: the invariant and its owner"): the first-reason-wins
+Why (docs/architecture.md, "Rows are never deleted"): the first-reason-wins
 rule used to be written five ways in five modules; with one owner, a module that needs the column
 imports `DROP_REASON` or one of the owner's forms, and this test keeps a sixth copy from growing.
 Docstrings and comments may name the column; string literals in code (a column name, a SQL

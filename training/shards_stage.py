@@ -1,4 +1,6 @@
-"""The `shards` stage: kept rows of a curated table -> tokenized shards + manifest.json (DESIGN decision 6).
+"""The `shards` stage: kept rows of a curated table -> tokenized shards + manifest.json.
+
+The format and why: docs/architecture.md, "The shard format".
 
 How the work is split: the driver lists the data files of the pinned Delta
 snapshot (sorted; only paths travel) and Spark runs one task per file. Each task

@@ -1,6 +1,6 @@
 """The lake: Delta tables under one root folder, written by Spark, committed by delta-rs.
 
-Why this split (DESIGN decision 2): the Delta Spark jars come from Maven, which
+Why this split (docs/architecture.md, "Delta through delta-rs"): the Delta Spark jars come from Maven, which
 offline and firewalled users cannot reach. Spark writes plain Parquet into a
 staging folder of the table; the driver moves the files under the table root and
 commits them with delta-rs, carrying numRecords and min/max statistics read from

@@ -1,6 +1,6 @@
 """The runner: executes a job's stages in order, commits their tables, records the run.
 
-Resume by content (DESIGN decision 4): a stage's resume key is the hash of its
+Resume by content (docs/architecture.md, "Resume by content"): a stage's resume key is the hash of its
 name, config hash, code version, pinned input table versions and source
 fingerprint. Every commit carries the key; a rerun whose output tables already
 hold a commit with the same key is skipped and its recorded versions are reused.

@@ -1,6 +1,7 @@
 """The `ingest` stage: raw files -> `documents`, `images` and `quarantine` tables.
 
-How it runs (DESIGN decisions 1, 5):
+How it runs (docs/architecture.md, "Kernels are plain Arrow; Spark distributes them" and
+"Bad input is quarantined"):
 1. The driver only lists files (path, size, mtime); it never opens a record. Files are
    spread over Spark partitions by size (longest-processing-time bins), so one large
    WARC does not sit in a partition with many others.
