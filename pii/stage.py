@@ -18,6 +18,7 @@ from pydantic import Field
 
 from pii.kernel import PiiKernel, output_schema
 from pii.settings import PiiSettings
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.stage import (
     StageConfig,
     StageContext,
@@ -31,7 +32,7 @@ from pipelines.framework.stage import (
 class PiiConfig(PiiSettings, StageConfig):
     """Stage parameters: PiiSettings plus the tables and what happens to dropped rows."""
 
-    input: str = Field("decided", description="dataset table with text, drop_reason and (optionally) lang")
+    input: str = Field("decided", description=f"dataset table with text, {DROP_REASON} and (optionally) lang")
     output: str = Field("curated", description="dataset table written with redacted text")
     dropped: Literal["withhold", "patterns"] = Field(
         "withhold",

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import spacy
 
-import pii.engine as engine
+import pii.nlp
 from benchmarks.tokenize import web_texts
 from pii.batched_ner import PROBES, BatchedNer, unsupported_reason, verify
-from pii.engine import build_analyzer, load_spacy, resolve_decoder
+from pii.engine import build_analyzer
+from pii.nlp import load_spacy, resolve_decoder
 from pii.settings import DEFAULT_SPACY_MODEL, PiiSettings
 
 PAGES = 150
@@ -99,7 +100,7 @@ def test_resolve_decoder_choices(monkeypatch):
     assert isinstance(decoder, BatchedNer) and "same entities" in reason
     assert resolve_decoder(nlp, "spacy")[0] is None
 
-    monkeypatch.setattr(engine, "verify", lambda nlp, decoder: PROBES[0])  # an injected disagreement
+    monkeypatch.setattr(pii.nlp, "verify", lambda nlp, decoder: PROBES[0])  # an injected disagreement
     decoder, reason = resolve_decoder(nlp, "auto")
     assert decoder is None and "differ" in reason and PROBES[0] in reason
     with pytest.raises(RuntimeError, match="ner_decoder 'batched' cannot be used"):
