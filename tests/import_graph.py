@@ -174,6 +174,8 @@ def in_packages(
 
 AREAS = ("pipelines.ingest", "curation", "dedup", "pii", "training")
 KERNEL_FILES = ("*/kernel.py", "*_kernel.py", "*/kernels/*.py")
+# Annotators are pickled to the workers with the fused kernel that runs them.
+ANNOTATOR_FILES = ("*/annotators/*.py",)
 CONFIG_FILES = ("*/config.py", "*_config.py", "*/settings.py")
 TRAINING_LOOP_FILES = (
     "training/stream*.py",
@@ -187,6 +189,9 @@ RULES = (
     Rule("the framework imports no area", path_matches("pipelines/framework/*"), under(*AREAS, "jobs")),
     Rule("areas never import jobs", lambda graph, module: under(*AREAS)(module), under("jobs")),
     Rule("kernels import no pyspark", in_packages(AREAS, path_matches(*KERNEL_FILES)), under("pyspark")),
+    Rule(
+        "annotators import no pyspark", in_packages(AREAS, path_matches(*ANNOTATOR_FILES)), under("pyspark")
+    ),
     Rule("configs import no pyspark", in_packages(AREAS, path_matches(*CONFIG_FILES)), under("pyspark")),
     Rule(
         "training's loader, model and trainer import neither pyspark nor pipelines",

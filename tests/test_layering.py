@@ -6,6 +6,7 @@ stopped matching anything would fail here rather than pass forever.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.import_graph import (
+    ANNOTATOR_FILES,
     AREAS,
     CONFIG_FILES,
     KERNEL_FILES,
@@ -39,7 +41,7 @@ GRAPH = build_graph(REPO, repo_packages())
 SPARK_FREE = sorted(
     module
     for module in GRAPH.paths
-    if in_packages(AREAS, path_matches(*KERNEL_FILES, *CONFIG_FILES))(GRAPH, module)
+    if in_packages(AREAS, path_matches(*KERNEL_FILES, *ANNOTATOR_FILES, *CONFIG_FILES))(GRAPH, module)
 )
 
 
@@ -59,19 +61,45 @@ def test_the_checks_see_the_modules_they_guard() -> None:
     """Guards the guard: the globs still match the files the rules are about."""
     assert "pii.kernel" in SPARK_FREE
     assert "pii.settings" in SPARK_FREE
+    assert any(module.startswith("curation.annotators.") for module in SPARK_FREE)
     assert any(module.startswith("pipelines.framework.") for module in GRAPH.paths)
 
 
-@pytest.mark.parametrize("module", SPARK_FREE)
-def test_importing_a_kernel_or_config_leaves_pyspark_unloaded(module: str) -> None:
-    """What the interpreter really loads, third-party packages included (the graph stops at them)."""
-    probe = f"import sys, {module}; print('pyspark' in sys.modules)"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def probe(modules: list[str], *path: Path) -> dict:
+    """Run tests/spark_free_probe.py on `modules` in a fresh interpreter with `path` importable."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (*path, REPO))}
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "tests.spark_free_probe", *modules],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "False", f"importing {module} loads pyspark"
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_spark_free_modules_leaves_pyspark_unloaded() -> None:
+    """What the interpreter really loads, third-party packages included (the graph stops at them)."""
+    found = probe(SPARK_FREE)
+    if found["loaded_by"]:
+        pytest.fail(
+            f"importing {found['loaded_by']} loads pyspark: {' -> '.join(found['chain'])}", pytrace=False
+        )
+
+
+def test_the_probe_names_the_module_that_loads_pyspark(tmp_path: Path) -> None:
+    package = tmp_path / "probe_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (package / "clean.py").write_text("import json\n", encoding="utf-8")
+    (package / "kernel.py").write_text("from . import helper\n", encoding="utf-8")
+    (package / "helper.py").write_text("from pyspark.sql import functions\n", encoding="utf-8")
+    assert probe(["probe_pkg.clean"], tmp_path) == {"loaded_by": None}
+    found = probe(["probe_pkg.clean", "probe_pkg.kernel"], tmp_path)
+    assert found["loaded_by"] == "probe_pkg.kernel"
+    assert found["chain"] == ["probe_pkg.kernel", "probe_pkg.helper", "pyspark"]
 
 
 # ------------------------------------------------------------------ the checker on a synthetic package
@@ -93,6 +121,8 @@ SYNTHETIC = {
     ),
     "curation/kernels/heavy.py": "from ..spark_algos import go\n",
     "curation/spark_algos.py": "from pyspark.sql import functions as F\ndef go():\n    pass\n",
+    "curation/annotators/__init__.py": "",
+    "curation/annotators/bad.py": "from curation import spark_algos\n",
     "curation/gopher_config.py": "try:\n    import pyspark\nexcept ImportError:\n    pass\n",
     "dedup/__init__.py": "import pyspark\n",
     "dedup/kernel.py": "import numpy\n",
@@ -123,6 +153,7 @@ def test_each_rule_reports_its_violation_with_the_chain(synthetic) -> None:
         "areas never import jobs: curation.scores -> curation.helpers -> jobs.cli",
         "kernels import no pyspark: curation.kernels.heavy -> curation.spark_algos -> pyspark",
         "kernels import no pyspark: dedup.kernel -> dedup -> pyspark",
+        "annotators import no pyspark: curation.annotators.bad -> curation.spark_algos -> pyspark",
         "configs import no pyspark: curation.gopher_config -> pyspark",
         "training's loader, model and trainer import neither pyspark nor pipelines: "
         "training.stream_loader -> training.shard_format -> pipelines.framework.lake",
