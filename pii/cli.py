@@ -7,7 +7,6 @@ its redacted context. Evaluation prints scores and the missed gold spans of the 
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from pydantic import ValidationError
 
 from pii.settings import PiiSettings
 from pipelines.framework.terminal_text import for_terminal
+from pipelines.ingest.readers.compressed import open_maybe_compressed
+from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
 
 app = typer.Typer(help="PII detection and redaction (Presidio, offline).", no_args_is_help=True)
 MATCHES = ("exact", "overlap")
@@ -69,25 +70,20 @@ def iter_texts(path: Path) -> Iterator[tuple[str, str]]:
 
 
 def _json_texts(path: Path) -> Iterator[tuple[str, str]]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-        head = fh.read(1)
-        fh.seek(0)
-        if head == "[":
-            records = json.load(fh)
-            for i, rec in enumerate(records):
+    """(locator, text) of a JSON array file (`text` or `full_text` per element), else of a JSON Lines file.
+
+    A line that is not a JSON object stops the scan with its file and line (JsonLinesError).
+    """
+    with open_maybe_compressed(str(path)) as stream:
+        if stream.peek(1)[:1] == b"[":
+            for i, rec in enumerate(json.load(stream)):
                 text = rec.get("text", rec.get("full_text")) if isinstance(rec, dict) else None
                 if isinstance(text, str):
                     yield f"{path}:{i}", text
             return
-        for line_no, line in enumerate(fh, 1):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                typer.echo(f"{path}:{line_no}: not a JSON line, skipped", err=True)
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("text"), str):
-                yield f"{path}:{line_no}", rec["text"]
+    for line_no, rec in json_lines(path):
+        if isinstance(rec.get("text"), str):
+            yield f"{path}:{line_no}", rec["text"]
 
 
 @app.command()
@@ -118,13 +114,17 @@ def scan(
                     findings.append({"doc": locator, **span, "context": red["text"][lo:hi]})
         batch.clear()
 
-    for item in iter_texts(path):
-        if docs >= limit:
-            break
-        batch.append(item)
-        docs += 1
-        if len(batch) >= SCAN_BATCH:
-            flush()
+    try:
+        for item in iter_texts(path):
+            if docs >= limit:
+                break
+            batch.append(item)
+            docs += 1
+            if len(batch) >= SCAN_BATCH:
+                flush()
+    except JsonLinesError as exc:
+        typer.echo(f"error: {for_terminal(str(exc))}", err=True)
+        raise typer.Exit(2) from None
     flush()
     report = {
         "documents": docs,

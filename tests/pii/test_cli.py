@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -31,6 +32,25 @@ def test_scan_counts_without_values(shared_data: Path):
     for email in ("ask@bufvc.ac.uk", "info@claihr.ca", "info@eun.org"):
         assert email not in result.output
     assert all("<" in f["context"] for f in report["findings"])
+
+
+def test_scan_reads_json_lines_and_stops_at_a_bad_line_naming_it(tmp_path: Path):
+    """JSON Lines go through the one project reader: a broken line is an error with file and line,
+    not a skipped document that would make the counts lie."""
+    good = tmp_path / "good.jsonl.gz"
+    with gzip.open(good, "wt", encoding="utf-8") as handle:
+        handle.write('{"text": "write to ask@bufvc.ac.uk"}\n\n{"id": 2}\n{"text": "nothing here"}\n')
+    result = runner.invoke(app, ["scan", str(good), "--no-ner"])
+    assert result.exit_code == 0, result.output
+    report = _json_out(result.output)
+    assert report["documents"] == 2 and report["counts"] == {"EMAIL_ADDRESS": 1}
+    assert [f["doc"] for f in report["findings"]] == [f"{good}:1"]
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"text": "cut\n', encoding="utf-8")
+    result = runner.invoke(app, ["scan", str(bad), "--no-ner"])
+    assert result.exit_code == 2
+    assert f"{bad}:2: not valid JSON" in result.output
 
 
 def test_eval_reports_per_type_scores(shared_data: Path, tmp_path: Path):
