@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pyspark.sql import functions as F
 
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 
 
@@ -64,4 +65,4 @@ class MarkShort(Stage):
     def run(self, ctx: StageContext) -> StageResult:
         df = ctx.read(self.config.input).withColumn("n_words", F.size(F.split("text", r"\s+")))
         reason = F.when(F.col("n_words") < self.config.min_words, F.lit("too_short"))
-        return StageResult(tables={self.config.output: df.withColumn("drop_reason", reason)})
+        return StageResult(tables={self.config.output: df.withColumn(DROP_REASON, reason)})
