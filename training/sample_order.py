@@ -1,7 +1,7 @@
 """The order of training samples: keyed permutations of each set's windows and the mixing of sets.
 
 Both are pure functions of their keys and positions, computed on the fly with no per-sample
-table, so the loader's only state is a sample count (docs/architecture.md, the loader).
+table, so the loader's only state is a sample count (docs/architecture.md, "The loader").
 """
 
 from __future__ import annotations

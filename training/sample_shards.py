@@ -9,7 +9,6 @@ exactly what the `shards` stage writes. Text comes from the real web samples in
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.ingest.readers.jsonl import json_lines
 from training.shard_format import Manifest, ShardEntry, dtype_for_vocab, sha256_file
 from training.shard_writer import DocMeta, ShardWriter
 
@@ -36,12 +36,9 @@ def iter_texts(root: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
         for path in sorted(folder.rglob("*")):
             if not path.is_file() or not path.name.endswith((".jsonl", ".jsonl.gz", ".json.gz")):
                 continue
-            opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rt", encoding="utf-8") as handle:
-                for line in handle:
-                    text = json.loads(line).get("text") if line.strip() else None
-                    if text:
-                        yield path.name, text
+            for _, record in json_lines(path):
+                if text := record.get("text"):
+                    yield path.name, text
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, path: str | os.PathLike[str]) -> Path:

@@ -1,4 +1,4 @@
-"""The tokenized shard format (docs/architecture.md, docs/shards.md): constants, file names and the manifest.
+"""The tokenized shard format (docs/architecture.md, "The shard format"): constants, names, the manifest.
 
 A shard set is a folder::
 

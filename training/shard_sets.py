@@ -2,7 +2,7 @@
 
 Window counts come from the manifest's token counts, so start-up reads no shard; shards
 open lazily through a small LRU of memory maps, so memory stays bounded whatever the shard
-count (docs/architecture.md, the loader).
+count (docs/architecture.md, "The loader").
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ def train(
 ) -> None:
     """Train a byte-level BPE with an EOS token on a deterministic sample of TABLE, streamed batch by batch."""
     from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
-    from training.tokenizer import TableSample, describe, fertility, save_tokenizer, train_bpe, write_report
+    from training.tokenizer import describe, save_tokenizer
+    from training.tokenizer_build import TableSample, fertility, train_bpe, write_report
 
     lk = Lake(_lake_root(lake))
     try:

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 import xxhash
 from pydantic import Field, field_validator
 
+from pipelines.framework.drop_reason import DROP_REASON, arrow_kept
 from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 from training.encoders import BatchEncoder, EncoderChoice, encoder, resolve
 from training.shard_format import MANIFEST_NAME, SPLITS, Manifest, ShardEntry, TokenDType, shard_paths
@@ -165,8 +166,7 @@ def prepare_batch(batch: pa.RecordBatch, config: ShardsConfig) -> pa.RecordBatch
     """Kept rows with text and id, plus `_split` and the provenance columns under fixed names."""
     names = batch.schema.names
     mask = pc.and_(pc.is_valid(batch.column(config.text_column)), pc.is_valid(batch.column(config.id_column)))
-    if "drop_reason" in names:
-        mask = pc.and_(mask, pc.is_null(batch.column("drop_reason")))
+    mask = pc.and_(mask, arrow_kept(batch))
     kept = batch.filter(mask)
     ids = pc.cast(kept.column(config.id_column), pa.string())
     parents = pc.coalesce(kept.column("augmented_from"), ids) if "augmented_from" in names else ids
@@ -193,7 +193,7 @@ def _wanted_columns(config: ShardsConfig) -> set[str]:
     return {
         config.id_column,
         config.text_column,
-        "drop_reason",
+        DROP_REASON,
         "augmented_from",
         "source",
         config.lang_column,

@@ -1,8 +1,8 @@
 """TokenStream: a deterministic, elastic, memory-mapped stream of training windows over shard sets.
 
-See docs/architecture.md (the loader). The whole order of training samples is a pure function of
-(manifests, seed, epoch, seq_len), so the loader's state is one number: global
-samples consumed (the epoch follows from it). Resuming on another world size or
+See docs/architecture.md, "The loader". The whole order of training samples is a pure
+function of (manifests, seed, epoch, seq_len), so the loader's state is one number:
+global samples consumed (the epoch follows from it). Resuming on another world size or
 worker count is exact because nothing else is remembered.
 
 How a global stream position p becomes tokens:

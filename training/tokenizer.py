@@ -1,10 +1,7 @@
-"""Tokenizers: load any HF `tokenizer.json`, train a byte-level BPE from a lake table, measure fertility.
+"""Tokenizers: load any HF `tokenizer.json`, find its EOS, describe it for the manifest, save it.
 
-Training streams a deterministic sample of a Delta snapshot through a pyarrow
-dataset (batches of the `text` column, never the whole table in memory), so
-`refinery tokenizer train` needs no Spark session and works on tables larger
-than memory. The sample is chosen by a hash of the document id, so the same
-table version and seed always train on the same documents.
+Training one from a lake table is training.tokenizer_build; this module is what encoding
+needs, so the shard encoders (and through them the trainer's side) import nothing more.
 
 Encoding for shards never adds special tokens: the shard writer appends the EOS
 id itself, so a tokenizer whose post-processor already adds one cannot double it.
@@ -13,24 +10,15 @@ id itself, so a tokenizer whose post-processor already adds one cannot double it
 from __future__ import annotations
 
 import hashlib
-import json
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import xxhash
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer
 
 from training.shard_format import dtype_for_vocab, sha256_file
 
 DEFAULT_EOS = "<|endoftext|>"
 EOS_CANDIDATES = (DEFAULT_EOS, "</s>", "<eos>", "[EOS]", "<|end_of_text|>", "<|im_end|>")
-SAMPLE_RESOLUTION = 1 << 32
-WORD_RE = re.compile(r"\S+")
 
 _CACHE: dict[str, Tokenizer] = {}
 
@@ -101,156 +89,9 @@ def describe(path: str | Path, eos_token: str | None = None) -> TokenizerInfo:
     )
 
 
-def build_byte_level_bpe(vocab_size: int, eos_token: str = DEFAULT_EOS, min_frequency: int = 2):
-    """An untrained byte-level BPE (GPT-2 style: no unknown tokens, every byte representable) and its trainer."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=[eos_token],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    return tokenizer, trainer
-
-
-def train_bpe(
-    texts: Iterator[str], vocab_size: int, eos_token: str = DEFAULT_EOS, min_frequency: int = 2
-) -> Tokenizer:
-    """Train a byte-level BPE from an iterator of texts (consumed once, in order)."""
-    if vocab_size < 256 + 1:
-        raise ValueError(f"vocab_size {vocab_size} is below the 256 byte symbols plus EOS")
-    tokenizer, trainer = build_byte_level_bpe(vocab_size, eos_token, min_frequency)
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    return tokenizer
-
-
-def in_sample(doc_ids: pa.Array, fraction: float, seed: int) -> pa.Array:
-    """Boolean mask: documents whose seeded id hash falls under `fraction` (stable per id)."""
-    if fraction >= 1.0:
-        return pa.array([True] * len(doc_ids))
-    limit = int(fraction * SAMPLE_RESOLUTION)
-    seed_bytes = str(seed).encode()
-    hashes = [
-        xxhash.xxh64_intdigest(seed_bytes + b":" + (d or "").encode()) % SAMPLE_RESOLUTION
-        for d in doc_ids.to_pylist()
-    ]
-    return pa.array([h < limit for h in hashes])
-
-
-@dataclass
-class TableSample:
-    """A streamed, deterministic sample of a table's kept rows."""
-
-    dataset: Any  # pyarrow.dataset.Dataset over one Delta snapshot
-    fraction: float = 1.0
-    max_documents: int | None = None
-    seed: int = 0
-    text_column: str = "text"
-    id_column: str = "doc_id"
-    lang_column: str = "lang"
-    batch_rows: int = 1024
-    documents: int = field(default=0, init=False)
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        """Batches of (text, lang) for sampled kept rows; stops after `max_documents`."""
-        names = set(self.dataset.schema.names)
-        if self.text_column not in names:
-            raise ValueError(f"the table has no {self.text_column!r} column (columns: {sorted(names)})")
-        columns = [
-            c for c in (self.text_column, self.id_column, self.lang_column, "drop_reason") if c in names
-        ]
-        self.documents = 0
-        for batch in self.dataset.to_batches(columns=columns, batch_size=self.batch_rows):
-            mask = pc.is_valid(batch.column(self.text_column))
-            if "drop_reason" in names:
-                mask = pc.and_(mask, pc.is_null(batch.column("drop_reason")))
-            if self.id_column in names and self.fraction < 1.0:
-                mask = pc.and_(mask, in_sample(batch.column(self.id_column), self.fraction, self.seed))
-            kept = batch.filter(mask)
-            if self.max_documents is not None:
-                kept = kept.slice(0, max(0, self.max_documents - self.documents))
-            if kept.num_rows:
-                self.documents += kept.num_rows
-                yield kept
-            if self.max_documents is not None and self.documents >= self.max_documents:
-                return
-
-    def texts(self) -> Iterator[str]:
-        for batch in self.batches():
-            yield from batch.column(self.text_column).to_pylist()
-
-
-@dataclass
-class Fertility:
-    """Tokens per whitespace-separated word for one language (CJK text has few spaces: read with care)."""
-
-    documents: int = 0
-    words: int = 0
-    tokens: int = 0
-
-    @property
-    def tokens_per_word(self) -> float:
-        return self.tokens / self.words if self.words else 0.0
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "documents": self.documents,
-            "words": self.words,
-            "tokens": self.tokens,
-            "tokens_per_word": round(self.tokens_per_word, 4),
-        }
-
-
-def fertility(tokenizer: Tokenizer, sample: TableSample) -> dict[str, Fertility]:
-    """Per-language fertility over a streamed sample (language from `lang`, else "unknown")."""
-    out: dict[str, Fertility] = {}
-    for batch in sample.batches():
-        texts = batch.column(sample.text_column).to_pylist()
-        names = batch.schema.names
-        langs = (
-            batch.column(sample.lang_column).to_pylist()
-            if sample.lang_column in names
-            else [None] * len(texts)
-        )
-        encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
-        for text, lang, enc in zip(texts, langs, encodings, strict=True):
-            entry = out.setdefault(lang or "unknown", Fertility())
-            entry.documents += 1
-            entry.words += len(WORD_RE.findall(text))
-            entry.tokens += len(enc.ids)
-    return dict(sorted(out.items(), key=lambda kv: -kv[1].documents))
-
-
 def save_tokenizer(tokenizer: Tokenizer, output: str | Path) -> Path:
     """Save as tokenizer.json (one line of JSON, deterministic key order from the library)."""
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(path))
     return path
-
-
-def write_report(
-    path: Path, info: TokenizerInfo, table: str, version: int, stats: dict[str, Fertility]
-) -> Path:
-    """A JSON report beside the tokenizer: which table version it learned from and its fertility."""
-    report = path.with_name(path.name + ".report.json")
-    report.write_text(
-        json.dumps(
-            {
-                "tokenizer": info.path,
-                "sha256": info.sha256,
-                "vocab_size": info.vocab_size,
-                "eos_token": info.eos_token,
-                "eos_id": info.eos_id,
-                "table": table,
-                "table_version": version,
-                "fertility": {lang: f.as_dict() for lang, f in stats.items()},
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    return report

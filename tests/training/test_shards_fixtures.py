@@ -85,7 +85,8 @@ def corpus_table(lake, shared_data: Path) -> str:
 @pytest.fixture(scope="session")
 def small_tokenizer(tmp_path_factory, shared_data: Path) -> Path:
     """A 1,000-token byte-level BPE trained by our trainer on the corpus (uint16 shards)."""
-    from training.tokenizer import save_tokenizer, train_bpe
+    from training.tokenizer import save_tokenizer
+    from training.tokenizer_build import train_bpe
 
     texts = (row["text"] for row in corpus_rows(shared_data))
     tokenizer = train_bpe(texts, vocab_size=1000)
