@@ -8,7 +8,6 @@ typer sub-apps and are mounted here, so this file stays an index of verbs.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from jobs.mount import mount_subapps
+from pipelines.framework.cli_options import LakeOption, fail, lake_root
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal, path_for_display
 
@@ -46,19 +47,8 @@ app.add_typer(tables_app, name="tables")
 console = Console()
 err = Console(stderr=True)
 
-LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
 JsonOption = typer.Option(False, "--json", help="Print JSON (complete and machine-readable) instead.")
 RunRef = typer.Argument(..., help="Run id, a unique prefix of one, or `latest` (`refinery runs` lists them).")
-
-
-def lake_root(lake: Path | None) -> Path:
-    return Path(lake or os.environ.get("REFINERY_LAKE", "lake"))
-
-
-def fail(message: str, code: int = 2) -> None:
-    """An error on stderr; the message may quote corpus text or paths, so it is escaped."""
-    err.print(Text("error: ", style="bold red") + Text(for_terminal(message, keep_newlines=True)))
-    raise typer.Exit(code)
 
 
 def print_json(payload: object) -> None:
@@ -305,7 +295,7 @@ def quarantine(
 
 @app.command()
 def dropped(
-    name: str = typer.Argument(..., help="Table with a drop_reason column, e.g. demo/decided."),
+    name: str = typer.Argument(..., help=f"Table with a {DROP_REASON} column, e.g. demo/decided."),
     reason: str | None = typer.Option(None, "--reason", help="Only this drop reason."),
     version: int | None = typer.Option(None, "--version", help="Table version (default: latest)."),
     limit: int = typer.Option(10, help="Documents to show."),
@@ -322,12 +312,12 @@ def dropped(
         data = lk.dataset(name, version)
     except (TableMissingError, ValueError) as exc:
         fail(str(exc))
-    if "drop_reason" not in data.schema.names:
-        fail(f"table {name} has no drop_reason column; pick a table written by decide or a later stage")
-    wanted = ds.field("drop_reason").is_valid()
+    if DROP_REASON not in data.schema.names:
+        fail(f"table {name} has no {DROP_REASON} column; pick a table written by decide or a later stage")
+    wanted = ds.field(DROP_REASON).is_valid()
     if reason is not None:
-        wanted = ds.field("drop_reason") == reason
-    columns = [c for c in ("doc_id", "source", "drop_reason", "text") if c in data.schema.names]
+        wanted = ds.field(DROP_REASON) == reason
+    columns = [c for c in ("doc_id", "source", DROP_REASON, "text") if c in data.schema.names]
     rows = data.head(limit, columns=columns, filter=wanted).to_pylist()
     if as_json:
         print_json(rows)
@@ -341,7 +331,7 @@ def dropped(
     for row in rows:
         console.print(
             Text(
-                for_terminal(f"{row.get('doc_id')}  [{row['drop_reason']}]  {row.get('source', '')}"),
+                for_terminal(f"{row.get('doc_id')}  [{row[DROP_REASON]}]  {row.get('source', '')}"),
                 style="bold",
             )
         )

@@ -9,13 +9,18 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from pipelines.framework.cli_options import LakeOption, fail, lake_root
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal
+
+if TYPE_CHECKING:
+    from pipelines.framework.runrecord import RunRecord
 
 app = typer.Typer(help="Submit jobs to a Spark cluster and follow them.", no_args_is_help=True)
 cluster_app = typer.Typer(help="A Spark standalone master and workers on 127.0.0.1.", no_args_is_help=True)
@@ -23,17 +28,7 @@ app.add_typer(cluster_app, name="cluster")
 console = Console()
 err = Console(stderr=True)
 
-LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 1, "cancelled": 3}
-
-
-def _lake(lake: Path | None) -> Path:
-    return Path(lake or os.environ.get("REFINERY_LAKE", "lake"))
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(Text("error: ", style="bold red") + Text(for_terminal(message, keep_newlines=True)))
-    raise typer.Exit(code)
 
 
 def _say(line: str) -> None:
@@ -46,7 +41,7 @@ def _parse_conf(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            _fail(f"--conf {pair!r}: expected KEY=VALUE, e.g. --conf spark.sql.shuffle.partitions=64")
+            fail(f"--conf {pair!r}: expected KEY=VALUE, e.g. --conf spark.sql.shuffle.partitions=64")
         conf[key.strip()] = value
     return conf
 
@@ -77,6 +72,21 @@ def _wait(lake: Path, run_id: str, follow: bool) -> None:
         cancel(lake, run_id)
 
 
+def _submitted(spec: Path, run_id: str | None, conf: list[str], **settings: Any) -> RunRecord:
+    """The submitted run's record; a bad option (named by its field) or spec is a usage error."""
+    from pydantic import ValidationError
+
+    from jobs.submit import SubmitError, SubmitOptions, submit
+    from pipelines.framework.spec import SpecError
+
+    try:
+        return submit(spec, SubmitOptions(conf=_parse_conf(conf), **settings), run_id=run_id, wait=False)
+    except ValidationError as exc:
+        fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+    except (SpecError, SubmitError) as exc:
+        fail(str(exc))
+
+
 def submit_cmd(
     spec: Path = typer.Argument(..., help="Job spec YAML file."),
     master: str = typer.Option(..., "--master", help="spark://HOST:PORT, k8s://https://HOST:PORT or yarn."),
@@ -104,32 +114,24 @@ def submit_cmd(
     follow: bool = typer.Option(False, "--follow", "-f", help="Stream the log while waiting."),
 ) -> None:
     """Submit a job spec to a Spark cluster; the run is recorded in the spec's lake."""
-    from pydantic import ValidationError
-
     from jobs.registry import refresh
-    from jobs.submit import SubmitError, SubmitOptions, submit
-    from pipelines.framework.spec import SpecError
 
-    try:
-        opts = SubmitOptions(
-            master=master,
-            deploy_mode=deploy_mode,
-            conf=_parse_conf(conf),
-            driver_memory=driver_memory,
-            executor_memory=executor_memory,
-            executor_cores=executor_cores,
-            total_executor_cores=total_executor_cores,
-            num_executors=num_executors,
-            venv=venv,
-            archive=archive,
-            worker_python=worker_python,
-            master_ui=master_ui,
-        )
-        record = submit(spec, opts, run_id=run_id, wait=False)
-    except ValidationError as exc:
-        _fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
-    except (SpecError, SubmitError) as exc:
-        _fail(str(exc))
+    record = _submitted(
+        spec,
+        run_id,
+        conf,
+        master=master,
+        deploy_mode=deploy_mode,
+        driver_memory=driver_memory,
+        executor_memory=executor_memory,
+        executor_cores=executor_cores,
+        total_executor_cores=total_executor_cores,
+        num_executors=num_executors,
+        venv=venv,
+        archive=archive,
+        worker_python=worker_python,
+        master_ui=master_ui,
+    )
     _say(f"submitted {record.run_id} to {master} ({deploy_mode} mode); log: {record.log_path}")
     if detach:
         _say(f"follow it with: refinery status {record.run_id} --lake {record.lake}")
@@ -179,9 +181,9 @@ def status_cmd(
     from jobs.registry import refresh
 
     try:
-        record = refresh(_lake(lake), run_id)
+        record = refresh(lake_root(lake), run_id)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if as_json:
         print(record.model_dump_json(indent=2))
         return
@@ -199,13 +201,13 @@ def logs_cmd(
     from jobs.registry import follow as follow_log
 
     try:
-        record = refresh(_lake(lake), run_id)
+        record = refresh(lake_root(lake), run_id)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     path = log_file(record)
     if not follow:
         if not path.is_file():
-            _fail(f"no log yet at {path}")
+            fail(f"no log yet at {path}")
         lines = path.read_text(errors="replace").splitlines()
         for line in lines[-tail:] if tail else lines:
             print(for_terminal(line))
@@ -215,7 +217,7 @@ def logs_cmd(
     def done() -> bool:
         if info is not None:
             return submission_alive(info) is False
-        return refresh(_lake(lake), record.run_id).status in TERMINAL
+        return refresh(lake_root(lake), record.run_id).status in TERMINAL
 
     skip = 0
     if tail and path.is_file():
@@ -234,9 +236,9 @@ def cancel_cmd(
     from jobs.registry import cancel
 
     try:
-        record = cancel(_lake(lake), run_id, grace=grace)
+        record = cancel(lake_root(lake), run_id, grace=grace)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     _print_status(record)
 
 
@@ -261,11 +263,11 @@ def cluster_start(
 
     folder = _cluster_dir(state_dir)
     if (folder / STATE_FILE).exists():
-        _fail(f"a cluster is already recorded in {folder}; `refinery cluster stop --dir {folder}` first")
+        fail(f"a cluster is already recorded in {folder}; `refinery cluster stop --dir {folder}` first")
     try:
         cluster = LocalCluster(folder, workers=workers, worker_cores=cores, worker_memory=memory).start()
     except ClusterError as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     _say(f"master {cluster.url}  web UI {cluster.web_url}  ({workers} x {cores} cores, {memory})")
     _say(f"submit with: refinery submit SPEC --master {cluster.url} --master-ui {cluster.web_url}")
 
@@ -278,7 +280,7 @@ def cluster_stop(state_dir: Path | None = ClusterDirOption) -> None:
     try:
         LocalCluster.load(_cluster_dir(state_dir)).stop()
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print("stopped")
 
 
@@ -295,10 +297,10 @@ def cluster_status(
     try:
         cluster = LocalCluster.load(_cluster_dir(state_dir))
     except ClusterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     state = cluster.master_state()
     if state is None:
-        _fail(f"the master at {cluster.web_url} does not answer; its log: {cluster.master.log}", 1)
+        fail(f"the master at {cluster.web_url} does not answer; its log: {cluster.master.log}", 1)
     if as_json:
         print(json.dumps(state, indent=2))
         return

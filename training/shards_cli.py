@@ -10,30 +10,19 @@ shards show      one document decoded, with its shard, span and provenance
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from pipelines.framework.cli_options import LakeOption, fail, lake_root
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal
 
 tokenizer_app = typer.Typer(help="Train and inspect tokenizers (HF tokenizer.json).", no_args_is_help=True)
 shards_app = typer.Typer(help="Inspect and verify tokenized shard sets.", no_args_is_help=True)
 console = Console()
-
-LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
-
-
-def _lake_root(lake: Path | None) -> Path:
-    return Path(lake or os.environ.get("REFINERY_LAKE", "lake"))
-
-
-def _fail(message: str) -> None:
-    console.print(Text("error: ", style="red") + Text(for_terminal(message, keep_newlines=True)))
-    raise typer.Exit(1)
 
 
 @tokenizer_app.command("train")
@@ -56,11 +45,11 @@ def train(
     from training.tokenizer import describe, save_tokenizer
     from training.tokenizer_build import TableSample, fertility, train_bpe, write_report
 
-    lk = Lake(_lake_root(lake))
+    lk = Lake(lake_root(lake))
     try:
         snapshot = lk.delta(table, version)
     except TableMissingError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     pinned = snapshot.version()
 
     def sample() -> TableSample:
@@ -70,9 +59,9 @@ def train(
     try:
         tokenizer = train_bpe(training.texts(), vocab_size, eos_token, min_frequency)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     if training.documents == 0:
-        _fail(f"no kept rows with text in {table} v{pinned}: nothing to train on")
+        fail(f"no kept rows with text in {table} v{pinned}: nothing to train on", 1)
     path = save_tokenizer(tokenizer, output)
     tok_info = describe(path, eos_token)
     stats = fertility(tokenizer, sample())
@@ -104,7 +93,7 @@ def tokenizer_info(path: Path, eos_token: str | None = typer.Option(None, "--eos
     try:
         tok = describe(path, eos_token)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     console.print_json(json.dumps({**tok.__dict__, "dtype": tok.dtype}))
 
 
@@ -128,7 +117,7 @@ def verify_cmd(
     try:
         report = verify(folder, sample, seed, lake, tokenizer, check_source=not no_source)
     except FileNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     if as_json:
         console.print_json(json.dumps(report.as_dict()))
     else:
@@ -151,7 +140,7 @@ def info_cmd(folder: Path, as_json: bool = typer.Option(False, "--json")) -> Non
     try:
         summary = info(folder)
     except FileNotFoundError as exc:
-        _fail(str(exc))
+        fail(str(exc), 1)
     if as_json:
         console.print_json(json.dumps(summary))
         return
@@ -184,7 +173,7 @@ def show_cmd(
     try:
         found = show(folder, doc, tokenizer)
     except (FileNotFoundError, KeyError) as exc:
-        _fail(str(exc).strip("'\""))
+        fail(str(exc).strip("'\""), 1)
     if as_json:
         console.print_json(json.dumps(found))
         return

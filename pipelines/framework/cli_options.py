@@ -1,0 +1,41 @@
+"""What every refinery command line shares: the `--lake` option and the error exit.
+
+They live in the framework, not in jobs/, because area CLIs (training's `shards`,
+`tokenizer`) need them too and areas never import jobs/ (docs/architecture.md, "Rooms and what
+each may import").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from pipelines.framework.terminal_text import for_terminal
+
+LAKE_ENV = "REFINERY_LAKE"
+DEFAULT_LAKE = "lake"
+LakeOption = typer.Option(
+    None, "--lake", help=f"Lake root folder (default: ${LAKE_ENV} or ./{DEFAULT_LAKE})."
+)
+
+_stderr = Console(stderr=True)
+
+
+def lake_root(lake: Path | None) -> Path:
+    """The lake a command works on: `--lake`, else the environment's, else ./lake, so that a
+    shell that exported the variable once needs no option on every command."""
+    return Path(lake or os.environ.get(LAKE_ENV, DEFAULT_LAKE))
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `error: message` on stderr and exit with `code` (2: bad usage or input, 1: a failure).
+
+    The message may quote corpus text, paths or log lines, so it is escaped for the terminal.
+    """
+    _stderr.print(Text("error: ", style="bold red") + Text(for_terminal(message, keep_newlines=True)))
+    raise typer.Exit(code)
