@@ -198,6 +198,11 @@ RULES = (
         path_matches(*TRAINING_LOOP_FILES),
         under("pyspark", "pipelines"),
     ),
+    Rule(
+        "an area's CLI is a leaf (only jobs mounts it)",
+        lambda graph, module: under(*AREAS, "pipelines.framework")(module),
+        lambda name: under(*AREAS)(name) and name.rpartition(".")[2].endswith("cli"),
+    ),
 )
 
 

@@ -134,6 +134,8 @@ SYNTHETIC = {
     "training/shard_format.py": "from pipelines.framework import lake\n",
     "jobs/__init__.py": "",
     "jobs/cli.py": "import curation.scores\n",
+    "pii/cli.py": "import json\n",
+    "pii/stage.py": "from pii import cli\n",
 }
 
 
@@ -157,6 +159,7 @@ def test_each_rule_reports_its_violation_with_the_chain(synthetic) -> None:
         "configs import no pyspark: curation.gopher_config -> pyspark",
         "training's loader, model and trainer import neither pyspark nor pipelines: "
         "training.stream_loader -> training.shard_format -> pipelines.framework.lake",
+        "an area's CLI is a leaf (only jobs mounts it): pii.stage -> pii.cli",
     ]
 
 
