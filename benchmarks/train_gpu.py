@@ -25,6 +25,7 @@ import os
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("REFINERY_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -59,7 +60,8 @@ def build_shards(out: Path, min_tokens: int) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with the preset's sequence length, batch and steps filled in where not given."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="gpt2-124m", choices=sorted(PRESETS))
     parser.add_argument("--steps", type=int, default=None)
@@ -70,47 +72,62 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--compile", default="auto", choices=["auto", "on", "off"])
     parser.add_argument("--out", default=None, help="run folder (default: a temporary one)")
     args = parser.parse_args(argv)
+    preset = PRESETS[args.config]
+    args.seq_len = args.seq_len or preset["seq_len"]
+    args.batch_size = args.batch_size or preset["batch_size"]
+    args.steps = args.steps or preset["steps"]
+    args.warmup = min(10, args.steps // 2)
+    return args
 
+
+def _train_config(args: argparse.Namespace, shards: Path, out: Path) -> Any:
+    """The trainer's config for this run: one log line per step, no evaluation, no checkpoint."""
     import torch
 
-    from training.train import train
     from training.train_config import TrainConfig
 
-    preset = PRESETS[args.config]
-    seq_len = args.seq_len or preset["seq_len"]
-    batch = args.batch_size or preset["batch_size"]
-    steps = args.steps or preset["steps"]
-    warmup = min(10, steps // 2)
+    return TrainConfig.model_validate(
+        {
+            "model": args.config,
+            "model_overrides": {"vocab_size": 50304} if args.config == "gpt2-124m" else {},
+            "data": {
+                "train": [str(shards)],
+                "seq_len": args.seq_len,
+                "batch_size": args.batch_size,
+                "num_workers": args.workers,
+            },
+            "optim": {"lr": 6e-4, "min_lr": 6e-5, "warmup_steps": args.warmup},
+            "steps": args.steps,
+            "eval_every": 0,
+            "eval_batches": 0,
+            "checkpoint_every": 0,
+            "log_every": 1,
+            "out_dir": str(out),
+            "compile": args.compile,
+            "cpu_threads": 0 if torch.cuda.is_available() else 1,
+            "progress": False,
+        }
+    )
+
+
+def _train_records(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Train as the arguments say (building shards first if none are given); the metrics.jsonl records."""
+    from training.train import train
+
     with tempfile.TemporaryDirectory(prefix="train-gpu-") as tmp:
-        shards = (
-            Path(args.shards) if args.shards else build_shards(Path(tmp) / "shards", steps * batch * seq_len)
-        )
+        min_tokens = args.steps * args.batch_size * args.seq_len
+        shards = Path(args.shards) if args.shards else build_shards(Path(tmp) / "shards", min_tokens)
         out = Path(args.out) if args.out else Path(tmp) / "run"
-        cfg = TrainConfig.model_validate(
-            {
-                "model": args.config,
-                "model_overrides": {"vocab_size": 50304} if args.config == "gpt2-124m" else {},
-                "data": {
-                    "train": [str(shards)],
-                    "seq_len": seq_len,
-                    "batch_size": batch,
-                    "num_workers": args.workers,
-                },
-                "optim": {"lr": 6e-4, "min_lr": 6e-5, "warmup_steps": warmup},
-                "steps": steps,
-                "eval_every": 0,
-                "eval_batches": 0,
-                "checkpoint_every": 0,
-                "log_every": 1,
-                "out_dir": str(out),
-                "compile": args.compile,
-                "cpu_threads": 0 if torch.cuda.is_available() else 1,
-                "progress": False,
-            }
-        )
-        train(cfg, fresh=True)
-        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    steady = [r for r in records if "loss" in r][warmup:] or [r for r in records if "loss" in r]
+        train(_train_config(args, shards, out), fresh=True)
+        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _arguments(argv)
+    import torch
+
+    records = _train_records(args)
+    steady = [r for r in records if "loss" in r][args.warmup :] or [r for r in records if "loss" in r]
     tok_s = statistics.median(r["tokens_per_s"] for r in steady)
     mfus = [r["mfu"] for r in steady if r["mfu"] is not None]
     mfu = statistics.median(mfus) if mfus else None
@@ -127,9 +144,9 @@ def main(argv: list[str] | None = None) -> dict:
         "details": {
             "device": device,
             "config": args.config,
-            "seq_len": seq_len,
-            "batch_per_device": batch,
-            "steps": steps,
+            "seq_len": args.seq_len,
+            "batch_per_device": args.batch_size,
+            "steps": args.steps,
             "steps_averaged": len(steady),
             "tokens_per_s": round(tok_s),
             "data_wait_fraction": round(wait, 5),
