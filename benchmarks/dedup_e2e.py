@@ -85,7 +85,9 @@ def run_ours(folder: Path) -> tuple[set[str], float]:
     import pyarrow as pa
     import pyarrow.json as pj
 
+    from dedup.near_duplicates import NEAR_DUPLICATE
     from dedup.stages import MinHashDedup
+    from pipelines.framework.drop_reason import DROP_REASON
     from pipelines.framework.lake import Lake
     from pipelines.framework.spark import get_spark
     from pipelines.framework.stage import StageContext
@@ -114,7 +116,7 @@ def run_ours(folder: Path) -> tuple[set[str], float]:
     lake.write(result.tables["deduped"], "bench/deduped")
     seconds = time.perf_counter() - start
     removed = lake.dataset("bench/deduped").to_table(
-        columns=["doc_id"], filter=pa.compute.field("drop_reason") == "near_duplicate"
+        columns=["doc_id"], filter=pa.compute.field(DROP_REASON) == NEAR_DUPLICATE
     )
     print(json.dumps({"side": "ours", "seconds": seconds, "metrics": result.metrics}), file=sys.stderr)
     return set(removed.column("doc_id").to_pylist()), seconds

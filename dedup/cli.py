@@ -2,9 +2,10 @@
 
 For users to check their settings on a handful of their own documents before a
 job (how similar must two pages be to go?), and for us to evaluate. Text files
-are one document each, JSONL files one document per line (its `text` field),
-image files one image each; folders are walked. The same functions as the
-stages run (`near_duplicates`, `image_clusters`), on a local Spark session.
+are one document each, JSONL files (.jsonl, .ndjson, also compressed) one
+document per line (its `text` field), image files one image each; folders are
+walked. The same functions as the stages run (`near_duplicates`,
+`image_clusters`), on a local Spark session.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from pipelines.ingest.readers.compressed import COMPRESSED_SUFFIXES
+from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
 
 app = typer.Typer(help="Deduplication tools: find duplicate clusters in files with the pipeline's own code.")
 
@@ -39,22 +43,36 @@ def _walk(paths: list[Path]) -> list[Path]:
     return files
 
 
+def _is_jsonl(path: Path) -> bool:
+    """`.jsonl`/`.ndjson`, also compressed (`.jsonl.gz`, `.ndjson.zst`, ...)."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in JSONL_SUFFIXES
+
+
+def _jsonl_documents(path: Path, docs: list[dict[str, str]], problems: list[str]) -> None:
+    """One document per line with a `text` field; a line without one is reported and skipped, and
+    a line that is not JSON ends the file's read, reported with what was read before it kept."""
+    try:
+        for number, obj in json_lines(path):
+            if "text" not in obj:
+                problems.append(f"{path}:{number}: a JSON object without a text field")
+                continue
+            docs.append({"doc_id": f"{path}:{number}", "text": str(obj["text"])})
+    except JsonLinesError as exc:
+        problems.append(f"{exc}; the rest of the file was not read")
+
+
 def _documents(files: list[Path]) -> tuple[list[dict[str, str]], list[str]]:
-    """(text documents, problems); a bad JSONL line is reported and skipped, never fatal."""
-    docs, problems = [], []
+    """(text documents, problems); a bad JSONL line is reported, never fatal."""
+    docs: list[dict[str, str]] = []
+    problems: list[str] = []
     for path in files:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             continue
-        if path.suffix.lower() in JSONL_SUFFIXES:
-            for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    text = json.loads(line)["text"]
-                except (ValueError, KeyError, TypeError) as exc:
-                    problems.append(f"{path}:{number}: not a JSON object with a text field ({exc})")
-                    continue
-                docs.append({"doc_id": f"{path}:{number}", "text": str(text)})
+        if _is_jsonl(path):
+            _jsonl_documents(path, docs, problems)
         else:
             docs.append({"doc_id": str(path), "text": path.read_text(errors="replace")})
     return docs, problems
@@ -70,7 +88,7 @@ def _clusters(pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
 def _text_clusters(
     spark: Any, docs: list[dict[str, str]], spec: Any, verify: float | None
 ) -> list[dict[str, Any]]:
-    from dedup.stages import near_duplicates
+    from dedup.near_duplicates import near_duplicates
 
     frame = spark.createDataFrame(docs, "doc_id string, text string")
     out, _ = near_duplicates(frame, spec, verify_threshold=verify)

@@ -11,47 +11,30 @@ each is the representative.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from dedup.components import connected_components
-from dedup.kernels.images import image_hashes
-from dedup.stages import eligible, mark, with_drop_reason
+from dedup.kernels.images import FINGERPRINT_SCHEMA, HASH_COLUMNS, image_fingerprints
+from pipelines.framework.drop_reason import kept, mark, register_reason, with_drop_reason
+from pipelines.framework.stage import apply_kernel
 
-HASH_COLUMNS = ("pixel_sha256", "phash", "dhash", "decode_error")
-FINGERPRINT_SCHEMA = T.StructType(
-    [
-        T.StructField("image_id", T.StringType()),
-        T.StructField("sha256", T.StringType()),
-        T.StructField("pixel_sha256", T.StringType()),
-        T.StructField("phash", T.LongType()),
-        T.StructField("dhash", T.LongType()),
-        T.StructField("decode_error", T.StringType()),
-    ]
+EXACT_DUPLICATE_IMAGE = register_reason(
+    "exact_duplicate_image", "the same pixels as its cluster's representative image (image_dedup)"
+)
+NEAR_DUPLICATE_IMAGE = register_reason(
+    "near_duplicate_image",
+    "a resized or recompressed copy of its cluster's representative image (image_dedup)",
 )
 
 
 def fingerprints(images: DataFrame) -> DataFrame:
     """(image_id, sha256, pixel_sha256, phash, dhash, decode_error), one row per image id, checkpointed."""
     cols = ["image_id", "bytes"] + (["sha256"] if "sha256" in images.columns else [])
-
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows:
-                hashed = image_hashes(batch)
-                yield hashed.select([f.name for f in FINGERPRINT_SCHEMA.fields])
-
-    return (
-        images.select(*cols)
-        .mapInArrow(run, FINGERPRINT_SCHEMA)
-        .dropDuplicates(["image_id"])
-        .localCheckpoint()
-    )
+    hashed = apply_kernel(images.select(*cols), image_fingerprints, FINGERPRINT_SCHEMA)
+    return hashed.dropDuplicates(["image_id"]).localCheckpoint()
 
 
 def _exact_edges(nodes: DataFrame, column: str) -> DataFrame:
@@ -115,7 +98,7 @@ def image_clusters(
     )
     bad = joined.where(F.col("decode_error").isNotNull())
     good = joined.where(F.col("decode_error").isNull()).drop("decode_error")
-    nodes = good.where(eligible(include_dropped)).select(
+    nodes = good.where(F.lit(True) if include_dropped else kept(good)).select(
         "image_id", "sha256", "pixel_sha256", "phash", "dhash"
     )
     edges = _exact_edges(nodes, "sha256").unionByName(_exact_edges(nodes, "pixel_sha256"))
@@ -128,8 +111,8 @@ def image_clusters(
     )
     out = good.join(roots, "image_id", "left")
     duplicate = F.col("dup_cluster").isNotNull() & (F.col("dup_cluster") != F.col("image_id"))
-    out = mark(out, duplicate & (F.col("pixel_sha256") == F.col("_root_pixels")), "exact_duplicate_image")
-    out = mark(out, duplicate, "near_duplicate_image").drop("_root_pixels")
+    out = mark(out, duplicate & (F.col("pixel_sha256") == F.col("_root_pixels")), EXACT_DUPLICATE_IMAGE)
+    out = mark(out, duplicate, NEAR_DUPLICATE_IMAGE).drop("_root_pixels")
     counts = fp.agg(F.count(F.col("decode_error")).alias("corrupt")).first()
     clusters = roots.agg(
         F.countDistinct("dup_cluster").alias("clusters"), F.count("*").alias("members")

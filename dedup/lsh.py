@@ -12,61 +12,27 @@ the smallest key of a component is its representative.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from functools import partial
 
-import numpy as np
-import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from dedup.components import connected_components
-from dedup.kernels.minhash import MinHashSpec, add_signatures, band_keys, from_binary
-
-BAND_SCHEMA = T.StructType(
-    [
-        T.StructField("key", T.StringType(), False),
-        T.StructField("band", T.IntegerType(), False),
-        T.StructField("bucket", T.LongType(), False),
-    ]
-)
-EDGE_SCHEMA = T.StructType([T.StructField("src", T.StringType()), T.StructField("dst", T.StringType())])
+from dedup.kernels.lsh import BAND_SCHEMA, EDGE_SCHEMA, agreeing_pairs, band_rows
+from dedup.kernels.minhash import SIGNATURE_FIELD, MinHashSpec, add_signatures
+from pipelines.framework.stage import apply_kernel, spark_to_arrow_schema
 
 
 def with_signatures(df: DataFrame, spec: MinHashSpec, text_column: str = "text") -> DataFrame:
     """Append a `minhash` column computed by the Arrow kernel in the Python workers."""
-    schema = T.StructType(
-        [f for f in df.schema.fields if f.name != "minhash"] + [T.StructField("minhash", T.BinaryType())]
-    )
-
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows:
-                yield add_signatures(batch, spec, text_column)
-
-    return df.mapInArrow(run, schema)
+    base = df.drop("minhash") if "minhash" in df.columns else df
+    schema = spark_to_arrow_schema(base).append(SIGNATURE_FIELD)
+    return apply_kernel(df, partial(add_signatures, spec=spec, text_column=text_column), schema)
 
 
-def band_rows(signed: DataFrame, spec: MinHashSpec) -> DataFrame:
+def banded(signed: DataFrame, spec: MinHashSpec) -> DataFrame:
     """(key, band, bucket) for every document with a signature and every band."""
-
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            batch = batch.filter(batch.column("minhash").is_valid())
-            if not batch.num_rows:
-                continue
-            keys = band_keys(from_binary(batch.column("minhash"), spec.num_perm), spec.bands, spec.rows)
-            n = batch.num_rows
-            yield pa.RecordBatch.from_arrays(
-                [
-                    batch.column("key").take(pa.array(np.repeat(np.arange(n), spec.bands))),
-                    pa.array(np.tile(np.arange(spec.bands, dtype=np.int32), n)),
-                    pa.array(keys.reshape(-1)),
-                ],
-                names=["key", "band", "bucket"],
-            )
-
-    return signed.select("key", "minhash").mapInArrow(run, BAND_SCHEMA)
+    return apply_kernel(signed.select("key", "minhash"), partial(band_rows, spec=spec), BAND_SCHEMA)
 
 
 def candidate_edges(bands: DataFrame) -> DataFrame:
@@ -86,18 +52,8 @@ def verified(edges: DataFrame, signed: DataFrame, spec: MinHashSpec, threshold: 
     pairs = edges.join(sigs.withColumnsRenamed({"key": "src", "minhash": "a"}), "src").join(
         sigs.withColumnsRenamed({"key": "dst", "minhash": "b"}), "dst"
     )
-
-    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            a = from_binary(batch.column("a"), spec.num_perm)
-            b = from_binary(batch.column("b"), spec.num_perm)
-            keep = (a == b).mean(axis=1) >= threshold
-            yield pa.RecordBatch.from_arrays(
-                [batch.column("src").filter(pa.array(keep)), batch.column("dst").filter(pa.array(keep))],
-                names=["src", "dst"],
-            )
-
-    return pairs.select("src", "dst", "a", "b").mapInArrow(run, EDGE_SCHEMA)
+    check = partial(agreeing_pairs, num_perm=spec.num_perm, threshold=threshold)
+    return apply_kernel(pairs.select("src", "dst", "a", "b"), check, EDGE_SCHEMA)
 
 
 def near_duplicate_roots(
@@ -109,7 +65,7 @@ def near_duplicate_roots(
     edges whose two ends both start with it (used by incremental runs: documents
     already in the corpus were deduplicated against each other before).
     """
-    edges = candidate_edges(band_rows(signed, spec))
+    edges = candidate_edges(banded(signed, spec))
     if prune is not None:
         edges = edges.where(~(F.col("src").startswith(prune) & F.col("dst").startswith(prune)))
     if verify_threshold is not None:

@@ -43,3 +43,8 @@ def exact_hashes(values: pa.Array, norm: ExactNorm) -> pa.Array:
     normalized = norm.apply(values.cast(pa.large_string())).cast(pa.large_binary()).to_pylist()
     digests = [None if v is None else xxhash.xxh3_128_hexdigest(v) for v in normalized]
     return pa.array(digests, type=pa.string())
+
+
+def exact_hash_column(batch: pa.RecordBatch, column: str, norm: ExactNorm) -> pa.Array:
+    """`exact_hashes` of one column of a batch: the form `append_column` takes."""
+    return exact_hashes(batch.column(column), norm)

@@ -18,6 +18,18 @@ import numpy as np
 import pyarrow as pa
 from PIL import Image
 
+HASH_COLUMNS = ("pixel_sha256", "phash", "dhash", "decode_error")
+FINGERPRINT_SCHEMA = pa.schema(
+    [
+        pa.field("image_id", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("pixel_sha256", pa.string()),
+        pa.field("phash", pa.int64()),
+        pa.field("dhash", pa.int64()),
+        pa.field("decode_error", pa.string()),
+    ]
+)
+
 
 def _bits_to_int64(bits: np.ndarray) -> int:
     value = int.from_bytes(np.packbits(bits.flatten()).tobytes(), "big")
@@ -58,9 +70,7 @@ def image_hashes(batch: pa.RecordBatch, bytes_column: str = "bytes") -> pa.Recor
             phash.append(None)
             dhash.append(None)
             errors.append(f"{type(exc).__name__}: {exc}"[:500])
-    names = [
-        n for n in batch.schema.names if n not in ("sha256", "pixel_sha256", "phash", "dhash", "decode_error")
-    ]
+    names = [n for n in batch.schema.names if n not in ("sha256", *HASH_COLUMNS)]
     arrays = [batch.column(n) for n in names] + [
         pa.array(sha, pa.string()),
         pa.array(pixels, pa.string()),
@@ -68,6 +78,9 @@ def image_hashes(batch: pa.RecordBatch, bytes_column: str = "bytes") -> pa.Recor
         pa.array(dhash, pa.int64()),
         pa.array(errors, pa.string()),
     ]
-    return pa.RecordBatch.from_arrays(
-        arrays, names=[*names, "sha256", "pixel_sha256", "phash", "dhash", "decode_error"]
-    )
+    return pa.RecordBatch.from_arrays(arrays, names=[*names, "sha256", *HASH_COLUMNS])
+
+
+def image_fingerprints(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch of (image_id, bytes[, sha256]) to its FINGERPRINT_SCHEMA row per image."""
+    return image_hashes(batch).select(FINGERPRINT_SCHEMA.names)

@@ -65,3 +65,20 @@ def remove_lines(texts: pa.Array, remove: pa.Array) -> tuple[pa.Array, pa.Array]
         out_text.append("\n".join(kept))
         out_count.append(int((~keep).sum()))
     return pa.array(out_text, type=pa.string()), pa.array(out_count, type=pa.int32())
+
+
+def line_hash_column(batch: pa.RecordBatch, text_column: str) -> pa.Array:
+    """`line_hashes` of a batch's text column: the form `append_column` takes."""
+    return line_hashes(batch.column(text_column))
+
+
+def strip_lines(batch: pa.RecordBatch, text_column: str) -> pa.RecordBatch:
+    """The batch with its repeated lines cut (their hashes in `_remove`), and `lines_removed` counted.
+
+    The text column and the count go last, `_remove` goes (the shape `line_dedup` declares).
+    """
+    new_text, counts = remove_lines(batch.column(text_column), batch.column("_remove"))
+    names = [n for n in batch.schema.names if n not in (text_column, "_remove", "lines_removed")]
+    return pa.RecordBatch.from_arrays(
+        [batch.column(n) for n in names] + [new_text, counts], names=[*names, text_column, "lines_removed"]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -35,3 +36,24 @@ def test_dedup_files_rejects_threshold_with_bands(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "either threshold or bands" in result.output
+
+
+def test_dedup_files_reads_compressed_jsonl_and_reports_bad_lines(spark, tmp_path: Path) -> None:
+    """A line without text is skipped and named; a line that is not JSON ends that file's read, named,
+    with the documents before it kept; `.jsonl.gz` is read like `.jsonl`."""
+    text = "the same long sentence about the river and the old mill stands here again " * 3
+    good = [json.dumps({"text": text}), json.dumps({"title": "no text"}), json.dumps({"text": text})]
+    with gzip.open(tmp_path / "a.jsonl.gz", "wt") as handle:
+        handle.write("\n".join(good) + "\n")
+    (tmp_path / "b.jsonl").write_text(
+        json.dumps({"text": text}) + "\n{not json\n" + json.dumps({"text": "x"})
+    )
+    result = CliRunner().invoke(app, ["files", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["documents"] == 3
+    assert [len(c["members"]) for c in report["text_clusters"]] == [3]
+    problems = report["problems"]
+    assert len(problems) == 2
+    assert any("a.jsonl.gz:2" in p and "without a text field" in p for p in problems)
+    assert any("b.jsonl:2" in p and "rest of the file was not read" in p for p in problems)

@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from dedup.config import ExactDedupConfig
+from dedup.exact_duplicates import exact_duplicates
 from dedup.kernels.images import fingerprint
 from dedup.kernels.minhash import MinHashSpec
 from dedup.kernels.shingles import TextNorm
-from dedup.stages import exact_duplicates, near_duplicates
+from dedup.near_duplicates import near_duplicates
 from tests.dedup.peer_cases import assigned, datajuicer_cases
 
 DATATROVE = "peer-tests/datatrove/tests/pipeline/dedup"

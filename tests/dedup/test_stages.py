@@ -12,7 +12,8 @@ from datasketch import MinHash, MinHashLSH
 
 from dedup.kernels.lines import line_hashes
 from dedup.kernels.minhash import MinHashSpec, from_binary, signatures
-from dedup.stages import ExactDedup, ImageDedup, LineDedup, MinHashDedup, near_duplicates
+from dedup.near_duplicates import near_duplicates
+from dedup.stages import ExactDedup, ImageDedup, LineDedup, MinHashDedup
 
 
 def _perturbed_corpus(texts: list[str], n: int, seed: int = 0) -> list[dict]:
