@@ -6,26 +6,16 @@ one self-contained HTML file; `serve` starts the read-only web app on 127.0.0.1.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from pipelines.framework.cli_options import LAKE_ENV, LakeOption, fail, lake_root
 from pipelines.framework.terminal_text import for_terminal
 
 console = Console(stderr=True)
-LakeOption = typer.Option(None, "--lake", help="Lake root folder (default: $REFINERY_LAKE or ./lake).")
-
-
-def _lake_root(lake: Path | None) -> Path:
-    return Path(lake or os.environ.get("REFINERY_LAKE", "lake"))
-
-
-def _fail(message: str) -> None:
-    console.print(Text("error: ", style="bold red") + Text(for_terminal(message, keep_newlines=True)))
-    raise typer.Exit(2)
 
 
 def report(
@@ -38,15 +28,15 @@ def report(
     master: str = typer.Option("local[*]", help="Spark master for computing the report."),
 ) -> None:
     """Compute a run's quality report (stored as report.json beside run.json) and optionally write HTML."""
-    from curation.report import load_run_report, report_path, write_run_report
     from jobs.registry import resolve_run_id
+    from jobs.report import load_run_report, report_path, write_run_report
     from jobs.web.render import render_static_report
 
-    root = _lake_root(lake)
+    root = lake_root(lake)
     try:
         run_id = resolve_run_id(root, run_id)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     data = None if recompute else load_run_report(root, run_id)
     if data is None:
         from pipelines.framework.spark import get_spark
@@ -83,9 +73,9 @@ def serve(
 
     from jobs.web.app import create_app
 
-    root = _lake_root(lake)
+    root = lake_root(lake)
     if not root.is_dir():
-        _fail(f"no lake folder at {root}; pass --lake or set REFINERY_LAKE")
+        fail(f"no lake folder at {root}; pass --lake or set {LAKE_ENV}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(
             f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can read the lake's documents"

@@ -21,8 +21,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from jobs.web.data import BadRequest, Busy, LakeView, Limits, NotFound
+from jobs.web.data import LakeView
+from jobs.web.errors import BadRequest, Busy, NotFound
 from jobs.web.hosts import host_allowed, trusted_hosts
+from jobs.web.query_pool import Limits
 from jobs.web.render import STATIC_DIR, environment
 from jobs.web.routes.documents import documents_router
 from jobs.web.routes.images import images_router

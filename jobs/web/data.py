@@ -1,6 +1,6 @@
 """Bounded reads of the lake for the web app: DuckDB over a pinned Delta snapshot.
 
-Why DuckDB here and Spark in `curation.report`: a page needs a few dozen rows,
+Why DuckDB here and Spark in `jobs.report`: a page needs a few dozen rows,
 filtered, in well under a second, from a process that must not start a JVM.
 DuckDB scans the Parquet files of the pinned snapshot (listed by the Delta log), reading
 only the columns asked for, pushing filters down, and stopping at LIMIT: no query loads a table into memory.
@@ -10,135 +10,34 @@ reports and only read here.
 Every table name and version from a request is checked against the lake's own
 listing before it is used, so a crafted name (`../x`) never reaches the disk.
 
-The app is reachable by anything that can make the browser send a request, so
-one request must not be able to starve the others: queries run on per-request
-cursors of one DuckDB database (no lock held across a query), DuckDB reads the
-Parquet files itself so that its memory limit covers the scan, a query that runs
-past its time limit is interrupted, and counts stop at a cap.
+One request must not be able to starve the others: queries run through the
+limits of `jobs.web.query_pool`, and counts stop at a cap.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-import threading
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
-from curation.report import REPORT_NAME, load_run_report, table_key
+from jobs.report import REPORT_NAME, load_run_report, table_key
+from jobs.web.errors import BadRequest, NotFound
+from jobs.web.query_pool import Limits, QueryPool
+from jobs.web.sql import Filters, quote, where_clause
+from jobs.web.thumbnails import thumbnail
 from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
 from pipelines.framework.runrecord import RUNS_DIR, RunRecord, list_runs
 
 PAGE_SIZE = 20
 EXCERPT_CHARS = 600
 FULL_TEXT_CHARS = 200_000
-THUMB_PIXELS = 160
-MAX_IMAGE_PIXELS = 50_000_000
 PII_COLUMNS = ("pii_spans", "pii_counts")
 # Columns that hold corpus text: withheld from a table version that is not the redacted one.
 TEXT_COLUMNS = ("text", "excerpt")
 NUMERIC_TYPES = ("double", "float", "int64", "int32", "int16", "int8")
-KEPT = "__kept__"
-
-
-class NotFound(LookupError):
-    """A run, table, version or row the request names does not exist (the app answers 404)."""
-
-
-class BadRequest(ValueError):
-    """A parameter that cannot apply to the table it names (the app answers 400 with the message)."""
-
-
-class Busy(RuntimeError):
-    """No query slot came free in time, or the query ran past its limit (the app answers 503)."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What requests may cost. A scan stops at `timeout_s`; counts stop at `max_count` (the page says
-    "more than"); at most `slots` queries run at once, sharing `threads` and one `memory_limit`, beyond
-    which DuckDB spills at most `spill_limit` to a temporary folder of the app's own."""
-
-    slots: int = 4
-    threads: int = 2
-    memory_limit: str = "1GB"
-    spill_limit: str = "4GB"
-    timeout_s: float = 10.0
-    max_count: int = 1_000_000
-
-
-class QueryPool:
-    """Per-request cursors on one DuckDB database: a slow query holds its own cursor and slot, not a lock
-    that every other request waits on; the database's memory limit bounds all of them together."""
-
-    def __init__(self, limits: Limits):
-        self.limits = limits
-        spill = tempfile.mkdtemp(prefix="refinery-web-")  # never the user's working folder (DuckDB's default)
-        weakref.finalize(self, shutil.rmtree, spill, ignore_errors=True)
-        self._db = duckdb.connect(
-            config={
-                "threads": limits.threads,
-                "memory_limit": limits.memory_limit,
-                "temp_directory": spill,
-                "max_temp_directory_size": limits.spill_limit,
-            }
-        )
-        self._cursor_lock = threading.Lock()  # held only to create a cursor or note one, never during a query
-        self._slots = threading.BoundedSemaphore(limits.slots)
-        self._running: dict[int, str] = {}
-
-    def running(self) -> list[str]:
-        """The SQL of every query in flight now (for /healthz and for tests of concurrency)."""
-        with self._cursor_lock:
-            return list(self._running.values())
-
-    @contextmanager
-    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self._slots.acquire(timeout=self.limits.timeout_s):
-            raise Busy(f"all {self.limits.slots} query slots stayed busy for {self.limits.timeout_s:g} s")
-        try:
-            with self._cursor_lock:
-                cur = self._db.cursor()
-            try:
-                yield cur
-            finally:
-                cur.close()
-        finally:
-            self._slots.release()
-
-    def run(self, cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-        """Execute with the time limit: a timer interrupts the cursor, which ends the scan."""
-        timer = threading.Timer(self.limits.timeout_s, cur.interrupt)
-        with self._cursor_lock:
-            self._running[id(cur)] = sql
-        timer.start()
-        try:
-            result = cur.execute(sql, params)
-            names = [d[0] for d in result.description]
-            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
-        except duckdb.InterruptException as exc:
-            raise Busy(
-                f"the query ran past its {self.limits.timeout_s:g} s limit; narrow the filters"
-            ) from exc
-        except duckdb.OutOfMemoryException as exc:
-            raise Busy(
-                f"the query needs more than the app's {self.limits.memory_limit} of memory "
-                f"and {self.limits.spill_limit} of spill space; narrow the filters"
-            ) from exc
-        finally:
-            timer.cancel()
-            with self._cursor_lock:
-                del self._running[id(cur)]
 
 
 def has_binary(data_type: pa.DataType) -> bool:
@@ -147,22 +46,6 @@ def has_binary(data_type: pa.DataType) -> bool:
     if any(is_kind(data_type) for is_kind in binary):
         return True
     return any(has_binary(data_type.field(i).type) for i in range(data_type.num_fields))
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Document filters from the query string; `reason` may be KEPT (kept rows only)."""
-
-    reason: str | None = None
-    lang: str | None = None
-    source: str | None = None
-    column: str | None = None
-    low: float | None = None
-    high: float | None = None
 
 
 class LakeView:
@@ -293,27 +176,6 @@ class LakeView:
         sql = f"SELECT {quote(column)} AS value, count(*) AS n FROM snap GROUP BY 1 ORDER BY 2 DESC LIMIT ?"
         return self._query(sql, [limit], table, version)
 
-    def _where(self, names: list[str], filters: Filters, kept: bool | None) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        if "drop_reason" in names:
-            if kept is True or filters.reason == KEPT:
-                clauses.append("drop_reason IS NULL")
-            elif kept is False:
-                clauses.append("drop_reason IS NOT NULL")
-            if filters.reason and filters.reason != KEPT:
-                clauses.append("drop_reason = ?")
-                params.append(filters.reason)
-        for column, value in (("lang", filters.lang), ("source", filters.source)):
-            if value and column in names:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if filters.column:
-            for op, value in ((">=", filters.low), ("<=", filters.high)):
-                if value is not None:
-                    clauses.append(f"{quote(filters.column)} {op} ?")
-                    params.append(value)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
     def documents(
         self,
         table: str,
@@ -344,7 +206,7 @@ class LakeView:
             select.append("length(text) AS text_chars")
             if text:
                 select.append(f"substr(text, 1, {EXCERPT_CHARS}) AS excerpt")
-        where, params = self._where(names, filters, kept)
+        where, params = where_clause(names, filters, kept)
         total = self.count(table, version, where, params)
         rows = self._query(
             f"SELECT {', '.join(select)} FROM snap{where} LIMIT ? OFFSET ?",
@@ -414,7 +276,7 @@ class LakeView:
         rows = self._query("SELECT bytes FROM snap WHERE image_id = ? LIMIT 1", [image_id], table, version)
         if not rows or rows[0]["bytes"] is None:
             raise NotFound(f"no image {image_id!r} in {table}@{version}")
-        return _thumbnail(rows[0]["bytes"], image_id)
+        return thumbnail(rows[0]["bytes"], image_id)
 
     def quarantine(
         self, table: str, version: int, reason: str | None, page: int, excerpts: bool = True
@@ -451,21 +313,3 @@ def _read_json(path: str, mtime_ns: int) -> dict[str, Any] | None:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-
-
-def _thumbnail(data: bytes, image_id: str) -> bytes:
-    """A PNG thumbnail at most THUMB_PIXELS on a side; corrupt or oversized images raise NotFound."""
-    from PIL import Image
-
-    try:
-        with Image.open(BytesIO(data)) as img:
-            if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise NotFound(f"image {image_id!r} is too large to preview ({img.width}x{img.height})")
-            img.draft("RGB", (THUMB_PIXELS, THUMB_PIXELS))
-            thumb = img.convert("RGB")
-            thumb.thumbnail((THUMB_PIXELS, THUMB_PIXELS))
-            out = BytesIO()
-            thumb.save(out, format="PNG", optimize=True)
-            return out.getvalue()
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise NotFound(f"image {image_id!r} cannot be decoded: {exc}") from exc

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from jobs.web import charts
+from pipelines.framework.drop_reason import DROP_REASON
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -46,7 +47,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(fmt=charts.fmt, safe_href=safe_href)
-    env.globals.update(charts=charts, query=query, static=False)
+    env.globals.update(charts=charts, query=query, static=False, DROP_REASON=DROP_REASON)
     return env
 
 

@@ -93,7 +93,7 @@ def browser() -> Iterator[Any]:
 
 
 def take(lake: Path, out: Path) -> list[Path]:
-    from curation.report import load_run_report
+    from jobs.report import load_run_report
     from pipelines.framework.runrecord import list_runs
 
     run = next(r for r in list_runs(lake) if load_run_report(lake, r.run_id))

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from jobs.funnel import funnel
 from jobs.registry import resolve_run_id
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.lake import Lake
 from pipelines.framework.runrecord import RunRecord, StageRecord
 from pipelines.framework.terminal_table import print_table
@@ -90,7 +91,7 @@ def small_lake(tmp_path: Path) -> Path:
                 "doc_id": ["d1", "d2", "d3"],
                 "source": ["web", HOSTILE, "web"],
                 "text": ["kept text", "dropped " + HOSTILE, "another dropped one"],
-                "drop_reason": [None, LONG_REASON, "language"],
+                DROP_REASON: [None, LONG_REASON, "language"],
             }
         ),
         "demo/decided",

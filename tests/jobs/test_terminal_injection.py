@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jobs.cli import app
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.lake import Lake
 from pipelines.framework.runrecord import RunRecord, StageRecord
 
@@ -84,7 +85,7 @@ def lake(tmp_path_factory) -> Path:
             {
                 "doc_id": ["d1"],
                 "source": ["web"],
-                "drop_reason": ["too_short"],
+                DROP_REASON: ["too_short"],
                 "text": [HOSTILE + " " + PROSE],
             }
         ),
@@ -162,7 +163,7 @@ def shard_set(spark, tmp_path_factory) -> tuple[Path, str]:
             "text": f"{HOSTILE} {i} {PROSE}",
             "lang": "en",
             "quality_score": 0.9,
-            "drop_reason": None,
+            DROP_REASON: None,
         }
         for i in range(4)
     ]

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from warcio.archiveiterator import ArchiveIterator
 
-from curation.report import build_run_report
+from jobs.report import build_run_report
 from jobs.web.render import render_static_report
 from pipelines.framework.lake import Lake
 from pipelines.framework.runner import Runner

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.lake import Lake
 from pipelines.framework.runrecord import RunRecord, StageRecord
 
@@ -32,7 +33,7 @@ def _docs(text: str, redacted: bool) -> pa.Table:
         "doc_id": [f"d{i:03d}" for i in range(n)],
         "text": [text] * n,
         "source": ["web"] * n,
-        "drop_reason": [None if i % 3 else "low_quality" for i in range(n)],
+        DROP_REASON: [None if i % 3 else "low_quality" for i in range(n)],
         "quality_score": [i / n for i in range(n)],
         "minhash": pa.array(
             [{"signature": bytes([i, 255, 0]), "bands": [b"\x00\xff", b"\x80"]} for i in range(n)], MINHASH

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from curation.report import write_run_report
+from jobs.report import write_run_report
 from pipelines.framework.runner import Runner
 from pipelines.framework.runrecord import RunRecord
 from pipelines.framework.spec import load_spec

@@ -1,7 +1,7 @@
 """A small annotate-and-decide stage for the web and report tests, independent of the real curation stages.
 
 It produces the columns the curation stages produce (language, numeric signals, a
-quality score, duplicate clusters, `drop_reason` and `drop_reasons`) from real
+quality score, duplicate clusters, the drop reason and `drop_reasons`) from real
 text, so that the report and the web app are tested on realistic tables while the
 real stages are being built. Referenced from specs by import path.
 """
@@ -15,6 +15,7 @@ import pyarrow as pa
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from pipelines.framework.drop_reason import DROP_REASON, register_reason
 from pipelines.framework.stage import (
     Stage,
     StageConfig,
@@ -26,6 +27,12 @@ from pipelines.framework.stage import (
 
 WORD = re.compile(r"\w+", re.UNICODE)
 _MODEL: dict[str, object] = {}
+# The test stage's own reasons (named apart from the real stages'), with the lines the pages show;
+# the `<` checks that a description is escaped like every other text.
+TOO_SHORT = register_reason("t_too_short", "fewer words than min_word_count (< 5 by default)")
+LANGUAGE = register_reason("t_language", "fastText language not in the stage's languages")
+LOW_QUALITY = register_reason("t_low_quality", "quality score under min_quality_score")
+DUPLICATE = register_reason("t_duplicate", "same normalized text as a document with a smaller id")
 SIGNALS = [
     pa.field("lang", pa.string()),
     pa.field("lang_score", pa.float64()),
@@ -101,14 +108,14 @@ class Annotate(Stage):
             "_first"
         )
         checks = [
-            ("too_short", F.col("word_count") < cfg.min_word_count),
-            ("language", ~F.col("lang").isin(*cfg.languages)),
-            ("low_quality", F.col("quality_score") < cfg.min_quality_score),
-            ("duplicate", F.col("dup_of").isNotNull()),
+            (TOO_SHORT, F.col("word_count") < cfg.min_word_count),
+            (LANGUAGE, ~F.col("lang").isin(*cfg.languages)),
+            (LOW_QUALITY, F.col("quality_score") < cfg.min_quality_score),
+            (DUPLICATE, F.col("dup_of").isNotNull()),
         ]
         failed = [F.when(cond, F.lit(reason)) for reason, cond in checks]
         df = df.withColumn("drop_reasons", F.filter(F.array(*failed), lambda x: x.isNotNull()))
-        df = df.withColumn("drop_reason", F.coalesce(*failed))
+        df = df.withColumn(DROP_REASON, F.coalesce(*failed))
         return StageResult(tables={cfg.output: df})
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import http.client
+import re
 from io import BytesIO
 
 import pytest
+from markupsafe import escape
 from PIL import Image
 
 from jobs.web.app import CSP
 from jobs.web.data import EXCERPT_CHARS
 from jobs.web.screenshots import pages, running_server
+from pipelines.framework.drop_reason import DROP_REASON, describe
+from tests.web.stages_for_web import LANGUAGE
 
 
 def _hostile(client, dataset: str, table: str = "curated") -> dict:
@@ -56,6 +60,22 @@ def test_json_endpoints(client, web_lake):
     assert client.get("/healthz").json()["status"] == "ok"
 
 
+def test_run_and_dataset_pages_show_each_reason_with_its_line(client, web_lake):
+    _, record = web_lake
+    dropped = record.stage("annotate").dropped
+    assert dropped
+    run_page = client.get(f"/runs/{record.run_id}").text
+    table = f"{record.dataset}/curated"
+    dataset_page = client.get("/dataset", params={"table": table}).text
+    reasons = client.get("/api/dataset", params={"table": table}).json()["reasons"]
+    for reason in dropped:
+        line = describe(reason)
+        assert line and reasons[reason] == line
+        meaning = re.escape(f' <span class="meaning">— {escape(line)}</span>')
+        assert re.search(rf"{reason}: [\d.kMG]+(?: \([\d.kMG]+ chars\))?{meaning}", run_page), reason
+        assert re.search(rf"<td>{reason}{meaning}</td>", dataset_page), reason
+
+
 def test_document_filters_and_pagination(client, web_lake):
     _, record = web_lake
     table = f"{record.dataset}/curated"
@@ -64,14 +84,12 @@ def test_document_filters_and_pagination(client, web_lake):
     assert (
         kept["total"] + dropped["total"] == client.get("/api/dataset", params={"table": table}).json()["rows"]
     )
-    assert all(r["drop_reason"] is None for r in kept["rows"]) and all(
-        r["drop_reason"] for r in dropped["rows"]
-    )
+    assert all(r[DROP_REASON] is None for r in kept["rows"]) and all(r[DROP_REASON] for r in dropped["rows"])
     assert all(len(r["excerpt"]) <= EXCERPT_CHARS for r in kept["rows"])
     second = client.get("/api/docs", params={"table": table, "page": 1}).json()["panes"]["kept"]["rows"]
     assert {r["doc_id"] for r in second}.isdisjoint({r["doc_id"] for r in kept["rows"]})
-    lang = client.get("/api/docs", params={"table": table, "reason": "language"}).json()["panes"]["matching"]
-    assert lang["total"] > 0 and {r["drop_reason"] for r in lang["rows"]} == {"language"}
+    lang = client.get("/api/docs", params={"table": table, "reason": LANGUAGE}).json()["panes"]["matching"]
+    assert lang["total"] > 0 and {r[DROP_REASON] for r in lang["rows"]} == {LANGUAGE}
     scored = client.get(
         "/api/docs", params={"table": table, "column": "quality_score", "low": 0.5, "high": 0.9}
     ).json()

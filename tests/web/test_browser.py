@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs.web.screenshots import CHROMIUM, browser, pages, running_server
+from pipelines.framework.drop_reason import describe
 
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: apt-get install -y chromium"
@@ -49,4 +50,7 @@ def test_pages_render_charts_without_errors_and_hostile_text_never_runs(web_lake
         page.click("main article a")
         assert "<img src=x onerror=" in page.inner_text("pre.text")
         assert page.evaluate("typeof window.__xss") == "undefined"
+        page.goto(base + f"/runs/{record.run_id}")
+        shown = page.inner_text("main")
+        assert all(f"— {describe(reason)}" in shown for reason in record.stage("annotate").dropped)
         assert problems == []

@@ -18,8 +18,8 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from jobs.web.data import Limits
 from jobs.web.public_record import public_report
+from jobs.web.query_pool import Limits
 from jobs.web.screenshots import free_port, running_app, running_server
 from jobs.web.site import MAX_PAGE
 from tests.web.hostile_lake import EMAIL, SECRETS, build_lake

@@ -6,10 +6,13 @@ import json
 import re
 
 import typer
+from markupsafe import escape
 from typer.testing import CliRunner
 
-from curation.report import load_run_report, stage_thresholds
+from jobs.report import load_run_report, stage_thresholds
 from jobs.report_cli import report as report_cmd
+from jobs.web.render import render_static_report
+from pipelines.framework.drop_reason import DROP_REASON, describe
 from tests.web.lakebuild import XSS_TEXT
 
 
@@ -31,7 +34,7 @@ def test_sections_follow_the_columns(web_lake):
     lake, record = web_lake
     tables = load_run_report(lake, record.run_id)["tables"]
     curated = tables[f"{record.dataset}/curated@0"]
-    assert {"drop_reason", "lang", "source"} <= set(curated["breakdowns"])
+    assert {DROP_REASON, "lang", "source"} <= set(curated["breakdowns"])
     langs = {v["value"] for v in curated["breakdowns"]["lang"]["values"]}
     assert {"en", "zh", "fr"} <= langs  # the multilingual sample
     hists = {h["column"]: h for h in curated["histograms"]}
@@ -47,6 +50,16 @@ def test_sections_follow_the_columns(web_lake):
     assert max(g["size"] for g in images["groups"]["sha256"]["largest"]) == 3  # img3 = img6 = img7
     quarantine = tables[f"{record.dataset}/quarantine@0"]
     assert quarantine["totals"]["docs"] > 0 and quarantine["breakdowns"]["reason"]["values"]
+
+
+def test_each_reason_is_reported_with_its_registered_line(web_lake):
+    lake, record = web_lake
+    report = load_run_report(lake, record.run_id)
+    dropped = record.stage("annotate").dropped
+    assert dropped and {r: describe(r) for r in dropped} == {r: report["reasons"][r] for r in dropped}
+    html = render_static_report(report)
+    for reason in dropped:
+        assert f'{reason} <span class="meaning">— {escape(describe(reason))}</span></td>' in html
 
 
 def test_shards_come_from_the_manifest(web_lake):

@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from jobs.web.data import KEPT, Filters, LakeView
+from jobs.web.data import LakeView
 from jobs.web.site import PageNo, Site
+from jobs.web.sql import KEPT, Filters
+from pipelines.framework.drop_reason import DROP_REASON
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ def documents_router(site: Site) -> APIRouter:
         numeric = view.numeric_columns(table, version)
         panes = (
             [("dropped", False), ("kept", True)]
-            if "drop_reason" in names and flt.reason in (None,)
+            if DROP_REASON in names and flt.reason in (None,)
             else [("matching", None)]
         )
         return {
@@ -54,7 +56,7 @@ def documents_router(site: Site) -> APIRouter:
                 for name, kept in panes
             },
             "menus": {
-                c: view.distinct(table, version, c) for c in ("drop_reason", "lang", "source") if c in names
+                c: view.distinct(table, version, c) for c in (DROP_REASON, "lang", "source") if c in names
             },
             "numeric": numeric,
             "signals": [n for n in numeric if n not in ("width", "height")],

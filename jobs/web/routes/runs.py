@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from jobs.web.data import NotFound
+from jobs.reasons import reason_descriptions
+from jobs.web.errors import NotFound
 from jobs.web.public_record import public_record, public_report
 from jobs.web.site import Site
 
@@ -30,7 +31,10 @@ def runs_router(site: Site) -> APIRouter:
     def run_page(run_id: str) -> HTMLResponse:
         record = public_record(view.run(run_id))
         report = public_report(view.report(run_id), view.lake.root)
-        return site.page("run.html", record=record, report=report, stats=record_stats(record))
+        reasons = {**reason_descriptions(record), **(report or {}).get("reasons", {})}
+        return site.page(
+            "run.html", record=record, report=report, stats=record_stats(record), reasons=reasons
+        )
 
     @router.get("/api/runs")
     def api_runs() -> list[dict[str, Any]]:

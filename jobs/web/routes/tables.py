@@ -7,6 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
+from jobs.reasons import reason_descriptions
+from jobs.web.data import LakeView
+from jobs.web.errors import NotFound
 from jobs.web.site import Site
 
 
@@ -42,6 +45,7 @@ def tables_router(site: Site) -> APIRouter:
             "versions": view.versions(table),
             "report": report,
             "report_run": run_id,
+            "reasons": run_reasons(view, run_id),
         }
 
     @router.get("/compare", response_class=HTMLResponse)
@@ -54,18 +58,7 @@ def tables_router(site: Site) -> APIRouter:
         latest = view.check_version(table, None)
         a = view.check_version(table, a if a is not None else max(latest - 1, 0))
         b = view.check_version(table, b if b is not None else latest)
-        sides = []
-        for v in (a, b):
-            report, run_id = view.table_report(table, v)
-            sides.append(
-                {
-                    "version": v,
-                    "rows": view.lake.num_records(table, v),
-                    "schema": view.schema(table, v),
-                    "report": report,
-                    "run": run_id,
-                }
-            )
+        sides = [version_side(view, table, a), version_side(view, table, b)]
         return {
             "table": table,
             "a": sides[0],
@@ -75,6 +68,28 @@ def tables_router(site: Site) -> APIRouter:
         }
 
     return router
+
+
+def run_reasons(view: LakeView, run_id: str | None) -> dict[str, str]:
+    """The drop reasons' lines of the run whose report a page shows; none without a readable record."""
+    if run_id is None:
+        return {}
+    try:
+        return reason_descriptions(view.run(run_id))
+    except NotFound:
+        return {}
+
+
+def version_side(view: LakeView, table: str, version: int) -> dict[str, Any]:
+    """One side of a comparison: a checked version's rows, schema and stored report."""
+    report, run_id = view.table_report(table, version)
+    return {
+        "version": version,
+        "rows": view.lake.num_records(table, version),
+        "schema": view.schema(table, version),
+        "report": report,
+        "run": run_id,
+    }
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.framework.drop_reason import DROP_REASON
+
 HIST_BINS = 30
 TOP_VALUES = 40
 EXAMPLE_GROUPS = 12
@@ -24,7 +26,7 @@ LOG_SPAN = 1000.0  # a non-negative column whose max/min spans more than this ge
 TOKEN_COLUMNS = ("token_count", "n_tokens", "num_tokens", "tokens")
 ID_COLUMNS = ("doc_id", "image_id", "id")
 # Categorical columns broken down when present, in display order.
-CATEGORICAL = ("drop_reason", "lang", "source", "reason", "stage", "format", "pii_scope", "content_type")
+CATEGORICAL = (DROP_REASON, "lang", "source", "reason", "stage", "format", "pii_scope", "content_type")
 # Numeric columns that are identifiers or offsets, not signals.
 NOT_SIGNALS = frozenset({"dup_cluster", "dup_of", "token_start", "token_end", "fetched_at"})
 # Columns whose equal values form duplicate groups.
@@ -79,7 +81,7 @@ class Columns:
             text=pa.types.is_string(types.get("text", pa.null()))
             or pa.types.is_large_string(types.get("text", pa.null())),
             binary=pa.types.is_binary(types.get("bytes", pa.null())),
-            drop_reason="drop_reason" in names,
+            drop_reason=DROP_REASON in names,
             tokens=next((n for n in TOKEN_COLUMNS if n in numeric), None),
             ident=next((n for n in ID_COLUMNS if n in names), None),
             numeric=numeric,
@@ -101,7 +103,7 @@ def _projection(df: Any, cols: Columns) -> Any:
     """Only what the aggregations need: text and bytes become lengths, plus a kept flag."""
     from pyspark.sql import functions as F
 
-    exprs = [(F.col("drop_reason").isNull() if cols.drop_reason else F.lit(True)).alias(KEPT)]
+    exprs = [(F.col(DROP_REASON).isNull() if cols.drop_reason else F.lit(True)).alias(KEPT)]
     if cols.text:
         exprs.append(F.length("text").cast("long").alias(CHARS))
     if cols.binary:
@@ -110,9 +112,9 @@ def _projection(df: Any, cols: Columns) -> Any:
     if cols.ident:
         wanted.append(cols.ident)
     wanted += [n for n in ("pii_counts", "pii_spans", "lang_score") if n in cols.names]
-    exprs += [F.col(n) for n in dict.fromkeys(wanted) if n != "drop_reason"]
+    exprs += [F.col(n) for n in dict.fromkeys(wanted) if n != DROP_REASON]
     if cols.drop_reason:
-        exprs.append(F.col("drop_reason"))
+        exprs.append(F.col(DROP_REASON))
     return df.select(*exprs)
 
 

@@ -1,11 +1,12 @@
 """Run reports: the funnel, timings, thresholds, tables and shards of one run, as JSON beside its record.
 
 `build_run_report` reads the run record (`<lake>/_runs/<run_id>/run.json`), computes
-a table report (`curation.report_table`) for every table version the run read or
+a table report (`jobs.report_table`) for every table version the run read or
 wrote, and derives the funnel from them: documents, characters and tokens into and
 out of each stage, and what each stage newly dropped per reason (reasons are never
-cleared, so a stage's own drops are its output's counts less its input's). Shard
-sets come from their manifests and `.docs.parquet` files. The result is written to
+cleared, so a stage's own drops are its output's counts less its input's), with
+the one line each reason means (`jobs.reasons`). Shard sets come from their
+manifests and `.docs.parquet` files. The result is written to
 `<lake>/_runs/<run_id>/report.json`, which the web app and the static HTML report
 read; they never start Spark themselves.
 """
@@ -16,7 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curation.report_table import Threshold, table_report
+from jobs.reasons import reason_descriptions
+from jobs.report_table import Threshold, table_report
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.lake import Lake
 from pipelines.framework.runrecord import RunRecord, dump_json
 
@@ -116,11 +119,11 @@ def _side(report: dict[str, Any] | None) -> dict[str, int | None]:
 
 
 def _reasons(report: dict[str, Any] | None) -> dict[str, dict[str, int]]:
-    if not report or "drop_reason" not in report["breakdowns"]:
+    if not report or DROP_REASON not in report["breakdowns"]:
         return {}
     return {
         v["value"]: {k: v.get(k, 0) for k in ("docs", "chars", "tokens")}
-        for v in report["breakdowns"]["drop_reason"]["values"]
+        for v in report["breakdowns"][DROP_REASON]["values"]
         if v["value"] is not None
     }
 
@@ -254,6 +257,7 @@ def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str
         "error": record.error,
         "error_cause": record.error_cause,
         "funnel": _with_shard_tokens(_funnel(record, tables), record, shards),
+        "reasons": reason_descriptions(record, [r for t in tables.values() for r in _reasons(t)]),
         "thresholds": {c: [t.as_json() for t in ts] for c, ts in thresholds.items()},
         "tables": tables,
         "shards": shards,
