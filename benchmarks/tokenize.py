@@ -132,7 +132,8 @@ def anchor_tokens_per_s(texts: list[str], tokenizer_path: Path) -> tuple[float, 
 def ours_tokens_per_s(lake, cores: int, work: Path, tokenizer_path: Path) -> tuple[float, int, str]:
     from pipelines.framework.spark import get_spark
     from pipelines.framework.stage import StageContext
-    from training.shards_stage import Shards, ShardsConfig
+    from training.shards_config import ShardsConfig
+    from training.shards_stage import Shards
 
     spark = get_spark(
         master=f"local[{cores}]", conf={"spark.driver.memory": "3g"}, ui=False, app_name="bench-tokenize"

@@ -97,6 +97,11 @@ class _Rows:
         return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
+def _values_or_nulls(batch: pa.RecordBatch, name: str) -> list[Any]:
+    """The column's values, or one None per row where the batch has no such column (it is optional)."""
+    return batch.column(name).to_pylist() if name in batch.schema.names else [None] * batch.num_rows
+
+
 def _params(drawn: dict[str, Any], configured: dict[str, Any], seed: int) -> str:
     return json.dumps({**configured, **drawn, "seed": seed}, sort_keys=True)
 
@@ -111,14 +116,11 @@ class DocumentAugmenter:
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         cfg = self.config
-        names = batch.schema.names
         ids = batch.column(cfg.id_column).to_pylist()
         texts = batch.column("text").to_pylist()
         drops = arrow_reasons(batch).to_pylist()
-        sources = batch.column("source").to_pylist() if "source" in names else [None] * len(ids)
-        scores = (
-            batch.column(cfg.quality_column).to_pylist() if cfg.quality_column in names else [None] * len(ids)
-        )
+        sources = _values_or_nulls(batch, "source")
+        scores = _values_or_nulls(batch, cfg.quality_column)
         rows = _Rows()
         for i, row_id in enumerate(ids):
             if drops[i] is not None or row_id is None:
@@ -174,7 +176,7 @@ class ImageAugmenter:
         names = batch.schema.names
         ids = batch.column(cfg.image_id_column).to_pylist()
         drops = arrow_reasons(batch).to_pylist()
-        formats = batch.column("format").to_pylist() if "format" in names else [None] * len(ids)
+        formats = _values_or_nulls(batch, "format")
         payloads = batch.column("bytes")
         rows = _Rows()
         for i, row_id in enumerate(ids):

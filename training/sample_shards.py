@@ -20,6 +20,8 @@ import numpy as np
 from pipelines.ingest.readers.jsonl import json_lines
 from training.shard_format import Manifest, ShardEntry, dtype_for_vocab, sha256_file
 from training.shard_writer import DocMeta, ShardWriter
+from training.tokenizer import save_tokenizer
+from training.tokenizer_build import train_bpe
 
 EOS_TOKEN = "<|endoftext|>"
 WEB_TEXT_DIRS = ("web/datajuicer_pretrain_source_samples", "web/dolma_cc_samples")
@@ -42,23 +44,12 @@ def iter_texts(root: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int, path: str | os.PathLike[str]) -> Path:
-    """Train a byte-level BPE (HF `tokenizers`) with an EOS special token and save tokenizer.json."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """Train the pipeline's byte-level BPE with an EOS special token and save tokenizer.json.
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[EOS_TOKEN],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tok.save(str(path))
-    return path
+    Every pair may merge (min_frequency 0): the sample texts are few, and the fixtures' and
+    benchmarks' tokenizers stay the ones they were built with.
+    """
+    return save_tokenizer(train_bpe(iter(texts), vocab_size, EOS_TOKEN, min_frequency=0), path)
 
 
 def write_shard_set(

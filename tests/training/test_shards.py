@@ -20,7 +20,8 @@ from tests.training.test_shards_fixtures import (  # noqa: F401
 )
 from training.shard_format import Manifest, shard_paths
 from training.shard_reader import ShardReader
-from training.shards_stage import Shards, ShardsConfig
+from training.shards_config import ShardsConfig
+from training.shards_stage import Shards
 from training.tokenizer import load_tokenizer
 
 

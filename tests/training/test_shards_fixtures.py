@@ -123,7 +123,8 @@ def built_shards(spark, tmp_path_factory, shared_data: Path, small_tokenizer: Pa
     """One shard set built by the stage from the corpus, shared read-only by the shard tests (copy to corrupt)."""
     from pipelines.framework.lake import Lake
     from pipelines.framework.stage import StageContext
-    from training.shards_stage import Shards, ShardsConfig
+    from training.shards_config import ShardsConfig
+    from training.shards_stage import Shards
 
     root = tmp_path_factory.mktemp("built")
     lake = Lake(root / "lake")

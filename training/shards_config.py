@@ -1,0 +1,69 @@
+"""The `shards` stage's configuration (pydantic, no Spark) and where its tokenizer and folder resolve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from pipelines.framework.stage import StageConfig
+from training.encoders import EncoderChoice
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_TOKENIZER = "samples/tokenizer.json"
+
+
+class ShardsConfig(StageConfig):
+    input: str = Field("curated", description="dataset table to tokenize (kept rows only)")
+    name: str = Field("default", description="shard set name: the folder is <lake>/shards/<name> by default")
+    output_dir: str | None = Field(
+        None, description="shard folder; relative paths resolve under the lake root"
+    )
+    tokenizer: str = Field(
+        DEFAULT_TOKENIZER, description="HF tokenizer.json; relative paths try cwd, then the repo"
+    )
+    eos_token: str | None = Field(
+        None, description="EOS token; default: the first common EOS name in the vocab"
+    )
+    shard_tokens: int = Field(
+        1 << 22, gt=0, description="a shard is closed once it holds at least this many tokens"
+    )
+    validation_fraction: float = Field(0.01, ge=0.0, le=1.0)
+    split_seed: int = 0
+    batch_size: int = Field(512, gt=0, description="documents per encoder call")
+    encoder: EncoderChoice = Field(
+        "auto",
+        description="auto: tokie if it reproduces HF tokenizers on the check set, else HF; tokie: that or fail; hf",
+    )
+    check_docs: int = Field(
+        256, ge=0, description="kept documents of the input (from its first files) in the encoder check set"
+    )
+    text_column: str = "text"
+    id_column: str = "doc_id"
+    lang_column: str = "lang"
+    quality_column: str = "quality_score"
+    mixture_weights: dict[str, float] = Field(
+        default_factory=dict, description="mixture the table was built with (recorded in the manifest)"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or "/" in value or value.startswith("."):
+            raise ValueError("name must be a plain folder name (no '/', not hidden)")
+        return value
+
+
+def resolve_tokenizer_path(path: str) -> Path:
+    """A relative tokenizer path is tried against the working directory, then the repository root."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate.resolve()
+    return (REPO / candidate).resolve()
+
+
+def output_folder(lake_root: Path, config: ShardsConfig) -> Path:
+    if config.output_dir is None:
+        return lake_root / "shards" / config.name
+    folder = Path(config.output_dir).expanduser()
+    return folder if folder.is_absolute() else lake_root / folder
