@@ -211,7 +211,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "lake-keeps-orphans",
         "what a killed writer staged is removed before the next write",
-        "pipelines/framework/lake.py",
+        "pipelines/framework/delta_commit.py",
         "            if txn not in committed:\n",
         "            if False:\n",
         ("tests/pipelines/test_lake.py::test_write_killed_before_commit_is_invisible_and_cleaned",),

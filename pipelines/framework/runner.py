@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.framework.codeversion import code_version
+from pipelines.framework.delta_commit import inject_fault
 from pipelines.framework.drop_reason import DROP_REASON, descriptions
-from pipelines.framework.lake import Lake, _fault
+from pipelines.framework.lake import Lake
 from pipelines.framework.progress import RunProgress
 from pipelines.framework.runrecord import (
     REASON_DESCRIPTIONS,
@@ -235,7 +236,7 @@ class Runner:
         for table, df in result.tables.items():
             mode = "append" if table in result.append else "overwrite"
             commit = self.lake.write(df, ctx.table(table), metadata, mode=mode)
-            _fault("after_commit", ctx.table(table))  # resume test: committed, run.json not yet updated
+            inject_fault("after_commit", ctx.table(table))  # resume test: committed, run.json not yet updated
             versions[table] = commit.version
             srec.outputs[table] = commit.version
         srec.metrics, srec.files = result.metrics, result.files

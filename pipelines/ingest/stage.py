@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Literal
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipelines.framework.lake import StagedFiles
+from pipelines.framework.delta_commit import StagedFiles
 from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel
 from pipelines.ingest.readers import CAPPED, OPTIONS, detect_format
 from pipelines.ingest.readers.base import DEFAULT_MAX_DOC_BYTES, FOLDED, SKIPPED

@@ -13,7 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.framework.lake import Lake, TableConflictError
+from pipelines.framework.delta_commit import TableConflictError
+from pipelines.framework.lake import Lake
 
 WRITERS = 6
 

@@ -11,7 +11,8 @@ import textwrap
 import pyarrow as pa
 import pytest
 
-from pipelines.framework.lake import STAGING, Lake, TableConflictError, TableMissingError
+from pipelines.framework.delta_commit import STAGING, StagedFiles, TableConflictError
+from pipelines.framework.lake import Lake, TableMissingError
 
 
 def _jsonl_df(spark, shared_data):
@@ -158,8 +159,6 @@ def test_statistics_follow_columns_after_nested_ones(lake):
 def test_staged_files_commit_only_the_files_named(lake, shared_data):
     """Tasks write into a staging area; a failed attempt's leftover file must never be committed."""
     import pyarrow.parquet as pq
-
-    from pipelines.framework.lake import StagedFiles
 
     path = shared_data / "web" / "datajuicer_pretrain_source_samples" / "redpajama-c4-refined.jsonl"
     texts = pa.table({"text": [line for line in path.read_text().splitlines() if line][:10]})
