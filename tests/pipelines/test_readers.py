@@ -17,6 +17,7 @@ from warcio.archiveiterator import ArchiveIterator
 from pipelines.ingest.html_text import decode_bytes
 from pipelines.ingest.readers import detect_format, read_file
 from pipelines.ingest.readers.base import FileTask
+from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
 from pipelines.ingest.readers.schema import RECORD_SCHEMA, to_batches
 
 CONTENT = {"response", "resource", "conversion"}
@@ -235,6 +236,42 @@ def test_truncated_gzip_jsonl_keeps_lines_before_the_damage(shared_data: Path, t
     assert 0 < len(docs) < len(full)
     assert [d["text"] for d in docs] == [d["text"] for d in full[: len(docs)]]
     assert rows[-1]["locator"] == f"cut.jsonl.gz:{len(rows)}"
+
+
+def test_json_lines_reads_plain_and_gzip_alike_and_skips_blank_lines(shared_data: Path, tmp_path: Path):
+    source = shared_data / "web/dolma_cc_samples/multiple_files/cc_en_head-0174.jsonl.gz"
+    with gzip.open(source, "rt", encoding="utf-8") as fh:
+        expected = [json.loads(line) for line in fh if line.strip()]
+    assert [obj for _, obj in json_lines(source)] == expected
+    spaced = "\n\n".join(json.dumps(obj) for obj in expected[:3]) + "\n   \n"
+    (tmp_path / "spaced.jsonl").write_text(spaced)
+    assert list(json_lines(tmp_path / "spaced.jsonl")) == [
+        (1, expected[0]),
+        (3, expected[1]),
+        (5, expected[2]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [('{"text": "cut', "bad.jsonl.gz:3: not valid JSON"), ('["a", "list"]', "bad.jsonl.gz:3: a JSON list")],
+)
+def test_json_lines_names_the_file_and_line_of_a_bad_line(tmp_path: Path, line: str, message: str):
+    path = tmp_path / "bad.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.write(f'{{"text": "one"}}\n\n{line}\n{{"text": "four"}}\n')
+    read_lines = json_lines(path)
+    assert next(read_lines) == (1, {"text": "one"})  # lines before the bad one are read
+    with pytest.raises(JsonLinesError, match=message):
+        next(read_lines)
+
+
+def test_json_lines_damaged_gzip_is_an_error_naming_the_file(shared_data: Path, tmp_path: Path):
+    data = (shared_data / "web/dolma_cc_samples/multiple_files/cc_en_head-0174.jsonl.gz").read_bytes()
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(JsonLinesError, match="cut.jsonl.gz: damaged compressed stream"):
+        list(json_lines(path))
 
 
 def test_zero_byte_file_and_unknown_format(tmp_path: Path):
