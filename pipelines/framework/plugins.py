@@ -53,7 +53,8 @@ def load_class(group: str, name: str, base: type[T], kind: str) -> type[T]:
     try:
         found = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        raise PluginError(f"{kind} {name!r}: cannot import {target}: {exc}") from None
+        stale = "" if ":" in name else f"; if it moved, update its {group} entry point and reinstall"
+        raise PluginError(f"{kind} {name!r}: cannot import {target}: {exc}{stale}") from None
     if not (isinstance(found, type) and issubclass(found, base)):
         raise PluginError(f"{kind} {name!r}: {target} is not a {base.__name__} subclass")
     return found

@@ -74,6 +74,13 @@ def test_another_distribution_registers_its_own_stage(tmp_path, monkeypatch, fre
     assert "mark_short" in known_stages() and "ingest" in known_stages()
 
 
+def test_an_entry_point_left_behind_by_a_move_says_how_to_fix_it(tmp_path, monkeypatch, fresh_registry):
+    _distribution(tmp_path, "refinery_stale", {"moved_away": "tests.pipelines.no_longer_here:Moved"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match="update its refinery.stages entry point and reinstall"):
+        stage_class("moved_away")
+
+
 def test_one_name_registered_twice_is_an_error(tmp_path, monkeypatch, fresh_registry):
     _distribution(tmp_path, "refinery_rival", {"ingest": MARK})
     monkeypatch.syspath_prepend(str(tmp_path))
