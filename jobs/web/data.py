@@ -26,7 +26,7 @@ import pyarrow as pa
 from jobs.report import REPORT_NAME, load_run_report, table_key
 from jobs.web.errors import BadRequest, NotFound
 from jobs.web.query_pool import Limits, QueryPool
-from jobs.web.sql import Filters, quote, where_clause
+from jobs.web.sql import Filters, quote, text_prefix, where_clause
 from jobs.web.thumbnails import thumbnail
 from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
 from pipelines.framework.runrecord import RUNS_DIR, RunRecord, list_runs
@@ -202,10 +202,7 @@ class LakeView:
             and not has_binary(f.type)
         ]
         select = [quote(n) for n in shown]
-        if "text" in names:
-            select.append("length(text) AS text_chars")
-            if text:
-                select.append(f"substr(text, 1, {EXCERPT_CHARS}) AS excerpt")
+        select += text_prefix(names, "text", EXCERPT_CHARS if text else 0, "excerpt")
         where, params = where_clause(names, filters, kept)
         total = self.count(table, version, where, params)
         rows = self._query(
@@ -229,10 +226,7 @@ class LakeView:
             for f in schema
             if f.name != "text" and (text or f.name not in TEXT_COLUMNS) and not has_binary(f.type)
         ]
-        if "text" in schema.names:
-            cols.append("length(text) AS text_chars")
-            if text:
-                cols.append(f"substr(text, 1, {FULL_TEXT_CHARS}) AS text")
+        cols += text_prefix(schema.names, "text", FULL_TEXT_CHARS if text else 0, "text")
         rows = self._query(
             f"SELECT {', '.join(cols)} FROM snap WHERE {id_col} = ? LIMIT 1",
             [ident],
@@ -287,10 +281,7 @@ class LakeView:
         where, params = (" WHERE reason = ?", [reason]) if reason else ("", [])
         total = self.count(table, version, where, params)
         cols = [quote(f.name) for f in schema if f.name != "excerpt" and not has_binary(f.type)]
-        if "excerpt" in schema.names:
-            cols.append("length(excerpt) AS excerpt_chars")
-            if excerpts:
-                cols.append(f"substr(excerpt, 1, {EXCERPT_CHARS}) AS excerpt")
+        cols += text_prefix(schema.names, "excerpt", EXCERPT_CHARS if excerpts else 0, "excerpt")
         rows = self._query(
             f"SELECT {', '.join(cols)} FROM snap{where} LIMIT ? OFFSET ?",
             [*params, PAGE_SIZE, page * PAGE_SIZE],

@@ -20,6 +20,15 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def text_prefix(names: list[str], column: str, chars: int, alias: str) -> list[str]:
+    """A text column's length (as `<column>_chars`) and its first `chars` characters as `alias`
+    (none when `chars` is 0, i.e. the text is withheld): a page never carries a whole long text."""
+    if column not in names:
+        return []
+    shown = [f"substr({quote(column)}, 1, {int(chars)}) AS {quote(alias)}"] if chars else []
+    return [f"length({quote(column)}) AS {quote(column + '_chars')}", *shown]
+
+
 @dataclass(frozen=True)
 class Filters:
     """Document filters from the query string; `reason` may be KEPT (kept rows only)."""
