@@ -88,7 +88,8 @@ def corpus(n_docs: int) -> list[dict]:
 def run_ours(
     docs_jsonl: Path, work: Path, langid_backend: str | None
 ) -> tuple[float, float, dict[str, str | None]]:
-    from curation.stages import Annotate
+    from curation.annotate_stage import Annotate
+    from pipelines.framework.drop_reason import DROP_REASON
     from pipelines.framework.lake import Lake
     from pipelines.framework.spark import get_spark
     from pipelines.framework.stage import StageContext
@@ -101,13 +102,15 @@ def run_ours(
     ctx = StageContext(spark=spark, lake=lake, dataset="bench", run_id="bench", work_dir=work)
     start = time.perf_counter()
     langid = {} if langid_backend is None else {"backend": langid_backend}
-    stage = Annotate(Annotate.Config(output="decided", signal_languages=["en"], decide={}, langid=langid))
+    annotators = [{"langid": langid}, "gopher", "c4", "fineweb"]
+    config = Annotate.Config(output="decided", annotators=annotators, signal_languages=["en"], decide={})
+    stage = Annotate(config)
     for name, df in stage.run(ctx).tables.items():
         lake.write(df, ctx.table(name))
     elapsed = time.perf_counter() - start
-    decided = lake.dataset("bench/decided").to_table(columns=["doc_id", "drop_reason"])
+    decided = lake.dataset("bench/decided").to_table(columns=["doc_id", DROP_REASON])
     reasons = dict(
-        zip(decided.column("doc_id").to_pylist(), decided.column("drop_reason").to_pylist(), strict=True)
+        zip(decided.column("doc_id").to_pylist(), decided.column(DROP_REASON).to_pylist(), strict=True)
     )
     spark.stop()
     return elapsed, startup, reasons

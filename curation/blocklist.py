@@ -15,11 +15,6 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
-BLOCKLIST_FIELDS = {
-    "url": pa.field("url_blocked", pa.bool_()),
-    "words": pa.field("blocked_word_count", pa.int64()),
-}
-
 
 def read_list(path: str | Path) -> list[str]:
     """Non-empty, non-comment lines of a user list file, lower-cased."""

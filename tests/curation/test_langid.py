@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from curation.annotate_stage import AnnotateConfig
 from curation.langid import load_model
 from curation.langid_calibrate import ALLOWANCE
 from curation.langid_ensemble import Calibration, LangIdConfig, langid_columns, lingua_codes
 from curation.langid_eval import evaluate_folder, read_folder
 from curation.langid_labels import LABELS, from_lid176, script_of
-from curation.stages import AnnotateConfig
 
 TRADE_OFF = {"ms", "id"}
 MS_ID_SLACK = 0.08
@@ -59,14 +59,14 @@ def test_fasttext_backend_never_asks_lingua():
 
 
 def test_annotate_langid_config():
-    assert AnnotateConfig().langid == LangIdConfig()
-    assert AnnotateConfig(langid=True).langid == LangIdConfig()
-    assert AnnotateConfig(langid=False).langid is None
-    assert AnnotateConfig(langid={"backend": "lingua"}).langid.backend == "lingua"
-    with pytest.raises(ValidationError, match="langid.backend"):
-        AnnotateConfig(langid={"backend": "cld3"})
-    with pytest.raises(ValidationError, match="langid.treshold"):
-        AnnotateConfig(langid={"treshold": 0.5})
+    assert AnnotateConfig().annotators[0] == {"langid": LangIdConfig()}
+    assert AnnotateConfig(annotators=["langid"]).annotators == [{"langid": LangIdConfig()}]
+    lingua = AnnotateConfig(annotators=[{"langid": {"backend": "lingua"}}])
+    assert lingua.annotators[0]["langid"].backend == "lingua"
+    with pytest.raises(ValidationError, match="langid: backend"):
+        AnnotateConfig(annotators=[{"langid": {"backend": "cld3"}}])
+    with pytest.raises(ValidationError, match="langid: treshold"):
+        AnnotateConfig(annotators=[{"langid": {"treshold": 0.5}}])
 
 
 def test_bundled_calibration_names_its_source_half():

@@ -8,14 +8,17 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curation.rules import PRESETS, arrow_failing, preset_rules
-from curation.signals import SIGNAL_FIELDS, SignalParams, signal_arrays
+from curation.annotate_kernel import AnnotateKernel
+from curation.annotators import build, preset_rules
+from curation.rules import arrow_failing
 from curation.words import split_words
 
 
 def _table(texts: list[str], lang: str = "en") -> pa.Table:
-    return pa.Table.from_arrays(
-        signal_arrays(texts, [lang] * len(texts), SignalParams()), schema=pa.schema(SIGNAL_FIELDS)
+    """The Gopher, C4 and FineWeb signals of `texts`, read as documents of language `lang`."""
+    kernel = AnnotateKernel(build(["gopher", "c4", "fineweb"]))
+    return pa.Table.from_batches(
+        [kernel(pa.RecordBatch.from_pydict({"text": texts, "lang": [lang] * len(texts)}))]
     )
 
 
@@ -53,7 +56,7 @@ def test_datatrove_gopher_repetition_cases(peer_constants):
         "I am Frank, you are Jhon. I am Frank. I am Frank you are Jhon": "gopher_top_3_gram",
         "I am a solo traveller " * 4 + lf1: "gopher_duplicated_5_n_grams",
     }
-    assert _first(list(cases), PRESETS["gopher_repetition"]) == list(cases.values())
+    assert _first(list(cases), preset_rules(["gopher_repetition"])) == list(cases.values())
 
 
 def test_datatrove_gopher_quality_cases(peer_constants):
@@ -84,7 +87,7 @@ def test_datatrove_c4_cases():
         "This is some code with a { bracket.\n" + tail: "c4_curly_bracket",
         "Just one sentence.": "c4_too_few_sentences",
     }
-    assert _first(list(cases), PRESETS["c4"]) == list(cases.values())
+    assert _first(list(cases), preset_rules(["c4"])) == list(cases.values())
 
 
 def test_datatrove_fineweb_cases():
@@ -93,7 +96,7 @@ def test_datatrove_fineweb_cases():
         "meaningful information.\nQuality filtering ensures that only the best documents pass through.\nEach line here is "
         "long enough and ends with a terminal punctuation mark.\nThis document should pass all the quality checks applied by the filter."
     )
-    assert _first([good, ""], PRESETS["fineweb"]) == [None, "fineweb_empty"]
+    assert _first([good, ""], preset_rules(["fineweb"])) == [None, "fineweb_empty"]
     low_punct = preset_rules(["fineweb"], {"fineweb_line_punct_ratio": 0.5})
     assert _first(["No punctuation here\nAnother line without any\nStill nothing"], low_punct) == [
         "fineweb_line_punct_ratio"
@@ -127,7 +130,7 @@ def test_oracle_agreement_with_datatrove_on_real_documents(web_texts):
         "fineweb": (FineWebQualityFilter(), "fineweb_"),
     }
     for name, (filt, prefix) in filters.items():
-        ours = [r[0] if r else None for r in arrow_failing(table, PRESETS[name])]
+        ours = [r[0] if r else None for r in arrow_failing(table, preset_rules([name]))]
         theirs = [_datatrove_reason(filt, t, prefix) for t in texts]
         same_decision = sum((a is None) == (b is None) for a, b in zip(ours, theirs, strict=True))
         assert same_decision / len(texts) >= 0.99, name
@@ -149,6 +152,6 @@ def test_empty_and_null_texts_are_measurable():
     table = _table(["", "   ", "word"])
     assert table.column("char_count").to_pylist() == [0, 3, 4]
     assert table.column("gopher_mean_word_length").to_pylist()[0] is None
-    reasons = arrow_failing(table, PRESETS["gopher"] + PRESETS["fineweb"])
+    reasons = arrow_failing(table, preset_rules(["gopher"]) + preset_rules(["fineweb"]))
     assert reasons[0][0] == "gopher_short_doc" and {"gopher_empty", "fineweb_empty"} <= set(reasons[0])
     assert "gopher_empty" not in reasons[2]

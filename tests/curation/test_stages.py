@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import pyarrow as pa
 import pytest
-
 from curation.annotate import Annotator
+
+from curation.annotate_stage import Annotate
+from curation.decide import Decide
 from curation.rules import PRESETS, arrow_failing, language_rules
-from curation.stages import Annotate, Decide, Decontaminate, QualityClassifier
-
-
-def _run(stage, ctx):
-    result = stage.run(ctx)
-    for name, df in result.tables.items():
-        ctx.lake.write(df, ctx.table(name))
-    return result
-
-
-def _rows(ctx, name: str) -> pa.Table:
-    return ctx.lake.dataset(ctx.table(name)).to_table()
+from tests.curation.planted import planted
+from tests.curation.stage_run import run_stage as _run
+from tests.curation.stage_run import table_rows as _rows
 
 
 def test_annotate_then_decide_matches_arrow_rules(stage_ctx, documents):
@@ -79,79 +69,10 @@ def test_kept_language_without_signals_is_dropped_not_passed(stage_ctx, document
         Annotate.Config(signal_languages=["de"], decide={"languages": ["en"]})
 
 
-def test_decide_keeps_earlier_reason_and_overrides(stage_ctx, documents):
-    _run(Annotate(Annotate.Config(langid=False)), stage_ctx)
-    cfg = Decide.Config(
-        input="annotated",
-        presets=["gopher_quality"],
-        languages=None,
-        min_lang_score=None,
-        thresholds={"gopher_short_doc": 1_000_000, "gopher_enough_stop_words": None},
-    )
-    _run(Decide(cfg), stage_ctx)
-    decided = _rows(stage_ctx, "decided")
-    assert set(decided.column("drop_reason").to_pylist()) == {"gopher_short_doc"}
-    assert not any("gopher_enough_stop_words" in r for r in decided.column("drop_reasons").to_pylist())
-
-    _run(
-        Decide(
-            Decide.Config(
-                input="decided", output="again", presets=["c4"], languages=None, min_lang_score=None
-            )
-        ),
-        stage_ctx,
-    )
-    again = _rows(stage_ctx, "again")
-    assert set(again.column("drop_reason").to_pylist()) == {"gopher_short_doc"}
-
-
-def test_decide_config_errors_name_the_field():
-    with pytest.raises(ValueError, match="gopher_shortdoc"):
-        Decide.Config(thresholds={"gopher_shortdoc": 10})
-    with pytest.raises(ValueError, match="unknown preset"):
-        Decide.Config(presets=["c5"])
-
-
-def _planted(shared_data, texts: list[str]) -> tuple[list[str], set[int], str]:
-    """Real documents with GSM8K questions and HumanEval prompts pasted into some of them."""
-    gsm = [json.loads(line)["question"] for line in (shared_data / "decontam/gsm8k/test.jsonl").open()][:10]
-    with gzip.open(shared_data / "decontam/humaneval/data/HumanEval.jsonl.gz", "rt") as handle:
-        human = [json.loads(line)["prompt"] for line in handle][:10]
-    planted = list(texts)
-    targets = set()
-    for i, item in enumerate(gsm + human):
-        doc = 3 * i + 1
-        if doc >= len(planted):
-            break
-        words = planted[doc].split(" ")
-        cut = len(words) // 2
-        planted[doc] = " ".join(words[:cut]) + "\n" + item + "\n" + " ".join(words[cut:])
-        targets.add(doc)
-    return planted, targets, str(shared_data / "decontam/humaneval/data/HumanEval.jsonl.gz")
-
-
-@pytest.mark.parametrize("mode", ["broadcast", "join"])
-def test_decontaminate_finds_planted_items_only(stage_ctx, shared_data, web_texts, mode):
-    texts, targets, humaneval = _planted(shared_data, web_texts)
-    table = pa.table({"doc_id": [f"d{i:04d}" for i in range(len(texts))], "text": texts})
-    stage_ctx.lake.write_arrow(table, stage_ctx.table("annotated"))
-    cfg = Decontaminate.Config(
-        benchmarks=[{"path": str(shared_data / "decontam/gsm8k/test.jsonl")}, {"path": humaneval}], mode=mode
-    )
-    result = _run(Decontaminate(cfg), stage_ctx)
-    assert result.metrics["mode"] == mode
-    out = _rows(stage_ctx, "decontaminated").sort_by("doc_id")
-    assert out.num_rows == len(texts)
-    hit = {i for i, r in enumerate(out.column("drop_reason").to_pylist()) if r == "contamination"}
-    assert hit == targets
-    names = {out.column("contamination_benchmark")[i].as_py() for i in targets}
-    assert names == {"gsm8k/test", "HumanEval"}
-
-
 def test_fused_annotate_with_decontam_and_extra_kernel(shared_data, web_texts):
     from curation.decontam import BenchmarkSpec, DecontamIndex
 
-    texts, targets, _ = _planted(shared_data, web_texts[:40])
+    texts, targets = planted(shared_data, web_texts[:40])
     index = DecontamIndex.build([BenchmarkSpec(shared_data / "decontam/gsm8k/test.jsonl")])
     lengths = (lambda b: [pa.compute.utf8_length(b.column("text"))], [pa.field("n_chars", pa.int32())])
     kernel = Annotator(decontam=index, extra=[lengths])
@@ -161,28 +82,6 @@ def test_fused_annotate_with_decontam_and_extra_kernel(shared_data, web_texts):
     hits = {i for i, n in enumerate(out.column("contamination_ngrams").to_pylist()) if n}
     assert hits == {t for t in targets if t < 30}  # the 10 GSM8K items went into docs 1..28
     assert out.column("n_chars").to_pylist() == [len(t) for t in texts]
-
-
-def test_quality_classifier_threshold_and_percentile(stage_ctx, documents, dclm, tmp_path):
-    from curation.quality import train
-
-    model = tmp_path / "quality.bin"
-    train([r["text"] for r in dclm], [r["label"] for r in dclm], model)
-    stage_ctx.lake.write_arrow(documents, stage_ctx.table("decided"))
-    result = _run(QualityClassifier(QualityClassifier.Config(model=str(model), top_percentile=25)), stage_ctx)
-    scored = _rows(stage_ctx, "scored")
-    assert scored.num_rows == documents.num_rows
-    kept = [r is None for r in scored.column("drop_reason").to_pylist()]
-    assert 0.2 <= sum(kept) / len(kept) <= 0.3
-    assert (
-        min(s for s, k in zip(scored.column("quality_score").to_pylist(), kept, strict=True) if k)
-        >= result.metrics["score_cut"]
-    )
-
-    with pytest.raises(ValueError, match="threshold/top_percentile"):
-        QualityClassifier.Config(model=str(model), threshold=0.5, top_percentile=10)
-    with pytest.raises(ValueError, match="does not exist"):
-        QualityClassifier.Config(model=str(tmp_path / "missing.bin"))
 
 
 def test_minhash_signatures_from_annotate_are_reused_by_dedup(stage_ctx, documents):

@@ -1,0 +1,160 @@
+"""C4's quality signals (tensorflow-datasets c4_utils, as datatrove 0.10.1's C4QualityFilter applies them).
+
+C4 keeps or drops each line, then judges the document by what is left; the signals
+record the outcome (sentences in kept lines, whether a candidate line had "lorem
+ipsum" or "{", the kept-line share) so that decide applies the thresholds later.
+Sentences are counted as spaCy's rule-based sentencizer counts them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import pyarrow as pa
+from pydantic import Field
+
+from curation.annotators.base import Annotator, AnnotatorConfig, BatchContext, declared_rule, per_document
+from curation.signals import ratio
+from curation.words import word_tokenizer
+
+C4_CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
+C4_END_PUNCTUATION = (".", "?", "!", '"', "'")
+C4_POLICY = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
+
+FIELDS: list[pa.Field] = [
+    pa.field("c4_sentence_count", pa.int64()),
+    pa.field("c4_lorem_ipsum", pa.bool_()),
+    pa.field("c4_curly_bracket", pa.bool_()),
+    pa.field("c4_kept_line_frac", pa.float64()),
+]
+RULES = [
+    declared_rule("c4_lorem_ipsum", "c4_lorem_ipsum", "true", means='C4: contains "lorem ipsum"'),
+    declared_rule("c4_curly_bracket", "c4_curly_bracket", "true", means='C4: contains "{" (likely code)'),
+    declared_rule(
+        "c4_too_few_sentences", "c4_sentence_count", "lt", 5, means="C4: too few sentences in kept lines"
+    ),
+]
+
+
+class C4Config(AnnotatorConfig):
+    min_words_per_line: int = Field(3, description="lines with fewer words are not kept")
+    max_word_length: int = Field(1000, description="lines with a longer word are not kept (-1: no limit)")
+
+
+class C4(Annotator):
+    """C4's line rules applied to each document, as numbers and flags."""
+
+    name = "c4"
+    Config = C4Config
+    presets = {"c4": RULES}
+    rule_rank = 300
+    language_scoped = True
+
+    def fields(self) -> list[pa.Field]:
+        return FIELDS
+
+    def compute(self, ctx: BatchContext) -> list[pa.Array]:
+        return per_document(ctx, FIELDS, lambda row: c4_signals(ctx.text(row), self.config, ctx.lang(row)))
+
+
+def _sentence_count(tokens: Iterable[str], punct_chars: frozenset[str]) -> int:
+    """Sentences spaCy's rule-based sentencizer finds in a line's tokens.
+
+    A sentence starts at the first token and at every token that is neither
+    punctuation nor a sentence-final character and follows one of those
+    characters; the lines reaching here are stripped, so no sentence is blank.
+    """
+    count, seen_period = 0, False
+    for tok in tokens:
+        is_final = tok in punct_chars
+        if count == 0:
+            count = 1
+        if seen_period and not is_final and not _is_punct(tok):
+            count += 1
+            seen_period = False
+        elif is_final:
+            seen_period = True
+    return count
+
+
+def _is_punct(token: str) -> bool:
+    """spaCy's IS_PUNCT: every character is Unicode punctuation (category P*)."""
+    return all(unicodedata.category(ch).startswith("P") for ch in token)
+
+
+def c4_signals(text: str, config: C4Config, lang: str | None) -> tuple[int, bool, bool, float | None]:
+    """Sentences in the lines C4 keeps, whether a kept-candidate line has "lorem ipsum" or "{", kept-line share.
+
+    Line order matters as in C4: too-long words, then terminal punctuation, then
+    the word count, then lorem ipsum (document), javascript (line), curly bracket
+    (document), policy phrases (line).
+    """
+    tokenizer = word_tokenizer(lang)
+    punct = _sentencizer_punct()
+    lines = text.splitlines()
+    sentences, lorem, curly, kept = 0, False, False, 0
+    for raw in lines:
+        line = raw.strip()
+        words = line.split()
+        if config.max_word_length != -1 and any(len(w) > config.max_word_length for w in words):
+            continue
+        line = C4_CITATION.sub("", line)
+        if not line.endswith(C4_END_PUNCTUATION) or line.endswith("..."):
+            continue
+        if len(words) < config.min_words_per_line:
+            continue
+        lower = line.lower()
+        if "lorem ipsum" in lower:
+            lorem = True
+        if "javascript" in lower:
+            continue
+        if "{" in line:
+            curly = True
+        if any(p in lower for p in C4_POLICY):
+            continue
+        sentences += _sentence_count(_spaced_tokens(tokenizer, line), punct)
+        kept += 1
+    return sentences, lorem, curly, ratio(kept, len(lines))
+
+
+ODD_WHITESPACE = re.compile(r"[^\S ]| {2}")
+
+
+def _spaced_tokens(tokenizer, line: str) -> list[str]:
+    """A line's spaCy tokens including the whitespace tokens the sentencizer sees between chunks.
+
+    spaCy keeps any whitespace other than one plain space as a token of its own.
+    """
+    if ODD_WHITESPACE.search(line) is None:
+        return tokenizer.words(line)
+    out: list[str] = []
+    for piece in re.split(r"( +|\s)", line):
+        if not piece:
+            continue
+        if piece.isspace():
+            if piece != " ":
+                out.append(piece[1:] if piece.startswith(" ") else piece)
+            continue
+        out.extend(tokenizer.chunk(piece))
+    return out
+
+
+_PUNCT_CHARS: frozenset[str] | None = None
+
+
+def _sentencizer_punct() -> frozenset[str]:
+    global _PUNCT_CHARS
+    if _PUNCT_CHARS is None:
+        from spacy.pipeline.sentencizer import Sentencizer
+
+        _PUNCT_CHARS = frozenset(Sentencizer.default_punct_chars)
+    return _PUNCT_CHARS
