@@ -11,8 +11,8 @@ names with the preset as prefix (`gopher_short_doc`, `c4_lorem_ipsum`,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -34,61 +34,8 @@ class Rule:
     value: Any = None
 
 
-def _r(reason: str, column: str, op: Op, value: Any = None) -> Rule:
-    return Rule(reason, column, op, value)
-
-
-GOPHER_QUALITY = [
-    _r("gopher_short_doc", "gopher_word_count", "lt", 50),
-    _r("gopher_long_doc", "gopher_word_count", "gt", 100_000),
-    _r("gopher_below_avg_threshold", "gopher_mean_word_length", "lt", 3),
-    _r("gopher_above_avg_threshold", "gopher_mean_word_length", "gt", 10),
-    _r("gopher_too_many_hashes", "gopher_hash_word_ratio", "gt", 0.1),
-    _r("gopher_too_many_ellipsis", "gopher_ellipsis_word_ratio", "gt", 0.1),
-    _r("gopher_too_many_bullets", "gopher_bullet_lines_ratio", "gt", 0.9),
-    _r("gopher_too_many_end_ellipsis", "gopher_end_ellipsis_lines_ratio", "gt", 0.3),
-    _r("gopher_below_alpha_threshold", "gopher_alpha_words_ratio", "lt", 0.8),
-    _r("gopher_enough_stop_words", "gopher_stop_word_count", "lt", 2),
-]
-GOPHER_REPETITION = [
-    _r("gopher_empty", "char_count", "eq", 0),
-    _r("gopher_dup_para_frac", "gopher_dup_para_frac", "gt", 0.3),
-    _r("gopher_dup_para_char_frac", "gopher_dup_para_char_frac", "gt", 0.2),
-    _r("gopher_dup_line_frac", "gopher_dup_line_frac", "gt", 0.3),
-    _r("gopher_dup_line_char_frac", "gopher_dup_line_char_frac", "gt", 0.2),
-    _r("gopher_top_2_gram", "gopher_top_2_gram_char_frac", "gt", 0.2),
-    _r("gopher_top_3_gram", "gopher_top_3_gram_char_frac", "gt", 0.18),
-    _r("gopher_top_4_gram", "gopher_top_4_gram_char_frac", "gt", 0.16),
-    *[
-        _r(f"gopher_duplicated_{n}_n_grams", f"gopher_dup_{n}_gram_char_frac", "gt", frac)
-        for n, frac in ((5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10))
-    ],
-]
-C4 = [
-    _r("c4_lorem_ipsum", "c4_lorem_ipsum", "true"),
-    _r("c4_curly_bracket", "c4_curly_bracket", "true"),
-    _r("c4_too_few_sentences", "c4_sentence_count", "lt", 5),
-]
-FINEWEB = [
-    _r("fineweb_empty", "fineweb_line_count", "eq", 0),
-    _r("fineweb_line_punct_ratio", "fineweb_line_punct_ratio", "lt", 0.12),
-    _r("fineweb_short_line_ratio", "fineweb_short_line_ratio", "gt", 0.67),
-    _r("fineweb_char_dup_ratio", "fineweb_char_dup_ratio", "gt", 0.01),
-    _r("fineweb_list_ratio", "fineweb_list_ratio", "gt", 0.3),
-]
-PRESETS: dict[str, list[Rule]] = {
-    "gopher": GOPHER_QUALITY + GOPHER_REPETITION,
-    "gopher_quality": GOPHER_QUALITY,
-    "gopher_repetition": GOPHER_REPETITION,
-    "c4": C4,
-    "fineweb": FINEWEB,
-}
-ALL_REASONS = {rule.reason for rules in PRESETS.values() for rule in rules}
-# Rules from other annotations, checked before the heuristic presets (cheapest to explain first).
+# The presets and the blocklist/contamination rules live with their annotators (curation/annotators).
 LANGUAGE = "language"
-URL_BLOCKLIST = Rule("url_blocklist", "url_blocked", "true")
-WORD_BLOCKLIST = Rule("word_blocklist", "blocked_word_count", "ge", 1)
-CONTAMINATION = Rule("contamination", "contamination_ngrams", "ge", 1)
 # Signals are null for languages annotate was told to skip (`signal_languages`). Null never fails a
 # preset rule, so a kept language without signals would pass every preset unchecked: this rule drops
 # such rows instead, and names the misconfiguration.
@@ -103,33 +50,6 @@ def language_rules(languages: Sequence[str] | None, min_score: float | None) -> 
     if min_score is not None:
         rules.append(Rule(LANGUAGE, "lang_score", "le", min_score))
         rules.append(Rule(LANGUAGE, "lang", "not_in", None))
-    return rules
-
-
-def preset_rules(
-    presets: Iterable[str], overrides: Mapping[str, float | int | bool | None] | None = None
-) -> list[Rule]:
-    """The rules of `presets` in order, with thresholds overridden by reason (None disables a rule)."""
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - ALL_REASONS)
-    if unknown:
-        raise ValueError(f"unknown threshold name(s) {unknown}; known: {sorted(ALL_REASONS)}")
-    rules: list[Rule] = []
-    seen: set[str] = set()
-    for name in presets:
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; known presets: {sorted(PRESETS)}")
-        for rule in PRESETS[name]:
-            if rule.reason in seen:
-                continue
-            seen.add(rule.reason)
-            if rule.reason in overrides:
-                value = overrides[rule.reason]
-                if value is None or value is False:
-                    continue
-                if rule.op != "true":
-                    rule = replace(rule, value=value)
-            rules.append(rule)
     return rules
 
 

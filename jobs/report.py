@@ -49,7 +49,7 @@ def _preset_thresholds(config: dict[str, Any], stage: str) -> list[Threshold]:
     if not isinstance(presets, list):
         return []
     try:
-        from curation.rules import preset_rules
+        from curation.annotators import preset_rules
     except ImportError:
         return []
     overrides = config.get("thresholds") if isinstance(config.get("thresholds"), dict) else None
