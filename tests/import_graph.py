@@ -177,10 +177,17 @@ KERNEL_FILES = ("*/kernel.py", "*_kernel.py", "*/kernels/*.py")
 # Annotators are pickled to the workers with the fused kernel that runs them.
 ANNOTATOR_FILES = ("*/annotators/*.py",)
 CONFIG_FILES = ("*/config.py", "*_config.py", "*/settings.py")
+# The loader (stream, its sample order, shard sets, cache and reader), the model and the trainer.
 TRAINING_LOOP_FILES = (
     "training/stream*.py",
+    "training/sample_order.py",
+    "training/shard_sets.py",
+    "training/shard_cache.py",
+    "training/shard_reader.py",
     "training/model*.py",
     "training/train*.py",
+    "training/distributed.py",
+    "training/metrics.py",
     "training/checkpoint.py",
     "training/encoders.py",
 )

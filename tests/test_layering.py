@@ -20,6 +20,7 @@ from tests.import_graph import (
     AREAS,
     CONFIG_FILES,
     KERNEL_FILES,
+    TRAINING_LOOP_FILES,
     build_graph,
     cycles,
     in_packages,
@@ -41,7 +42,9 @@ GRAPH = build_graph(REPO, repo_packages())
 SPARK_FREE = sorted(
     module
     for module in GRAPH.paths
-    if in_packages(AREAS, path_matches(*KERNEL_FILES, *ANNOTATOR_FILES, *CONFIG_FILES))(GRAPH, module)
+    if in_packages(AREAS, path_matches(*KERNEL_FILES, *ANNOTATOR_FILES, *CONFIG_FILES, *TRAINING_LOOP_FILES))(
+        GRAPH, module
+    )
 )
 
 
@@ -62,6 +65,7 @@ def test_the_checks_see_the_modules_they_guard() -> None:
     assert "pii.kernel" in SPARK_FREE
     assert "pii.settings" in SPARK_FREE
     assert any(module.startswith("curation.annotators.") for module in SPARK_FREE)
+    assert {"training.stream", "training.model", "training.train"} <= set(SPARK_FREE)
     assert any(module.startswith("pipelines.framework.") for module in GRAPH.paths)
 
 
