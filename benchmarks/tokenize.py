@@ -33,6 +33,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from pipelines.framework.drop_reason import DROP_REASON
+from pipelines.framework.drop_reason import FIELD as DROP_REASON_FIELD
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("REFINERY_SHARED_DATA", REPO.parent / "shared" / "data"))
 PAGES = SHARED / "web" / "trafilatura_eval" / "trafilatura_tests.tar.xz"
@@ -49,7 +52,7 @@ SCHEMA = pa.schema(
         ("text", pa.string()),
         ("lang", pa.string()),
         ("quality_score", pa.float64()),
-        ("drop_reason", pa.string()),
+        DROP_REASON_FIELD,
     ]
 )
 
@@ -99,7 +102,7 @@ def corpus_table(texts: list[str]) -> pa.Table:
         "text": texts,
         "lang": [None] * len(texts),
         "quality_score": [None] * len(texts),
-        "drop_reason": [None] * len(texts),
+        DROP_REASON: [None] * len(texts),
     }
     return pa.table(rows, schema=SCHEMA)
 

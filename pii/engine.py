@@ -12,7 +12,7 @@ stands in for the lemma in context matching (Presidio's default substring
 matching makes `card` match `cards` either way). Pattern recognizers run only on
 documents where a cheap trigger (one regex pass over the whole batch) shows a
 match is possible, and phone numbers are matched only in windows around digit
-runs instead of eight full-text scans per document. Everything after that
+runs instead of eight full-text scans per document (pii.recognizers). Everything after that
 (validation, checksums, context scoring, de-duplication) is Presidio's own code.
 """
 
