@@ -25,9 +25,9 @@ Shard names (`Manifest.shards[*].name`) are paths relative to the folder without
 suffix, e.g. ``train/part-00003-00001``.
 
 The writer of one shard is `training.shard_writer.ShardWriter`, random access to one is
-`training.shard_reader.ShardReader`. Readers (the streaming loader) should use
-`Manifest.load`, `Manifest.shard_entries` and `ShardReader`; those names and signatures
-are stable.
+`training.shard_reader.ShardReader`, and the training loader reads windows through
+`training.shard_sets`. Other readers should use `Manifest.load`, `Manifest.shard_entries`
+and `ShardReader`; those names and signatures are stable.
 """
 
 from __future__ import annotations
