@@ -8,7 +8,6 @@ controls but prints C1 controls and bidi overrides as they are.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,7 +157,7 @@ def langid_detect(
 
 
 def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str, str]]:
-    """(id, text) of every document in a JSONL(.gz) file, a text file, or a Delta table folder."""
+    """(id, text) of every document in a JSONL(.gz/.zst) file, a text file, or a Delta table folder."""
     if (path / "_delta_log").is_dir():
         from deltalake import DeltaTable
 
@@ -172,16 +171,13 @@ def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str
     if path.suffix == ".txt":
         yield str(path), path.read_text(encoding="utf-8", errors="replace")
         return
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise typer.BadParameter(f"{path}:{lineno}: not a JSON line ({exc.msg})") from exc
+    from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
+
+    try:
+        for lineno, record in json_lines(path):
             yield str(record.get(id_field, f"{path}:{lineno}")), record.get(text_field) or ""
+    except JsonLinesError as exc:
+        raise typer.BadParameter(str(exc), param_hint="PATHS") from None
 
 
 def decontam(

@@ -12,9 +12,7 @@ cannot be matched this way and are counted as `short_items` in the index stats.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +21,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import xxhash
+
+from pipelines.ingest.readers.compressed import open_maybe_compressed
+from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
 
 DEFAULT_FIELDS = ("question", "prompt", "problem", "query", "input", "text", "context")
 GENERIC_STEMS = {"test", "train", "validation", "valid", "dev", "data", "eval"}
@@ -58,10 +59,17 @@ def benchmark_name(path: Path) -> str:
     return f"{path.parent.name}/{stem}" if stem.lower() in GENERIC_STEMS else stem
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return path.open(encoding="utf-8", newline="")
+def _csv_records(path: Path) -> Iterator[dict]:
+    with io.TextIOWrapper(open_maybe_compressed(str(path)), encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def _jsonl_records(path: Path) -> Iterator[dict]:
+    try:
+        for _, record in json_lines(path):
+            yield record
+    except JsonLinesError as exc:
+        raise BenchmarkFileError(str(exc)) from None
 
 
 def read_items(path: Path, fields: Sequence[str] | None = None) -> Iterator[str]:
@@ -71,37 +79,20 @@ def read_items(path: Path, fields: Sequence[str] | None = None) -> Iterator[str]
     the usual question/prompt field names are tried.
     """
     wanted = tuple(fields or DEFAULT_FIELDS)
-    is_csv = ".csv" in path.suffixes
     if not path.is_file():
         raise BenchmarkFileError(f"benchmark file {path} does not exist")
-    with _open_text(path) as handle:
-        records: Iterable[dict] = csv.DictReader(handle) if is_csv else _jsonl(handle, path)
-        found = False
-        for record in records:
-            for name in wanted:
-                value = record.get(name)
-                if isinstance(value, str) and value.strip():
-                    found = True
-                    yield value
-        if not found:
-            raise BenchmarkFileError(
-                f"benchmark file {path} has no non-empty field among {list(wanted)}; set `fields` to its question field(s)"
-            )
-
-
-def _jsonl(handle: io.TextIOBase, path: Path) -> Iterator[dict]:
-    for lineno, line in enumerate(handle, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BenchmarkFileError(
-                f"{path}:{lineno}: not a JSON line ({exc.msg}); fix or remove the line"
-            ) from exc
-        if not isinstance(record, dict):
-            raise BenchmarkFileError(f"{path}:{lineno}: expected a JSON object per line")
-        yield record
+    records: Iterable[dict] = _csv_records(path) if ".csv" in path.suffixes else _jsonl_records(path)
+    found = False
+    for record in records:
+        for name in wanted:
+            value = record.get(name)
+            if isinstance(value, str) and value.strip():
+                found = True
+                yield value
+    if not found:
+        raise BenchmarkFileError(
+            f"benchmark file {path} has no non-empty field among {list(wanted)}; set `fields` to its question field(s)"
+        )
 
 
 @dataclass

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.ingest.readers.jsonl import json_lines
+
 POSITIVE = "__label__1"
 NEGATIVE = "__label__0"
 _WS = re.compile(r"\s+")
@@ -46,20 +48,16 @@ def clean(text: str | None) -> str:
 def read_labeled(path: str | Path) -> tuple[list[str], list[int]]:
     """(texts, labels) from JSONL records {"text": ..., "label": 0|1}; a bad line names file:line."""
     texts, labels = [], []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                label = int(record["label"])
-                text = record["text"]
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{lineno}: expected {{'text': str, 'label': 0|1}} ({exc})") from exc
-            if label not in (0, 1):
-                raise ValueError(f"{path}:{lineno}: label must be 0 or 1, not {label}")
-            texts.append(text)
-            labels.append(label)
+    for lineno, record in json_lines(path):
+        try:
+            label = int(record["label"])
+            text = record["text"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}:{lineno}: expected {{'text': str, 'label': 0|1}} ({exc!r})") from None
+        if label not in (0, 1):
+            raise ValueError(f"{path}:{lineno}: label must be 0 or 1, not {label}")
+        texts.append(text)
+        labels.append(label)
     return texts, labels
 
 

@@ -7,6 +7,8 @@ published filters' settings (datatrove 0.10.1 defaults); reasons are datatrove's
 names with the preset as prefix (`gopher_short_doc`, `c4_lorem_ipsum`,
 `fineweb_line_punct_ratio`). A rule over a null signal never fails: null means
 "not measurable" (an empty document fails the explicit `*_empty` rules instead).
+A user rule (`op="expr"`, curation/expressions.py) carries a parsed expression instead of a
+column and threshold; the same two evaluators run it.
 """
 
 from __future__ import annotations
@@ -18,28 +20,51 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-Op = Literal["lt", "gt", "le", "ge", "eq", "true", "not_in", "null"]
-DROP_REASON = "drop_reason"
+from curation.expression_arrow import evaluate
+from curation.expression_tree import Expression, check
+from pipelines.framework.drop_reason import register_reason
+
+Op = Literal["lt", "gt", "le", "ge", "eq", "true", "not_in", "null", "expr"]
 DROP_REASONS = "drop_reasons"
 
 
 @dataclass(frozen=True)
 class Rule:
     """Fail when `column <op> value`; a null column value never fails (except `not_in`: null is not
-    in, and `null`, which fails exactly on nulls)."""
+    in, and `null`, which fails exactly on nulls). An `expr` rule fails where its expression (the value)
+    is true; its `column` is empty."""
 
     reason: str
     column: str
     op: Op
     value: Any = None
 
+    @property
+    def columns(self) -> frozenset[str]:
+        """The columns the rule reads."""
+        return self.value.columns if self.op == "expr" else frozenset([self.column])
+
+
+def expression_rule(reason: str, expression: Expression) -> Rule:
+    """The rule for a user rule's parsed expression (true = fail)."""
+    return Rule(reason, "", "expr", expression)
+
 
 # The presets and the blocklist/contamination rules live with their annotators (curation/annotators).
-LANGUAGE = "language"
+LANGUAGE = register_reason(
+    "language", "the language is not one decide keeps, or its score is at or below min_lang_score"
+)
 # Signals are null for languages annotate was told to skip (`signal_languages`). Null never fails a
 # preset rule, so a kept language without signals would pass every preset unchecked: this rule drops
 # such rows instead, and names the misconfiguration.
-SIGNALS_MISSING = Rule("signals_missing", "char_count", "null")
+SIGNALS_MISSING = Rule(
+    register_reason(
+        "signals_missing",
+        "a kept language annotate computed no signals for (see annotate's signal_languages)",
+    ),
+    "char_count",
+    "null",
+)
 
 
 def language_rules(languages: Sequence[str] | None, min_score: float | None) -> list[Rule]:
@@ -63,6 +88,8 @@ def spark_condition(rule: Rule):
     """A Spark boolean Column, true where `rule` fails (never null)."""
     from pyspark.sql import functions as F
 
+    if rule.op == "expr":
+        return F.coalesce(F.expr(rule.value.spark_sql), F.lit(False))
     col = F.col(rule.column)
     if rule.op == "null":
         return col.isNull()
@@ -98,6 +125,9 @@ def spark_failing(rules: Sequence[Rule]):
 # ---------------------------------------------------------------- Arrow
 def arrow_condition(table: pa.Table | pa.RecordBatch, rule: Rule) -> pa.ChunkedArray | pa.Array:
     """An Arrow boolean array, true where `rule` fails (never null)."""
+    if rule.op == "expr":
+        check(rule.value, table.schema)
+        return pc.fill_null(evaluate(rule.value.tree, table), False)
     col = table.column(rule.column)
     if rule.op == "null":
         return pc.is_null(col)
@@ -125,13 +155,3 @@ def arrow_failing(table: pa.Table | pa.RecordBatch, rules: Sequence[Rule]) -> li
         prev = flags.get(rule.reason)
         flags[rule.reason] = cond if prev is None else [a or b for a, b in zip(prev, cond, strict=True)]
     return [[reason for reason, col in flags.items() if col[i]] for i in range(table.num_rows)]
-
-
-def arrow_decide(batch: pa.RecordBatch, rules: Sequence[Rule]) -> tuple[pa.Array, pa.Array]:
-    """(drop_reasons, drop_reason) arrays for a batch: every failing reason, and the first one,
-    where an existing `drop_reason` of the batch always wins (an earlier stage's drop is never cleared)."""
-    failing = arrow_failing(batch, rules)
-    first = pa.array([reasons[0] if reasons else None for reasons in failing], pa.string())
-    if DROP_REASON in batch.schema.names:
-        first = pc.coalesce(batch.column(DROP_REASON).cast(pa.string()), first)
-    return pa.array(failing, pa.list_(pa.string())), first

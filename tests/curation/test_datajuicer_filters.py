@@ -3,10 +3,13 @@
 data-juicer's tests (`peer-tests/data_juicer/tests/ops/filter`) are read, never imported: each case's inputs
 (`ds_list`), expected survivors (`tgt_list`) and the filter's keyword arguments (its thresholds) are parsed out
 of the test source with `ast` at test time. Our decision is `curation.rules.arrow_failing` over the columns of
-`curation.signals` / `curation.langid`. data-juicer's filters keep `min <= stat <= max`, i.e. a document fails
-on `stat < min` or `stat > max`, which is how our `lt` / `gt` rules read.
+the annotators (`curation/annotators`) / `curation.langid`. data-juicer's filters keep `min <= stat <= max`, i.e. a document fails
+on `stat < min` or `stat > max`, which is how our `lt` / `gt` rules read. Filters over a sample's other fields
+(suffix, specified field, numeric field, general field) are ported as decide's user rules (PORTED_AS_RULES):
+the sample's fields go into the JSON `meta` column, as ingest stores them, and each filter becomes a Spark SQL
+`drop_if` over it.
 
-Every test method in that folder is either in PORTED or in NOT_PORTED with the precise reason it does not apply
+Every test method in that folder is either ported or in NOT_PORTED with the precise reason it does not apply
 (docs/peer-tests.md lists NOT_PORTED as a table); `test_every_peer_filter_test_is_classified` fails when
 data-juicer's suite changes. docs/curation.md ("data-juicer's filter tests") has the same table in prose.
 """
@@ -14,6 +17,7 @@ data-juicer's suite changes. docs/curation.md ("data-juicer's filter tests") has
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from curation.annotate_kernel import AnnotateKernel
+from curation.annotators import build
+from curation.decide import DecisionRules
+from curation.expressions import UserRule
 from curation.langid import LANGID_FIELDS, langid_arrays
 from curation.rules import Rule, arrow_failing, language_rules
-from curation.signals import SIGNAL_FIELDS, SignalParams, signal_arrays
+from pipelines.ingest.readers.base import meta_json
 from tests.conftest import REPO, missing_shared_data
 
 PEER_DIR = "peer-tests/data_juicer/tests/ops/filter"
@@ -45,6 +53,8 @@ def _literal(node: ast.expr, scope: dict):
         return node.value
     if isinstance(node, ast.Name) and node.id in scope:
         return scope[node.id]
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "Fields":
+        return f"__dj__{node.attr}__"  # data-juicer's reserved field names: Fields.suffix is "__dj__suffix__"
     if isinstance(node, ast.List | ast.Tuple):
         return [_literal(e, scope) for e in node.elts]
     if isinstance(node, ast.Dict) and None not in node.keys:
@@ -61,13 +71,8 @@ def _assign_literals(body: list[ast.stmt], scope: dict) -> None:
                 continue
 
 
-def peer_case(path: Path, method: str) -> tuple[list[str], list[bool], dict]:
-    """(input texts, data-juicer's keep decision per text, the filter's keyword arguments) of one test method.
-
-    `ds_list` / `tgt_list` may be class attributes or locals of the method; the filter is the one `*Filter(...)`
-    call in the method. The expected decisions come from `tgt_list`, which must be `ds_list` in order, less the
-    dropped texts (a filter never reorders).
-    """
+def _peer_scope(path: Path, method: str) -> tuple[dict, dict]:
+    """(the literals a test method sees, the keyword arguments of the one `*Filter(...)` call in it)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     cls = next(node for node in tree.body if isinstance(node, ast.ClassDef))
     scope: dict = {}
@@ -80,23 +85,36 @@ def peer_case(path: Path, method: str) -> tuple[list[str], list[bool], dict]:
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id.endswith("Filter")
     ]
     assert len(calls) == 1, f"{path.name}::{method}: expected one filter construction, found {len(calls)}"
-    kwargs = {kw.arg: _literal(kw.value, scope) for kw in calls[0].keywords}
-    texts = [row["text"] for row in scope["ds_list"]]
-    survivors = [row["text"] for row in scope["tgt_list"]]
+    return scope, {kw.arg: _literal(kw.value, scope) for kw in calls[0].keywords}
+
+
+def peer_case(path: Path, method: str) -> tuple[list[dict], list[bool], dict]:
+    """(input samples, data-juicer's keep decision per sample, the filter's keyword arguments) of one test method.
+
+    `ds_list` / `tgt_list` (or `target_list`) may be class attributes or locals of the method. The expected
+    decisions come from the target list, which must be `ds_list` in order, less the dropped samples (a filter
+    never reorders); samples are matched by their text.
+    """
+    scope, kwargs = _peer_scope(path, method)
+    rows = scope["ds_list"]
+    texts = [row["text"] for row in rows]
+    survivors = [row["text"] for row in scope.get("tgt_list", scope.get("target_list"))]
     keep, i = [], 0
     for text in texts:
         kept = i < len(survivors) and survivors[i] == text
         i += kept
         keep.append(kept)
     assert i == len(survivors), f"{path.name}::{method}: tgt_list is not an ordered subset of ds_list"
-    return texts, keep, kwargs
+    return rows, keep, kwargs
 
 
 # ------------------------------------------------------------------ our side
-def _signals(texts: list[str], params: SignalParams | None = None, lang: str = "en") -> pa.Table:
-    return pa.Table.from_arrays(
-        signal_arrays(texts, [lang] * len(texts), params or SignalParams()), schema=pa.schema(SIGNAL_FIELDS)
-    )
+def _signals(texts: list[str], short_line_length: int = 30, lang: str = "en") -> pa.Table:
+    """The Gopher, C4 and FineWeb annotators' columns for `texts`, all taken to be in `lang`."""
+    kernel = AnnotateKernel(build(["gopher", "c4", {"fineweb": {"short_line_length": short_line_length}}]))
+    n = len(texts)
+    batch = pa.RecordBatch.from_pydict({"text": texts, "uri": [None] * n, "lang": [lang] * n})
+    return pa.Table.from_batches([kernel(batch)])
 
 
 def _range_rules(reason: str, column: str, low, high) -> list[Rule]:
@@ -145,8 +163,8 @@ def maximum_line_length(texts: list[str], kw: dict) -> list[bool]:
     `max_len` iff it is below 1 at length `max_len`. Exact where the lines are the same (`_assert_same_lines`).
     """
     _assert_same_lines(texts)
-    below_min = _signals(texts, SignalParams(fineweb_short_line_length=kw["min_len"] - 1))
-    within_max = _signals(texts, SignalParams(fineweb_short_line_length=kw["max_len"]))
+    below_min = _signals(texts, short_line_length=kw["min_len"] - 1)
+    within_max = _signals(texts, short_line_length=kw["max_len"])
     too_short = arrow_failing(below_min, [Rule("maximum_line_length", "fineweb_short_line_ratio", "eq", 1.0)])
     too_long = arrow_failing(within_max, [Rule("maximum_line_length", "fineweb_short_line_ratio", "lt", 1.0)])
     return [not (short or long) for short, long in zip(too_short, too_long, strict=True)]
@@ -180,6 +198,114 @@ def language_id_score(texts: list[str], kw: dict) -> list[bool]:
     return _keeps(table, language_rules(languages, kw["min_score"]))
 
 
+# ------------------------------------------------------------------ field filters, as decide's user rules
+def _samples(rows: list[dict]) -> pa.Table:
+    """data-juicer samples as ingest stores records: `text`, and every other field in the JSON `meta` column."""
+    metas = [meta_json({k: v for k, v in row.items() if k != "text"}) for row in rows]
+    return pa.table({"text": [row["text"] for row in rows], "meta": metas})
+
+
+def _keeps_under(rows: list[dict], drop_ifs: list[str]) -> list[bool]:
+    """Whether decide, with only these user rules, keeps each sample (Arrow evaluator; tests/curation/
+    test_user_rules.py shows Spark's decide gives the same)."""
+    named = [{"name": "dj_" + hashlib.sha1(d.encode()).hexdigest()[:10], "drop_if": d} for d in drop_ifs]
+    decision = DecisionRules(rules=named, presets=[], languages=None, min_lang_score=None)
+    table = _samples(rows)
+    return _keeps(table, decision.rule_list(table.column_names))
+
+
+def _unless(condition: str) -> str:
+    """data-juicer keeps a sample where its condition holds, and drops it where the field is missing; a user
+    rule drops where `drop_if` is true and keeps where it is null. So a keep condition C becomes this."""
+    return f"NOT coalesce({condition}, FALSE)"
+
+
+def _listed(values: list) -> str:
+    return ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
+def suffix(rows: list[dict], kw: dict) -> list[bool]:
+    """SuffixFilter: keep samples whose `__dj__suffix__` field is one of `suffixes`; every sample without them."""
+    if not kw.get("suffixes"):
+        return _keeps_under(rows, [])
+    return _keeps_under(
+        rows, [_unless(f"get_json_object(meta, '$.__dj__suffix__') IN ({_listed(kw['suffixes'])})")]
+    )
+
+
+def specified_field(rows: list[dict], kw: dict) -> list[bool]:
+    """SpecifiedFieldFilter on a scalar field: keep samples whose `field_key` (a dotted path) is in `target_value`."""
+    path = f"$.{kw['field_key']}"
+    return _keeps_under(
+        rows, [_unless(f"get_json_object(meta, '{path}') IN ({_listed(kw['target_value'])})")]
+    )
+
+
+def specified_numeric_field(rows: list[dict], kw: dict) -> list[bool]:
+    """SpecifiedNumericFieldFilter: keep samples whose `field_key` is a number (or a numeric string, which
+    data-juicer converts with float()) in [min_value, max_value]; TRY_CAST gives null for the rest."""
+    value = f"TRY_CAST(get_json_object(meta, '$.{kw['field_key']}') AS DOUBLE)"
+    return _keeps_under(rows, [_unless(f"{value} BETWEEN {kw['min_value']} AND {kw['max_value']}")])
+
+
+# data-juicer's GeneralFieldFilter conditions are Python-like; here each is translated by hand to Spark SQL.
+# The differences: Python's chained `10 < num < 20` is spelled out with AND; `==` is `=`; `and`/`or` are
+# upper-cased only for reading; a sample field is read from the JSON `meta` column and cast (TRY_CAST) to
+# the type the condition compares it with. The empty condition keeps every sample: in decide that is no rule
+# (an empty `drop_if` is refused).
+_FIELDS = {
+    "num": "TRY_CAST(get_json_object(meta, '$.num') AS BIGINT)",
+    "flag": "TRY_CAST(get_json_object(meta, '$.flag') AS BOOLEAN)",
+    "meta_a": "TRY_CAST(get_json_object(meta, '$.__dj__meta__.a') AS BIGINT)",
+}
+GENERAL_FIELD_SQL: dict[str, str | None] = {
+    "10 < num < 20": "10 < {num} AND {num} < 20",
+    "num < 10 and flag == True": "{num} < 10 AND {flag} = TRUE",
+    "num < 10 or num > 20": "{num} < 10 OR {num} > 20",
+    "num <= 5": "{num} <= 5",
+    "__dj__meta__.a == 2": "{meta_a} = 2",
+    "10 < num < 20 and __dj__meta__.a == 2": "10 < {num} AND {num} < 20 AND {meta_a} = 2",
+    "(num < 10 or num > 20) and flag == True and text!='sample3'": (
+        "({num} < 10 OR {num} > 20) AND {flag} = TRUE AND text != 'sample3'"
+    ),
+    "": None,
+}
+
+
+def general_field(rows: list[dict], kw: dict) -> list[bool]:
+    """GeneralFieldFilter: keep samples where `filter_condition` holds, through its Spark SQL translation."""
+    condition = kw["filter_condition"]
+    assert condition in GENERAL_FIELD_SQL, (
+        f"no Spark SQL translation of data-juicer's condition {condition!r}"
+    )
+    sql = GENERAL_FIELD_SQL[condition]
+    return _keeps_under(rows, [] if sql is None else [_unless(sql.format(**_FIELDS))])
+
+
+PORTED_AS_RULES: dict[str, Callable[[list[dict], dict], list[bool]]] = {
+    "test_suffix_filter.py::test_case": suffix,
+    "test_suffix_filter.py::test_none_case": suffix,
+    "test_specified_field_filter.py::test_case": specified_field,
+    "test_specified_numeric_field_filter.py::test_case": specified_numeric_field,
+    "test_specified_numeric_field_filter.py::test_multi_case": specified_numeric_field,
+    "test_specified_numeric_field_filter.py::test_str_case": specified_numeric_field,
+    **{
+        f"test_general_field_filter.py::{method}": general_field
+        for method in (
+            "test_simple_comparison",
+            "test_logical_and",
+            "test_logical_or",
+            "test_field_missing",
+            "test_nested_field",
+            "test_combined_conditions",
+            "test_empty_condition",
+            "test_complex_condition",
+        )
+    },
+}
+# Cases with no samples to decide on, ported as their own test below.
+PORTED_AS_CHECKS = {"test_general_field_filter.py::test_invalid_condition"}
+
 PORTED: dict[str, Callable[[list[str], dict], list[bool]]] = {
     "test_text_length_filter.py::test_case": text_length,
     "test_average_line_length_filter.py::test_case_default": average_line_length,
@@ -203,10 +329,6 @@ _CONTEXT = (
     "context cache of split lines, which has no counterpart here"
 )
 _LLM = "scores samples with a Hugging Face LLM or an LLM API; curation has no LLM scorer"
-_FIELD = (
-    "filters on a metadata field, not the text; decide's rules are fixed (preset thresholds over signal "
-    "columns, language, blocklists, contamination) and take no rule over an arbitrary field"
-)
 _HF_TOKENS = (
     "counts tokens of the EleutherAI/pythia-6.9b-deduped Hugging Face tokenizer (a download); we have no "
     "subword tokenizer signal"
@@ -289,10 +411,10 @@ NOT_PORTED: dict[str, str] = {
     "test_text_entity_dependency_filter.py": (
         "entity dependencies from a spaCy model's parser (a download); we use spaCy's tokenizer only"
     ),
-    "test_suffix_filter.py": _FIELD,
-    "test_specified_field_filter.py": _FIELD,
-    "test_specified_numeric_field_filter.py": _FIELD,
-    "test_general_field_filter.py": "a boolean expression over arbitrary sample fields; " + _FIELD,
+    "test_specified_field_filter.py::test_list_case": (
+        "the field is a list: data-juicer keeps a sample when every element is in target_value; user rules "
+        "have no array functions (get_json_object gives the list as JSON text), so this needs code"
+    ),
 }
 
 
@@ -300,9 +422,26 @@ NOT_PORTED: dict[str, str] = {
 @pytest.mark.parametrize("case", list(PORTED))
 def test_datajuicer_filter_case(case: str, dj_filter_tests: Path):
     file, method = case.split("::")
-    texts, theirs, kwargs = peer_case(dj_filter_tests / file, method)
+    rows, theirs, kwargs = peer_case(dj_filter_tests / file, method)
+    texts = [row["text"] for row in rows]
     ours = PORTED[case](texts, kwargs)
     assert list(zip(texts, ours, strict=True)) == list(zip(texts, theirs, strict=True))
+
+
+@pytest.mark.parametrize("case", list(PORTED_AS_RULES))
+def test_datajuicer_field_filter_case_as_user_rule(case: str, dj_filter_tests: Path):
+    file, method = case.split("::")
+    rows, theirs, kwargs = peer_case(dj_filter_tests / file, method)
+    ours = PORTED_AS_RULES[case](rows, kwargs)
+    texts = [row["text"] for row in rows]
+    assert list(zip(texts, ours, strict=True)) == list(zip(texts, theirs, strict=True))
+
+
+def test_general_field_invalid_condition_is_refused(dj_filter_tests: Path):
+    """data-juicer raises ValueError on constructing the filter; decide refuses the rule when the spec loads."""
+    _, kwargs = _peer_scope(dj_filter_tests / "test_general_field_filter.py", "test_invalid_condition")
+    with pytest.raises(ValueError, match="rule 'dj_invalid'.*not supported"):
+        UserRule(name="dj_invalid", drop_if=kwargs["filter_condition"])
 
 
 def test_not_ported_table_matches_the_docs():
@@ -323,8 +462,9 @@ def _peer_test_methods(folder: Path) -> set[str]:
 
 def test_every_peer_filter_test_is_classified(dj_filter_tests: Path):
     found = _peer_test_methods(dj_filter_tests)
-    classified = set(PORTED) | set(NOT_PORTED)
-    assert not set(PORTED) & set(NOT_PORTED)
+    ported = set(PORTED) | set(PORTED_AS_RULES) | PORTED_AS_CHECKS
+    classified = ported | set(NOT_PORTED)
+    assert not ported & set(NOT_PORTED)
     assert sorted(c for c in found if c not in classified and c.split("::")[0] not in classified) == []
     stale = [c for c in classified if c not in found and not any(f.startswith(f"{c}::") for f in found)]
     assert stale == []

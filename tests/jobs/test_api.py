@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from curation.stages import DecideConfig
+from curation.decide import DecideConfig
 from jobs.api import Job, Lake, Step
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.spec import SpecError
 from pipelines.ingest.stage import IngestConfig
 
@@ -44,7 +45,7 @@ def test_readme_snippet_runs(tmp_path):
         timeout=900,
     )
     assert ran.returncode == 0, ran.stderr[-3000:]
-    assert "drop_reason" in ran.stdout
+    assert DROP_REASON in ran.stdout
 
     lake = Lake(tmp_path / "lake")
     run = lake.run("latest")
@@ -53,7 +54,7 @@ def test_readme_snippet_runs(tmp_path):
     decided = lake.table("notebook/decided", version=lake.versions("notebook/decided")[-1])
     rows = documents.arrow().num_rows
     assert rows == 50  # the RedPajama and Pile samples
-    counts = dict(decided.duckdb().aggregate("drop_reason, count(*) AS n").fetchall())
+    counts = dict(decided.duckdb().aggregate(f"{DROP_REASON}, count(*) AS n").fetchall())
     assert sum(counts.values()) == rows == decided.polars(["doc_id"]).height == len(decided.pandas())
     stage = run.stage("decide")
     assert counts[None] == stage.kept and {k: v for k, v in counts.items() if k} == stage.dropped

@@ -1,0 +1,138 @@
+"""The `decide` stage: annotation columns -> `drop_reasons` (every failing rule) and `drop_reason` (the first).
+
+`annotate` only adds columns; `decide` turns them into reasons with thresholds that can
+change and be applied again without a rescan (docs/architecture.md, "Annotate, then
+decide"). `DecisionRules` stands on its own so that annotate can apply the same rules in
+its scan. Rows in = rows out, and a reason an earlier stage set is never replaced.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from curation.annotators import column_rules, preset_rules
+from curation.expression_tree import ExpressionError, check
+from curation.expressions import UserRule
+from curation.rules import (
+    DROP_REASONS,
+    SIGNALS_MISSING,
+    Rule,
+    expression_rule,
+    language_rules,
+    reasons_in_order,
+    spark_failing,
+)
+from pipelines.framework.drop_reason import DROP_REASON, mark_with
+from pipelines.framework.stage import (
+    StageConfig,
+    StageContext,
+    StageResult,
+    TableStage,
+    spark_to_arrow_schema,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+class DecisionRules(BaseModel):
+    """The thresholds and user rules `decide` applies, on their own so that `annotate` can apply them in its scan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    presets: list[str] = Field(
+        ["gopher", "c4", "fineweb"], description="gopher, gopher_quality, gopher_repetition, c4, fineweb"
+    )
+    thresholds: dict[str, float | int | bool | None] = Field(
+        default_factory=dict, description="override a rule's threshold by reason name; null disables the rule"
+    )
+    languages: list[str] | None = Field(["en"], description="languages to keep (null: any language)")
+    min_lang_score: float | None = Field(
+        0.65, description="keep when lang_score is above this (null: no minimum)"
+    )
+    min_blocked_words: int = Field(1, ge=1, description="blocked_word_count at which word_blocklist fails")
+    min_contamination_ngrams: int = Field(1, ge=1, description="matched n-grams at which contamination fails")
+    rules: list[UserRule] = Field(
+        default_factory=list,
+        description="user rules, checked first: [{name, drop_if}], `drop_if` a boolean Spark SQL expression "
+        "over any column (docs/curation.md, 'User rules'); `name` is the drop reason",
+    )
+
+    @model_validator(mode="after")
+    def _known_names(self) -> DecisionRules:
+        try:
+            preset_rules(self.presets, self.thresholds)
+        except ValueError as exc:
+            raise ValueError(f"presets/thresholds: {exc}") from None
+        names = [rule.name for rule in self.rules]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"rules: the name(s) {twice} are used twice; a rule's name is its drop reason")
+        for rule in self.rules:
+            try:
+                rule.register()
+            except ValueError as exc:
+                raise ValueError(f"rules: rule {rule.name!r}: {exc}; name the rule differently") from None
+        return self
+
+    def user_rules(self) -> list[Rule]:
+        return [expression_rule(rule.name, rule.expression()) for rule in self.rules]
+
+    def rule_list(self, columns: list[str]) -> list[Rule]:
+        """Every rule in check order: user rules, language, the annotators' column rules present in `columns`
+        (blocklists, contamination), missing signals, the presets."""
+        rules = self.user_rules()
+        if self.languages or self.min_lang_score is not None:
+            rules += language_rules(self.languages, self.min_lang_score)
+        thresholds = {
+            "word_blocklist": self.min_blocked_words,
+            "contamination": self.min_contamination_ngrams,
+        }
+        rules += column_rules(columns, thresholds)
+        presets = preset_rules(self.presets, self.thresholds)
+        if presets:
+            rules.append(SIGNALS_MISSING)
+        return rules + presets
+
+
+class DecideConfig(StageConfig, DecisionRules):
+    input: str = Field("annotated", description="dataset table with annotation columns")
+    output: str = Field("decided", description=f"dataset table written with {DROP_REASON} and {DROP_REASONS}")
+
+
+class Decide(TableStage):
+    """Apply every configured rule: `drop_reasons` lists all failing rules, `drop_reason` the first."""
+
+    name = "decide"
+    Config = DecideConfig
+
+    def run(self, ctx: StageContext) -> StageResult:
+        from pyspark.sql import functions as F
+
+        cfg: DecideConfig = self.config
+        df = ctx.read(cfg.input)
+        rules = cfg.rule_list(df.columns)
+        _check_columns(df, rules, cfg.input)
+        df = df.drop(DROP_REASONS) if DROP_REASONS in df.columns else df
+        df = df.withColumn(DROP_REASONS, spark_failing(rules))
+        out = mark_with(df, F.try_element_at(F.col(DROP_REASONS), F.lit(1)))
+        return StageResult(tables={cfg.output: out}, metrics={"rule_order": reasons_in_order(rules)})
+
+
+def _check_columns(df: DataFrame, rules: list[Rule], table: str) -> None:
+    """Fail before the scan when a rule reads a column the table lacks, or a user rule does not fit its types."""
+    missing = sorted(set().union(*(r.columns for r in rules)) - set(df.columns)) if rules else []
+    if missing:
+        raise ValueError(
+            f"table {table!r} lacks column(s) {missing} needed by decide's rules: run `annotate` "
+            "(with langid and signals on) before `decide`, or remove those presets or rules"
+        )
+    schema = spark_to_arrow_schema(df)
+    for rule in rules:
+        if rule.op == "expr":
+            try:
+                check(rule.value, schema)
+            except ExpressionError as exc:
+                raise ValueError(f"decide: rule {rule.reason!r} on table {table!r}: {exc}") from None
