@@ -11,7 +11,7 @@ What counts as a finding (libFuzzer stops and saves the input under -artifact_pr
 * rows that do not fit the Arrow record schema (a crash in the Spark task that writes them);
 * a hang or a memory blow-up (libFuzzer's -timeout and -rss_limit_mb).
 Seeds are small valid files of each format, built here, so mutation starts from real structure.
-Every finding becomes a regression test in tests/pipelines/test_hostile_input.py; results go in
+Every finding becomes a regression test in tests/pipelines/test_hostile_*.py; results go in
 BENCHMARKS.md (minutes run, inputs tried, findings).
 """
 
@@ -35,8 +35,7 @@ from warcio.warcwriter import WARCWriter
 # Coverage feedback from our code and warcio's parser; instrumenting every dependency (torch
 # comes in with the annotate kernel) would cost minutes at start and slow every input.
 with atheris.instrument_imports(include=["pipelines", "curation", "warcio"]):
-    from curation.annotate_kernel import AnnotateKernel
-    from curation.annotate_stage import AnnotateConfig
+    from curation.annotate import Annotator
     from pipelines.ingest.readers import read_file
     from pipelines.ingest.readers.base import FileTask
     from pipelines.ingest.readers.schema import RECORD_SCHEMA, to_batches
@@ -67,12 +66,12 @@ def _reader_target(name: str, fmt: str, options: dict | None = None) -> Callable
     return run
 
 
-_ANNOTATOR: AnnotateKernel | None = None
+_ANNOTATOR: Annotator | None = None
 
 
 def _annotate(data: bytes) -> None:
     global _ANNOTATOR
-    _ANNOTATOR = _ANNOTATOR or AnnotateConfig().kernel()
+    _ANNOTATOR = _ANNOTATOR or Annotator()
     texts = data.decode("utf-8", errors="replace").split("\x00")[:8]
     batch = pa.RecordBatch.from_pydict(
         {"text": texts, "uri": [f"https://example.com/{i}" for i in range(len(texts))]}

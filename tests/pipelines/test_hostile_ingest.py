@@ -19,7 +19,7 @@ from pipelines.framework.lake import Lake
 from pipelines.framework.runner import Runner
 from pipelines.framework.spec import load_spec
 from pipelines.ingest.readers import CAPPED, MAX_QUARANTINE_ROWS
-from tests.pipelines.test_hostile_input import MB, bomb_line, build_warc, repeated_members
+from tests.pipelines.hostile_files import MB, bomb_line, build_warc, repeated_members
 
 
 def _hostile_folder(folder: Path) -> dict[str, int]:
