@@ -48,30 +48,23 @@ def _hostile_folder(folder: Path) -> dict[str, int]:
     return records
 
 
-def test_hostile_files_ingest_in_a_real_run(spark, tmp_path: Path):
-    records = _hostile_folder(tmp_path / "in")
+def _spec(tmp_path: Path) -> Path:
+    """A job of one ingest stage over the hostile folder, WARCs extracted with resiliparse."""
+    source = {"name": "h", "path": str(tmp_path / "in"), "options": {"warc": {"extractor": "resiliparse"}}}
     spec = {
         "name": "hostile",
         "lake": str(tmp_path / "lake"),
         "spark": {"master": "local[2]"},
-        "stages": [
-            {
-                "stage": "ingest",
-                "params": {
-                    "max_doc_bytes": MB,
-                    "inputs": [
-                        {
-                            "name": "h",
-                            "path": str(tmp_path / "in"),
-                            "options": {"warc": {"extractor": "resiliparse"}},
-                        }
-                    ],
-                },
-            }
-        ],
+        "stages": [{"stage": "ingest", "params": {"max_doc_bytes": MB, "inputs": [source]}}],
     }
     path = tmp_path / "hostile.yaml"
     path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_hostile_files_ingest_in_a_real_run(spark, tmp_path: Path):
+    records = _hostile_folder(tmp_path / "in")
+    path = _spec(tmp_path)
     job, stages = load_spec(path)
     record = Runner(job, stages, spec_path=str(path), spark=spark, progress=False).run()
     assert record.status == "succeeded", record.error
