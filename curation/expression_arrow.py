@@ -24,8 +24,14 @@ import pyarrow.compute as pc
 from curation.expression_tree import Node
 
 Value = pa.Array | pa.ChunkedArray | pa.Scalar
-_COMPARE = {"=": pc.equal, "<>": pc.not_equal, "<": pc.less, "<=": pc.less_equal, ">": pc.greater}
-_COMPARE[">="] = pc.greater_equal
+_COMPARE = {
+    "=": pc.equal,
+    "<>": pc.not_equal,
+    "<": pc.less,
+    "<=": pc.less_equal,
+    ">": pc.greater,
+    ">=": pc.greater_equal,
+}
 _ARITH = {"+": pc.add_checked, "-": pc.subtract_checked, "*": pc.multiply_checked}
 _INT = re.compile(r"[+-]?\d+")
 _DOUBLE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?")
@@ -76,7 +82,7 @@ def _eval(node: Node, batch: pa.RecordBatch | pa.Table) -> Value:
         case "arith":
             return _arith(node.value, *_numeric_alike(args))
         case "neg":
-            return pc.negate_checked(args[0])
+            return pc.negate_checked(*_numeric_alike(args))
         case "length":
             return pc.utf8_length(_strings(args[0])).cast(pa.int32())
         case "coalesce":
@@ -113,8 +119,8 @@ def _strings(value: Value) -> Value:
 def _numeric_alike(args: list[Value]) -> list[Value]:
     """Operands brought to one type: ints and doubles meet as doubles (as Spark widens them)."""
     types = [a.type for a in args if a.type != pa.null()]
-    if not types:
-        return [a.cast(pa.bool_()) for a in args]
+    if not types:  # only NULLs: any type gives null; int64 is one every operation here accepts
+        return [a.cast(pa.int64()) for a in args]
     if all(pa.types.is_integer(t) for t in types):
         target = pa.int64()
     elif all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in types):
