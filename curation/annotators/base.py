@@ -90,8 +90,9 @@ class Annotator(ABC):
     `presets` are named rule lists decide applies when a spec names them
     (`presets: [gopher]`); `rules` apply whenever their column exists in decide's
     input, in `rule_rank` order across annotators. `language` marks the annotator
-    that fills `BatchContext.langs` (it runs before the others); `language_scoped`
-    ones leave documents outside `signal_languages` null, unmeasured.
+    that fills `BatchContext.langs` (it runs before the others). Language-dependent
+    signals go through `per_document`, which leaves documents outside
+    `signal_languages` null, unmeasured.
     """
 
     name: ClassVar[str]
@@ -100,7 +101,6 @@ class Annotator(ABC):
     rules: ClassVar[Sequence[Rule]] = ()
     rule_rank: ClassVar[int] = 100
     language: ClassVar[bool] = False
-    language_scoped: ClassVar[bool] = False
 
     def __init__(self, config: BaseModel | None = None):
         self.config = config if config is not None else self.Config()
@@ -127,7 +127,7 @@ def declared_rule(reason: str, column: str, op: Op, value: Any = None, *, means:
 def per_document(
     ctx: BatchContext, fields: Sequence[pa.Field], measure: Callable[[int], Sequence[Any]]
 ) -> list[pa.Array]:
-    """Columns from one row of values per scanned document (null rows for the others)."""
+    """Columns from one row of values per document in `signal_languages` (null rows for the others)."""
     skipped = [None] * len(fields)
     rows = [measure(i) if ctx.scanned(i) else skipped for i in range(ctx.num_rows)]
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)

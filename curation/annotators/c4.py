@@ -57,7 +57,6 @@ class C4(Annotator):
     Config = C4Config
     presets = {"c4": RULES}
     rule_rank = 300
-    language_scoped = True
 
     def fields(self) -> list[pa.Field]:
         return FIELDS

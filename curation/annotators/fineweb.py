@@ -63,7 +63,6 @@ class FineWeb(Annotator):
     Config = FineWebConfig
     presets = {"fineweb": RULES}
     rule_rank = 400
-    language_scoped = True
 
     def fields(self) -> list[pa.Field]:
         return FIELDS

@@ -138,7 +138,6 @@ class Gopher(Annotator):
     Config = GopherConfig
     presets = {"gopher": QUALITY + REPETITION, "gopher_quality": QUALITY, "gopher_repetition": REPETITION}
     rule_rank = 200
-    language_scoped = True
 
     def __init__(self, config: GopherConfig | None = None):
         super().__init__(config)

@@ -171,3 +171,19 @@ def test_spec_errors_name_the_annotator_and_field():
     default = AnnotateConfig()
     assert [next(iter(e)) for e in default.annotators] == list(DEFAULT_ANNOTATORS)
     assert AnnotateConfig.model_validate(default.model_dump(mode="json")) == default  # a record re-reads
+
+
+def test_only_the_listed_annotators_are_imported():
+    """A spec naming c4 never imports language ID, tldextract or dedup (lookup by entry point is lazy)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from curation.annotate_stage import AnnotateConfig\n"
+        "AnnotateConfig(annotators=['c4']).kernel()\n"
+        "print(sorted(m for m in ('curation.annotators.c4', 'curation.annotators.langid', "
+        "'curation.annotators.url_filter', 'tldextract', 'dedup.config') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['curation.annotators.c4']"
