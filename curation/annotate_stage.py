@@ -120,5 +120,7 @@ class Annotate(TableStage):
             kernel.rules = cfg.decide.rule_list([f.name for f in kernel.fields()])
             metrics["rule_order"] = reasons_in_order(kernel.rules)
         schema = kernel.output_schema(spark_to_arrow_schema(df))
+        if cfg.decide is not None:
+            cfg.decide.check_user_rules(schema, cfg.input)
         metrics["columns_added"] = [f.name for f in kernel.fields()]
         return StageResult(tables={cfg.output: apply_kernel(df, kernel, schema)}, metrics=metrics)

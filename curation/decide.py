@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curation.annotators import column_rules, preset_rules
@@ -80,6 +81,15 @@ class DecisionRules(BaseModel):
     def user_rules(self) -> list[Rule]:
         return [expression_rule(rule.name, rule.expression()) for rule in self.rules]
 
+    def check_user_rules(self, schema: pa.Schema, table: str) -> None:
+        """Fail before the scan, naming the rule, when a user rule reads a column `schema` lacks or
+        compares values of unlike kinds (the workers would otherwise fail on their first batch)."""
+        for rule in self.user_rules():
+            try:
+                check(rule.value, schema)
+            except ExpressionError as exc:
+                raise ValueError(f"decide: rule {rule.reason!r} on table {table!r}: {exc}") from None
+
     def rule_list(self, columns: list[str]) -> list[Rule]:
         """Every rule in check order: user rules, language, the annotators' column rules present in `columns`
         (blocklists, contamination), missing signals, the presets."""
@@ -115,6 +125,7 @@ class Decide(TableStage):
         df = ctx.read(cfg.input)
         rules = cfg.rule_list(df.columns)
         _check_columns(df, rules, cfg.input)
+        cfg.check_user_rules(spark_to_arrow_schema(df), cfg.input)
         df = df.drop(DROP_REASONS) if DROP_REASONS in df.columns else df
         df = df.withColumn(DROP_REASONS, spark_failing(rules))
         out = mark_with(df, F.try_element_at(F.col(DROP_REASONS), F.lit(1)))
@@ -122,17 +133,11 @@ class Decide(TableStage):
 
 
 def _check_columns(df: DataFrame, rules: list[Rule], table: str) -> None:
-    """Fail before the scan when a rule reads a column the table lacks, or a user rule does not fit its types."""
-    missing = sorted(set().union(*(r.columns for r in rules)) - set(df.columns)) if rules else []
+    """Fail before the scan when a threshold reads a column the table lacks (user rules check their own)."""
+    needed = [rule.column for rule in rules if rule.op != "expr"]
+    missing = sorted(set(needed) - set(df.columns))
     if missing:
         raise ValueError(
             f"table {table!r} lacks column(s) {missing} needed by decide's rules: run `annotate` "
-            "(with langid and signals on) before `decide`, or remove those presets or rules"
+            "(with langid and signals on) before `decide`, or remove those presets"
         )
-    schema = spark_to_arrow_schema(df)
-    for rule in rules:
-        if rule.op == "expr":
-            try:
-                check(rule.value, schema)
-            except ExpressionError as exc:
-                raise ValueError(f"decide: rule {rule.reason!r} on table {table!r}: {exc}") from None

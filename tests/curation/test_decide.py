@@ -115,6 +115,10 @@ def test_user_rule_errors_name_the_field_and_the_rule(stage_ctx, web_texts):
     mixed = Decide.Config(rules=[{"name": "t_mixed", "drop_if": "get_json_object(meta, '$.stars') > 10"}])
     with pytest.raises(ValueError, match="rule 't_mixed'.*mixes number and string"):
         Decide(mixed.model_copy(update=NO_THRESHOLDS)).run(stage_ctx)
+    nowhere = {"rules": [{"name": "t_nowhere", "drop_if": "stars > 3"}], **NO_THRESHOLDS}
+    fused = Annotate.Config(input="annotated", annotators=["c4"], decide=nowhere)
+    with pytest.raises(ValueError, match="rule 't_nowhere'.*no column 'stars'"):
+        Annotate(fused).run(stage_ctx)
 
 
 def test_fused_annotate_applies_user_rules_as_decide(stage_ctx, documents):
