@@ -39,13 +39,11 @@ def repo_packages() -> list[str]:
 
 
 GRAPH = build_graph(REPO, repo_packages())
-SPARK_FREE = sorted(
-    module
-    for module in GRAPH.paths
-    if in_packages(AREAS, path_matches(*KERNEL_FILES, *ANNOTATOR_FILES, *CONFIG_FILES, *TRAINING_LOOP_FILES))(
-        GRAPH, module
-    )
+# Every module a rule keeps free of pyspark: kernels, annotators, configs and the training loop.
+is_spark_free = in_packages(
+    AREAS, path_matches(*KERNEL_FILES, *ANNOTATOR_FILES, *CONFIG_FILES, *TRAINING_LOOP_FILES)
 )
+SPARK_FREE = sorted(module for module in GRAPH.paths if is_spark_free(GRAPH, module))
 
 
 def test_repository_keeps_its_layers() -> None:
