@@ -69,9 +69,7 @@ def build_graph(root: Path, packages: Iterable[str]) -> ImportGraph:
             graph.paths[module_name(root, path)] = path
     for module, path in graph.paths.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        graph.edges[module] = {
-            resolve(graph, module, name) for name in import_time_imports(tree, module, graph)
-        }
+        graph.edges[module] = {resolve(graph, name) for name in import_time_imports(tree, module, graph)}
     return graph
 
 
@@ -125,7 +123,7 @@ def absolute_base(node: ast.ImportFrom, module: str, graph: ImportGraph) -> str:
     return f"{package}.{node.module}" if node.module else package
 
 
-def resolve(graph: ImportGraph, module: str, name: str) -> str:
+def resolve(graph: ImportGraph, name: str) -> str:
     """A name inside the repository stays whole; an external one becomes its top-level package."""
     return name if name in graph.paths else _repo_prefix(graph, name) or name.split(".")[0]
 
