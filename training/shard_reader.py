@@ -19,24 +19,23 @@ from training.shard_format import INDEX_DTYPE, Manifest, TokenDType, numpy_dtype
 
 
 def open_tokens(path: str | os.PathLike[str], dtype: TokenDType) -> np.ndarray:
-    """The .ds file as a read-only memory map (an empty array for an empty file, which mmap refuses)."""
-    np_dtype = numpy_dtype(dtype)
-    size = os.path.getsize(path)
-    if size % np_dtype.itemsize:
-        raise ValueError(f"{path}: {size} bytes is not a whole number of {dtype} tokens (truncated shard?)")
-    if size == 0:
-        return np.zeros(0, dtype=np_dtype)
-    return np.memmap(path, dtype=np_dtype, mode="r")
+    """The .ds file as a read-only memory map."""
+    return _open_array(path, numpy_dtype(dtype), f"{dtype} tokens (truncated shard?)")
 
 
 def open_index(path: str | os.PathLike[str]) -> np.ndarray:
     """The .ds.index file (uint64 document end offsets) as a read-only memory map."""
+    return _open_array(path, INDEX_DTYPE, "uint64 offsets (truncated index?)")
+
+
+def _open_array(path: str | os.PathLike[str], dtype: np.dtype, unit: str) -> np.ndarray:
+    """A read-only memory map of a headerless array file; an empty array for an empty file, which mmap refuses."""
     size = os.path.getsize(path)
-    if size % INDEX_DTYPE.itemsize:
-        raise ValueError(f"{path}: {size} bytes is not a whole number of uint64 offsets (truncated index?)")
+    if size % dtype.itemsize:
+        raise ValueError(f"{path}: {size} bytes is not a whole number of {unit}")
     if size == 0:
-        return np.zeros(0, dtype=INDEX_DTYPE)
-    return np.memmap(path, dtype=INDEX_DTYPE, mode="r")
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r")
 
 
 def doc_span(ends: np.ndarray, i: int) -> tuple[int, int]:
