@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,12 @@ def test_every_entry_point_loads_to_the_stage_of_that_name(name):
 
 def test_the_project_declares_its_stages():
     assert {"ingest", "pii", "annotate", "decide", "exact_dedup", "shards"} <= set(known_stages())
+
+
+def test_installed_entry_points_are_the_ones_pyproject_declares(fresh_registry):
+    """The registry reads installed metadata; after an edit of pyproject.toml it is stale until reinstalled."""
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][GROUP]
+    assert registered(GROUP) == declared, "run `pip install -e . --no-deps` to update the installed metadata"
 
 
 def test_import_paths_still_name_stages():
