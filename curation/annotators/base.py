@@ -87,6 +87,8 @@ class BatchContext:
 class Annotator(ABC):
     """A filter's signal columns and the rules over them. Subclasses set the class variables.
 
+    `columns` are the Arrow fields `compute` returns, in order (override `fields` only
+    where they depend on the config).
     `presets` are named rule lists decide applies when a spec names them
     (`presets: [gopher]`); `rules` apply whenever their column exists in decide's
     input, in `rule_rank` order across annotators. `language` marks the annotator
@@ -97,6 +99,7 @@ class Annotator(ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type[BaseModel]] = AnnotatorConfig
+    columns: ClassVar[Sequence[pa.Field]] = ()
     presets: ClassVar[Mapping[str, Sequence[Rule]]] = {}
     rules: ClassVar[Sequence[Rule]] = ()
     rule_rank: ClassVar[int] = 100
@@ -105,9 +108,9 @@ class Annotator(ABC):
     def __init__(self, config: BaseModel | None = None):
         self.config = config if config is not None else self.Config()
 
-    @abstractmethod
     def fields(self) -> list[pa.Field]:
-        """The columns this annotator appends, in the order `compute` returns them."""
+        """The columns this annotator appends, in the order `compute` returns them (its `columns`)."""
+        return list(self.columns)
 
     @abstractmethod
     def compute(self, ctx: BatchContext) -> list[pa.Array]:

@@ -55,11 +55,9 @@ class C4(Annotator):
 
     name = "c4"
     Config = C4Config
+    columns = FIELDS
     presets = {"c4": RULES}
     rule_rank = 300
-
-    def fields(self) -> list[pa.Field]:
-        return FIELDS
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         return per_document(ctx, FIELDS, lambda row: c4_signals(ctx.text(row), self.config, ctx.lang(row)))

@@ -43,6 +43,7 @@ class Decontam(Annotator):
 
     name = "decontam"
     Config = DecontamConfig
+    columns = DECONTAM_FIELDS
     rules = (RULE,)
     rule_rank = 30
 
@@ -57,9 +58,6 @@ class Decontam(Annotator):
         index = self.build()
         self.index = broadcast(index)
         return {"benchmarks": index.stats, "benchmark_ngrams": len(index.ngrams)}
-
-    def fields(self) -> list[pa.Field]:
-        return DECONTAM_FIELDS
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         if self.index is None:  # used without `prepare` (tests, single-machine tools): build it here

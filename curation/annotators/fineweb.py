@@ -61,11 +61,9 @@ class FineWeb(Annotator):
 
     name = "fineweb"
     Config = FineWebConfig
+    columns = FIELDS
     presets = {"fineweb": RULES}
     rule_rank = 400
-
-    def fields(self) -> list[pa.Field]:
-        return FIELDS
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         return per_document(

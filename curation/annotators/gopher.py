@@ -136,15 +136,13 @@ class Gopher(Annotator):
 
     name = "gopher"
     Config = GopherConfig
+    columns = FIELDS
     presets = {"gopher": QUALITY + REPETITION, "gopher_quality": QUALITY, "gopher_repetition": REPETITION}
     rule_rank = 200
 
     def __init__(self, config: GopherConfig | None = None):
         super().__init__(config)
         self.stop_words = frozenset(self.config.stop_words)
-
-    def fields(self) -> list[pa.Field]:
-        return FIELDS
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         return per_document(ctx, FIELDS, lambda row: self.measure(ctx.text(row), ctx.words(row)))

@@ -19,10 +19,8 @@ class LangId(Annotator):
 
     name = "langid"
     Config = LangIdConfig
+    columns = LANGID_COLUMNS
     language = True
-
-    def fields(self) -> list[pa.Field]:
-        return LANGID_COLUMNS
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         arrays = langid_columns(ctx.texts(), self.config)

@@ -18,13 +18,11 @@ class MinHash(Annotator):
 
     name = "minhash"
     Config = SignatureConfig
+    columns = (SIGNATURE_FIELD,)
 
     def __init__(self, config: SignatureConfig | None = None):
         super().__init__(config)
         self.spec = self.config.signature_spec()
-
-    def fields(self) -> list[pa.Field]:
-        return [SIGNATURE_FIELD]
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         return [minhash_column(ctx.batch, self.spec, ctx.text_column)]

@@ -25,15 +25,13 @@ class UrlBlocklist(Annotator):
 
     name = "url_blocklist"
     Config = UrlBlocklistConfig
+    columns = (FIELD,)
     rules = (RULE,)
     rule_rank = 10
 
     def __init__(self, config: UrlBlocklistConfig):
         super().__init__(config)
         self.domains = DomainBlocklist.from_file(config.path)
-
-    def fields(self) -> list[pa.Field]:
-        return [FIELD]
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         return [self.domains.array(ctx.urls())]

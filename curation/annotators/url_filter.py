@@ -94,6 +94,7 @@ class UrlFilter(Annotator):
 
     name = "url_filter"
     Config = UrlFilterConfig
+    columns = (BLOCKED, MATCH)
     rules = (RULE,)
     rule_rank = 15
 
@@ -111,9 +112,6 @@ class UrlFilter(Annotator):
         if url and url_key(url) in self.urls:
             return "url"
         return None
-
-    def fields(self) -> list[pa.Field]:
-        return [BLOCKED, MATCH]
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         matches = [self.match(url) for url in ctx.urls()]

@@ -26,15 +26,13 @@ class WordBlocklistAnnotator(Annotator):
 
     name = "word_blocklist"
     Config = WordBlocklistConfig
+    columns = (FIELD,)
     rules = (RULE,)
     rule_rank = 20
 
     def __init__(self, config: WordBlocklistConfig):
         super().__init__(config)
         self.words = WordBlocklist.from_file(config.path)
-
-    def fields(self) -> list[pa.Field]:
-        return [FIELD]
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         return [self.words.array(ctx.texts())]

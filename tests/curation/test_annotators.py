@@ -187,3 +187,16 @@ def test_only_the_listed_annotators_are_imported():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['curation.annotators.c4']"
+
+
+def test_decide_applies_an_annotators_column_rule_in_the_fused_scan(tmp_path):
+    from curation.decide import DecisionRules
+
+    listed = tmp_path / "list.txt"
+    listed.write_text("danger.org\n")
+    kernel = AnnotateKernel(build([{"url_filter": {"path": str(listed)}}]))
+    decide = DecisionRules(presets=[], languages=None, min_lang_score=None)
+    kernel.rules = decide.rule_list([f.name for f in kernel.fields()])
+    urls = ["https://www.danger.org/x", "https://safe.org/"]
+    out = kernel(pa.RecordBatch.from_pydict({"text": ["a", "b"], "uri": urls}))
+    assert out.column("drop_reason").to_pylist() == ["url_filter", None]
