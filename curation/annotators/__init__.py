@@ -9,17 +9,15 @@ are imported, except where decide needs every annotator's rules.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from curation.annotators.base import Annotator, AnnotatorConfig, BatchContext
 from curation.rules import Rule
+from pipelines.framework.plugins import load_class, registered
 
 GROUP = "refinery.annotators"
 # Today's annotate without an `annotators:` list: language ID, then the Gopher, C4 and FineWeb signals.
@@ -40,28 +38,13 @@ __all__ = [
 ]
 
 
-@cache
-def _registered() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
-
-
 def known_annotators() -> list[str]:
-    return sorted(_registered())
+    return sorted(registered(GROUP))
 
 
 def annotator_class(name: str) -> type[Annotator]:
     """The Annotator subclass registered as `name`, or named by import path (`package.module:Class`)."""
-    target = name if ":" in name else _registered().get(name)
-    if target is None:
-        raise ValueError(f"unknown annotator {name!r}; known annotators: {', '.join(known_annotators())}")
-    module, _, attr = target.partition(":")
-    try:
-        found = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"annotator {name!r}: cannot import {target}: {exc}") from None
-    if not (isinstance(found, type) and issubclass(found, Annotator)):
-        raise ValueError(f"annotator {name!r}: {target} is not an Annotator subclass")
-    return found
+    return load_class(GROUP, name, Annotator, "annotator")
 
 
 def resolve(position: int, entry: Any) -> dict[str, BaseModel]:

@@ -56,5 +56,5 @@ def load_class(group: str, name: str, base: type[T], kind: str) -> type[T]:
         stale = "" if ":" in name else f"; if it moved, update its {group} entry point and reinstall"
         raise PluginError(f"{kind} {name!r}: cannot import {target}: {exc}{stale}") from None
     if not (isinstance(found, type) and issubclass(found, base)):
-        raise PluginError(f"{kind} {name!r}: {target} is not a {base.__name__} subclass")
+        raise PluginError(f"{kind} {name!r}: {target} is not a subclass of {base.__name__}")
     return found

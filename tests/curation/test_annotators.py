@@ -41,7 +41,7 @@ def test_every_entry_point_is_an_annotator_declaring_its_rules():
     with pytest.raises(ValueError, match="known annotators: .*gopher"):
         annotator_class("gopherx")
     assert annotator_class("curation.annotators.c4:C4") is annotator_class("c4")  # import paths work too
-    with pytest.raises(ValueError, match="not an Annotator"):
+    with pytest.raises(ValueError, match="not a subclass of Annotator"):
         annotator_class("curation.annotators.c4:FIELDS")
 
 

@@ -64,7 +64,7 @@ def test_import_paths_still_name_stages():
         ("ingset", "unknown stage 'ingset'; known stages: annotate, augment,"),
         ("tests.pipelines.stages_for_tests:Nope", "cannot import tests.pipelines.stages_for_tests:Nope"),
         ("no_such_package.mod:Stage", "No module named 'no_such_package'"),
-        ("tests.pipelines.stages_for_tests:MarkConfig", "is not a Stage subclass"),
+        ("tests.pipelines.stages_for_tests:MarkConfig", "is not a subclass of Stage"),
     ],
 )
 def test_bad_names_are_errors_that_say_why(name, message):
