@@ -193,22 +193,11 @@ def estimated_jaccard(left: bytes, right: bytes) -> float:
 def minhash_column(
     batch: pa.RecordBatch, spec: MinHashSpec | None = None, text_column: str = "text"
 ) -> pa.Array:
-    """Batch -> signature column: the extra kernel the curation fused pass can call on its text scan."""
+    """Batch -> signature column: what annotate's `minhash` annotator adds in its single text scan."""
     return signatures(batch.column(text_column), spec or MinHashSpec())
 
 
 SIGNATURE_FIELD = pa.field("minhash", pa.binary())
-
-
-@dataclass(frozen=True)
-class SignatureKernel:
-    """`minhash_column` in the shape of an annotate extra kernel (picklable, one declared field)."""
-
-    spec: MinHashSpec
-    text_column: str = "text"
-
-    def __call__(self, batch: pa.RecordBatch) -> list[pa.Array]:
-        return [minhash_column(batch, self.spec, self.text_column)]
 
 
 def add_signatures(
