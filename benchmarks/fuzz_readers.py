@@ -35,7 +35,8 @@ from warcio.warcwriter import WARCWriter
 # Coverage feedback from our code and warcio's parser; instrumenting every dependency (torch
 # comes in with the annotate kernel) would cost minutes at start and slow every input.
 with atheris.instrument_imports(include=["pipelines", "curation", "warcio"]):
-    from curation.annotate import Annotator
+    from curation.annotate_kernel import AnnotateKernel
+    from curation.annotate_stage import AnnotateConfig
     from pipelines.ingest.readers import read_file
     from pipelines.ingest.readers.base import FileTask
     from pipelines.ingest.readers.schema import RECORD_SCHEMA, to_batches
@@ -66,12 +67,12 @@ def _reader_target(name: str, fmt: str, options: dict | None = None) -> Callable
     return run
 
 
-_ANNOTATOR: Annotator | None = None
+_ANNOTATOR: AnnotateKernel | None = None
 
 
 def _annotate(data: bytes) -> None:
     global _ANNOTATOR
-    _ANNOTATOR = _ANNOTATOR or Annotator()
+    _ANNOTATOR = _ANNOTATOR or AnnotateConfig().kernel()
     texts = data.decode("utf-8", errors="replace").split("\x00")[:8]
     batch = pa.RecordBatch.from_pydict(
         {"text": texts, "uri": [f"https://example.com/{i}" for i in range(len(texts))]}
