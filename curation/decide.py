@@ -138,6 +138,7 @@ def _check_columns(df: DataFrame, rules: list[Rule], table: str) -> None:
     missing = sorted(set(needed) - set(df.columns))
     if missing:
         raise ValueError(
-            f"table {table!r} lacks column(s) {missing} needed by decide's rules: run `annotate` "
-            "(with langid and signals on) before `decide`, or remove those presets"
+            f"table {table!r} lacks column(s) {missing} needed by decide's rules: run `annotate` with the "
+            "annotators that add them before `decide` (lang*: langid; char_count, which tells rows without "
+            "signals: gopher; each preset: its own annotator), or remove those presets"
         )
