@@ -137,3 +137,13 @@ def test_fused_annotate_applies_user_rules_as_decide(stage_ctx, documents):
         assert fused.column(column).to_pylist() == two.column(column).to_pylist()
     firsts = set(fused.column("drop_reason").to_pylist())
     assert {"t_site3", "t_short_or_long", None} <= firsts
+
+
+def test_a_preset_without_gopher_says_which_annotator_adds_char_count(stage_ctx, documents):
+    """signals_missing reads gopher's char_count: a c4-only annotate is refused, naming gopher."""
+    run_stage(Annotate(Annotate.Config(annotators=["c4"])), stage_ctx)
+    cfg = Decide.Config(input="annotated", presets=["c4"], languages=None, min_lang_score=None)
+    with pytest.raises(
+        ValueError, match=r"\['char_count'\].*char_count, which tells rows without signals: gopher"
+    ):
+        run_stage(Decide(cfg), stage_ctx)
