@@ -19,6 +19,13 @@ from pipelines.framework.registry import stage_class
 from pipelines.framework.stage import Stage
 
 
+def plain_name(value: str) -> str:
+    """A job or input name, which becomes part of table paths and run ids: letters, digits, '-', '_', '.'."""
+    if not value or not all(c.isalnum() or c in "-_." for c in value):
+        raise ValueError("use letters, digits, '-', '_' and '.' only")
+    return value
+
+
 class SpecError(ValueError):
     """A job spec that cannot run; the message names the file and field."""
 
@@ -50,9 +57,7 @@ class JobSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, value: str) -> str:
-        if not value or not all(c.isalnum() or c in "-_." for c in value):
-            raise ValueError("use letters, digits, '-', '_' and '.' only")
-        return value
+        return plain_name(value)
 
     @property
     def dataset_name(self) -> str:

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.framework.delta_commit import StagedFiles
+from pipelines.framework.spec import plain_name
 from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel
 from pipelines.ingest.readers import CAPPED, OPTIONS, detect_format
 from pipelines.ingest.readers.base import DEFAULT_MAX_DOC_BYTES, FOLDED, SKIPPED
@@ -79,9 +80,7 @@ class InputSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, value: str) -> str:
-        if not value or not all(c.isalnum() or c in "-_." for c in value):
-            raise ValueError("use letters, digits, '-', '_' and '.' only")
-        return value
+        return plain_name(value)
 
     @model_validator(mode="after")
     def _check_options(self) -> InputSpec:
