@@ -88,7 +88,7 @@ def corpus(n_docs: int) -> list[dict]:
 def run_ours(
     docs_jsonl: Path, work: Path, langid_backend: str | None
 ) -> tuple[float, float, dict[str, str | None]]:
-    from curation.annotate_stage import Annotate
+    from curation.annotate.stage import Annotate
     from pipelines.framework.drop_reason import DROP_REASON
     from pipelines.framework.lake import Lake
     from pipelines.framework.spark import get_spark
@@ -137,7 +137,7 @@ def run_anchor(input_dir: Path, work: Path) -> tuple[float, set[str]]:
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    from curation.langid import default_model_path
+    from curation.langid.lid176 import default_model_path
 
     out = work / "datatrove_out"
     pipeline = [
@@ -159,7 +159,7 @@ def explain(doc: dict) -> str:
     """datatrove's reason for one document (run in-process, for the disagreement list)."""
     from datatrove.data import Document
 
-    from curation.langid import default_model_path
+    from curation.langid.lid176 import default_model_path
 
     d = Document(text=doc["text"], id=doc["doc_id"])
     for step in datatrove_pipeline(default_model_path()):

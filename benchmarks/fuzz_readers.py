@@ -35,8 +35,8 @@ from warcio.warcwriter import WARCWriter
 # Coverage feedback from our code and warcio's parser; instrumenting every dependency (torch
 # comes in with the annotate kernel) would cost minutes at start and slow every input.
 with atheris.instrument_imports(include=["pipelines", "curation", "warcio"]):
-    from curation.annotate_kernel import AnnotateKernel
-    from curation.annotate_stage import AnnotateConfig
+    from curation.annotate.kernel import AnnotateKernel
+    from curation.annotate.stage import AnnotateConfig
     from pipelines.ingest.readers import read_file
     from pipelines.ingest.readers.base import FileTask
     from pipelines.ingest.readers.schema import RECORD_SCHEMA, to_batches

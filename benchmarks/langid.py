@@ -17,8 +17,8 @@ import argparse
 import json
 from pathlib import Path
 
-from curation.langid_ensemble import LangIdConfig, lingua_detector
-from curation.langid_eval import backend_languages, predict_all, score
+from curation.langid.ensemble import LangIdConfig, lingua_detector
+from curation.langid.evaluate import backend_languages, predict_all, score
 
 DATA = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "langid" / "lingua" / "language-testdata"

@@ -17,7 +17,7 @@ import json
 import time
 
 from benchmarks.annotate_vs_datatrove import corpus
-from curation.langid_ensemble import LangIdConfig, langid_columns, lingua_detector
+from curation.langid.ensemble import LangIdConfig, langid_columns, lingua_detector
 
 BATCH = 1000
 TARGET = 0.5

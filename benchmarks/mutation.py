@@ -148,7 +148,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "sentence-order-miscounts",
         "text noise on edge inputs is checked",
-        "curation/augment_text.py",
+        "curation/augment/text.py",
         "changed += order != sorted(order)",
         "changed += 1",
         ("tests/curation/test_augment.py::test_text_ops_on_edge_inputs",),

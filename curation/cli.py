@@ -69,7 +69,7 @@ def quality_train(
     word_ngrams: int = typer.Option(2),
 ) -> None:
     """Train a fastText classifier from labelled JSONL or from a positive and a negative table."""
-    from curation.quality import TrainParams, read_labeled, train
+    from curation.quality.model import TrainParams, read_labeled, train
 
     if data is not None and (positive or negative):
         raise typer.BadParameter("give --data, or --positive and --negative, not both")
@@ -93,7 +93,7 @@ def quality_eval(
     threshold: float = typer.Option(0.5, help="score at which a document counts as high quality"),
 ) -> None:
     """Accuracy, precision, recall and ROC AUC of a model on labelled data, as JSON."""
-    from curation.quality import metrics, read_labeled, score_texts
+    from curation.quality.model import metrics, read_labeled, score_texts
 
     if not model.is_file():
         raise typer.BadParameter(f"model {model} does not exist", param_hint="--model")
@@ -114,7 +114,7 @@ def langid_eval(
     ),
 ) -> None:
     """Per-language accuracy, confusion pairs and throughput of each backend side by side, as JSON."""
-    from curation.langid_eval import evaluate_folder
+    from curation.langid.evaluate import evaluate_folder
 
     if not directory.is_dir():
         raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
@@ -136,8 +136,8 @@ def langid_detect(
     excerpt: int = typer.Option(60, help="characters of each text shown after its label"),
 ) -> None:
     """Print label, score, deciding model and script for each text, then the text (escaped)."""
-    from curation.langid_ensemble import LangIdConfig, detect
-    from curation.langid_labels import script_of
+    from curation.langid.ensemble import LangIdConfig, detect
+    from curation.langid.labels import script_of
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"backend must be one of {list(BACKENDS)}", param_hint="--backend")
@@ -194,7 +194,7 @@ def decontam(
     id_field: str = typer.Option("doc_id", help="id field of JSONL records / table column"),
 ) -> None:
     """Report which documents share word n-grams with the benchmarks, as JSON."""
-    from curation.decontam import BenchmarkFileError, BenchmarkSpec, DecontamIndex
+    from curation.decontam.index import BenchmarkFileError, BenchmarkSpec, DecontamIndex
 
     try:
         index = DecontamIndex.build([BenchmarkSpec(b, None, field or None) for b in benchmark], ngram)

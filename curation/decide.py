@@ -14,8 +14,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curation.annotators import column_rules, preset_rules
-from curation.expression_tree import ExpressionError, check
 from curation.expressions import UserRule
+from curation.expressions.tree import ExpressionError, check
 from curation.rules import (
     DROP_REASONS,
     SIGNALS_MISSING,

@@ -7,7 +7,7 @@ published filters' settings (datatrove 0.10.1 defaults); reasons are datatrove's
 names with the preset as prefix (`gopher_short_doc`, `c4_lorem_ipsum`,
 `fineweb_line_punct_ratio`). A rule over a null signal never fails: null means
 "not measurable" (an empty document fails the explicit `*_empty` rules instead).
-A user rule (`op="expr"`, curation/expressions.py) carries a parsed expression instead of a
+A user rule (`op="expr"`, curation/expressions/__init__.py) carries a parsed expression instead of a
 column and threshold; the same two evaluators run it.
 """
 
@@ -20,8 +20,8 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.expression_arrow import evaluate
-from curation.expression_tree import Expression, check
+from curation.expressions.arrow import evaluate
+from curation.expressions.tree import Expression, check
 from pipelines.framework.drop_reason import register_reason
 
 Op = Literal["lt", "gt", "le", "ge", "eq", "true", "not_in", "null", "expr"]

@@ -7,7 +7,7 @@ YAML too, with the same message; and a run is recorded like any `refinery run`
 (`refinery runs`, `refinery show`, the web app see it).
 
     from jobs.api import Job, Lake, Step
-    from curation.annotate_stage import AnnotateConfig
+    from curation.annotate.stage import AnnotateConfig
     from curation.decide import DecideConfig
     from pipelines.ingest.stage import IngestConfig
 

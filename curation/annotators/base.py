@@ -5,7 +5,7 @@ later, with thresholds that can change without a rescan (docs/architecture.md,
 "Annotate, then decide"). Everything a filter needs lives in one module: its
 pydantic config, the Arrow fields it appends, a pure-Arrow `compute`, and the
 `Rule`s decide may apply to those fields (each reason registered with its line).
-The fused kernel (`curation.annotate_kernel`) runs every configured annotator over
+The fused kernel (`curation.annotate.kernel`) runs every configured annotator over
 the same batch, passing one `BatchContext`, so per-document work several
 annotators share (the word split of the document's language) is done once.
 

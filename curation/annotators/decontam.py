@@ -15,7 +15,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from curation.annotators.base import Annotator, AnnotatorConfig, BatchContext, declared_rule
-from curation.decontam import DECONTAM_FIELDS, BenchmarkSpec, DecontamIndex
+from curation.decontam.index import DECONTAM_FIELDS, BenchmarkSpec, DecontamIndex
 
 RULE = declared_rule(
     "contamination", "contamination_ngrams", "ge", 1, means="shares word n-grams with a benchmark's items"

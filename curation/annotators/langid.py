@@ -1,6 +1,6 @@
 """Language ID as an annotator: `lang`, `lang_score`, `lang_model`, `lang_script`, `lang_top3`.
 
-It wraps `curation.langid_ensemble` (the backends and their calibration) and runs
+It wraps `curation.langid.ensemble` (the backends and their calibration) and runs
 before every other annotator of the scan, because the word split, and with it
 every heuristic signal, depends on the document's language. The language rules
 themselves (`languages`, `min_lang_score`) are decide's settings, not a preset.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from curation.annotators.base import Annotator, BatchContext
-from curation.langid_ensemble import LANGID_COLUMNS, LangIdConfig, langid_columns
+from curation.langid.ensemble import LANGID_COLUMNS, LangIdConfig, langid_columns
 
 
 class LangId(Annotator):

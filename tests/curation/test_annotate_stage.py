@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from curation.annotate_stage import Annotate
+from curation.annotate.stage import Annotate
 from curation.annotators import preset_rules
 from curation.decide import Decide
 from curation.rules import arrow_failing, language_rules

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from curation.annotate_kernel import AnnotateKernel
-from curation.annotate_stage import AnnotateConfig
+from curation.annotate.kernel import AnnotateKernel
+from curation.annotate.stage import AnnotateConfig
 from curation.annotators import (
     DEFAULT_ANNOTATORS,
     Annotator,
@@ -180,7 +180,7 @@ def test_only_the_listed_annotators_are_imported():
 
     probe = (
         "import sys\n"
-        "from curation.annotate_stage import AnnotateConfig\n"
+        "from curation.annotate.stage import AnnotateConfig\n"
         "AnnotateConfig(annotators=['c4']).kernel()\n"
         "print(sorted(m for m in ('curation.annotators.c4', 'curation.annotators.langid', "
         "'curation.annotators.url_filter', 'tldextract', 'dedup.config') if m in sys.modules))\n"

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from curation.augment import Augment
-from curation.augment_config import AugmentConfig
-from curation.augment_kernel import DOWNSAMPLED, DocumentAugmenter, ImageAugmenter
-from curation.augment_text import sentence_order, span_deletion
+from curation.augment.config import AugmentConfig
+from curation.augment.kernel import DOWNSAMPLED, DocumentAugmenter, ImageAugmenter
+from curation.augment.stage import Augment
+from curation.augment.text import sentence_order, span_deletion
 from tests.training.test_shards_fixtures import SCHEMA, corpus_rows, small_tokenizer  # noqa: F401
 
 ALL_TEXT = {

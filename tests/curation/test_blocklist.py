@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from curation.annotate_kernel import AnnotateKernel
-from curation.annotate_stage import AnnotateConfig
+from curation.annotate.kernel import AnnotateKernel
+from curation.annotate.stage import AnnotateConfig
 from curation.annotators import build
 
 

@@ -3,7 +3,7 @@
 data-juicer's tests (`peer-tests/data_juicer/tests/ops/filter`) are read, never imported: each case's inputs
 (`ds_list`), expected survivors (`tgt_list`) and the filter's keyword arguments (its thresholds) are parsed out
 of the test source with `ast` at test time. Our decision is `curation.rules.arrow_failing` over the columns of
-the annotators (`curation/annotators`) / `curation.langid`. data-juicer's filters keep `min <= stat <= max`, i.e. a document fails
+the annotators (`curation/annotators`) / `curation.langid.lid176`. data-juicer's filters keep `min <= stat <= max`, i.e. a document fails
 on `stat < min` or `stat > max`, which is how our `lt` / `gt` rules read. Filters over a sample's other fields
 (suffix, specified field, numeric field, general field) are ported as decide's user rules (PORTED_AS_RULES):
 the sample's fields go into the JSON `meta` column, as ingest stores them, and each filter becomes a Spark SQL
@@ -26,11 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from curation.annotate_kernel import AnnotateKernel
+from curation.annotate.kernel import AnnotateKernel
 from curation.annotators import build
 from curation.decide import DecisionRules
 from curation.expressions import UserRule
-from curation.langid import LANGID_FIELDS, langid_arrays
+from curation.langid.lid176 import LANGID_FIELDS, langid_arrays
 from curation.rules import Rule, arrow_failing, language_rules
 from pipelines.ingest.readers.base import meta_json
 from tests.conftest import REPO, missing_shared_data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from curation.annotate_stage import Annotate
+from curation.annotate.stage import Annotate
 from curation.decide import Decide, DecisionRules
 from curation.rules import arrow_failing
 from pipelines.framework.drop_reason import describe

@@ -6,9 +6,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from curation.decontam import BenchmarkSpec, DecontamIndex
-from curation.decontam_kernel import HashKernel, MatchKernel
-from curation.decontaminate import Decontaminate
+from curation.decontam.index import BenchmarkSpec, DecontamIndex
+from curation.decontam.kernel import HashKernel, MatchKernel
+from curation.decontam.stage import Decontaminate
 from tests.curation.planted import GSM8K, HUMANEVAL, planted
 from tests.curation.stage_run import run_stage, table_rows
 

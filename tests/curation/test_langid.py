@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from curation.annotate_stage import AnnotateConfig
-from curation.langid import load_model
-from curation.langid_calibrate import ALLOWANCE
-from curation.langid_ensemble import Calibration, LangIdConfig, langid_columns, lingua_codes
-from curation.langid_eval import evaluate_folder, read_folder
-from curation.langid_labels import LABELS, from_lid176, script_of
+from curation.annotate.stage import AnnotateConfig
+from curation.langid.calibrate import ALLOWANCE
+from curation.langid.ensemble import Calibration, LangIdConfig, langid_columns, lingua_codes
+from curation.langid.evaluate import evaluate_folder, read_folder
+from curation.langid.labels import LABELS, from_lid176, script_of
+from curation.langid.lid176 import load_model
 
 TRADE_OFF = {"ms", "id"}
 MS_ID_SLACK = 0.08

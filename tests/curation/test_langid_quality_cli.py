@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from curation.cli import decontam, langid_app, quality_app
-from curation.langid import langid_arrays
-from curation.langid_eval import evaluate_folder
+from curation.langid.evaluate import evaluate_folder
+from curation.langid.lid176 import langid_arrays
 
 runner = CliRunner()
 
@@ -71,7 +71,7 @@ def test_langid_detect_cli_escapes_corpus_text(tmp_path: Path):
 
 
 def test_quality_cross_validation_on_dclm(dclm):
-    from curation.quality import cross_validate
+    from curation.quality.model import cross_validate
 
     result = cross_validate([r["text"] for r in dclm], [r["label"] for r in dclm], folds=5)
     assert result["documents"] == 218 and len(result["fold_roc_auc"]) == 5
@@ -117,7 +117,7 @@ def test_decontam_cli_reports_planted_item(shared_data: Path, tmp_path: Path, dc
 
 @pytest.mark.parametrize("content", ["not json\n", '{"answer": "x"}\n'])
 def test_decontam_bad_benchmark_file_is_a_clear_error(tmp_path: Path, content: str):
-    from curation.decontam import BenchmarkFileError, BenchmarkSpec, DecontamIndex
+    from curation.decontam.index import BenchmarkFileError, BenchmarkSpec, DecontamIndex
 
     bad = tmp_path / "bench.jsonl"
     bad.write_text(content)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from curation.quality import train
-from curation.quality_stage import QualityClassifier
+from curation.quality.model import train
+from curation.quality.stage import QualityClassifier
 from tests.curation.stage_run import run_stage, table_rows
 
 

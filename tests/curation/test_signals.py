@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curation.annotate_kernel import AnnotateKernel
+from curation.annotate.kernel import AnnotateKernel
 from curation.annotators import build, preset_rules
 from curation.rules import arrow_failing
 from curation.words import split_words

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from curation.annotate_kernel import AnnotateKernel
+from curation.annotate.kernel import AnnotateKernel
 from curation.annotators import build
 from curation.annotators.url_filter import UrlFilter, UrlFilterConfig, list_entries
 from curation.rules import arrow_failing

@@ -2,7 +2,7 @@
 
 The table goes through the lake and back into Spark, so each side reads the same column
 types; the Spark side runs the SQL written back from the parsed tree (what `decide` runs),
-the Arrow side `curation.expression_arrow.evaluate` (what annotate's fused scan runs).
+the Arrow side `curation.expressions.arrow.evaluate` (what annotate's fused scan runs).
 Values are compared, not just the drop decision, so a null on one side and false on the
 other is a failure too.
 """
@@ -14,10 +14,10 @@ import json
 import pyarrow as pa
 import pytest
 
-from curation.expression_arrow import evaluate, java_text
-from curation.expression_parse import parse
-from curation.expression_tree import ExpressionError, check
 from curation.expressions import UserRule
+from curation.expressions.arrow import evaluate, java_text
+from curation.expressions.parse import parse
+from curation.expressions.tree import ExpressionError, check
 from pipelines.ingest.readers.base import meta_json
 
 METAS = [

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from curation.quality_kernel import QUALITY_SCORE, ScoreKernel
+from curation.quality.kernel import QUALITY_SCORE, ScoreKernel
 from pipelines.framework.drop_reason import kept, mark, register_reason, with_drop_reason
 from pipelines.framework.stage import (
     StageConfig,

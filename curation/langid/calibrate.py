@@ -1,8 +1,8 @@
 """Fit the ensemble's routing and fusion weights on the calibration half of lingua's sentences.
 
-    python -m curation.langid_calibrate DIR   # DIR = langid/lingua/language-testdata/sentences
+    python -m curation.langid.calibrate DIR   # DIR = langid/lingua/language-testdata/sentences
 
-Writes `curation/langid_calibration.json`. For each (threshold, weight) of a
+Writes `curation/langid/calibration.json`. For each (threshold, weight) of a
 small grid, every lid.176 label gets the route that helps on the calibration
 half: `always` (lingua decides every text lid.176 gives that label), `below`
 (only under the threshold) or none; the pair with the best mean per-language
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.langid_ensemble import (
+from curation.langid.ensemble import (
     CALIBRATION_FILE,
     FT_TOP_K,
     ROUTE_ALWAYS,
@@ -34,7 +34,7 @@ from curation.langid_ensemble import (
     lingua_codes,
     lingua_probabilities,
 )
-from curation.langid_eval import read_folder
+from curation.langid.evaluate import read_folder
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 WEIGHTS = (0.0, 0.1, 0.2, 0.3)

@@ -15,8 +15,8 @@ from pydantic import Field
 
 from curation.annotators.decontam import RULE as CONTAMINATION
 from curation.annotators.decontam import BenchmarkConfig
-from curation.decontam import DECONTAM_FIELDS, DecontamIndex
-from curation.decontam_kernel import HashKernel, MatchKernel
+from curation.decontam.index import DECONTAM_FIELDS, DecontamIndex
+from curation.decontam.kernel import HashKernel, MatchKernel
 from pipelines.framework.drop_reason import mark
 from pipelines.framework.stage import (
     StageConfig,

@@ -2,9 +2,9 @@
 
 Metadata filters (a source, a suffix, a star count in `meta`) need no code: `decide` takes
 `rules: [{name: short_german, drop_if: "get_json_object(meta, '$.lang') = 'de' AND char_count < 200"}]`.
-The expression is parsed when the spec loads (`curation.expression_parse`); anything outside the
+The expression is parsed when the spec loads (`curation.expressions.parse`); anything outside the
 documented subset (docs/curation.md, "User rules") is refused there, naming the rule. Spark and
-Arrow then evaluate the same tree (`curation.expression_tree`, `curation.expression_arrow`), and
+Arrow then evaluate the same tree (`curation.expressions.tree`, `curation.expressions.arrow`), and
 a rule whose expression is null on a row does not drop it (as Spark's WHERE would keep it out).
 """
 
@@ -14,8 +14,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from curation.expression_parse import parse
-from curation.expression_tree import Expression, ExpressionError
+from curation.expressions.parse import parse
+from curation.expressions.tree import Expression, ExpressionError
 from pipelines.framework.drop_reason import DROP_REASON, register_reason
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")

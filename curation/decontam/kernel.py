@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from curation.decontam import DECONTAM_FIELDS, DecontamIndex, ngram_hashes
+from curation.decontam.index import DECONTAM_FIELDS, DecontamIndex, ngram_hashes
 
 
 class MatchKernel:

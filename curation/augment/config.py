@@ -1,6 +1,6 @@
 """The `augment` stage's configuration: mixture weights and the text and image operations, validated.
 
-Pydantic only, no Spark: the augment kernels (curation.augment_kernel) carry it to the workers.
+Pydantic only, no Spark: the augment kernels (curation.augment.kernel) carry it to the workers.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from curation.augment_text import CASE_MODES
+from curation.augment.text import CASE_MODES
 from pipelines.framework.stage import StageConfig
 
 

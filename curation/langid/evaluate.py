@@ -2,7 +2,7 @@
 
 Each file holds one text per line, labelled by its name. Lines alternate
 between two halves: even lines (0, 2, ...) are the *calibration* half that
-`curation.langid_calibrate` tunes the ensemble on, odd lines the *report* half
+`curation.langid.calibrate` tunes the ensemble on, odd lines the *report* half
 that accuracy is quoted on, so no figure is measured on data it was tuned on.
 Overall accuracy is the mean over languages (each language counts once).
 A language a backend cannot output at all is marked `supported: false`.
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from curation.langid import LABEL_PREFIX, load_model
-from curation.langid_ensemble import LangIdConfig, detect, lingua_codes
-from curation.langid_labels import from_lid176
+from curation.langid.ensemble import LangIdConfig, detect, lingua_codes
+from curation.langid.labels import from_lid176
+from curation.langid.lid176 import LABEL_PREFIX, load_model
 
 Half = Literal["all", "calibration", "report"]
 BATCH = 2000

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from curation.annotate_kernel import AnnotateKernel
+from curation.annotate.kernel import AnnotateKernel
 from curation.annotators import DEFAULT_ANNOTATORS, build, resolve
 from curation.decide import DecisionRules
 from curation.rules import reasons_in_order

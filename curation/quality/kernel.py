@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curation.quality import score_texts
+from curation.quality.model import score_texts
 
 QUALITY_SCORE = pa.field("quality_score", pa.float64())
 

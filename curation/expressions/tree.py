@@ -1,7 +1,7 @@
 """The parsed form of a user rule (docs/curation.md, "User rules"): a small tree, its Spark SQL, its kinds.
 
-`curation.expression_parse` builds the tree from Spark SQL text (driver side, with sqlglot);
-`curation.expression_arrow` evaluates it over Arrow batches (workers); `to_sql` writes it
+`curation.expressions.parse` builds the tree from Spark SQL text (driver side, with sqlglot);
+`curation.expressions.arrow` evaluates it over Arrow batches (workers); `to_sql` writes it
 back as the Spark SQL the `decide` stage runs. Writing the SQL back, rather than passing the
 user's text on, is what makes the two agree: decimals become doubles and `/` becomes
 `try_divide`, so neither side sees a type or an error the other does not. `check` gives each

@@ -10,7 +10,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from curation.expression_tree import Expression, ExpressionError, Node
+from curation.expressions.tree import Expression, ExpressionError, Node
 
 # sqlglot's class names -> ours.
 CAST_TARGETS = {"INT": "int", "BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean", "TEXT": "string"}

@@ -5,8 +5,8 @@ bs/hr/sr and nb/nn/da, reads Malay as Indonesian and has no Zulu, Xhosa, Shona,
 Sotho, Tswana, Tsonga, Ganda or Maori at all. lingua (75 languages, models in
 its wheel) is about 100x slower but better there. The ensemble runs lid.176 on
 every text and sends a text to lingua only where calibration on held-in data
-measured lingua to do better (`langid_calibration.json`, written by
-`curation.langid_calibrate`): below a confidence threshold, or always, per
+measured lingua to do better (`calibration.json`, written by
+`curation.langid.calibrate`): below a confidence threshold, or always, per
 lid.176 label. There the two are fused: the label maximises
 `weight * log p_fasttext + log p_lingua` over lingua's languages, so lid.176
 still breaks near-ties (the weight is calibrated per lid.176 label).
@@ -30,11 +30,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from curation.langid import LABEL_PREFIX, _raw_predict
-from curation.langid_labels import from_lid176, script_of
+from curation.langid.labels import from_lid176, script_of
+from curation.langid.lid176 import LABEL_PREFIX, _raw_predict
 
 Backend = Literal["fasttext", "ensemble", "lingua"]
-CALIBRATION_FILE = Path(__file__).with_name("langid_calibration.json")
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 FT_TOP_K = 5  # lid.176 labels fused with lingua's (lower ones carry no weight worth the cost)
 LINGUA_MAX_CHARS = 500  # lingua reads this much of a text: its cost grows with length, its accuracy
 # does not beyond a sentence or two (lingua's sentences are 124 characters at the median, 328 at the 95th pct)

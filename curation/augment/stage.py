@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from curation.augment_config import AugmentConfig
-from curation.augment_kernel import DOWNSAMPLED, DocumentAugmenter, ImageAugmenter
+from curation.augment.config import AugmentConfig
+from curation.augment.kernel import DOWNSAMPLED, DocumentAugmenter, ImageAugmenter
 from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.stage import (
     Stage,

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curation.expression_tree import Node
+from curation.expressions.tree import Node
 
 Value = pa.Array | pa.ChunkedArray | pa.Scalar
 _COMPARE = {

@@ -1,7 +1,7 @@
 """The augment kernels: `pa.RecordBatch -> pa.RecordBatch` over documents and images, no Spark import.
 
 Every decision is a pure function of (seed, row id, operation), so no output depends on
-batch or partition boundaries (see curation.augment for what the stage adds and why).
+batch or partition boundaries (see curation.augment.stage for what the stage adds and why).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pyarrow.compute as pc
 import xxhash
 from pydantic import BaseModel
 
-from curation.augment_config import AugmentConfig
-from curation.augment_image import IMAGE_OPS, encode
-from curation.augment_text import TEXT_OPS
+from curation.augment.config import AugmentConfig
+from curation.augment.image import IMAGE_OPS, encode
+from curation.augment.text import TEXT_OPS
 from pipelines.framework.drop_reason import DROP_REASON, FIELD, arrow_reasons, register_reason
 
 DOWNSAMPLED = register_reason(
