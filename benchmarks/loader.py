@@ -27,9 +27,9 @@ import numpy as np
 import psutil
 import torch
 
-from training.sample_shards import iter_texts, train_tokenizer, write_shard_set
-from training.shard_format import INDEX_DTYPE, Manifest, ShardEntry
-from training.stream import StreamLoader, TokenStream
+from training.loader.stream import StreamLoader, TokenStream
+from training.shards.format import INDEX_DTYPE, Manifest, ShardEntry
+from training.shards.sample import iter_texts, train_tokenizer, write_shard_set
 
 SHARED = Path(os.environ.get("REFINERY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SEQ, BATCH = 1024, 16

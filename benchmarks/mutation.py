@@ -73,7 +73,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "shard-index-big-endian",
         "datatrove reads our .ds.index",
-        "training/shard_format.py",
+        "training/shards/format.py",
         'INDEX_DTYPE = np.dtype("<u8")',
         'INDEX_DTYPE = np.dtype(">u8")',
         ("tests/training/test_shards.py::test_datatrove_reader_reads_our_tokens",),
@@ -105,7 +105,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "train-metrics-not-rewound",
         "a trainer SIGKILLed between checkpoints logs each step once",
-        "training/train.py",
+        "training/trainer/train.py",
         "    metrics.rewind(step)\n",
         "",
         (
@@ -124,7 +124,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "ddp-no-gradient-sync",
         "DDP trains the same model as one process",
-        "training/train.py",
+        "training/trainer/train.py",
         "with grad_sync(model, micro == o.grad_accum - 1):",
         "with grad_sync(model, False):",
         ("tests/training/test_train.py::test_ddp_two_processes_on_gloo_then_resume_on_one",),
@@ -219,7 +219,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "loader-resume-off-by-one",
         "a resumed loader continues with the very next sample",
-        "training/stream.py",
+        "training/loader/stream.py",
         'self.samples_consumed = int(state["samples_consumed"])',
         'self.samples_consumed = int(state["samples_consumed"]) + 1',
         (
@@ -230,7 +230,7 @@ MUTATIONS: list[Mutation] = [
     Mutation(
         "loader-ranks-overlap",
         "ranks read disjoint samples",
-        "training/stream.py",
+        "training/loader/stream.py",
         "positions = first + self.rank * self.batch_size + np.arange(self.batch_size, dtype=np.int64)",
         "positions = first + np.arange(self.batch_size, dtype=np.int64)",
         ("tests/training/test_stream.py::test_elastic_resume_loses_and_repeats_nothing",),

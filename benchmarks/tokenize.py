@@ -8,7 +8,7 @@ lake (several files, so every core gets input).
 
 ours:   `Shards.run` on Spark local[cores]: read the table snapshot, split, hash-partition,
         tokenize with the run's encoder (tokie once its ids equal HF tokenizers' on the run's
-        check set, training/encoders.py; the check is timed), write .ds/.ds.index/.docs.parquet,
+        check set, training/tokenizer/encoders.py; the check is timed), write .ds/.ds.index/.docs.parquet,
         write the manifest. Spark start-up is excluded (a warm session, as in a job).
 anchor: `tokenizers.Tokenizer.encode_batch` over the same texts already in memory, batches of
         1,000, on the same cores (its own Rayon threads): the ceiling for any shard writer here.
@@ -135,8 +135,8 @@ def anchor_tokens_per_s(texts: list[str], tokenizer_path: Path) -> tuple[float, 
 def ours_tokens_per_s(lake, cores: int, work: Path, tokenizer_path: Path) -> tuple[float, int, str]:
     from pipelines.framework.spark import get_spark
     from pipelines.framework.stage import StageContext
-    from training.shards_config import ShardsConfig
-    from training.shards_stage import Shards
+    from training.shards.config import ShardsConfig
+    from training.shards.stage import Shards
 
     spark = get_spark(
         master=f"local[{cores}]", conf={"spark.driver.memory": "3g"}, ui=False, app_name="bench-tokenize"

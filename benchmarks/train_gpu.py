@@ -12,7 +12,7 @@ cycled to hold at least one pass of the planned tokens. The model's vocabulary i
 (GPT-2's, padded) whatever the tokenizer's, so FLOPs and MFU match GPT-2 124M as llm.c
 measures it (the anchor: about 41% MFU on an H100 at this size).
 
-It runs the real trainer (`training.train.train`: DDP-ready, bf16 autocast, torch.compile,
+It runs the real trainer (`training.trainer.train.train`: DDP-ready, bf16 autocast, torch.compile,
 fused AdamW, TokenStream with 2 workers) and reads its metrics.jsonl; the first steps
 (compilation, warm-up) are left out of the averages.
 """
@@ -43,7 +43,7 @@ def build_shards(out: Path, min_tokens: int) -> Path:
     """A shard set from real text; samples/tokenizer.json when it exists, else a BPE trained here."""
     from tokenizers import Tokenizer
 
-    from training.sample_shards import build_text_shards, iter_texts, train_tokenizer
+    from training.shards.sample import build_text_shards, iter_texts, train_tokenizer
 
     root = SHARED if SHARED.is_dir() else REPO / "samples" / "jsonl"
     texts = [t for _, t in iter_texts(root)]
@@ -84,7 +84,7 @@ def _train_config(args: argparse.Namespace, shards: Path, out: Path) -> Any:
     """The trainer's config for this run: one log line per step, no evaluation, no checkpoint."""
     import torch
 
-    from training.train_config import TrainConfig
+    from training.trainer.config import TrainConfig
 
     return TrainConfig.model_validate(
         {
@@ -112,7 +112,7 @@ def _train_config(args: argparse.Namespace, shards: Path, out: Path) -> Any:
 
 def _train_records(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train as the arguments say (building shards first if none are given); the metrics.jsonl records."""
-    from training.train import train
+    from training.trainer.train import train
 
     with tempfile.TemporaryDirectory(prefix="train-gpu-") as tmp:
         min_tokens = args.steps * args.batch_size * args.seq_len

@@ -175,19 +175,13 @@ KERNEL_FILES = ("*/kernel.py", "*_kernel.py", "*/kernels/*.py")
 # Annotators are pickled to the workers with the fused kernel that runs them.
 ANNOTATOR_FILES = ("*/annotators/*.py",)
 CONFIG_FILES = ("*/config.py", "*_config.py", "*/settings.py")
-# The loader (stream, its sample order, shard sets, cache and reader), the model and the trainer.
+# The loader, the model and the trainer: their packages whole, the shard reader they read with and the
+# encoders the trainer tokenizes with.
 TRAINING_LOOP_FILES = (
-    "training/stream*.py",
-    "training/sample_order.py",
-    "training/shard_sets.py",
-    "training/shard_cache.py",
-    "training/shard_reader.py",
-    "training/model*.py",
-    "training/train*.py",
-    "training/distributed.py",
-    "training/metrics.py",
-    "training/checkpoint.py",
-    "training/encoders.py",
+    "training/loader/*.py",
+    "training/trainer/*.py",
+    "training/shards/reader.py",
+    "training/tokenizer/encoders.py",
 )
 
 RULES = (

@@ -63,7 +63,7 @@ def test_the_checks_see_the_modules_they_guard() -> None:
     assert "pii.kernel" in SPARK_FREE
     assert "pii.settings" in SPARK_FREE
     assert any(module.startswith("curation.annotators.") for module in SPARK_FREE)
-    assert {"training.stream", "training.model", "training.train"} <= set(SPARK_FREE)
+    assert {"training.loader.stream", "training.trainer.model", "training.trainer.train"} <= set(SPARK_FREE)
     assert any(module.startswith("pipelines.framework.") for module in GRAPH.paths)
 
 
@@ -132,8 +132,9 @@ SYNTHETIC = {
     "pii/a.py": "from pii import b\n",
     "pii/b.py": "class B:\n    from pii.a import x\n",
     "training/__init__.py": "",
-    "training/stream_loader.py": "from training.shard_format import read\n",
-    "training/shard_format.py": "from pipelines.framework import lake\n",
+    "training/loader/__init__.py": "",
+    "training/loader/stream_loader.py": "from training.shards.format import read\n",
+    "training/shards/format.py": "from pipelines.framework import lake\n",
     "jobs/__init__.py": "",
     "jobs/cli.py": "import curation.scores\n",
     "pii/cli.py": "import json\n",
@@ -160,7 +161,7 @@ def test_each_rule_reports_its_violation_with_the_chain(synthetic) -> None:
         "annotators import no pyspark: curation.annotators.bad -> curation.spark_algos -> pyspark",
         "configs import no pyspark: curation.gopher_config -> pyspark",
         "training's loader, model and trainer import neither pyspark nor pipelines: "
-        "training.stream_loader -> training.shard_format -> pipelines.framework.lake",
+        "training.loader.stream_loader -> training.shards.format -> pipelines.framework.lake",
         "an area's CLI is a leaf (only jobs mounts it): pii.stage -> pii.cli",
     ]
 

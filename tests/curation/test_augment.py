@@ -200,9 +200,9 @@ def test_image_variants_are_recorded_and_reproducible(shared_data):
 
 
 def test_stage_variants_never_cross_the_split(stage_ctx, lake, shared_data, small_tokenizer):
-    from training.shard_format import Manifest, shard_paths
-    from training.shards_config import ShardsConfig
-    from training.shards_stage import Shards
+    from training.shards.config import ShardsConfig
+    from training.shards.format import Manifest, shard_paths
+    from training.shards.stage import Shards
 
     lake.write_arrow(pa.Table.from_pylist(corpus_rows(shared_data), schema=SCHEMA), "test/curated")
     stage = Augment(AugmentConfig(seed=5, mixture={"source_weights": {"lingua": 2.0}}, text=ALL_TEXT))

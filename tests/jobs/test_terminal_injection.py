@@ -152,7 +152,7 @@ def test_pii_scan(tmp_path):
 def shard_set(spark, tmp_path_factory) -> tuple[Path, str]:
     """A shard set written by the shards stage from documents whose text and source are hostile."""
     from pipelines.framework.stage import StageContext
-    from training.shards_stage import Shards, ShardsConfig
+    from training.shards.stage import Shards, ShardsConfig
 
     root = tmp_path_factory.mktemp("shards")
     lake = Lake(root / "lake")

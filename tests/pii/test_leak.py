@@ -177,9 +177,9 @@ def test_curated_table_leak_rate_per_entity_type(leak_run):
 
 
 def test_shards_leak_no_more_than_the_curated_table(leak_run):
-    from training.shard_format import Manifest, shard_paths
-    from training.shard_reader import ShardReader
-    from training.tokenizer import load_tokenizer
+    from training.shards.format import Manifest, shard_paths
+    from training.shards.reader import ShardReader
+    from training.tokenizer.load import load_tokenizer
 
     folder = leak_run.lake / "shards" / "default"
     manifest = Manifest.load(folder)

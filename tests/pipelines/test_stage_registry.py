@@ -99,7 +99,7 @@ LAZY = """
 import json, sys
 from pipelines.framework.spec import parse_spec
 from pipelines.framework.registry import known_stages, stage_class
-heavy = ("spacy", "presidio_analyzer", "torch", "pii.stage", "curation.augment.stage", "training.shards_stage")
+heavy = ("spacy", "presidio_analyzer", "torch", "pii.stage", "curation.augment.stage", "training.shards.stage")
 parse_spec({"name": "lazy", "stages": [{"stage": "ingest"}, {"stage": "exact_dedup"}]})
 two = [m for m in heavy if m in sys.modules]
 for name in known_stages():
@@ -120,5 +120,5 @@ def test_only_the_named_stages_modules_are_imported():
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["two"] == []
     assert "presidio_analyzer" not in seen["all_but_pii"] and "pii.stage" not in seen["all_but_pii"]
-    assert {"curation.augment.stage", "training.shards_stage"} <= set(seen["all_but_pii"])
+    assert {"curation.augment.stage", "training.shards.stage"} <= set(seen["all_but_pii"])
     assert {"presidio_analyzer", "pii.stage"} <= set(seen["pii"])

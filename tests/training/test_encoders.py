@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import training.encoders as encoders
+import training.tokenizer.encoders as encoders
 from benchmarks.tokenize import web_texts
-from training.encoders import HfEncoder, TokieEncoder, check_texts, first_disagreement, resolve
+from training.tokenizer.encoders import HfEncoder, TokieEncoder, check_texts, first_disagreement, resolve
 
 REPO = Path(__file__).resolve().parents[2]
 DOLMA_TOKENIZERS = Path("peer-tests/dolma/tests/data/tokenizer")

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from training.model import CONFIGS, GPT, GPTConfig, model_config
+from training.trainer.model import CONFIGS, GPT, GPTConfig, model_config
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,11 @@ from tests.training.test_shards_fixtures import (  # noqa: F401
     shards_config,
     small_tokenizer,
 )
-from training.shard_format import Manifest, shard_paths
-from training.shard_reader import ShardReader
-from training.shards_config import ShardsConfig
-from training.shards_stage import Shards
-from training.tokenizer import load_tokenizer
+from training.shards.config import ShardsConfig
+from training.shards.format import Manifest, shard_paths
+from training.shards.reader import ShardReader
+from training.shards.stage import Shards
+from training.tokenizer.load import load_tokenizer
 
 
 def _stage(tokenizer, **overrides) -> Shards:

@@ -85,8 +85,8 @@ def corpus_table(lake, shared_data: Path) -> str:
 @pytest.fixture(scope="session")
 def small_tokenizer(tmp_path_factory, shared_data: Path) -> Path:
     """A 1,000-token byte-level BPE trained by our trainer on the corpus (uint16 shards)."""
-    from training.tokenizer import save_tokenizer
-    from training.tokenizer_build import train_bpe
+    from training.tokenizer.build import train_bpe
+    from training.tokenizer.load import save_tokenizer
 
     texts = (row["text"] for row in corpus_rows(shared_data))
     tokenizer = train_bpe(texts, vocab_size=1000)
@@ -123,8 +123,8 @@ def built_shards(spark, tmp_path_factory, shared_data: Path, small_tokenizer: Pa
     """One shard set built by the stage from the corpus, shared read-only by the shard tests (copy to corrupt)."""
     from pipelines.framework.lake import Lake
     from pipelines.framework.stage import StageContext
-    from training.shards_config import ShardsConfig
-    from training.shards_stage import Shards
+    from training.shards.config import ShardsConfig
+    from training.shards.stage import Shards
 
     root = tmp_path_factory.mktemp("built")
     lake = Lake(root / "lake")

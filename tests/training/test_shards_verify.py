@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.training.test_shards_fixtures import built_shards, small_tokenizer  # noqa: F401
-from training.shard_format import Manifest, shard_paths
-from training.shard_reader import ShardReader
-from training.shards_cli import shards_app
-from training.verify import info, show, verify
+from training.shards.cli import shards_app
+from training.shards.format import Manifest, shard_paths
+from training.shards.reader import ShardReader
+from training.shards.verify import info, show, verify
 
 runner = CliRunner()
 

@@ -17,9 +17,9 @@ from tests.training.test_stream_fixtures import (  # noqa: F401
     web_texts,
     web_tokenizer,
 )
-from training.sample_order import KeyedPermutation, Mixture
-from training.shard_format import Manifest, ShardError
-from training.stream import Source, StreamLoader, TokenStream
+from training.loader.sample_order import KeyedPermutation, Mixture
+from training.loader.stream import Source, StreamLoader, TokenStream
+from training.shards.format import Manifest, ShardError
 
 SEQ, B = 32, 4
 

@@ -2,7 +2,7 @@
 
 A byte-level BPE (vocab 384, trains in about a second) is fitted on the data-juicer
 RedPajama/Pile documents and dolma's Common Crawl documents, which are then written
-with the shard format's own writer (`training.sample_shards`).
+with the shard format's own writer (`training.shards.sample`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.sample_shards import build_text_shards, iter_texts, train_tokenizer, write_shard_set
+from training.shards.sample import build_text_shards, iter_texts, train_tokenizer, write_shard_set
 
 VOCAB = 384
 

@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.training.test_shards_fixtures import SCHEMA, corpus_rows, small_tokenizer, write_corpus  # noqa: F401
-from training.shards_cli import tokenizer_app
-from training.tokenizer import describe, load_tokenizer, resolve_eos
-from training.tokenizer_build import TableSample, train_bpe
+from training.shards.cli import tokenizer_app
+from training.tokenizer.build import TableSample, train_bpe
+from training.tokenizer.load import describe, load_tokenizer, resolve_eos
 
 runner = CliRunner()
 

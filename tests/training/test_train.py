@@ -16,10 +16,10 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.training.test_stream_fixtures import web_shards, web_texts, web_tokenizer  # noqa: F401
-from training import checkpoint
-from training.train import train
-from training.train_cli import app
-from training.train_config import TrainConfig, load_config
+from training.trainer import checkpoint
+from training.trainer.cli import app
+from training.trainer.config import TrainConfig, load_config
+from training.trainer.train import train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -99,7 +99,7 @@ def test_sigkill_between_checkpoints_resumes_bit_exact_without_duplicate_steps(w
     cfg.write_text(yaml.safe_dump(_config(web_shards, killed).model_dump(mode="json")))
     env = {**os.environ, "PYTHONPATH": str(REPO), "REFINERY_TRAIN_FAULT": "after_step:5"}
     proc = subprocess.run(
-        [sys.executable, "-m", "training.train", str(cfg)],
+        [sys.executable, "-m", "training.trainer.train", str(cfg)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -187,7 +187,7 @@ def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
     proc = subprocess.run(
-        [*cmd, "-m", "training.train", str(cfg)],
+        [*cmd, "-m", "training.trainer.train", str(cfg)],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -2,7 +2,7 @@
 
 Why it exists: the loader's tests, the benchmarks and the self-contained GPU script need
 real shards on a machine where the curation pipeline has not run. It uses only the shard
-format's own writer (`training.shard_writer.ShardWriter`, `training.shard_format.Manifest`), so what it writes is
+format's own writer (`training.shards.writer.ShardWriter`, `training.shards.format.Manifest`), so what it writes is
 exactly what the `shards` stage writes. Text comes from the real web samples in
 ../shared/data (or any folder of .jsonl / .jsonl.gz / .json.gz files with a `text` field).
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.ingest.readers.jsonl import json_lines
-from training.shard_format import Manifest, ShardEntry, dtype_for_vocab, sha256_file
-from training.shard_writer import DocMeta, ShardWriter
-from training.tokenizer import save_tokenizer
-from training.tokenizer_build import train_bpe
+from training.shards.format import Manifest, ShardEntry, dtype_for_vocab, sha256_file
+from training.shards.writer import DocMeta, ShardWriter
+from training.tokenizer.build import train_bpe
+from training.tokenizer.load import save_tokenizer
 
 EOS_TOKEN = "<|endoftext|>"
 WEB_TEXT_DIRS = ("web/datajuicer_pretrain_source_samples", "web/dolma_cc_samples")

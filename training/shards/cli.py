@@ -42,8 +42,8 @@ def train(
 ) -> None:
     """Train a byte-level BPE with an EOS token on a deterministic sample of TABLE, streamed batch by batch."""
     from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
-    from training.tokenizer import describe, save_tokenizer
-    from training.tokenizer_build import TableSample, fertility, train_bpe, write_report
+    from training.tokenizer.build import TableSample, fertility, train_bpe, write_report
+    from training.tokenizer.load import describe, save_tokenizer
 
     lk = Lake(lake_root(lake))
     try:
@@ -88,7 +88,7 @@ def _print_fertility(stats) -> None:
 @tokenizer_app.command("info")
 def tokenizer_info(path: Path, eos_token: str | None = typer.Option(None, "--eos-token")) -> None:
     """Vocabulary size, EOS token and id, sha256, and the shard dtype it implies."""
-    from training.tokenizer import describe
+    from training.tokenizer.load import describe
 
     try:
         tok = describe(path, eos_token)
@@ -112,7 +112,7 @@ def verify_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Check FOLDER against its manifest and source table; exit 1 and name the first mismatch if any."""
-    from training.verify import verify
+    from training.shards.verify import verify
 
     try:
         report = verify(folder, sample, seed, lake, tokenizer, check_source=not no_source)
@@ -135,7 +135,7 @@ def verify_cmd(
 @shards_app.command("info")
 def info_cmd(folder: Path, as_json: bool = typer.Option(False, "--json")) -> None:
     """Tokens and documents per split, source and language, and the source table version."""
-    from training.verify import info
+    from training.shards.verify import info
 
     try:
         summary = info(folder)
@@ -168,7 +168,7 @@ def show_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """A document's decoded text with its shard, token span and provenance."""
-    from training.verify import show
+    from training.shards.verify import show
 
     try:
         found = show(folder, doc, tokenizer)

@@ -22,7 +22,7 @@ import xxhash
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from pipelines.framework.drop_reason import DROP_REASON, arrow_kept
-from training.tokenizer import DEFAULT_EOS, TokenizerInfo
+from training.tokenizer.load import DEFAULT_EOS, TokenizerInfo
 
 SAMPLE_RESOLUTION = 1 << 32
 WORD_RE = re.compile(r"\S+")

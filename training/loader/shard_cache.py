@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from training.shard_format import ShardError
+from training.shards.format import ShardError
 
 
 def is_remote(location: str) -> bool:

@@ -7,9 +7,9 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from pipelines.framework.stage import StageConfig
-from training.encoders import EncoderChoice
+from training.tokenizer.encoders import EncoderChoice
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TOKENIZER = "samples/tokenizer.json"
 
 

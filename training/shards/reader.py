@@ -1,7 +1,7 @@
-"""Random access to written shards of the format (training.shard_format): memory maps and provenance.
+"""Random access to written shards of the format (training.shards.format): memory maps and provenance.
 
 For inspection, `verify` and the tests; the training loader reads windows through
-`training.shard_sets`, which needs neither the provenance table nor per-document access.
+`training.loader.shard_sets`, which needs neither the provenance table nor per-document access.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from training.shard_format import INDEX_DTYPE, Manifest, TokenDType, numpy_dtype, shard_paths
+from training.shards.format import INDEX_DTYPE, Manifest, TokenDType, numpy_dtype, shard_paths
 
 
 def open_tokens(path: str | os.PathLike[str], dtype: TokenDType) -> np.ndarray:

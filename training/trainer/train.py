@@ -1,7 +1,7 @@
 """GPT pretraining on refinery shards; one process per device, launched directly or by torchrun.
 
-    python -m training.train training/configs/demo_tiny.yaml
-    torchrun --nproc-per-node 8 -m training.train training/configs/gpt2_124m.yaml --set steps=5000
+    python -m training.trainer.train training/configs/demo_tiny.yaml
+    torchrun --nproc-per-node 8 -m training.trainer.train training/configs/gpt2_124m.yaml --set steps=5000
 
 The loop is nanoGPT's (a function, not a framework): micro-batches with gradient
 accumulation, clipping, AdamW, warmup + cosine learning rate, periodic evaluation on the
@@ -30,13 +30,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from training import checkpoint
-from training.distributed import Dist, grad_sync, wrap_model
-from training.metrics import Metrics, ProgressBar, peak_flops
-from training.model import GPT, model_config
-from training.shard_format import sha256_file
-from training.stream import Source, StreamLoader, TokenStream
-from training.train_config import TrainConfig, load_config
+from training.loader.stream import Source, StreamLoader, TokenStream
+from training.shards.format import sha256_file
+from training.trainer import checkpoint
+from training.trainer.config import TrainConfig, load_config
+from training.trainer.distributed import Dist, grad_sync, wrap_model
+from training.trainer.metrics import Metrics, ProgressBar, peak_flops
+from training.trainer.model import GPT, model_config
 
 
 # ------------------------------------------------------------------------------------------------ setup
@@ -360,7 +360,9 @@ def _save(run: Run, step: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.trainer.train", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("config", help="training config YAML")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="override key.sub=value")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this step (resume later)")

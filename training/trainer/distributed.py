@@ -9,8 +9,8 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from training.model import GPT
-from training.train_config import TrainConfig
+from training.trainer.config import TrainConfig
+from training.trainer.model import GPT
 
 
 class Dist:

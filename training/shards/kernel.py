@@ -1,6 +1,6 @@
 """The `shards` stage's task: one data file of the snapshot -> tokenized shards, in the Python worker.
 
-Arrow and the tokenizer only, no Spark import (the stage, training.shards_stage, ships
+Arrow and the tokenizer only, no Spark import (the stage, training.shards.stage, ships
 `write_file_shards` to one Spark task per file). Kept rows only; the split of a row is a
 seeded hash of its parent id, so augmented copies follow their parent and no output
 depends on its neighbours.
@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 import xxhash
 
 from pipelines.framework.drop_reason import DROP_REASON, arrow_kept
-from training.encoders import BatchEncoder, encoder
-from training.shard_format import SPLITS, ShardEntry, TokenDType
-from training.shard_writer import DocMeta, ShardWriter
-from training.shards_config import ShardsConfig
+from training.shards.config import ShardsConfig
+from training.shards.format import SPLITS, ShardEntry, TokenDType
+from training.shards.writer import DocMeta, ShardWriter
+from training.tokenizer.encoders import BatchEncoder, encoder
 
 SPLIT_RESOLUTION = 1_000_000
 

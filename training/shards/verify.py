@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from training.shard_format import DOCS_SCHEMA, Manifest, ShardEntry, sha256_file, shard_paths
-from training.shard_reader import ShardReader, locate_document
-from training.tokenizer import load_tokenizer
+from training.shards.format import DOCS_SCHEMA, Manifest, ShardEntry, sha256_file, shard_paths
+from training.shards.reader import ShardReader, locate_document
+from training.tokenizer.load import load_tokenizer
 
 LOOKUP_CHUNK = 256
 

@@ -24,9 +24,9 @@ occupies tokens ``[ends[i-1], ends[i])`` (``ends[-1] == 0``), EOS included, and
 Shard names (`Manifest.shards[*].name`) are paths relative to the folder without
 suffix, e.g. ``train/part-00003-00001``.
 
-The writer of one shard is `training.shard_writer.ShardWriter`, random access to one is
-`training.shard_reader.ShardReader`, and the training loader reads windows through
-`training.shard_sets`. Other readers should use `Manifest.load`, `Manifest.shard_entries`
+The writer of one shard is `training.shards.writer.ShardWriter`, random access to one is
+`training.shards.reader.ShardReader`, and the training loader reads windows through
+`training.loader.shard_sets`. Other readers should use `Manifest.load`, `Manifest.shard_entries`
 and `ShardReader`; those names and signatures are stable.
 """
 

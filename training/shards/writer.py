@@ -1,6 +1,6 @@
-"""Writing one shard of the format (training.shard_format): tokens, document index and provenance.
+"""Writing one shard of the format (training.shards.format): tokens, document index and provenance.
 
-Used by the `shards` stage on Spark workers and by `training.sample_shards` without Spark,
+Used by the `shards` stage on Spark workers and by `training.shards.sample` without Spark,
 so both write byte-identical shards.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from training.shard_format import (
+from training.shards.format import (
     DOCS_SCHEMA,
     INDEX_DTYPE,
     ShardEntry,

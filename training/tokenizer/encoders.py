@@ -25,7 +25,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from training.tokenizer import tokenizer_from_json
+from training.tokenizer.load import tokenizer_from_json
 
 EncoderChoice = Literal["auto", "tokie", "hf"]
 # Inputs where tokenizers tend to differ: special tokens inside text, whitespace runs,

@@ -46,10 +46,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from training.sample_order import Identity, KeyedPermutation, Mixture, derive_key
-from training.shard_cache import ShardCache, is_remote
-from training.shard_format import Manifest
-from training.shard_sets import OpenShards, ShardSet
+from training.loader.sample_order import Identity, KeyedPermutation, Mixture, derive_key
+from training.loader.shard_cache import ShardCache, is_remote
+from training.loader.shard_sets import OpenShards, ShardSet
+from training.shards.format import Manifest
 
 STATE_VERSION = 1
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from training.model import CONFIGS
+from training.trainer.model import CONFIGS
 
 
 class SourceConfig(BaseModel):

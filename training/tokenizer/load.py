@@ -1,6 +1,6 @@
 """Tokenizers: load any HF `tokenizer.json`, find its EOS, describe it for the manifest, save it.
 
-Training one from a lake table is training.tokenizer_build; this module is what encoding
+Training one from a lake table is training.tokenizer.build; this module is what encoding
 needs, so the shard encoders (and through them the trainer's side) import nothing more.
 
 Encoding for shards never adds special tokens: the shard writer appends the EOS
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from training.shard_format import dtype_for_vocab, sha256_file
+from training.shards.format import dtype_for_vocab, sha256_file
 
 DEFAULT_EOS = "<|endoftext|>"
 EOS_CANDIDATES = (DEFAULT_EOS, "</s>", "<eos>", "[EOS]", "<|end_of_text|>", "<|im_end|>")

@@ -15,8 +15,8 @@ from typing import Literal
 
 import numpy as np
 
-from training.shard_cache import ShardCache, is_remote, local_path
-from training.shard_format import (
+from training.loader.shard_cache import ShardCache, is_remote, local_path
+from training.shards.format import (
     INDEX_DTYPE,
     INDEX_SUFFIX,
     MANIFEST_NAME,

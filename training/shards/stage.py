@@ -7,7 +7,7 @@ snapshot (sorted; only paths travel) and Spark runs one task per file. Each task
 streams its file with pyarrow in batches (only the needed columns), keeps rows
 with `drop_reason` null, assigns train/validation by a seeded hash of the parent
 id (`augmented_from`, else the document id, so augmented copies follow their
-parent), tokenizes with the run's encoder (training/encoders.py: tokie once it has
+parent), tokenizes with the run's encoder (training/tokenizer/encoders.py: tokie once it has
 reproduced HF tokenizers' ids on this run's check set, else HF's
 `encode_batch_fast`) and writes shards of about `shard_tokens`
 tokens per split, named by file index and sequence. Task output depends only on
@@ -28,11 +28,11 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from pipelines.framework.stage import Stage, StageContext, StageResult
-from training.encoders import encoder, resolve
-from training.shard_format import MANIFEST_NAME, SPLITS, Manifest, ShardEntry, shard_paths
-from training.shards_config import ShardsConfig, output_folder, resolve_tokenizer_path
-from training.shards_kernel import check_sample, write_file_shards
-from training.tokenizer import describe
+from training.shards.config import ShardsConfig, output_folder, resolve_tokenizer_path
+from training.shards.format import MANIFEST_NAME, SPLITS, Manifest, ShardEntry, shard_paths
+from training.shards.kernel import check_sample, write_file_shards
+from training.tokenizer.encoders import encoder, resolve
+from training.tokenizer.load import describe
 
 
 class Shards(Stage):

@@ -1,6 +1,6 @@
 """`refinery train CONFIG`: train a GPT on shards.
 
-Mount the function `train` as a command (jobs/mount.py: `("train", "training.train_cli:train")`);
+Mount the function `train` as a command (jobs/mount.py: `("train", "training.trainer.cli:train")`);
 `app` is the same command as a stand-alone typer app.
 
 One process by default; `--nproc-per-node N` re-launches the same config under torchrun
@@ -37,8 +37,8 @@ def train(
     ),
 ) -> None:
     """Train (or resume from the latest checkpoint in out_dir) as CONFIG says."""
-    from training.train import train as run_training
-    from training.train_config import load_config
+    from training.trainer.config import load_config
+    from training.trainer.train import train as run_training
 
     sets = list(overrides or [])
     if shards:
@@ -60,7 +60,7 @@ def train(
             "--standalone",
             f"--nproc-per-node={nproc_per_node}",
         ]
-        cmd += ["-m", "training.train", str(config)] + [a for s in sets for a in ("--set", s)]
+        cmd += ["-m", "training.trainer.train", str(config)] + [a for s in sets for a in ("--set", s)]
         if stop_after is not None:
             cmd += ["--stop-after", str(stop_after)]
         if fresh:
