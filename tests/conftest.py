@@ -69,3 +69,6 @@ def stage_ctx(spark, lake, tmp_path: Path):
         run_id=f"test-{uuid.uuid4().hex[:8]}",
         work_dir=tmp_path / "work",
     )
+
+
+pytest_plugins = ["tests.s3_server"]

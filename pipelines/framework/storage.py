@@ -1,0 +1,357 @@
+"""The one I/O layer: every byte of the lake, of raw inputs and of shard sets goes through here.
+
+Why pyarrow.fs and not fsspec (docs/cluster.md, "Object storage"):
+- Its S3, GCS and Azure filesystems are native C++ with no Python object inside. Arrow's I/O threads
+  never wait for the GIL, which is what killed processes at exit before (pipelines/framework/lake.py,
+  `snapshot_dataset`).
+- pyarrow.parquet and pyarrow.dataset take the same objects, so table reads, Parquet writes and
+  footers need no adapter.
+- It streams: `open_input_stream` reads a WARC of any size in bounded memory.
+- It ships in the pyarrow wheel we already depend on, with no extra dependency and no Hadoop connector.
+
+HTTP(S) inputs are read-only streams through urllib; nothing can be listed or written there.
+
+A `Location` is a URL plus the *settings* for reaching it, never the credentials. Credentials are
+read from environment variables, named in the settings, by each process that builds a filesystem.
+So a pickled Location can travel to Spark executors, and no record, log or error ever holds a
+secret. `scrub` removes the live credential values from any text that leaves the process, as a
+second guard.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import pyarrow.fs as pa_fs
+
+from pipelines.framework.storage_settings import (
+    StorageError,
+    StorageSettings,
+    active_settings,
+    delta_storage_options,
+    filesystem,
+    scrub,
+)
+
+OBJECT_SCHEMES = frozenset({"s3", "gs", "az"})
+SCHEME_ALIASES = {"gcs": "gs", "abfs": "az", "abfss": "az", "s3a": "s3"}
+HTTP_SCHEMES = frozenset({"http", "https"})
+URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
+TRANSIENT_ERRORS = (OSError, TimeoutError, ConnectionError)
+T = TypeVar("T")
+
+
+def _split_url(value: str) -> tuple[str, str]:
+    match = URL.match(value)
+    if not match:
+        return "file", str(Path(value).expanduser().resolve())
+    scheme = SCHEME_ALIASES.get(match.group(1).lower(), match.group(1).lower())
+    rest = match.group(2)
+    if scheme == "file":
+        return "file", str(Path(rest or "/").resolve())
+    if scheme in OBJECT_SCHEMES:
+        rest = rest.strip("/")
+        if not rest:
+            raise StorageError(f"{value}: name a bucket, e.g. {scheme}://my-bucket/lake")
+        return scheme, rest
+    if scheme in HTTP_SCHEMES:
+        return scheme, rest
+    raise StorageError(
+        f"{value}: unsupported scheme {scheme!r}; use a path or s3://, gs://, az://, http(s)://"
+    )
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A listed file: where it is, its size in bytes, and its modification time (seconds, or None)."""
+
+    location: Location
+    size: int
+    mtime: float | None
+
+
+@dataclass(frozen=True)
+class Location:
+    """A file or folder on local disk, object storage or HTTP(S). Picklable; holds no secret.
+
+    `url` is canonical: an absolute path for local disk, `scheme://bucket/key` otherwise.
+    """
+
+    url: str
+    settings: StorageSettings = field(default_factory=active_settings, compare=False)
+
+    @classmethod
+    def parse(
+        cls, value: str | os.PathLike[str] | Location, settings: StorageSettings | None = None
+    ) -> Location:
+        if isinstance(value, Location):
+            return value
+        scheme, path = _split_url(os.fspath(value))
+        url = path if scheme == "file" else f"{scheme}://{path}"
+        return cls(url, settings or active_settings())
+
+    # ------------------------------------------------------------------ naming
+    @property
+    def scheme(self) -> str:
+        match = URL.match(self.url)
+        return match.group(1) if match else "file"
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme == "file"
+
+    @property
+    def fs_path(self) -> str:
+        """The path the filesystem takes: `/abs/path` or `bucket/key`."""
+        return self.url if self.is_local else self.url.split("://", 1)[1]
+
+    @property
+    def name(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> Location:
+        head = self.url.rstrip("/").rsplit("/", 1)[0]
+        return Location(head or "/", self.settings)
+
+    def __truediv__(self, part: str) -> Location:
+        pieces = [p for p in str(part).split("/") if p and p != "."]
+        if ".." in pieces:
+            raise ValueError(f"{part!r} would leave {self.url}")
+        return Location("/".join([self.url.rstrip("/"), *pieces]), self.settings)
+
+    def relative_to(self, other: Location) -> str:
+        base = other.url.rstrip("/") + "/"
+        if not self.url.startswith(base):
+            raise ValueError(f"{self.url} is not under {other.url}")
+        return self.url[len(base) :]
+
+    def local_path(self) -> Path:
+        """The local path, for the few callers that hand a file to a library taking only paths."""
+        if not self.is_local:
+            raise StorageError(f"{self.url} is not on local disk")
+        return Path(self.url)
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:
+        return f"Location({self.url!r})"
+
+    def __fspath__(self) -> str:
+        return str(self.local_path())
+
+    # -------------------------------------------------------------- filesystem
+    @property
+    def fs(self) -> Any:
+        """The pyarrow filesystem for this location (built once per process)."""
+        if self.scheme in HTTP_SCHEMES:
+            raise StorageError(f"{self.url}: http(s) locations can only be opened for reading")
+        return filesystem(self.scheme, self.settings)
+
+    def delta_storage_options(self) -> dict[str, str]:
+        """Options for delta-rs. They hold credentials: pass them to deltalake only, never print them."""
+        return delta_storage_options(self.scheme, self.settings)
+
+    def _info(self) -> Any:
+        return self._call("inspect", lambda: self.fs.get_file_info(self.fs_path))
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        """Run a filesystem call; an error says which URL and, for object storage, what to check."""
+        try:
+            return fn()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            hint = "" if self.is_local else " (check the endpoint, bucket and credentials: docs/cluster.md)"
+            raise StorageError(
+                f"cannot {action} {self.url}: {scrub(str(exc), self.settings)}{hint}"
+            ) from None
+
+    def exists(self) -> bool:
+        if self.scheme in HTTP_SCHEMES:
+            return True
+        return self._info().type != pa_fs.FileType.NotFound
+
+    def is_file(self) -> bool:
+        return self.scheme in HTTP_SCHEMES or self._info().type == pa_fs.FileType.File
+
+    def is_dir(self) -> bool:
+        """A folder; on object storage, a prefix that holds at least one object."""
+        return self._info().type == pa_fs.FileType.Directory
+
+    def size(self) -> int:
+        info = self._info()
+        if info.type != pa_fs.FileType.File:
+            raise FileNotFoundError(f"no file at {self.url}")
+        return int(info.size)
+
+    def list(self, recursive: bool = True) -> list[FileEntry]:
+        """Files below this folder, sorted by URL; an absent folder lists nothing."""
+        selector = pa_fs.FileSelector(self.fs_path, recursive=recursive, allow_not_found=True)
+        infos = self._call("list", lambda: self.fs.get_file_info(selector))
+        base = self.url.rstrip("/")
+        prefix = self.fs_path.rstrip("/")
+        entries = [
+            FileEntry(
+                Location(base + info.path[len(prefix) :], self.settings), int(info.size), _seconds(info)
+            )
+            for info in infos
+            if info.type == pa_fs.FileType.File
+        ]
+        return sorted(entries, key=lambda e: e.location.url)
+
+    def children(self) -> list[Location]:
+        """Direct sub-folders (on object storage: common prefixes)."""
+        selector = pa_fs.FileSelector(self.fs_path, recursive=False, allow_not_found=True)
+        infos = self._call("list", lambda: self.fs.get_file_info(selector))
+        return sorted(
+            (self / info.base_name for info in infos if info.type == pa_fs.FileType.Directory),
+            key=lambda loc: loc.url,
+        )
+
+    def glob(self, pattern: str) -> list[FileEntry]:
+        """Files below this folder whose path relative to it matches `pattern` (`**` spans folders)."""
+        regex = _glob_regex(pattern)
+        return [e for e in self.list(recursive=True) if regex.match(e.location.relative_to(self))]
+
+    # -------------------------------------------------------------- reading
+    def open_read(self) -> IO[bytes]:
+        """A streaming binary reader (never the whole object in memory)."""
+        if self.scheme in HTTP_SCHEMES:
+            return _http_open(self.url)
+        return self._call("read", lambda: self.fs.open_input_stream(self.fs_path))
+
+    def open_random(self) -> Any:
+        """A seekable reader (Parquet footers, index files)."""
+        if self.scheme in HTTP_SCHEMES:
+            raise StorageError(f"{self.url}: http(s) inputs are read as streams only")
+        return self._call("read", lambda: self.fs.open_input_file(self.fs_path))
+
+    def read_bytes(self) -> bytes:
+        with self.open_read() as stream:
+            return stream.read()
+
+    def read_text(self) -> str:
+        return self.read_bytes().decode("utf-8")
+
+    # -------------------------------------------------------------- writing
+    def open_write(self) -> Any:
+        """A streaming writer. On object storage the object appears only when it is closed."""
+        self.parent.make_dirs()
+        return self._call("write", lambda: self.fs.open_output_stream(self.fs_path))
+
+    def write_bytes(self, data: bytes) -> None:
+        """Replace the file in one step: readers see the old or the new content, never a part."""
+        if not self.is_local:
+            with self.open_write() as out:
+                out.write(data)
+            return
+        self.parent.make_dirs()
+        tmp = Path(f"{self.url}.tmp-{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.url)
+
+    def write_text(self, text: str) -> None:
+        self.write_bytes(text.encode("utf-8"))
+
+    def make_dirs(self) -> None:
+        """Create the folder (object storage has none to create)."""
+        if self.is_local:
+            os.makedirs(self.url, exist_ok=True)
+
+    def move_to(self, dest: Location) -> None:
+        """Local: an atomic rename. Object storage: copy then delete (no rename exists there)."""
+        if self.is_local and dest.is_local:
+            dest.parent.make_dirs()
+            os.replace(self.url, dest.url)
+            return
+        self._call("move", lambda: self.fs.move(self.fs_path, dest.fs_path))
+
+    def delete(self) -> None:
+        """Remove the file; an absent file is not an error."""
+        try:
+            self.fs.delete_file(self.fs_path)
+        except FileNotFoundError:
+            return
+
+    def require_reachable(self) -> None:
+        """Fail fast, naming the URL and what to set, when the bucket or endpoint is wrong.
+
+        Object stores have no folders, so a lake that does not exist yet is fine; its bucket must.
+        """
+        if self.is_local or self.scheme in HTTP_SCHEMES:
+            return
+        bucket = self.fs_path.split("/", 1)[0]
+        endpoint = self.settings.resolved_endpoint() or "the provider's default endpoint"
+        try:
+            info = self.fs.get_file_info(bucket)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot reach {self.url} at {endpoint}: {scrub(str(exc), self.settings)}. "
+                "Set AWS_ENDPOINT_URL (or storage.endpoint), AWS_REGION and the credential variables."
+            ) from None
+        if info.type == pa_fs.FileType.NotFound:
+            raise StorageError(
+                f"bucket {bucket!r} of {self.url} does not exist at {endpoint}: create it, or fix the lake URL "
+                "or AWS_ENDPOINT_URL (storage.endpoint)"
+            )
+
+    def delete_tree(self) -> None:
+        """Remove the folder and everything below it; an absent folder is not an error."""
+        if self._info().type == pa_fs.FileType.NotFound:
+            return
+        self._call("delete", lambda: self.fs.delete_dir(self.fs_path))
+
+
+def _seconds(info: Any) -> float | None:
+    mtime = info.mtime
+    return mtime.timestamp() if mtime is not None else None
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """`**/` spans any number of folders, `*` and `?` stay within one, as in pathlib's glob."""
+    parts = re.split(r"(\*\*/?)", pattern)
+    out = []
+    for part in parts:
+        if part in ("**", "**/"):
+            out.append("(?:.*/)?" if part == "**/" else ".*")
+        elif part:
+            out.append(_fnmatch_segment(part))
+    return re.compile("^" + "".join(out) + "$")
+
+
+def _fnmatch_segment(text: str) -> str:
+    return "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in text)
+
+
+def _http_open(url: str) -> IO[bytes]:
+    request = urllib.request.Request(url, headers={"User-Agent": "refinery"})
+    try:
+        return urllib.request.urlopen(request, timeout=60)  # noqa: S310 - the scheme is checked as http(s)
+    except OSError as exc:
+        raise StorageError(f"cannot read {url}: {exc}") from None
+
+
+def with_retries(action: Callable[[], T], what: str, attempts: int = 4, base_delay: float = 0.5) -> T:
+    """Run `action`, retrying transient I/O errors with exponential backoff a bounded number of times.
+
+    The last error propagates, so the caller decides whether it becomes a quarantine row.
+    """
+    for attempt in range(attempts):
+        try:
+            return action()
+        except FileNotFoundError:
+            raise
+        except TRANSIENT_ERRORS:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(base_delay * 2**attempt)
+    raise AssertionError(f"unreachable: {what}")

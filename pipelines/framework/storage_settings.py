@@ -1,0 +1,172 @@
+"""Where object storage is and how to sign in: the spec's `storage:` block, delta-rs options, clients.
+
+Credentials are read from environment variables, named in the settings, by each process that builds a
+filesystem; they are never stored in a setting, a Location, a record or a message (pipelines/framework/
+storage.py says why).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from typing import Any, Literal
+
+import pyarrow.fs as pa_fs
+from pydantic import BaseModel, ConfigDict, field_validator
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StorageError(OSError):
+    """Storage that cannot be reached or used; the message names the URL and what to set."""
+
+
+class StorageSettings(BaseModel):
+    """A job spec's `storage:` block. Every field falls back to the standard environment variable.
+
+    The credential fields hold variable *names*: a spec is committed to git and copied into run
+    records, so it must never hold a secret itself.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    endpoint: str | None = None
+    region: str | None = None
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    allow_http: bool | None = None
+    access_key_env: str = "AWS_ACCESS_KEY_ID"
+    secret_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    session_token_env: str = "AWS_SESSION_TOKEN"
+    retries: int = 4
+
+    @field_validator("access_key_env", "secret_key_env", "session_token_env")
+    @classmethod
+    def _variable_name(cls, value: str) -> str:
+        if not ENV_NAME.match(value):
+            # Never echo the value: a user who pasted the secret itself here must not see it printed.
+            raise ValueError(
+                "must name an environment variable (letters, digits, '_'), not hold a credential"
+            )
+        return value
+
+    def resolved_endpoint(self) -> str | None:
+        return self.endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+    def resolved_region(self) -> str:
+        return (
+            self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        )
+
+    def resolved_allow_http(self) -> bool:
+        if self.allow_http is not None:
+            return self.allow_http
+        return os.environ.get("AWS_ALLOW_HTTP", "").strip().lower() in ("1", "true", "yes")
+
+    def secret_names(self) -> tuple[str, ...]:
+        """The environment variables whose values must never leave the process."""
+        return (self.access_key_env, self.secret_key_env, self.session_token_env)
+
+    def credentials(self) -> dict[str, str]:
+        names = {"access_key": self.access_key_env, "secret_key": self.secret_key_env}
+        names["session_token"] = self.session_token_env
+        return {key: os.environ[var] for key, var in names.items() if os.environ.get(var)}
+
+
+_active = StorageSettings()
+
+
+def use_settings(settings: StorageSettings) -> None:
+    """Make a job's `storage:` block the default for Locations parsed in this process."""
+    global _active
+    _active = settings
+
+
+def active_settings() -> StorageSettings:
+    return _active
+
+
+def scrub(text: str, settings: StorageSettings | None = None) -> str:
+    """`text` with every live credential value replaced by `***`."""
+    for name in (settings or _active).secret_names():
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def filesystem(scheme: str, settings: StorageSettings) -> Any:
+    """The pyarrow filesystem for `scheme`, built once per process, settings and environment.
+
+    What the environment says today is part of the key: a changed endpoint or a rotated key builds
+    a new client.
+    """
+    if scheme != "s3":
+        return _filesystem(scheme, settings, ())
+    resolved = (settings.resolved_endpoint(), settings.resolved_region(), settings.resolved_allow_http())
+    return _filesystem(scheme, settings, (resolved, *sorted(settings.credentials().items())))
+
+
+@lru_cache(maxsize=16)
+def _filesystem(scheme: str, settings: StorageSettings, environment: tuple[Any, ...]) -> Any:
+    """One filesystem per process, scheme, settings and environment."""
+    creds = dict(environment[1:])
+    if scheme == "file":
+        return pa_fs.LocalFileSystem()
+    if scheme == "s3":
+        return _s3(settings, creds)
+    if scheme == "gs":
+        return pa_fs.GcsFileSystem(retry_time_limit=None)
+    if scheme == "az":
+        account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME") or os.environ.get("AZURE_STORAGE_ACCOUNT")
+        if not account:
+            raise StorageError("az:// needs AZURE_STORAGE_ACCOUNT_NAME (and AZURE_STORAGE_ACCOUNT_KEY) set")
+        return pa_fs.AzureFileSystem(
+            account_name=account, account_key=os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
+        )
+    raise StorageError(f"{scheme}:// has no filesystem")
+
+
+def _s3(settings: StorageSettings, creds: dict[str, str]) -> Any:
+    endpoint = settings.resolved_endpoint()
+    kwargs: dict[str, Any] = {
+        "region": settings.resolved_region(),
+        "retry_strategy": pa_fs.AwsStandardS3RetryStrategy(max_attempts=settings.retries + 1),
+        "connect_timeout": 10,
+        "request_timeout": 60,
+    }
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        if scheme == "http" and not settings.resolved_allow_http():
+            raise StorageError(
+                f"the S3 endpoint {endpoint} is plain http: set AWS_ALLOW_HTTP=true or storage.allow_http: true"
+            )
+        kwargs.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
+    if settings.addressing_style == "virtual":
+        kwargs["force_virtual_addressing"] = True
+    if "access_key" in creds and "secret_key" in creds:
+        kwargs.update(access_key=creds["access_key"], secret_key=creds["secret_key"])
+        if "session_token" in creds:
+            kwargs["session_token"] = creds["session_token"]
+    return pa_fs.S3FileSystem(**kwargs)
+
+
+def delta_storage_options(scheme: str, settings: StorageSettings) -> dict[str, str]:
+    """Options for delta-rs. They hold credentials: pass them to deltalake only, never print them."""
+    if scheme != "s3":
+        return {}
+    options = {"conditional_put": "etag"}
+    endpoint = settings.resolved_endpoint()
+    if endpoint:
+        options["AWS_ENDPOINT_URL"] = endpoint
+    options["AWS_REGION"] = settings.resolved_region()
+    options["AWS_ALLOW_HTTP"] = str(settings.resolved_allow_http()).lower()
+    if settings.addressing_style != "auto":
+        options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = str(settings.addressing_style == "virtual").lower()
+    creds = settings.credentials()
+    for key, option in (("access_key", "AWS_ACCESS_KEY_ID"), ("secret_key", "AWS_SECRET_ACCESS_KEY")):
+        if key in creds:
+            options[option] = creds[key]
+    if "session_token" in creds:
+        options["AWS_SESSION_TOKEN"] = creds["session_token"]
+    return options
