@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.reasons import reason_descriptions
+from jobs.report_languages import run_languages
 from jobs.report_table import Threshold, table_report
 from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.lake import Lake
@@ -244,6 +245,7 @@ def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str
     thresholds = _thresholds(record, columns)
     tables = {table_key(t, v): table_report(spark, lake, t, v, thresholds) for t, v in pinned}
     shards = [shard_report(spark, p) for p in _manifests(lake.root, record)]
+    funnel = _with_shard_tokens(_funnel(record, tables), record, shards)
     return {
         "report_version": REPORT_VERSION,
         "run_id": record.run_id,
@@ -256,7 +258,8 @@ def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str
         "code_version": record.code_version,
         "error": record.error,
         "error_cause": record.error_cause,
-        "funnel": _with_shard_tokens(_funnel(record, tables), record, shards),
+        "funnel": funnel,
+        "languages": run_languages(funnel, tables),
         "reasons": reason_descriptions(record, [r for t in tables.values() for r in _reasons(t)]),
         "thresholds": {c: [t.as_json() for t in ts] for c, ts in thresholds.items()},
         "tables": tables,

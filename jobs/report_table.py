@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from jobs.report_languages import language_section
 from pipelines.framework.drop_reason import DROP_REASON
 
 HIST_BINS = 30
@@ -379,6 +380,7 @@ def table_report(
             "has_drop_reason": cols.drop_reason,
             "token_column": cols.tokens,
             "breakdowns": _breakdowns(proj, cols, totals),
+            "languages": language_section(proj),
             "lists": {c: _list_counts(proj, c) for c in cols.lists},
             "histograms": _histograms(proj, specs, thresholds or {}),
             "booleans": booleans,
