@@ -1,37 +1,60 @@
-"""Word splitting shared by every quality signal, right for languages with and without spaces.
+"""The words every quality signal counts, split by the right tokenizer for the document's language.
 
-Why spaCy, and why per whitespace chunk: the published filters (datatrove's Gopher,
-FineWeb) count words with spaCy's rule-based tokenizer (`spacy.blank(lang)`), so
-reproducing their decisions needs the same split ("Frank," is two words there).
-spaCy's tokenizer first cuts on whitespace and then applies prefix/suffix/infix
-rules to each chunk independently, so tokenizing each distinct chunk once and
-memoising the result gives exactly spaCy's words (whitespace tokens dropped) at
-dictionary-lookup speed: web text is Zipfian and most chunks repeat.
+Why datatrove's choices: the published filters (datatrove's Gopher, C4, FineWeb) and
+FineWeb-2's per-language thresholds count words with the tokenizer datatrove 0.10.1's
+`load_word_tokenizer` assigns to the language, so reproducing their decisions needs the
+same split ("Frank," is two words there). Languages written without spaces get a real
+segmenter (curation/segmenters.py: jieba, SudachiPy, PyThaiNLP, kiwi, pyvi, khmer-nltk,
+laonlp, pyidaungsu, botok; all PyPI packages that ship their dictionaries); every other
+language gets spaCy's rule-based tokenizer (`spacy.blank`) for itself or, where datatrove
+uses a related language's rules, for that one (`SPACY_PROXY`), and `xx` where spaCy has none.
 
-Languages without spaces: datatrove segments them with jieba (zh), SudachiPy (ja),
-PyThaiNLP (th), mecab-ko/kiwi (ko), pyvi (vi) and others, none of which is installed
-here or works without downloads. So for those languages each character of an
-unspaced script (Han, Kana, Thai, Lao, Khmer, Myanmar, Tibetan) counts as one word,
-as spaCy's own offline Chinese "char" segmenter does, and Latin runs inside them
-still go through spaCy's multilingual (`xx`) rules, so "OK" stays one word.
-Languages spaCy does not know at all fall back to `xx`.
+Why per whitespace chunk for spaCy: its tokenizer first cuts on whitespace and then applies
+prefix/suffix/infix rules to each chunk independently, so tokenizing each distinct chunk once
+and memoising the result gives exactly spaCy's words at dictionary-lookup speed (web text is
+Zipfian; most chunks repeat). The segmenters look across spaces, so they take the whole text.
+
+A language whose segmenter package is missing is an error (`require_segmenters`, called when
+the annotate stage starts), never a silent fall back to another split.
 """
 
 from __future__ import annotations
 
-import re
+import importlib.util
+from collections.abc import Callable, Iterable
 from functools import cache
 
 import spacy
 
+from curation.segmenters import Segmenter, regex_sentence_count, segmented_languages, segmenter_for
+from curation.sentencizer import ODD_WHITESPACE, sentence_count, spaced_tokens
+
 MAX_CACHED_CHUNKS = 500_000
-# Scripts written without spaces between words: Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar, Tibetan.
-UNSPACED_SCRIPT = re.compile(
-    r"[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f"
-    r"\u0e00-\u0e7f\u0e80-\u0eff\u1780-\u17ff\u1000-\u109f\u0f00-\u0fff]"
-)
-# Languages whose spaCy tokenizer needs a package we do not have: split their script per character.
-CHARACTER_SPLIT_LANGS = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo"})
+# Where datatrove 0.10.1's tokenizer assignment (assets/tokenizer_assignment.csv, looked up by
+# language and script as FineWeb-2 does) gives a language another language's spaCy rules.
+SPACY_PROXY = {
+    **dict.fromkeys(("an", "ast", "co", "mwl", "oc", "sc"), "es"),
+    **dict.fromkeys(("bar", "gsw"), "de"),
+    **dict.fromkeys(("bcl", "ceb", "war"), "tl"),
+    **dict.fromkeys(("bs", "hbs"), "sr"),
+    **dict.fromkeys(("frr", "fy", "sco"), "en"),
+    **dict.fromkeys(("ilo", "jv", "mg", "mi", "min", "pam", "su"), "ms"),
+    **dict.fromkeys(("li", "nds", "vls"), "nl"),
+    **dict.fromkeys(("lmo", "pms", "vec"), "lij"),
+    **dict.fromkeys(("nap", "scn"), "it"),
+    **dict.fromkeys(("rm", "wa"), "fr"),
+    **dict.fromkeys(("sn", "st", "sw", "ts", "xh", "zu"), "tn"),
+    **dict.fromkeys(("wuu", "yue"), "zh"),
+    "arz": "ar", "azb": "fa", "ba": "tt", "nn": "nb", "pfl": "lb", "rue": "ru", "tk": "tr", "vep": "fi",
+    # spaCy has these languages, but datatrove splits them with the multilingual rules.
+    **dict.fromkeys(("az", "eo", "ia", "ie", "io", "so", "tg", "uz", "vo"), "xx"),
+}  # fmt: skip
+# Languages datatrove splits with spaCy's `xx` words and a punctuation rule for sentences.
+REGEX_SENTENCE_LANGS = frozenset({"dv", "ka", "xmf", "yi"})
+
+
+class SegmenterMissing(ImportError):
+    """A language's segmenter cannot run here: the message names the package and the pip command."""
 
 
 class ChunkTokenizer:
@@ -42,9 +65,10 @@ class ChunkTokenizer:
     which the split does not use and which cost more than the split itself.
     """
 
-    def __init__(self, lang: str):
+    def __init__(self, lang: str, spacy_lang: str | None = None, regex_sentences: bool = False):
         self.lang = lang
-        self._nlp = _blank(lang)
+        self.regex_sentences = regex_sentences
+        self._nlp = _blank(spacy_lang or lang)
         self._nlp.vocab.lex_attr_getters = {}
         self._cache: dict[str, tuple[str, ...]] = {}
 
@@ -79,51 +103,74 @@ class ChunkTokenizer:
                 out.extend(toks)
         return out
 
+    def sentence_count(self, line: str) -> int:
+        """Sentences in a stripped line, as datatrove's tokenizer for the language counts them."""
+        if self.regex_sentences:
+            return regex_sentence_count(line)
+        if ODD_WHITESPACE.search(line) is None:
+            return sentence_count(self.words(line))
+        return sentence_count(spaced_tokens(self.chunk, line))
+
 
 def _blank(lang: str):
-    """A blank spaCy pipeline for `lang`, or the multilingual one where spaCy needs missing packages.
-
-    Korean and Vietnamese tokenizers fail only when first used (mecab-ko, pyvi), hence the probe.
-    """
-    if lang in CHARACTER_SPLIT_LANGS:
-        return spacy.blank("xx")
+    """A blank spaCy pipeline for `lang`, or the multilingual one where spaCy does not know `lang`."""
     try:
-        nlp = spacy.blank(lang)
-        nlp.tokenizer("probe")
-    except Exception:  # noqa: BLE001 - any failure means "no offline tokenizer for this language"
+        return spacy.blank(lang)
+    except ImportError:  # spaCy raises ImportError (E048) for a language it has no module for
         return spacy.blank("xx")
-    return nlp
 
 
-class CharacterScriptTokenizer(ChunkTokenizer):
-    """Unspaced scripts one character per word; other runs through spaCy's multilingual rules."""
-
-    def words(self, text: str) -> list[str]:
-        out: list[str] = []
-        for chunk in text.split():
-            if UNSPACED_SCRIPT.search(chunk) is None:
-                out.extend(self.chunk(chunk))
-                continue
-            last = 0
-            for match in UNSPACED_SCRIPT.finditer(chunk):
-                if match.start() > last:
-                    out.extend(self.chunk(chunk[last : match.start()]))
-                out.append(match.group())
-                last = match.end()
-            if last < len(chunk):
-                out.extend(self.chunk(chunk[last:]))
-        return out
+Tokenizer = ChunkTokenizer | Segmenter
 
 
 @cache
-def word_tokenizer(lang: str | None) -> ChunkTokenizer:
-    """The tokenizer for an ISO 639-1 code (None or unknown: English, as datatrove's filters default to)."""
+def word_tokenizer(lang: str | None) -> Tokenizer:
+    """The tokenizer for an ISO 639 code (None: English, as datatrove's filters default to)."""
     code = (lang or "en").lower()
-    if code in CHARACTER_SPLIT_LANGS:
-        return CharacterScriptTokenizer(code)
-    return ChunkTokenizer(code)
+    segmenter = segmenter_for(code)
+    if segmenter is not None:
+        return segmenter
+    return ChunkTokenizer(code, SPACY_PROXY.get(code), code in REGEX_SENTENCE_LANGS)
 
 
 def split_words(text: str, lang: str | None = None) -> list[str]:
-    """The words of `text` as spaCy's tokenizer for `lang` splits them, whitespace dropped."""
+    """The words of `text` in the split of `lang`'s tokenizer, whitespace dropped."""
     return word_tokenizer(lang).words(text)
+
+
+def words_for(lang: str | None) -> Callable[[str], list[str]]:
+    """A function from text to its words in `lang` (the tokenizer loaded once, on first call)."""
+    return word_tokenizer(lang).words
+
+
+def tokenizer_name(lang: str) -> str:
+    """What splits `lang`'s words, for docs and reports."""
+    segmenter = segmenter_for(lang)
+    if segmenter is not None:
+        return segmenter.name
+    proxy = SPACY_PROXY.get(lang)
+    return f"spaCy rules ({proxy})" if proxy else "spaCy rules"
+
+
+def require_segmenters(languages: Iterable[str] | None = None, *, data: bool = True) -> None:
+    """Fail, naming the package and the pip command, where a language's segmenter is not installed.
+
+    `languages` None checks every segmented language. With `data`, also fail where a package
+    lacks data it would download on first use (botok's dialect pack).
+    """
+    wanted = segmented_languages() if languages is None else sorted({code.lower() for code in languages})
+    problems: list[str] = []
+    for code in wanted:
+        segmenter = segmenter_for(code)
+        if segmenter is None:
+            continue
+        missing = [p.pip for p in segmenter.packages if importlib.util.find_spec(p.module) is None]
+        if missing:
+            problems.append(
+                f"{code}: {segmenter.name} needs {', '.join(missing)}: "
+                f"pip install {' '.join(missing)} (or pip install 'refinery[multilingual]')"
+            )
+        elif data and (lack := segmenter.missing_data()):
+            problems.append(f"{code}: {lack}")
+    if problems:
+        raise SegmenterMissing("word segmenters missing: " + "; ".join(problems))

@@ -22,6 +22,7 @@ from curation.annotate.kernel import AnnotateKernel
 from curation.annotators import DEFAULT_ANNOTATORS, build, resolve
 from curation.decide import DecisionRules
 from curation.rules import reasons_in_order
+from curation.words import require_segmenters
 from pipelines.framework.stage import (
     StageConfig,
     StageContext,
@@ -111,6 +112,9 @@ class Annotate(TableStage):
 
     def run(self, ctx: StageContext) -> StageResult:
         cfg: AnnotateConfig = self.config
+        # A missing segmenter fails here, not in a worker on the first document of its language; listed
+        # languages must also have their data (botok's dialect pack), unlisted ones only their packages.
+        require_segmenters(cfg.signal_languages, data=cfg.signal_languages is not None)
         df = ctx.read(cfg.input)
         kernel = cfg.kernel()
         metrics: dict[str, Any] = {}

@@ -3,14 +3,13 @@
 C4 keeps or drops each line, then judges the document by what is left; the signals
 record the outcome (sentences in kept lines, whether a candidate line had "lorem
 ipsum" or "{", the kept-line share) so that decide applies the thresholds later.
-Sentences are counted as spaCy's rule-based sentencizer counts them.
+Sentences are counted as datatrove counts them for the language: spaCy's rule-based
+sentencizer, or the language's segmenter's own sentence split (curation/words.py).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Iterable
 
 import pyarrow as pa
 from pydantic import Field
@@ -63,31 +62,6 @@ class C4(Annotator):
         return per_document(ctx, FIELDS, lambda row: c4_signals(ctx.text(row), self.config, ctx.lang(row)))
 
 
-def _sentence_count(tokens: Iterable[str], punct_chars: frozenset[str]) -> int:
-    """Sentences spaCy's rule-based sentencizer finds in a line's tokens.
-
-    A sentence starts at the first token and at every token that is neither
-    punctuation nor a sentence-final character and follows one of those
-    characters; the lines reaching here are stripped, so no sentence is blank.
-    """
-    count, seen_period = 0, False
-    for tok in tokens:
-        is_final = tok in punct_chars
-        if count == 0:
-            count = 1
-        if seen_period and not is_final and not _is_punct(tok):
-            count += 1
-            seen_period = False
-        elif is_final:
-            seen_period = True
-    return count
-
-
-def _is_punct(token: str) -> bool:
-    """spaCy's IS_PUNCT: every character is Unicode punctuation (category P*)."""
-    return all(unicodedata.category(ch).startswith("P") for ch in token)
-
-
 def c4_signals(text: str, config: C4Config, lang: str | None) -> tuple[int, bool, bool, float | None]:
     """Sentences in the lines C4 keeps, whether a kept-candidate line has "lorem ipsum" or "{", kept-line share.
 
@@ -96,7 +70,6 @@ def c4_signals(text: str, config: C4Config, lang: str | None) -> tuple[int, bool
     (document), policy phrases (line).
     """
     tokenizer = word_tokenizer(lang)
-    punct = _sentencizer_punct()
     lines = text.splitlines()
     sentences, lorem, curly, kept = 0, False, False, 0
     for raw in lines:
@@ -118,40 +91,6 @@ def c4_signals(text: str, config: C4Config, lang: str | None) -> tuple[int, bool
             curly = True
         if any(p in lower for p in C4_POLICY):
             continue
-        sentences += _sentence_count(_spaced_tokens(tokenizer, line), punct)
+        sentences += max(1, tokenizer.sentence_count(line))  # datatrove: a kept line is a sentence
         kept += 1
     return sentences, lorem, curly, ratio(kept, len(lines))
-
-
-ODD_WHITESPACE = re.compile(r"[^\S ]| {2}")
-
-
-def _spaced_tokens(tokenizer, line: str) -> list[str]:
-    """A line's spaCy tokens including the whitespace tokens the sentencizer sees between chunks.
-
-    spaCy keeps any whitespace other than one plain space as a token of its own.
-    """
-    if ODD_WHITESPACE.search(line) is None:
-        return tokenizer.words(line)
-    out: list[str] = []
-    for piece in re.split(r"( +|\s)", line):
-        if not piece:
-            continue
-        if piece.isspace():
-            if piece != " ":
-                out.append(piece[1:] if piece.startswith(" ") else piece)
-            continue
-        out.extend(tokenizer.chunk(piece))
-    return out
-
-
-_PUNCT_CHARS: frozenset[str] | None = None
-
-
-def _sentencizer_punct() -> frozenset[str]:
-    global _PUNCT_CHARS
-    if _PUNCT_CHARS is None:
-        from spacy.pipeline.sentencizer import Sentencizer
-
-        _PUNCT_CHARS = frozenset(Sentencizer.default_punct_chars)
-    return _PUNCT_CHARS

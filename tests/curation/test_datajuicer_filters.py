@@ -322,7 +322,7 @@ _WORDS = (
 )
 _SPM = (
     "tokenization=True: words are pieces of data-juicer's Chinese sentencepiece model (a download we do not "
-    "have); our zh split makes every Han character a word (curation/words.py)"
+    "have); our zh words are jieba's (curation/segmenters.py)"
 )
 _CONTEXT = (
     "same inputs, thresholds and expected output as test_case_default (ported); the rest checks data-juicer's "

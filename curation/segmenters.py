@@ -1,0 +1,279 @@
+"""Word segmenters for languages written without spaces between words, as datatrove 0.10.1 assigns them.
+
+Why these and not one per character: FineWeb-2's per-language thresholds (curation/thresholds)
+were fitted on words from these segmenters (datatrove's `load_word_tokenizer`), so the Gopher
+and FineWeb signals must count the same words for the cut-offs to mean anything. Every one of
+them is a PyPI package that ships its dictionary or model (the `multilingual` extra), except
+botok, whose dialect pack is fetched on first use; without it Tibetan fails when the stage starts.
+
+Each segmenter tokenizes the whole text (their models look across spaces and punctuation, so
+a per-chunk memo would not be exact) and gives the words and, for C4, the sentence count of a
+line, both as datatrove's tokenizer for the language gives them: tokens stripped, blank ones
+dropped. Objects load their models on first use, in the worker that needs them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import regex
+
+from curation.sentencizer import sentence_count, with_gaps
+from curation.signals import TERMINAL_PUNCTUATION
+
+JA_MAX_BYTES = 40_000  # SudachiPy refuses inputs of about 49 KB; datatrove cuts Japanese at 40,000 bytes
+KO_LONG_NUMBER = re.compile("[0-9,]{20,}")  # kiwi mis-handles very long digit runs (datatrove drops them too)
+# A sentence for scripts without a sentence splitter: up to terminal punctuation or a newline, not
+# cutting after a capital's initial ("J. Smith"), with a closing quote kept (datatrove's regex rule).
+_REGEX_SENTENCE = regex.compile(
+    rf"(?:(?:\p{{Lu}}\.)|.)+?[{re.escape(''.join(sorted(TERMINAL_PUNCTUATION)))}\n]+[\"'”]?"
+)
+
+
+def stripped(tokens) -> list[str]:
+    """Tokens stripped of surrounding whitespace, blank ones dropped (datatrove's word lists)."""
+    return [s for s in (t.strip() for t in tokens) if s]
+
+
+def regex_sentence_count(line: str) -> int:
+    return len(stripped(_REGEX_SENTENCE.findall(line)))
+
+
+@dataclass(frozen=True)
+class Package:
+    """A segmenter's pip distribution and the module that proves it is installed."""
+
+    pip: str
+    module: str
+
+
+class Segmenter:
+    """One language's segmenter: `words` of a text and `sentence_count` of a line (as datatrove's
+    sentence spans count them: its sentence splitter's pieces; C4 counts a kept line as at least one)."""
+
+    name: str = ""
+    packages: tuple[Package, ...] = ()
+
+    def words(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def sentence_count(self, line: str) -> int:
+        raise NotImplementedError
+
+    def missing_data(self) -> str | None:
+        """What the installed packages still lack to run offline (None: nothing)."""
+        return None
+
+
+class SpacyPipeline(Segmenter):
+    """spaCy's own tokenizer for zh (jieba) or vi (pyvi), run as a whole pipeline with its sentencizer."""
+
+    def __init__(self, lang: str, packages: tuple[Package, ...], config: dict[str, Any] | None = None):
+        self.lang, self.packages, self._config = lang, packages, config
+        self.name = f"spaCy {lang} + {', '.join(p.pip for p in packages)}"
+
+    @cached_property
+    def _nlp(self):
+        import spacy
+
+        nlp = spacy.blank(self.lang, config=self._config or {})
+        nlp.add_pipe("sentencizer")
+        return nlp
+
+    def words(self, text: str) -> list[str]:
+        nlp = self._nlp
+        nlp.max_length = len(text) + 10
+        with nlp.memory_zone():
+            return stripped(tok.text for tok in nlp.make_doc(text))
+
+    def sentence_count(self, line: str) -> int:
+        nlp = self._nlp
+        nlp.max_length = len(line) + 10
+        with nlp.memory_zone():
+            return len(list(nlp(line).sents))
+
+
+class Sudachi(Segmenter):
+    """Japanese: SudachiPy split mode A (spaCy's default for Japanese) over the core dictionary."""
+
+    name = "SudachiPy + sudachidict-core (mode A)"
+    packages = (Package("sudachipy", "sudachipy"), Package("sudachidict-core", "sudachidict_core"))
+
+    @cached_property
+    def _tokenizer(self):
+        from sudachipy import Dictionary, SplitMode
+
+        return Dictionary().tokenizer(mode=SplitMode.A)
+
+    def _surfaces(self, text: str) -> list[str]:
+        out: list[str] = []
+        for piece in byte_pieces(text, JA_MAX_BYTES):
+            out.extend(m.surface() for m in self._tokenizer.tokenize(piece))
+        return [s for s in out if s and not s.isspace()]
+
+    def words(self, text: str) -> list[str]:
+        return stripped(self._surfaces(text))
+
+    def sentence_count(self, line: str) -> int:
+        return sentence_count(with_gaps(self._surfaces(line), line))
+
+
+def byte_pieces(text: str, max_bytes: int) -> list[str]:
+    """`text` cut into pieces of at most `max_bytes` UTF-8 bytes, at a newline where one is near."""
+    pieces: list[str] = []
+    while len(text.encode("utf-8")) > max_bytes:
+        cut = len(text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore"))
+        newline = text.rfind("\n", 0, cut)
+        cut = newline + 1 if newline > cut // 2 else cut
+        pieces.append(text[:cut])
+        text = text[cut:]
+    return [*pieces, text] if text else pieces
+
+
+class Thai(Segmenter):
+    name = "PyThaiNLP (newmm-safe words, crfcut sentences)"
+    packages = (Package("pythainlp", "pythainlp"),)
+
+    def words(self, text: str) -> list[str]:
+        from pythainlp.tokenize import word_tokenize
+
+        return stripped(word_tokenize(text, keep_whitespace=False, engine="newmm-safe"))
+
+    def sentence_count(self, line: str) -> int:
+        from pythainlp.tokenize import sent_tokenize
+
+        return len(stripped(sent_tokenize(line)))
+
+
+class Korean(Segmenter):
+    """Kiwi with the skip-bigram model datatrove asks for (kiwipiepy-model below 0.22 ships it)."""
+
+    name = "kiwipiepy + kiwipiepy-model (sbg)"
+    packages = (Package("kiwipiepy", "kiwipiepy"), Package("kiwipiepy-model", "kiwipiepy_model"))
+
+    @cached_property
+    def _kiwi(self):
+        from kiwipiepy import Kiwi
+
+        return Kiwi(model_type="sbg")
+
+    def words(self, text: str) -> list[str]:
+        clean = KO_LONG_NUMBER.sub("", text)
+        return stripped(clean[t.start : t.end] for t in self._kiwi.tokenize(clean))
+
+    def sentence_count(self, line: str) -> int:
+        return len(self._kiwi.split_into_sents(KO_LONG_NUMBER.sub("", line)))
+
+
+class Khmer(Segmenter):
+    name = "khmer-nltk"
+    packages = (Package("khmer-nltk", "khmernltk"),)
+
+    def words(self, text: str) -> list[str]:
+        from khmernltk import word_tokenize
+
+        return stripped(word_tokenize(text, return_tokens=True))
+
+    def sentence_count(self, line: str) -> int:
+        from khmernltk import sentence_tokenize
+
+        return len(stripped(sentence_tokenize(line)))
+
+
+class Lao(Segmenter):
+    name = "laonlp"
+    packages = (Package("laonlp", "laonlp"),)
+
+    def words(self, text: str) -> list[str]:
+        from laonlp.tokenize import word_tokenize
+
+        return stripped(word_tokenize(text))
+
+    def sentence_count(self, line: str) -> int:
+        from laonlp.tokenize import sent_tokenize
+
+        return len(stripped(sent_tokenize(line)))
+
+
+class Burmese(Segmenter):
+    name = "pyidaungsu (words), punctuation rule (sentences)"
+    packages = (Package("pyidaungsu-numpy2", "pyidaungsu"),)
+
+    def words(self, text: str) -> list[str]:
+        import pyidaungsu
+
+        return stripped(pyidaungsu.tokenize(text, form="word"))
+
+    def sentence_count(self, line: str) -> int:
+        return regex_sentence_count(line)
+
+
+class Tibetan(Segmenter):
+    """botok's word tokenizer; its "general" dialect pack must already be on disk (no download here)."""
+
+    name = "botok (general dialect pack)"
+    packages = (Package("botok", "botok"),)
+
+    @staticmethod
+    def dialect_pack() -> Path:
+        return Path.home() / "Documents" / "pybo" / "dialect_packs" / "general"
+
+    def missing_data(self) -> str | None:
+        if self.dialect_pack().is_dir():
+            return None
+        return (
+            f"botok's dialect pack is not at {self.dialect_pack()} and would be downloaded on first use; "
+            "copy the 'general' pack there from a machine that has it, or leave bo out of signal_languages"
+        )
+
+    @cached_property
+    def _tokenizer(self):
+        problem = self.missing_data()
+        if problem:
+            raise RuntimeError(f"Tibetan (bo) word segmentation: {problem}")
+        from botok import WordTokenizer
+
+        return WordTokenizer()
+
+    def _tokens(self, text: str):
+        try:
+            return self._tokenizer.tokenize(text, split_affixes=False)
+        except Exception:  # noqa: BLE001 - botok fails on some spacing; datatrove retries without spaces
+            return self._tokenizer.tokenize(re.sub(r"\s+", "", text), split_affixes=False)
+
+    def words(self, text: str) -> list[str]:
+        return stripped(tok.text for tok in self._tokens(text))
+
+    def sentence_count(self, line: str) -> int:
+        from botok.tokenizers.sentencetokenizer import get_sentence_indices
+
+        return len(get_sentence_indices(self._tokens(line)))
+
+
+def segmenter_for(lang: str) -> Segmenter | None:
+    """A fresh segmenter for an unspaced language (None: spaCy's rule-based tokenizer splits it)."""
+    factory = _SEGMENTERS.get(lang)
+    return factory() if factory else None
+
+
+def segmented_languages() -> list[str]:
+    return sorted(_SEGMENTERS)
+
+
+_SEGMENTERS = {
+    "zh": lambda: SpacyPipeline(
+        "zh", (Package("jieba", "jieba"),), {"nlp": {"tokenizer": {"segmenter": "jieba"}}}
+    ),
+    "vi": lambda: SpacyPipeline("vi", (Package("pyvi", "pyvi"),)),
+    "ja": Sudachi,
+    "th": Thai,
+    "ko": Korean,
+    "km": Khmer,
+    "lo": Lao,
+    "my": Burmese,
+    "bo": Tibetan,
+}
