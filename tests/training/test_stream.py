@@ -1,11 +1,10 @@
 # ruff: noqa: F811  (fixtures imported from the fixtures module are re-bound as arguments)
-"""TokenStream: determinism, elastic resume, mixing, small shard counts, bad shards, remote cache."""
+"""TokenStream: determinism, elastic resume, mixing, small shard counts, bad shards (object storage: test_stream_s3.py)."""
 
 from __future__ import annotations
 
 import shutil
 
-import fsspec
 import numpy as np
 import pytest
 import torch
@@ -184,19 +183,3 @@ def test_corrupted_or_missing_shard_is_reported_by_name(web_shards, tmp_path):
     with pytest.raises(ShardError, match="part-00001.ds is corrupted: its sha256"):
         for _ in zip(range(40), TokenStream([flipped], SEQ, 64, verify="sha256"), strict=False):
             pass
-
-
-def test_remote_shards_stream_through_a_bounded_cache(web_shards, tmp_path):
-    fs = fsspec.filesystem("memory")
-    root = "memory://refinery-test-shards"
-    for path in web_shards.rglob("*"):
-        if path.is_file():
-            fs.pipe(f"{root}/{path.relative_to(web_shards).as_posix()}", path.read_bytes())
-    shard_bytes = max(p.stat().st_size for p in (web_shards / "train").glob("*.ds"))
-    bound = 2 * shard_bytes + 100
-    remote = TokenStream([root], SEQ, B, cache_dir=tmp_path / "cache", cache_max_bytes=bound)
-    local = TokenStream([web_shards], SEQ, B)
-    for _, r, lo in zip(range(30), remote, local, strict=False):
-        assert torch.equal(r["input_ids"], lo["input_ids"])  # same data, same order, wherever it lives
-        assert remote.cache.size() <= bound
-    assert remote.cache.size() > 0

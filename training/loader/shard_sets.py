@@ -8,6 +8,7 @@ count (docs/architecture.md, "The loader").
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Literal
 
 import numpy as np
 
-from training.loader.shard_cache import ShardCache, is_remote, local_path
+from pipelines.framework.storage import Location
+from training.loader.shard_cache import ShardCache, is_remote
 from training.shards.format import (
     INDEX_DTYPE,
     INDEX_SUFFIX,
@@ -29,31 +31,11 @@ from training.shards.format import (
 )
 
 
-def load_manifest(location: str) -> Manifest:
-    """Manifest of a local folder or an fsspec URL, with an error that says what to do."""
-    if not is_remote(location):
-        return Manifest.load(local_path(location))
-    import fsspec
-
-    url = path_join(location, MANIFEST_NAME)
-    try:
-        with fsspec.open(url, "rt") as handle:
-            return Manifest.model_validate_json(handle.read())
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(
-            f"no {MANIFEST_NAME} at {location}: not a shard set, or never committed"
-        ) from exc
-
-
-def path_join(location: str, name: str) -> str:
-    return f"{location.rstrip('/')}/{name}"
-
-
 @dataclass
 class ShardSet:
     """One shard folder (local or remote), one split, cut into windows of `seq_len + 1` tokens."""
 
-    location: str
+    location: Location
     manifest: Manifest
     split: str
     seq_len: int
@@ -61,8 +43,9 @@ class ShardSet:
     window_starts: np.ndarray  # cumulative windows before each shard, length n_shards + 1
 
     @classmethod
-    def open(cls, location: str, split: str, seq_len: int) -> ShardSet:
-        manifest = load_manifest(str(location))
+    def open(cls, where: str | os.PathLike[str] | Location, split: str, seq_len: int) -> ShardSet:
+        location = Location.parse(where)
+        manifest = Manifest.load(location)
         entries = manifest.shard_entries(split)
         if not entries:
             raise ValueError(
@@ -76,7 +59,7 @@ class ShardSet:
                 f"{location} ({split}): no shard holds {seq_len + 1} tokens, so there is no window of seq_len "
                 f"{seq_len}; use a shorter seq_len or larger shards"
             )
-        return cls(str(location), manifest, split, seq_len, entries, starts)
+        return cls(location, manifest, split, seq_len, entries, starts)
 
     @property
     def num_windows(self) -> int:
@@ -123,11 +106,11 @@ class OpenShards:
         """Local path of one of a shard's files, fetched into the cache first when the set is remote."""
         if is_remote(shard_set.location):
             assert self.cache is not None
-            return self.cache.fetch(path_join(shard_set.location, relative), size)
-        path = local_path(shard_set.location) / relative
+            return self.cache.fetch(shard_set.location / relative, size)
+        path = shard_set.location.local_path() / relative
         if not path.is_file():
             raise ShardError(
-                f"shard file {path} is missing (listed in {path_join(shard_set.location, MANIFEST_NAME)}); "
+                f"shard file {path} is missing (listed in {shard_set.location / MANIFEST_NAME}); "
                 "restore it or rebuild the shard set"
             )
         return path

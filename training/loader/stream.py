@@ -27,8 +27,9 @@ workers), so every rank's batches appear in step order. There is no assignment o
 shards to workers, so any number of shards works with any W x K.
 
 Shards open lazily through a small LRU of memory maps (`shard_sets.OpenShards`: memory
-stays bounded whatever the shard count). Remote shard sets (any fsspec URL) are copied
-into a local cache with a byte bound and least-recently-used eviction (`shard_cache`).
+stays bounded whatever the shard count). Remote shard sets (s3://, gs://, az://, http(s)://,
+read through the I/O layer pipelines/framework/storage.py) are copied into a local cache with
+a byte bound and least-recently-used eviction (`shard_cache`).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ STATE_VERSION = 1
 class Source:
     """A shard set and its mixing weight."""
 
-    path: str
+    path: str  # a folder or a URL such as s3://bucket/lake/shards/web
     weight: float = 1.0
 
 

@@ -32,7 +32,7 @@ def train(
     ),
     vocab_size: int = typer.Option(8192, "--vocab-size", min=257),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write tokenizer.json."),
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     version: int | None = typer.Option(None, "--version", help="Table version (default: latest)."),
     sample_fraction: float = typer.Option(1.0, "--sample-fraction", min=0.0, max=1.0),
     max_documents: int | None = typer.Option(100_000, "--max-documents"),
@@ -99,11 +99,11 @@ def tokenizer_info(path: Path, eos_token: str | None = typer.Option(None, "--eos
 
 @shards_app.command("verify")
 def verify_cmd(
-    folder: Path,
+    folder: str = typer.Argument(..., help="Shard set folder or URL, e.g. s3://bucket/lake/shards/web."),
     sample: int = typer.Option(50, "--sample", help="Documents re-tokenized from the source table."),
     seed: int = typer.Option(0, "--seed"),
-    lake: Path | None = typer.Option(
-        None, "--lake", help="Lake holding the source table (default: as recorded)."
+    lake: str | None = typer.Option(
+        None, "--lake", help="Lake (folder or URL) holding the source table (default: as recorded)."
     ),
     tokenizer: Path | None = typer.Option(
         None, "--tokenizer", help="tokenizer.json if it moved (hash must match)."
@@ -116,7 +116,7 @@ def verify_cmd(
 
     try:
         report = verify(folder, sample, seed, lake, tokenizer, check_source=not no_source)
-    except FileNotFoundError as exc:
+    except OSError as exc:  # a missing manifest, or storage that cannot be reached (the URL is named)
         fail(str(exc), 1)
     if as_json:
         console.print_json(json.dumps(report.as_dict()))
@@ -133,13 +133,16 @@ def verify_cmd(
 
 
 @shards_app.command("info")
-def info_cmd(folder: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+def info_cmd(
+    folder: str = typer.Argument(..., help="Shard set folder or URL."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
     """Tokens and documents per split, source and language, and the source table version."""
     from training.shards.verify import info
 
     try:
         summary = info(folder)
-    except FileNotFoundError as exc:
+    except OSError as exc:
         fail(str(exc), 1)
     if as_json:
         console.print_json(json.dumps(summary))
@@ -162,7 +165,7 @@ def info_cmd(folder: Path, as_json: bool = typer.Option(False, "--json")) -> Non
 
 @shards_app.command("show")
 def show_cmd(
-    folder: Path,
+    folder: str = typer.Argument(..., help="Shard set folder or URL."),
     doc: str = typer.Option(..., "--doc", help="doc_id to show."),
     tokenizer: Path | None = typer.Option(None, "--tokenizer"),
     as_json: bool = typer.Option(False, "--json"),
@@ -172,7 +175,7 @@ def show_cmd(
 
     try:
         found = show(folder, doc, tokenizer)
-    except (FileNotFoundError, KeyError) as exc:
+    except (OSError, KeyError) as exc:
         fail(str(exc).strip("'\""), 1)
     if as_json:
         console.print_json(json.dumps(found))

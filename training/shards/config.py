@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
 
 from pipelines.framework.stage import StageConfig
+from pipelines.framework.storage import Location
 from training.tokenizer.encoders import EncoderChoice
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,7 +19,7 @@ class ShardsConfig(StageConfig):
     input: str = Field("curated", description="dataset table to tokenize (kept rows only)")
     name: str = Field("default", description="shard set name: the folder is <lake>/shards/<name> by default")
     output_dir: str | None = Field(
-        None, description="shard folder; relative paths resolve under the lake root"
+        None, description="shard folder or URL (s3://...); relative paths resolve under the lake root"
     )
     tokenizer: str = Field(
         DEFAULT_TOKENIZER, description="HF tokenizer.json; relative paths try cwd, then the repo"
@@ -62,8 +64,12 @@ def resolve_tokenizer_path(path: str) -> Path:
     return (REPO / candidate).resolve()
 
 
-def output_folder(lake_root: Path, config: ShardsConfig) -> Path:
+def output_folder(lake_root: str | os.PathLike[str] | Location, config: ShardsConfig) -> Location:
+    """Where the set goes: `<lake>/shards/<name>`, or `output_dir` (a URL, an absolute path, or a path
+    relative to the lake root, which may itself be on object storage)."""
+    root = Location.parse(lake_root)
     if config.output_dir is None:
-        return lake_root / "shards" / config.name
-    folder = Path(config.output_dir).expanduser()
-    return folder if folder.is_absolute() else lake_root / folder
+        return root / "shards" / config.name
+    if "://" in config.output_dir or Path(config.output_dir).expanduser().is_absolute():
+        return Location.parse(config.output_dir)
+    return root / config.output_dir

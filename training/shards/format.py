@@ -43,6 +43,8 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.framework.storage import Location
+
 FORMAT_NAME = "refinery-shards"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -89,22 +91,24 @@ def token_size(dtype: TokenDType) -> int:
     return numpy_dtype(dtype).itemsize
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks (shards can be large)."""
+def sha256_file(path: str | os.PathLike[str] | Location) -> str:
+    """Hex sha256 of a file (local or object storage), streamed in 1 MiB chunks (shards can be large)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with Location.parse(path).open_read() as handle:
         while chunk := handle.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def shard_paths(directory: str | os.PathLike[str], name: str) -> tuple[Path, Path, Path]:
-    """(.ds, .ds.index, .docs.parquet) paths of shard `name` under `directory`."""
-    base = Path(directory) / name
+def shard_paths(
+    directory: str | os.PathLike[str] | Location, name: str
+) -> tuple[Location, Location, Location]:
+    """(.ds, .ds.index, .docs.parquet) locations of shard `name` under `directory` (a path or a URL)."""
+    base = Location.parse(directory) / name
     return (
-        base.with_name(base.name + TOKENS_SUFFIX),
-        base.with_name(base.name + INDEX_SUFFIX),
-        base.with_name(base.name + DOCS_SUFFIX),
+        base.parent / (base.name + TOKENS_SUFFIX),
+        base.parent / (base.name + INDEX_SUFFIX),
+        base.parent / (base.name + DOCS_SUFFIX),
     )
 
 
@@ -192,23 +196,32 @@ class Manifest(BaseModel):
         self.total_tokens = sum(s.tokens for s in self.shards)
         self.total_documents = sum(s.documents for s in self.shards)
 
-    def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write manifest.json atomically (temp file, fsync, rename): it is the commit point of the set."""
-        target = Path(directory) / MANIFEST_NAME
-        payload = json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
-        atomic_write_bytes(target, payload.encode())
+    def save(self, directory: str | os.PathLike[str] | Location) -> Location:
+        """Write manifest.json, the commit point of the set, so readers see the old one or the whole new one.
+
+        Locally: temp file, fsync, rename. On object storage: one PUT, and an object appears only
+        when its upload completes, so the shard files (uploaded before) are all there first.
+        """
+        target = Location.parse(directory) / MANIFEST_NAME
+        payload = (json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n").encode()
+        if target.is_local:
+            atomic_write_bytes(target.local_path(), payload)
+        else:
+            target.write_bytes(payload)
         return target
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> Manifest:
-        """Read manifest.json; a missing one means the set was never committed."""
-        path = Path(directory) / MANIFEST_NAME
-        if not path.is_file():
+    def load(cls, directory: str | os.PathLike[str] | Location) -> Manifest:
+        """Read manifest.json (local or object storage); a missing one means the set was never committed."""
+        target = Location.parse(directory) / MANIFEST_NAME
+        try:
+            text = target.read_text()
+        except (FileNotFoundError, IsADirectoryError):
             raise FileNotFoundError(
                 f"no {MANIFEST_NAME} in {directory}: not a shard folder, or its build never finished "
                 "(rerun the `shards` stage)"
-            )
-        return cls.model_validate_json(path.read_text())
+            ) from None
+        return cls.model_validate_json(text)
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> None:

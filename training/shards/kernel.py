@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from pipelines.framework.drop_reason import DROP_REASON, arrow_kept
+from pipelines.framework.storage import Location
 from training.shards.config import ShardsConfig
 from training.shards.format import SPLITS, ShardEntry, TokenDType
 from training.shards.writer import DocMeta, ShardWriter
@@ -34,7 +35,9 @@ def shard_name(split: str, partition: int, sequence: int) -> str:
 class PartitionWriter:
     """Tokenizes one task's batches (one data file) and rolls shards per split; returns their manifest entries."""
 
-    def __init__(self, folder: str, partition: int, dtype: TokenDType, eos_id: int, config: ShardsConfig):
+    def __init__(
+        self, folder: Location, partition: int, dtype: TokenDType, eos_id: int, config: ShardsConfig
+    ):
         self.folder = folder
         self.partition = partition
         self.dtype = dtype
@@ -127,13 +130,10 @@ def _wanted_columns(config: ShardsConfig) -> set[str]:
 
 
 @contextmanager
-def _batches(uri: str, config: ShardsConfig) -> Iterator[Iterator[pa.RecordBatch]]:
+def _batches(data_file: Location, config: ShardsConfig) -> Iterator[Iterator[pa.RecordBatch]]:
     """Prepared (kept, provenance-labelled) batches of one data file of the snapshot, streamed."""
-    from pyarrow import fs as pafs
-
-    filesystem, path = pafs.FileSystem.from_uri(uri)
     wanted = _wanted_columns(config)
-    with filesystem.open_input_file(path) as handle:
+    with data_file.open_random() as handle:
         parquet = pq.ParquetFile(handle)
         columns = [c for c in parquet.schema_arrow.names if c in wanted]
         batches = (
@@ -145,8 +145,8 @@ def _batches(uri: str, config: ShardsConfig) -> Iterator[Iterator[pa.RecordBatch
 
 def write_file_shards(
     unit: int,
-    uri: str,
-    folder: str,
+    data_file: Location,
+    folder: Location,
     tokenizer_json: str,
     encoder_name: str,
     dtype: TokenDType,
@@ -157,20 +157,20 @@ def write_file_shards(
     batch_encoder = encoder(encoder_name, tokenizer_json)
     writer = PartitionWriter(folder, unit, dtype, eos_id, config)
     entries: list[ShardEntry] = []
-    with _batches(uri, config) as batches:
+    with _batches(data_file, config) as batches:
         for prepared in batches:
             entries.extend(writer.write(prepared, batch_encoder))
     entries.extend(writer.finish())
     return [e.model_dump() for e in entries]
 
 
-def check_sample(files: list[str], config: ShardsConfig) -> list[str]:
+def check_sample(files: list[Location], config: ShardsConfig) -> list[str]:
     """The first `check_docs` kept texts of the snapshot, read file by file (bounded on the driver)."""
     texts: list[str] = []
-    for uri in files:
+    for data_file in files:
         if len(texts) >= config.check_docs:
             break
-        with _batches(uri, config) as batches:
+        with _batches(data_file, config) as batches:
             for prepared in batches:
                 texts.extend(
                     prepared.column(config.text_column).to_pylist()[: config.check_docs - len(texts)]

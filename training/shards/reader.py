@@ -2,40 +2,51 @@
 
 For inspection, `verify` and the tests; the training loader reads windows through
 `training.loader.shard_sets`, which needs neither the provenance table nor per-document access.
+Local shards are memory-mapped; a shard on object storage is read into memory whole, one shard
+at a time (inspection walks shards one by one, so memory stays one shard's size).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.framework.storage import Location
 from training.shards.format import INDEX_DTYPE, Manifest, TokenDType, numpy_dtype, shard_paths
 
-
-def open_tokens(path: str | os.PathLike[str], dtype: TokenDType) -> np.ndarray:
-    """The .ds file as a read-only memory map."""
-    return _open_array(path, numpy_dtype(dtype), f"{dtype} tokens (truncated shard?)")
+Where = str | os.PathLike[str] | Location
 
 
-def open_index(path: str | os.PathLike[str]) -> np.ndarray:
-    """The .ds.index file (uint64 document end offsets) as a read-only memory map."""
-    return _open_array(path, INDEX_DTYPE, "uint64 offsets (truncated index?)")
+def open_tokens(path: Where, dtype: TokenDType) -> np.ndarray:
+    """The .ds file as a read-only array (a memory map when local)."""
+    return _open_array(Location.parse(path), numpy_dtype(dtype), f"{dtype} tokens (truncated shard?)")
 
 
-def _open_array(path: str | os.PathLike[str], dtype: np.dtype, unit: str) -> np.ndarray:
-    """A read-only memory map of a headerless array file; an empty array for an empty file, which mmap refuses."""
-    size = os.path.getsize(path)
+def open_index(path: Where) -> np.ndarray:
+    """The .ds.index file (uint64 document end offsets) as a read-only array (a memory map when local)."""
+    return _open_array(Location.parse(path), INDEX_DTYPE, "uint64 offsets (truncated index?)")
+
+
+def _open_array(location: Location, dtype: np.dtype, unit: str) -> np.ndarray:
+    """A read-only view of a headerless array file; an empty array for an empty file, which mmap refuses."""
+    size = location.size()
     if size % dtype.itemsize:
-        raise ValueError(f"{path}: {size} bytes is not a whole number of {unit}")
+        raise ValueError(f"{location}: {size} bytes is not a whole number of {unit}")
     if size == 0:
         return np.zeros(0, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r")
+    if location.is_local:
+        return np.memmap(location.local_path(), dtype=dtype, mode="r")
+    return np.frombuffer(location.read_bytes(), dtype=dtype)
+
+
+def read_docs(location: Location, columns: list[str] | None = None) -> pa.Table:
+    """A .docs.parquet table, local or on object storage."""
+    return pq.read_table(location.fs_path, columns=columns, filesystem=location.fs)
 
 
 def doc_span(ends: np.ndarray, i: int) -> tuple[int, int]:
@@ -48,8 +59,8 @@ def doc_span(ends: np.ndarray, i: int) -> tuple[int, int]:
 class ShardReader:
     """Random access to one shard: memory-mapped tokens and index, and its provenance table."""
 
-    def __init__(self, directory: str | os.PathLike[str], name: str, dtype: TokenDType):
-        self.directory = Path(directory)
+    def __init__(self, directory: Where, name: str, dtype: TokenDType):
+        self.directory = Location.parse(directory)
         self.name = name
         self.dtype = dtype
         self.tokens_path, self.index_path, self.docs_path = shard_paths(directory, name)
@@ -57,7 +68,7 @@ class ShardReader:
         self.ends = open_index(self.index_path)
 
     @classmethod
-    def from_manifest(cls, directory: str | os.PathLike[str], manifest: Manifest, name: str) -> ShardReader:
+    def from_manifest(cls, directory: Where, manifest: Manifest, name: str) -> ShardReader:
         return cls(directory, name, manifest.dtype)
 
     def __len__(self) -> int:
@@ -77,22 +88,20 @@ class ShardReader:
 
     def docs(self, columns: list[str] | None = None) -> pa.Table:
         """The .docs.parquet table (row i describes document i)."""
-        return pq.read_table(self.docs_path, columns=columns)
+        return read_docs(self.docs_path, columns)
 
     def find(self, doc_id: str) -> int | None:
         """Position of `doc_id` in this shard, or None (reads only the doc_id column)."""
         return _position_in_docs(self.docs_path, doc_id)
 
 
-def _position_in_docs(docs_path: Path, doc_id: str) -> int | None:
-    ids = pq.read_table(docs_path, columns=["doc_id"]).column("doc_id")
+def _position_in_docs(docs_path: Location, doc_id: str) -> int | None:
+    ids = read_docs(docs_path, ["doc_id"]).column("doc_id")
     matches = np.flatnonzero(pc.equal(ids, doc_id).to_numpy(zero_copy_only=False))
     return int(matches[0]) if len(matches) else None
 
 
-def locate_document(
-    directory: str | os.PathLike[str], manifest: Manifest, doc_id: str
-) -> tuple[str, int] | None:
+def locate_document(directory: Where, manifest: Manifest, doc_id: str) -> tuple[str, int] | None:
     """(shard name, position) of a document id across the set, scanning each shard's doc_id column."""
     for entry in manifest.shards:
         position = _position_in_docs(shard_paths(directory, entry.name)[2], doc_id)

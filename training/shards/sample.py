@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.framework.storage import Location
 from pipelines.ingest.readers.jsonl import json_lines
 from training.shards.format import Manifest, ShardEntry, dtype_for_vocab, sha256_file
 from training.shards.writer import DocMeta, ShardWriter
@@ -53,7 +54,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, path: str | os.PathLi
 
 
 def write_shard_set(
-    directory: str | os.PathLike[str],
+    directory: str | os.PathLike[str] | Location,
     shards: dict[str, Sequence[Sequence[int] | np.ndarray]],
     *,
     vocab_size: int,
@@ -64,11 +65,11 @@ def write_shard_set(
     splits: dict[str, str] | None = None,
     source: str = "sample",
 ) -> Manifest:
-    """Write one shard per key of `shards` (name -> list of documents' token ids) and the manifest last.
+    """Write one shard per key of `shards` (name -> list of documents' token ids) and the manifest last,
+    to a folder or a URL (s3://...).
 
     `splits` maps shard name to split; names under "validation/" default to validation, others to train.
     """
-    directory = Path(directory)
     dtype = dtype_for_vocab(vocab_size)
     entries: list[ShardEntry] = []
     for name, documents in shards.items():
@@ -99,7 +100,7 @@ def write_shard_set(
 
 
 def build_text_shards(
-    directory: str | os.PathLike[str],
+    directory: str | os.PathLike[str] | Location,
     texts: Iterable[str],
     tokenizer_path: str | os.PathLike[str],
     *,

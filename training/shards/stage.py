@@ -17,17 +17,21 @@ so a rerun writes byte-identical shards. Reading the files in the Python worker
 the stage then runs at the speed of the tokenizer (benchmarks/tokenize.py).
 Tasks return one small summary per shard; the driver writes manifest.json from
 those, last and atomically: without it the folder is not a shard set.
+
+The folder may be on object storage (an `s3://` lake): tasks write through the I/O
+layer (pipelines/framework/storage.py), each shard file appearing whole when its upload
+completes, and the data files are read the same way; the manifest is still written last,
+after every task has finished, so a reader never sees a half-written set.
 """
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from pipelines.framework.stage import Stage, StageContext, StageResult
+from pipelines.framework.storage import Location
 from training.shards.config import ShardsConfig, output_folder, resolve_tokenizer_path
 from training.shards.format import MANIFEST_NAME, SPLITS, Manifest, ShardEntry, shard_paths
 from training.shards.kernel import check_sample, write_file_shards
@@ -76,7 +80,7 @@ class Shards(Stage):
             and manifest.config_hash == self.config.config_hash()
             and manifest.tokenizer_sha256 == tokenizer.sha256
         )
-        return same and all(_files_present(folder, e) for e in manifest.shards)
+        return same and _all_files_present(folder, manifest.shards)
 
     def run(self, ctx: StageContext) -> StageResult:
         cfg = self.config
@@ -86,13 +90,14 @@ class Shards(Stage):
         source_version = self._source_version(ctx)
         snapshot = ctx.lake.delta(ctx.table(cfg.input), source_version)
         self._check_columns(snapshot)
-        files = sorted(snapshot.file_uris())
+        settings = ctx.lake.root.settings
+        files = [Location.parse(uri, settings) for uri in sorted(snapshot.file_uris())]
         _clear(folder)
         entries: list[ShardEntry] = []
         payload = tokenizer_path.read_text(encoding="utf-8")
         chosen = resolve(cfg.encoder, payload, check_sample(files, cfg))
         if files:
-            args = (str(folder), payload, chosen.encoder, info.dtype, info.eos_id, cfg)
+            args = (folder, payload, chosen.encoder, info.dtype, info.eos_id, cfg)
             tasks = ctx.spark.sparkContext.parallelize(list(enumerate(files)), len(files))
             rows = tasks.flatMap(
                 lambda item: write_file_shards(item[0], item[1], *args)
@@ -139,14 +144,19 @@ class Shards(Stage):
                 raise ValueError(f"table {self.config.input!r} has no {required!r} column (columns: {names})")
 
 
-def _files_present(folder: Path, entry: ShardEntry) -> bool:
-    tokens, index, docs = shard_paths(folder, entry.name)
-    return tokens.is_file() and tokens.stat().st_size == entry.ds_bytes and index.is_file() and docs.is_file()
+def _all_files_present(folder: Location, entries: list[ShardEntry]) -> bool:
+    """Every file of every shard is there, tokens with the recorded size: one listing, not a request per file."""
+    sizes = {e.location.url: e.size for e in folder.list()}
+    for entry in entries:
+        tokens, index, docs = shard_paths(folder, entry.name)
+        if sizes.get(tokens.url) != entry.ds_bytes or index.url not in sizes or docs.url not in sizes:
+            return False
+    return True
 
 
-def _clear(folder: Path) -> None:
+def _clear(folder: Location) -> None:
     """Uncommit and empty an earlier build: the manifest goes first, so a half-cleared folder is never a set."""
-    (folder / MANIFEST_NAME).unlink(missing_ok=True)
+    (folder / MANIFEST_NAME).delete()
     for split in SPLITS:
-        shutil.rmtree(folder / split, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
+        (folder / split).delete_tree()
+    folder.make_dirs()

@@ -12,6 +12,8 @@ just "hash differs".
 
 from __future__ import annotations
 
+import hashlib
+import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,8 +23,8 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
+from pipelines.framework.storage import Location
 from training.shards.format import DOCS_SCHEMA, Manifest, ShardEntry, sha256_file, shard_paths
 from training.shards.reader import ShardReader, locate_document
 from training.tokenizer.load import load_tokenizer
@@ -74,7 +76,7 @@ class VerifyReport:
 class SourceTable:
     """Text of documents by id from the manifest's source table version (bounded lookups, never a full load)."""
 
-    def __init__(self, manifest: Manifest, lake_root: str | Path | None = None):
+    def __init__(self, manifest: Manifest, lake_root: str | Location | None = None):
         from pipelines.framework.lake import Lake
 
         self.manifest = manifest
@@ -138,11 +140,17 @@ def _structure_problems(reader: ShardReader, entry: ShardEntry, manifest: Manife
     return problems
 
 
-def _hash_problems(folder: Path, entry: ShardEntry) -> list[Problem]:
+def _hash_problems(reader: ShardReader, entry: ShardEntry) -> list[Problem]:
+    """Hashes of the bytes the reader already holds (a shard on object storage is fetched once)."""
     problems = []
     recorded = (entry.ds_sha256, entry.index_sha256, entry.docs_sha256)
-    for path, expected in zip(shard_paths(folder, entry.name), recorded, strict=True):
-        actual = sha256_file(path)
+    actuals = (
+        hashlib.sha256(reader.tokens).hexdigest(),
+        hashlib.sha256(reader.ends).hexdigest(),
+        sha256_file(reader.docs_path),
+    )
+    paths = (reader.tokens_path, reader.index_path, reader.docs_path)
+    for path, expected, actual in zip(paths, recorded, actuals, strict=True):
         if actual != expected:
             problems.append(
                 Problem(
@@ -202,16 +210,17 @@ def _localize(reader: ShardReader, source: SourceTable, tokenizer: Any, manifest
 
 
 def verify(
-    folder: str | Path,
+    folder: str | os.PathLike[str] | Location,
     sample: int = 50,
     seed: int = 0,
-    lake_root: str | Path | None = None,
+    lake_root: str | Location | None = None,
     tokenizer_path: str | Path | None = None,
     check_source: bool = True,
 ) -> VerifyReport:
-    """Verify a shard folder; `report.problems[0]` is the first mismatch found."""
-    folder = Path(folder)
+    """Verify a shard folder (a path or a URL); `report.problems[0]` is the first mismatch found."""
+    folder = Location.parse(folder)
     manifest = Manifest.load(folder)
+    present = {e.location.url for e in folder.list()}  # one listing, not a request per file
     report = VerifyReport(str(folder))
     tokenizer = None
     source = None
@@ -225,7 +234,7 @@ def verify(
         tokenizer = load_tokenizer(tokenizer_file)
         source = SourceTable(manifest, lake_root)
     for entry in manifest.shards:
-        missing = [p.name for p in shard_paths(folder, entry.name) if not p.is_file()]
+        missing = [p.name for p in shard_paths(folder, entry.name) if p.url not in present]
         if missing:
             report.problems.append(Problem(entry.name, "missing", f"files absent: {missing}"))
             continue
@@ -237,7 +246,7 @@ def verify(
         report.shards += 1
         report.documents += len(reader)
         report.tokens += len(reader.tokens)
-        found = _structure_problems(reader, entry, manifest) + _hash_problems(folder, entry)
+        found = _structure_problems(reader, entry, manifest) + _hash_problems(reader, entry)
         ds_hash_failed = any(
             p.kind == "sha256" and p.detail.startswith(reader.tokens_path.name) for p in found
         )
@@ -247,7 +256,7 @@ def verify(
                 found.insert(0, located)
         report.problems.extend(found)
     if source is not None and sample > 0:
-        report.sampled, problems = _check_sample(folder, manifest, source, tokenizer, sample, seed)
+        report.sampled, problems = _check_sample(folder, present, manifest, source, tokenizer, sample, seed)
         report.problems.extend(problems)
     if report.documents != manifest.total_documents or report.tokens != manifest.total_tokens:
         report.problems.append(
@@ -262,9 +271,16 @@ def verify(
 
 
 def _check_sample(
-    folder: Path, manifest: Manifest, source: SourceTable, tokenizer: Any, sample: int, seed: int
+    folder: Location,
+    present: set[str],
+    manifest: Manifest,
+    source: SourceTable,
+    tokenizer: Any,
+    sample: int,
+    seed: int,
 ) -> tuple[int, list[Problem]]:
-    """Compare `sample` seeded-random documents with the source table, decoded text included."""
+    """Compare `sample` seeded-random documents of the present shards with the source table, decoded text
+    included."""
     rng = random.Random(seed)
     population = [(e.name, i) for e in manifest.shards for i in range(e.documents)]
     chosen = sorted(rng.sample(population, min(sample, len(population))))
@@ -273,7 +289,7 @@ def _check_sample(
         by_shard[name].append(i)
     problems = []
     for name, positions in by_shard.items():
-        if not all(p.is_file() for p in shard_paths(folder, name)):
+        if not all(p.url in present for p in shard_paths(folder, name)):
             continue
         reader = ShardReader.from_manifest(folder, manifest, name)
         ids = reader.docs(["doc_id"]).column("doc_id").to_pylist()
@@ -290,14 +306,14 @@ def _check_sample(
     return len(chosen), problems
 
 
-def info(folder: str | Path) -> dict[str, Any]:
+def info(folder: str | os.PathLike[str] | Location) -> dict[str, Any]:
     """Totals, per split, per source and per language (from the .docs.parquet files), and the provenance."""
-    folder = Path(folder)
+    folder = Location.parse(folder)
     manifest = Manifest.load(folder)
-    docs_files = [str(shard_paths(folder, e.name)[2]) for e in manifest.shards]
+    docs_files = [shard_paths(folder, e.name)[2].fs_path for e in manifest.shards]
     groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "lang": {}}
     if docs_files:
-        table = pads.dataset(docs_files, format="parquet").to_table(
+        table = pads.dataset(docs_files, format="parquet", filesystem=folder.fs).to_table(
             columns=["source", "lang", "token_start", "token_end"]
         )
         table = table.append_column(
@@ -331,16 +347,18 @@ def info(folder: str | Path) -> dict[str, Any]:
     }
 
 
-def show(folder: str | Path, doc_id: str, tokenizer_path: str | Path | None = None) -> dict[str, Any]:
+def show(
+    folder: str | os.PathLike[str] | Location, doc_id: str, tokenizer_path: str | Path | None = None
+) -> dict[str, Any]:
     """A document's decoded text with its shard, span and provenance row."""
-    folder = Path(folder)
+    folder = Location.parse(folder)
     manifest = Manifest.load(folder)
     found = locate_document(folder, manifest, doc_id)
     if found is None:
         raise KeyError(f"document {doc_id!r} is in no shard of {folder} (dropped rows are not sharded)")
     name, i = found
     reader = ShardReader.from_manifest(folder, manifest, name)
-    row = pq.read_table(reader.docs_path).slice(i, 1).to_pylist()[0]
+    row = reader.docs().slice(i, 1).to_pylist()[0]
     tokens = reader.document(i).tolist()
     tokenizer = load_tokenizer(tokenizer_path or manifest.tokenizer_path)
     return {

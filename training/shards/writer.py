@@ -1,13 +1,15 @@
 """Writing one shard of the format (training.shards.format): tokens, document index and provenance.
 
 Used by the `shards` stage on Spark workers and by `training.shards.sample` without Spark,
-so both write byte-identical shards.
+so both write byte-identical shards, to a local folder or to object storage.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.framework.storage import Location, with_retries
 from training.shards.format import (
     DOCS_SCHEMA,
     INDEX_DTYPE,
@@ -41,14 +44,22 @@ class ShardWriter:
     """Write one shard: append documents' token ids, then `close()` for its `ShardEntry`.
 
     EOS is appended after every document by the writer (tokenize without special
-    tokens). Files are written under temporary names and renamed on close, so a
-    retried Spark task overwrites a half-written shard of the same name cleanly.
+    tokens). Files are written under temporary names and published on close, so a
+    retried Spark task overwrites a half-written shard of the same name cleanly: locally
+    the temporary files sit beside the shard and are renamed; for object storage they sit
+    in a local scratch folder and are uploaded on close (an object appears only whole, and
+    an aborted shard leaves nothing behind, not even an unfinished upload).
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str], name: str, split: str, dtype: TokenDType, eos_id: int
+        self,
+        directory: str | os.PathLike[str] | Location,
+        name: str,
+        split: str,
+        dtype: TokenDType,
+        eos_id: int,
     ):
-        self.directory = Path(directory)
+        self.directory = Location.parse(directory)
         self.name = name
         self.split = split
         self.dtype = numpy_dtype(dtype)
@@ -56,8 +67,13 @@ class ShardWriter:
             raise ValueError(f"eos_id {eos_id} does not fit in {dtype}")
         self.eos = np.array([eos_id], dtype=self.dtype)
         self.paths = shard_paths(self.directory, name)
-        self.paths[0].parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = [p.with_name(f".{p.name}.tmp") for p in self.paths]
+        self._scratch: Path | None = None
+        if self.directory.is_local:
+            self.paths[0].parent.make_dirs()
+            self._tmp = [p.local_path().with_name(f".{p.name}.tmp") for p in self.paths]
+        else:
+            self._scratch = Path(tempfile.mkdtemp(prefix="refinery-shard-"))
+            self._tmp = [self._scratch / p.name for p in self.paths]
         self._tokens_file = open(self._tmp[0], "wb")  # noqa: SIM115 (closed in close())
         self._hash = hashlib.sha256()
         self._ends: list[int] = []
@@ -105,8 +121,8 @@ class ShardWriter:
         )
         # No created_by/timestamps in the footer beyond pyarrow's fixed version string: reruns are byte-identical.
         pq.write_table(table, self._tmp[2], compression="zstd", write_statistics=True)
-        for tmp, final in zip(self._tmp, self.paths, strict=True):
-            os.replace(tmp, final)
+        docs_sha256 = sha256_file(self._tmp[2])
+        self._publish()
         return ShardEntry(
             name=self.name,
             split=self.split,
@@ -114,12 +130,32 @@ class ShardWriter:
             documents=self.documents,
             ds_sha256=self._hash.hexdigest(),
             index_sha256=hashlib.sha256(index_bytes).hexdigest(),
-            docs_sha256=sha256_file(self.paths[2]),
+            docs_sha256=docs_sha256,
             ds_bytes=self.tokens * self.dtype.itemsize,
         )
+
+    def _publish(self) -> None:
+        """Move the finished files into place: a rename locally, an upload (retried) to object storage."""
+        for tmp, final in zip(self._tmp, self.paths, strict=True):
+            if final.is_local:
+                os.replace(tmp, final.local_path())
+            else:
+                with_retries(lambda tmp=tmp, final=final: _upload(tmp, final), f"upload {final}")
+        self._drop_scratch()
 
     def abort(self) -> None:
         """Remove the temporary files of a shard that will not be finished."""
         self._tokens_file.close()
         for tmp in self._tmp:
             tmp.unlink(missing_ok=True)
+        self._drop_scratch()
+
+    def _drop_scratch(self) -> None:
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def _upload(source: Path, target: Location) -> None:
+    """Stream a local file to object storage; the object appears when the stream closes."""
+    with open(source, "rb") as data, target.open_write() as out:
+        shutil.copyfileobj(data, out, 1 << 20)

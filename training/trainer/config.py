@@ -15,7 +15,7 @@ from training.trainer.model import CONFIGS
 class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(description="shard folder (with manifest.json) or fsspec URL")
+    path: str = Field(description="shard folder (with manifest.json) or URL (s3://, gs://, az://, https://)")
     weight: float = Field(1.0, gt=0)
 
 
