@@ -90,7 +90,7 @@ class Shards(Stage):
         source_version = self._source_version(ctx)
         snapshot = ctx.lake.delta(ctx.table(cfg.input), source_version)
         self._check_columns(snapshot)
-        settings = ctx.lake.root.settings
+        settings = Location.parse(ctx.lake.root).settings
         files = [Location.parse(uri, settings) for uri in sorted(snapshot.file_uris())]
         _clear(folder)
         entries: list[ShardEntry] = []
