@@ -8,28 +8,33 @@ each may import").
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from pipelines.framework.storage import Location
 from pipelines.framework.terminal_text import for_terminal
 
 LAKE_ENV = "REFINERY_LAKE"
 DEFAULT_LAKE = "lake"
 LakeOption = typer.Option(
-    None, "--lake", help=f"Lake root folder (default: ${LAKE_ENV} or ./{DEFAULT_LAKE})."
+    None,
+    "--lake",
+    help=f"Lake root: a folder or a URL such as s3://bucket/lake (default: ${LAKE_ENV} or ./{DEFAULT_LAKE}).",
 )
 
 _stderr = Console(stderr=True)
 
 
-def lake_root(lake: Path | None) -> Path:
+def lake_root(lake: str | os.PathLike[str] | None) -> Location:
     """The lake a command works on: `--lake`, else the environment's, else ./lake, so that a
-    shell that exported the variable once needs no option on every command."""
-    return Path(lake or os.environ.get(LAKE_ENV, DEFAULT_LAKE))
+    shell that exported the variable once needs no option on every command.
+
+    A URL's storage settings come from the standard environment variables (AWS_ENDPOINT_URL ...),
+    as in a spec without a `storage:` block."""
+    return Location.parse(lake or os.environ.get(LAKE_ENV, DEFAULT_LAKE))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -1,39 +1,56 @@
-"""The lake's write path: Spark (or the driver) stages Parquet files, delta-rs commits them.
+"""The lake's write path: Spark tasks (or the driver) write Parquet under the table root, delta-rs commits.
 
 Why this path (docs/architecture.md, "Delta through delta-rs"): the Delta Spark jars come from
-Maven, which offline and firewalled users cannot reach. Spark writes plain Parquet into a staging
-folder of the table; the driver moves the files under the table root and commits them with
-delta-rs, carrying the statistics of pipelines/framework/parquet_stats.py.
+Maven, which offline and firewalled users cannot reach. Tasks write plain Parquet files through
+the I/O layer (pipelines/framework/table_io.py), each named with its transaction's id; the driver
+commits their add actions with delta-rs, carrying the statistics of
+pipelines/framework/parquet_stats.py, and on object storage with conditional puts
+(`conditional_put: etag`), so two racing writers end with one commit and one TableConflictError.
 
-A write is invisible until its commit: a process killed before it leaves only staging files
-(or moved but unreferenced files), which `clean_orphans` removes.
+A write is invisible until its commit: a process killed before it leaves only uncommitted files,
+which `clean_orphans` removes once their writer is dead (pipelines/framework/txn_owner.py says how
+a live concurrent writer's files are told apart).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import signal
-import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
 
-from pipelines.framework.parquet_stats import parquet_stats
+from pipelines.framework.storage import Location
+from pipelines.framework.table_io import (
+    WrittenFile,
+    data_file_name,
+    footer_facts,
+    txn_of,
+    write_dataframe,
+    write_table_file,
+)
+from pipelines.framework.txn_owner import (
+    STAGING,
+    grace_seconds,
+    lease_of,
+    open_lease,
+    read_owners,
+    release_lease,
+)
 
-STAGING = "_staging"
+DELTA_LOG = "_delta_log"
 META_PREFIX = "refinery."
+COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 
 
 class TableConflictError(RuntimeError):
@@ -73,22 +90,12 @@ def inject_fault(point: str, table: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class DeltaCommits(ABC):
     """Staging, commit and cleanup of a lake's tables; the Lake supplies naming and history."""
 
     @abstractmethod
-    def path(self, table: str) -> Path:
-        """The table's folder."""
+    def path(self, table: str) -> Location:
+        """The table's root."""
 
     @abstractmethod
     def exists(self, table: str) -> bool:
@@ -98,23 +105,25 @@ class DeltaCommits(ABC):
     def history(self, table: str) -> list[dict[str, Any]]:
         """Commits newest first, refinery's metadata under `meta`."""
 
-    def _staging_dir(self, table: str, txn: str) -> Path:
+    def _staging_dir(self, table: str, txn: str) -> Location:
         return self.path(table) / STAGING / txn
 
-    def _write_owner(self, table: str, txn: str, moved: Iterable[str] = ()) -> Path:
-        owner = self.path(table) / STAGING / f"{txn}.owner.json"
-        owner.parent.mkdir(parents=True, exist_ok=True)
-        tmp = owner.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "moved": list(moved)}))
-        os.replace(tmp, owner)
-        return owner
-
-    def staging_area(self, table: str) -> tuple[str, Path]:
-        """(txn, folder) for tasks to write a future version of `table` into (see StagedFiles)."""
+    def _open(self, table: str) -> str:
+        """A new transaction on `table`: its owner file exists before any of its files."""
         txn = uuid.uuid4().hex
-        self._write_owner(table, txn)
+        open_lease(self.path(table), txn)
+        return txn
+
+    def staging_area(self, table: str) -> tuple[str, Location]:
+        """(txn, folder) for tasks to write a future version of `table` into (see StagedFiles).
+
+        Committing moves the files under the table root: a rename on local disk, a server-side
+        copy on object storage. Writers that can name their files with `data_file_name` write
+        under the root directly instead (`write`).
+        """
+        txn = self._open(table)
         staging = self._staging_dir(table, txn)
-        staging.mkdir(parents=True)
+        staging.make_dirs()
         return txn, staging
 
     def write(
@@ -134,25 +143,23 @@ class DeltaCommits(ABC):
             if df.table != table:
                 raise ValueError(f"files staged for {df.table!r} cannot be committed to {table!r}")
             return self.commit_staged(table, df.txn, metadata, mode, files=df.files)
-        txn = uuid.uuid4().hex
-        self._write_owner(table, txn)
-        staging = self._staging_dir(table, txn)
-        writer = df.write.mode("error")
-        if max_records_per_file:
-            writer = writer.option("maxRecordsPerFile", max_records_per_file)
-        writer.parquet(str(staging))
-        return self.commit_staged(table, txn, metadata, mode)
+        _check_mode(mode)
+        txn = self._open(table)
+        try:
+            schema, written = write_dataframe(df, self.path(table), txn, max_records_per_file)
+        except BaseException:
+            self._discard(table, txn, ())
+            raise
+        return self._commit_files(table, txn, schema, written, metadata, mode)
 
     def write_arrow(
         self, data: pa.Table, table: str, metadata: Mapping[str, Any] | None = None, mode: str = "overwrite"
     ) -> CommitResult:
         """Write a small driver-side Arrow table (run summaries, test fixtures) through the same commit path."""
-        txn = uuid.uuid4().hex
-        self._write_owner(table, txn)
-        staging = self._staging_dir(table, txn)
-        staging.mkdir(parents=True)
-        pq.write_table(data, staging / "part-00000.parquet")
-        return self.commit_staged(table, txn, metadata, mode)
+        _check_mode(mode)
+        txn = self._open(table)
+        written = write_table_file(self.path(table) / data_file_name(txn, "00000"), data)
+        return self._commit_files(table, txn, data.schema, [written], metadata, mode)
 
     def commit_staged(
         self,
@@ -163,87 +170,106 @@ class DeltaCommits(ABC):
         files: Iterable[str] | None = None,
     ) -> CommitResult:
         """Move a transaction's staged files (all, or the `files` named) under the table root and commit them."""
-        if mode not in ("overwrite", "append"):
-            raise ValueError(f"mode must be 'overwrite' or 'append', not {mode!r}")
-        root = self.path(table)
-        staging = self._staging_dir(table, txn)
+        _check_mode(mode)
+        root, staging = self.path(table), self._staging_dir(table, txn)
         if files is None:
-            paths = sorted(p for p in staging.rglob("*.parquet") if not p.name.startswith((".", "_")))
+            names = sorted(e.location.name for e in staging.list() if e.location.name.endswith(".parquet"))
+            names = [n for n in names if not n.startswith((".", "_"))]
         else:
-            paths = [staging / name for name in sorted(files)]
-        if not paths:
-            raise RuntimeError(f"Spark wrote no Parquet file for {table!r} (staging {staging})")
-        schema = pq.read_schema(paths[0]).remove_metadata()
-        moved = [f"part-{i:05d}-{txn}.parquet" for i in range(len(paths))]
-        self._write_owner(table, txn, moved)
-        adds, total = [], 0
-        for src, name in zip(paths, moved, strict=True):
-            num, stats = parquet_stats(src)
-            total += num
-            dest = root / name
-            os.replace(src, dest)
-            inject_fault("before_commit", table)
-            adds.append(
-                AddAction(
-                    path=name,
-                    size=dest.stat().st_size,
-                    partition_values={},
-                    modification_time=int(time.time() * 1000),
-                    data_change=True,
-                    stats=json.dumps(stats),
-                )
+            names = sorted(files)
+        if not names:
+            raise RuntimeError(f"no Parquet file was staged for {table!r} (staging {staging})")
+        moved = [data_file_name(txn, f"{i:05d}") for i in range(len(names))]
+        lease = lease_of(root, txn)
+        if lease is not None:
+            lease.record_moved(moved)
+        else:  # staged by another process object: write an owner that lists the files before moving
+            open_lease(root, txn).record_moved(moved)
+        schema, written = None, []
+        for name, dest in zip(names, moved, strict=True):
+            (staging / name).move_to(root / dest)
+            file_schema, facts = footer_facts(root / dest)
+            schema = schema or file_schema.remove_metadata()
+            written.append(facts)
+        assert schema is not None
+        return self._commit_files(table, txn, schema, written, metadata, mode)
+
+    def _commit_files(
+        self,
+        table: str,
+        txn: str,
+        schema: pa.Schema,
+        written: list[WrittenFile],
+        metadata: Mapping[str, Any] | None,
+        mode: str,
+    ) -> CommitResult:
+        """Commit files already under the table root as one version; on a lost race, remove them."""
+        inject_fault("before_commit", table)
+        now = int(time.time() * 1000)
+        adds = [
+            AddAction(
+                path=w.name,
+                size=w.size,
+                partition_values={},
+                modification_time=now,
+                data_change=True,
+                stats=w.stats,
             )
+            for w in written
+        ]
         props = CommitProperties(
             custom_metadata={f"{META_PREFIX}{k}": str(v) for k, v in {**(metadata or {}), "txn": txn}.items()}
         )
         try:
-            version = self._commit(root, table, schema, adds, mode, props)
+            version = self._commit(table, schema, adds, mode, props)
         except CommitFailedError as exc:
-            self._discard(table, txn, moved)
+            self._discard(table, txn, [w.name for w in written])
             raise TableConflictError(
                 f"another writer committed to {table!r} while this one was writing; nothing was committed. "
                 f"Rerun the stage: it will read the new version. ({exc})"
             ) from exc
-        shutil.rmtree(staging, ignore_errors=True)
-        (root / STAGING / f"{txn}.owner.json").unlink(missing_ok=True)
-        return CommitResult(table, version, total, len(adds))
+        self._finish(table, txn, {w.name for w in written})
+        return CommitResult(table, version, sum(w.num_records for w in written), len(adds))
 
     def _commit(
         self,
-        root: Path,
         table: str,
         schema: pa.Schema,
         adds: list[AddAction],
         mode: str,
         props: CommitProperties,
     ) -> int:
+        root = self.path(table)
+        options = root.delta_storage_options()
         delta_schema = Schema.from_arrow(schema)
         if mode == "overwrite":
             # delta-rs would rebase a losing overwrite onto the winner's version and
             # remove only the files it had read, leaving the winner's rows in place:
             # an overwrite that loses the race must fail instead.
             props = CommitProperties(custom_metadata=props.custom_metadata, max_commit_retries=0)
+        txn = props.custom_metadata[f"{META_PREFIX}txn"]
         if not self.exists(table):
             try:
                 # No retry: a create rebased past version 0 would not be a create.
                 create_table_with_add_actions(
-                    str(root),
+                    root.url,
                     delta_schema,
                     adds,
                     mode="error",
                     commit_properties=CommitProperties(
                         custom_metadata=props.custom_metadata, max_commit_retries=0
                     ),
+                    storage_options=options,
                 )
             except (DeltaError, CommitFailedError):
                 if not self.exists(table):
                     raise
                 # a concurrent writer created the table first: commit on top of it
             else:
-                return self._version_of_txn(table, props.custom_metadata[f"{META_PREFIX}txn"])
-        dt = DeltaTable(str(root))
+                return self._version_of_txn(table, txn)
+        dt = DeltaTable(root.url, storage_options=options)
         dt.create_write_transaction(adds, mode=mode, schema=delta_schema, commit_properties=props)
-        return self._version_of_txn(table, props.custom_metadata[f"{META_PREFIX}txn"])
+        return self._version_of_txn(table, txn)
 
     def _version_of_txn(self, table: str, txn: str) -> int:
         """The version our commit landed at, read from the log files themselves.
@@ -252,8 +278,9 @@ class DeltaCommits(ABC):
         history numbers entries by position, which can shift while others commit;
         the commit file's name is the only unambiguous answer.
         """
-        log = self.path(table) / "_delta_log"
-        for entry in sorted(log.glob("[0-9]" * 20 + ".json"), reverse=True):
+        log = self.path(table) / DELTA_LOG
+        entries = sorted((e.location for e in log.list(recursive=False)), key=lambda loc: loc.name)
+        for entry in reversed([loc for loc in entries if COMMIT_FILE.match(loc.name)]):
             if txn in entry.read_text():
                 return int(entry.name.split(".")[0])
         raise RuntimeError(f"commit of {table!r} (txn {txn}) succeeded but no log file holds it")
@@ -262,42 +289,74 @@ class DeltaCommits(ABC):
         """Drop a staging area that will not be committed (its stage failed)."""
         self._discard(table, txn, ())
 
-    def _discard(self, table: str, txn: str, moved: Iterable[str]) -> None:
+    def _discard(self, table: str, txn: str, names: Iterable[str]) -> None:
+        """Remove every file of an uncommitted transaction, its owner file last."""
+        self._finish(table, txn, set(), extra=names)
+
+    def _finish(self, table: str, txn: str, keep: set[str], extra: Iterable[str] = ()) -> None:
+        """Remove a transaction's staging folder and its root files not in `keep`, then its owner file.
+
+        The owner goes last: a process killed half-way leaves an owner that names the rest.
+        """
         root = self.path(table)
-        for name in moved:
-            (root / name).unlink(missing_ok=True)
-        shutil.rmtree(self._staging_dir(table, txn), ignore_errors=True)
-        (root / STAGING / f"{txn}.owner.json").unlink(missing_ok=True)
+        doomed = {name for name in extra if name not in keep}
+        doomed |= {
+            e.location.name
+            for e in root.list(recursive=False)
+            if txn_of(e.location.name) == txn and e.location.name not in keep
+        }
+        for name in sorted(doomed):
+            (root / name).delete()
+        self._staging_dir(table, txn).delete_tree()
+        release_lease(root, txn)
 
     def clean_orphans(self, table: str) -> list[str]:
-        """Remove what dead writers left: staging folders and moved files never committed.
+        """Remove what dead writers left; return their transaction ids.
 
-        A transaction is dead when its owner process is gone (same host) and its
-        txn id appears in no commit. Live writers are left alone.
+        Committed transactions lose only their unreferenced files; uncommitted ones are removed
+        whole once their owner is dead (pipelines/framework/txn_owner.py, the rule and its grace
+        period). Live writers, here or on other hosts, are left alone.
         """
-        staging_root = self.path(table) / STAGING
-        if not staging_root.is_dir():
+        root = self.path(table)
+        owners = read_owners(root)
+        staged = {child.name for child in (root / STAGING).children()}
+        if not owners and not staged:
             return []
-        committed = set()
-        if self.exists(table):
-            committed = {c["meta"].get("txn") for c in self.history(table)}
-        removed = []
-        for owner in staging_root.glob("*.owner.json"):
-            txn = owner.name.split(".")[0]
-            try:
-                info = json.loads(owner.read_text())
-            except (OSError, ValueError):
-                info = {}
-            if info.get("host") == socket.gethostname() and _pid_alive(int(info.get("pid", -1))):
-                continue
-            if txn not in committed:
-                self._discard(table, txn, info.get("moved", []))
+        committed = self._committed_files(table, set(owners))
+        now, grace, removed = time.time(), grace_seconds(), []
+        for txn, owner in owners.items():
+            if txn in committed:
+                self._finish(table, txn, committed[txn])
+            elif owner.is_dead(now, grace):
+                self._discard(table, txn, owner.moved)
                 removed.append(txn)
-            else:
-                shutil.rmtree(self._staging_dir(table, txn), ignore_errors=True)
-                owner.unlink(missing_ok=True)
-        for stray in staging_root.iterdir():
-            if stray.is_dir() and not (staging_root / f"{stray.name}.owner.json").exists():
-                shutil.rmtree(stray, ignore_errors=True)
-                removed.append(stray.name)
+        for txn in sorted(staged - set(owners)):
+            # A staging folder without an owner outlived its transaction (the owner goes last).
+            self._staging_dir(table, txn).delete_tree()
+            removed.append(txn)
         return removed
+
+    def _committed_files(self, table: str, txns: set[str]) -> dict[str, set[str]]:
+        """For each of `txns` that was committed: the data files its commit added."""
+        if not txns or not self.exists(table):
+            return {}
+        found: dict[str, set[str]] = {}
+        for commit in self.history(table):
+            txn = commit["meta"].get("txn")
+            if txn in txns:
+                found[txn] = self._added_files(table, int(commit["version"]))
+        return found
+
+    def _added_files(self, table: str, version: int) -> set[str]:
+        log = self.path(table) / DELTA_LOG / f"{version:020d}.json"
+        names = set()
+        for line in log.read_text().splitlines():
+            action = json.loads(line).get("add")
+            if action:
+                names.add(action["path"])
+        return names
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("overwrite", "append"):
+        raise ValueError(f"mode must be 'overwrite' or 'append', not {mode!r}")

@@ -1,16 +1,17 @@
-"""The lake: Delta tables under one root folder, written by Spark, committed by delta-rs.
+"""The lake: Delta tables under one root (a folder or an object-store prefix), committed by delta-rs.
 
-Naming and reads live here: readers pin a snapshot and hand its file list to Spark, or read it
-as a pyarrow dataset. Writes are pipelines/framework/delta_commit.py's (docs/architecture.md,
-"Delta through delta-rs").
+Naming and reads live here: readers pin a snapshot and read its file list through the I/O layer
+(pipelines/framework/storage.py), in Spark tasks (pipelines/framework/table_io.py) or as a pyarrow
+dataset. Writes are pipelines/framework/delta_commit.py's (docs/architecture.md, "Delta through
+delta-rs"). Every path is a `Location`, so the same code serves `lake/` and `s3://bucket/lake`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,14 +19,16 @@ import pyarrow.fs as pa_fs
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from pipelines.framework.delta_commit import META_PREFIX, STAGING, DeltaCommits
+from pipelines.framework.delta_commit import DELTA_LOG, META_PREFIX, DeltaCommits
+from pipelines.framework.storage import URL, Location
+from pipelines.framework.table_io import read_dataframe
 
 
 class TableMissingError(LookupError):
     """The named table (or version) does not exist in the lake."""
 
 
-def snapshot_dataset(delta: DeltaTable) -> Any:
+def snapshot_dataset(delta: DeltaTable, location: Location | None = None) -> Any:
     """A pyarrow dataset over a Delta snapshot that reads through Arrow's own filesystem.
 
     delta-rs's default wraps its Rust store in a pyarrow `PyFileSystem`, a C++ object holding a
@@ -35,37 +38,60 @@ def snapshot_dataset(delta: DeltaTable) -> Any:
     unwind through a `noexcept` destructor calls `std::terminate`: the process dies with SIGABRT
     ("terminate called without an active exception") after its work is done. A native filesystem
     holds no Python object, so no Arrow thread ever waits for the GIL.
+
+    `location` (the table's root) supplies the filesystem built from the job's storage settings;
+    without it the table URI is taken as a local path or a URL Arrow can reach on its own.
     """
-    filesystem, root = pa_fs.FileSystem.from_uri(delta.table_uri)
-    return delta.to_pyarrow_dataset(filesystem=pa_fs.SubTreeFileSystem(root, filesystem))
+    if location is None:
+        location = Location.parse(delta.table_uri)
+    return delta.to_pyarrow_dataset(filesystem=pa_fs.SubTreeFileSystem(location.fs_path, location.fs))
+
+
+def _data_file(root: Location, path: str) -> Location:
+    """An add action's file: relative to the table root (ours), or absolute (other writers may)."""
+    if URL.match(path) or path.startswith("/"):
+        return Location.parse(path, root.settings)
+    return root / urllib.parse.unquote(path)
 
 
 class Lake(DeltaCommits):
-    """A folder of Delta tables. Table names are relative paths such as `demo/documents`."""
+    """Delta tables under one root. Table names are relative paths such as `demo/documents`."""
 
-    def __init__(self, root: str | os.PathLike[str]):
-        self.root = Path(root).expanduser().resolve()
+    def __init__(self, root: str | os.PathLike[str] | Location):
+        self.root = Location.parse(root)
 
     # ----------------------------------------------------------------- naming
-    def path(self, table: str) -> Path:
-        """The table's folder; refuses names that would leave the lake."""
-        candidate = (self.root / table).resolve()
-        if candidate != self.root and self.root not in candidate.parents:
-            raise ValueError(f"table name {table!r} escapes the lake at {self.root}")
+    def path(self, table: str) -> Location:
+        """The table's root; refuses names that would leave the lake."""
+        try:
+            candidate = self.root / table
+        except ValueError:
+            raise ValueError(f"table name {table!r} escapes the lake at {self.root}") from None
+        if candidate.url == self.root.url:
+            raise ValueError(f"table name {table!r} names the lake root {self.root}, not a table")
         return candidate
 
     def exists(self, table: str) -> bool:
-        return (self.path(table) / "_delta_log").is_dir()
+        return (self.path(table) / DELTA_LOG).is_dir()
 
     def tables(self) -> list[str]:
-        """Every Delta table under the root, as names relative to it."""
-        if not self.root.exists():
-            return []
-        found = []
-        for log in sorted(self.root.rglob("_delta_log")):
-            if STAGING not in log.parts:
-                found.append(log.parent.relative_to(self.root).as_posix())
-        return found
+        """Every Delta table under the root, as names relative to it.
+
+        Walks folder by folder and stops at a table: listing the whole lake recursively would
+        list every data file, which on object storage is one request per thousand of them.
+        Folders starting with `_` (run records, staging areas) hold no tables.
+        """
+        found, pending = [], [self.root]
+        while pending:
+            folder = pending.pop()
+            for child in folder.children():
+                if child.name.startswith("_"):
+                    continue
+                if (child / DELTA_LOG).is_dir():
+                    found.append(child.relative_to(self.root))
+                else:
+                    pending.append(child)
+        return sorted(found)
 
     # ---------------------------------------------------------------- reading
     def delta(self, table: str, version: int | None = None) -> DeltaTable:
@@ -74,7 +100,8 @@ class Lake(DeltaCommits):
                 f"no table {table!r} in lake {self.root}; run the stage that writes it first"
             )
         try:
-            return DeltaTable(str(self.path(table)), version=version)
+            location = self.path(table)
+            return DeltaTable(location.url, version=version, storage_options=location.delta_storage_options())
         except (DeltaError, TableNotFoundError, OSError) as exc:
             raise TableMissingError(f"table {table!r} has no version {version}: {exc}") from exc
 
@@ -92,7 +119,7 @@ class Lake(DeltaCommits):
         For an overwrite that is the table's size; for an append only the new rows,
         which is what a stage's row accounting needs.
         """
-        log = self.path(table) / "_delta_log" / f"{version:020d}.json"
+        log = self.path(table) / DELTA_LOG / f"{version:020d}.json"
         if not log.is_file():
             raise TableMissingError(f"table {table!r} has no commit file for version {version}")
         total = 0
@@ -125,15 +152,12 @@ class Lake(DeltaCommits):
 
     def read(self, spark: Any, table: str, version: int | None = None) -> Any:
         """A pinned snapshot as a Spark DataFrame (the file list is fixed at call time)."""
-        from pyspark.sql.pandas.types import from_arrow_schema
-
         dt = self.delta(table, version)
-        spark_schema = from_arrow_schema(pa.schema(dt.schema().to_arrow()))
-        uris = dt.file_uris()
-        if not uris:
-            return spark.createDataFrame([], spark_schema)
-        return spark.read.schema(spark_schema).parquet(*uris)
+        root = self.path(table)
+        actions = pa.table(dt.get_add_actions(flatten=True)).select(["path", "size_bytes"]).to_pylist()
+        files = [(_data_file(root, a["path"]), int(a["size_bytes"])) for a in actions]
+        return read_dataframe(spark, files, pa.schema(dt.schema().to_arrow()))
 
     def dataset(self, table: str, version: int | None = None) -> Any:
         """A pyarrow dataset over a snapshot, for bounded driver-side reads (web app, reports)."""
-        return snapshot_dataset(self.delta(table, version))
+        return snapshot_dataset(self.delta(table, version), self.path(table))

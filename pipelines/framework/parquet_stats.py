@@ -8,7 +8,6 @@ A commit carries each file's numRecords and per-column min/max/nullCount, so tha
 from __future__ import annotations
 
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -32,9 +31,12 @@ def _stat_value(value: Any) -> Any:
     return None
 
 
-def parquet_stats(path: Path) -> tuple[int, dict[str, Any]]:
-    """numRecords and per-column min/max/nullCount from a file's footer (top-level primitives only)."""
-    meta = pq.read_metadata(path)
+def parquet_stats(meta: pq.FileMetaData) -> tuple[int, dict[str, Any]]:
+    """numRecords and per-column min/max/nullCount from a file's footer (top-level primitives only).
+
+    Takes the footer, not a path: a task that just wrote the file holds it already, and on object
+    storage reading it back would cost a request per file.
+    """
     schema = meta.schema.to_arrow_schema()
     mins: dict[str, Any] = {}
     maxs: dict[str, Any] = {}

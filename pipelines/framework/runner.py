@@ -5,13 +5,22 @@ name, config hash, code version, pinned input table versions and source
 fingerprint. Every commit carries the key; a rerun whose output tables already
 hold a commit with the same key is skipped and its recorded versions are reused.
 Staging files of killed runs are removed before a stage writes.
+
+Storage: the spec's `storage:` block becomes the process default before anything is parsed, so
+every Location of the job (lake, inputs, shard sets) reaches the same endpoint; the lake is
+checked before the run starts, so a wrong endpoint or bucket fails at once, naming the URL and
+what to set. Scratch space (`StageContext.work_dir`) is a local temporary folder even for a lake
+on object storage. Errors recorded or raised are scrubbed of credential values.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import socket
+import tempfile
 import threading
 import time
 import traceback
@@ -36,6 +45,7 @@ from pipelines.framework.runrecord import (
 from pipelines.framework.spark import get_spark
 from pipelines.framework.spec import JobSpec
 from pipelines.framework.stage import Stage, StageContext, StageResult
+from pipelines.framework.storage_settings import scrub, use_settings
 
 
 class RowAccountingError(RuntimeError):
@@ -69,7 +79,10 @@ class Runner:
     ):
         self.spec = spec
         self.stages = stages
+        use_settings(spec.storage)
         self.lake = Lake(spec.lake)
+        self.lake.root.require_reachable()
+        self.work_dir = Path(tempfile.gettempdir())  # replaced by the run's own folder in run()
         self._spark = spark
         self.progress_enabled = progress
         self.lock = threading.Lock()
@@ -77,7 +90,7 @@ class Runner:
             run_id=run_id or new_run_id(spec.name),
             job=spec.name,
             dataset=spec.dataset_name,
-            lake=str(self.lake.root),
+            lake=self.lake.root.url,
             spec_path=spec_path,
             spec=spec.model_dump(mode="json"),
             spec_hash=spec.spec_hash(),
@@ -106,10 +119,8 @@ class Runner:
 
     def run(self) -> RunRecord:
         """Run every stage; the record ends succeeded, failed (with cause) or interrupted."""
-        import os
-        import socket
-
         rec = self.record
+        self.work_dir = Path(tempfile.mkdtemp(prefix=f"refinery-{rec.run_id}-"))
         rec.status, rec.started_at, rec.heartbeat_at = "running", now_iso(), now_iso()
         rec.pid, rec.host = os.getpid(), socket.gethostname()
         rec.log_path = rec.log_path or str(rec.path.parent / "driver.log")
@@ -137,18 +148,18 @@ class Runner:
             raise
         except BaseException as exc:
             rec.status = "failed"
-            rec.error = f"{type(exc).__name__}: {exc}"
+            rec.error = scrub(f"{type(exc).__name__}: {exc}")
             cause = exc.__cause__ or exc.__context__
-            rec.error_cause = f"{type(cause).__name__}: {cause}" if cause else None
-            (rec.path.parent / "error.txt").write_text(traceback.format_exc())
+            rec.error_cause = scrub(f"{type(cause).__name__}: {cause}") if cause else None
+            (rec.path.parent / "error.txt").write_text(scrub(traceback.format_exc()))
             raise
         finally:
             rec.ended_at = now_iso()
             self._save()
             self._write_stats()
-            # Stages may stage intermediate data under work/ (read by their committed DataFrames);
-            # once the run is over nothing reads it any more.
-            shutil.rmtree(rec.path.parent / "work", ignore_errors=True)
+            # Stages may stage intermediate data in the work folder (read by their committed
+            # DataFrames); once the run is over nothing reads it any more.
+            shutil.rmtree(self.work_dir, ignore_errors=True)
         return rec
 
     def _pin_inputs(self, stage: Stage, versions: dict[str, int]) -> dict[str, int]:
@@ -172,7 +183,7 @@ class Runner:
             lake=self.lake,
             dataset=self.spec.dataset_name,
             run_id=self.record.run_id,
-            work_dir=self.record.path.parent / "work",
+            work_dir=self.work_dir,
             versions=dict(pinned),
         )
 
@@ -196,7 +207,7 @@ class Runner:
                 self._commit(stage, stage_id, ctx, key, result, srec, versions)
                 srec.status = "succeeded"
         except BaseException as exc:
-            srec.status, srec.error = "failed", f"{type(exc).__name__}: {exc}"
+            srec.status, srec.error = "failed", scrub(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             srec.ended_at = now_iso()

@@ -1,9 +1,11 @@
 """Run records: one JSON file per run under `<lake>/_runs/<run_id>/run.json`.
 
 The CLI, the cluster submitter and the web app all read these files, so the
-record is the single source of truth about a run. Writes are atomic (temp file +
-rename). A run that stops heartbeating while "running" is reported as
-interrupted: a killed process can never leave a run "running" forever.
+record is the single source of truth about a run. They are written through the I/O layer, so
+a lake on object storage holds its runs too; every write replaces the whole file in one step
+(temp file + rename locally, one PUT on object storage), so a reader never sees half a record.
+A run that stops heartbeating while "running" is reported as interrupted: a killed process can
+never leave a run "running" forever.
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from pipelines.framework.storage import Location
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "interrupted", "cancelled"]
 StageStatus = Literal["pending", "running", "succeeded", "skipped", "failed"]
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
 RUNS_DIR = "_runs"
+RUN_FILE = "run.json"
+LakeRoot = str | os.PathLike[str] | Location
 CANCEL_FILE = "cancel.requested"
 # The StageRecord field holding `{drop reason: its registered one-line description}`.
 REASON_DESCRIPTIONS = "reason_descriptions"
@@ -116,34 +121,30 @@ class RunRecord(BaseModel):
 
     # ------------------------------------------------------------ persistence
     @staticmethod
-    def directory(lake_root: str | Path, run_id: str) -> Path:
+    def directory(lake_root: LakeRoot, run_id: str) -> Location:
         if "/" in run_id or run_id in ("", ".", ".."):
             raise ValueError(f"invalid run id {run_id!r}")
-        return Path(lake_root) / RUNS_DIR / run_id
+        return Location.parse(lake_root) / RUNS_DIR / run_id
 
     @property
-    def path(self) -> Path:
-        return self.directory(self.lake, self.run_id) / "run.json"
+    def path(self) -> Location:
+        return self.directory(self.lake, self.run_id) / RUN_FILE
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".run.json.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(self.model_dump_json(indent=2))
-        os.replace(tmp, self.path)
+        self.path.write_text(self.model_dump_json(indent=2))
 
     @classmethod
-    def load(cls, lake_root: str | Path, run_id: str) -> RunRecord:
+    def load(cls, lake_root: LakeRoot, run_id: str) -> RunRecord:
         """Load a run; the id `latest` names the newest run in the lake."""
+        runs_dir = Location.parse(lake_root) / RUNS_DIR
         if run_id == "latest":
             runs = list_runs(lake_root)
             if not runs:
-                raise FileNotFoundError(f"no runs under {Path(lake_root) / RUNS_DIR}")
+                raise FileNotFoundError(f"no runs under {runs_dir}")
             return runs[0]
-        path = cls.directory(lake_root, run_id) / "run.json"
+        path = cls.directory(lake_root, run_id) / RUN_FILE
         if not path.is_file():
-            raise FileNotFoundError(
-                f"no run {run_id!r} under {Path(lake_root) / RUNS_DIR}; `refinery runs` lists them"
-            )
+            raise FileNotFoundError(f"no run {run_id!r} under {runs_dir}; `refinery runs` lists them")
         return cls.model_validate_json(path.read_text()).refreshed()
 
     def refreshed(self) -> RunRecord:
@@ -182,15 +183,12 @@ class RunRecord(BaseModel):
         raise KeyError(stage_id)
 
 
-def list_runs(lake_root: str | Path) -> list[RunRecord]:
+def list_runs(lake_root: LakeRoot) -> list[RunRecord]:
     """Every readable run record, newest first; unreadable ones are skipped, never fatal."""
-    runs_dir = Path(lake_root) / RUNS_DIR
-    if not runs_dir.is_dir():
-        return []
     records = []
-    for path in runs_dir.glob("*/run.json"):
+    for entry in (Location.parse(lake_root) / RUNS_DIR).glob(f"*/{RUN_FILE}"):
         try:
-            records.append(RunRecord.model_validate_json(path.read_text()).refreshed())
+            records.append(RunRecord.model_validate_json(entry.location.read_text()).refreshed())
         except (OSError, ValueError):
             continue
     return sorted(records, key=lambda r: r.created_at, reverse=True)
@@ -221,9 +219,6 @@ class Heartbeat:
                 self.record.save()
 
 
-def dump_json(path: Path, payload: Any) -> None:
-    """Atomic JSON write for files beside a run record (stats, reports)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
+def dump_json(path: LakeRoot, payload: Any) -> None:
+    """Whole-file JSON write for files beside a run record (stats, reports)."""
+    Location.parse(path).write_text(json.dumps(payload, indent=2, default=str))

@@ -2,7 +2,8 @@
 
 Every job, test and CLI command goes through `get_spark` so that the settings the
 lake layer relies on (Arrow transfer, microsecond timestamps, the driver's own
-Python on executors, loopback networking) can never be forgotten.
+Python on executors, loopback networking, storage variables on executors) can never be
+forgotten.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pyspark.sql import SparkSession
+
+from pipelines.framework.storage_settings import active_settings
 
 DEFAULT_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -27,7 +30,40 @@ DEFAULT_CONF: dict[str, str] = {
     # Spark's own success markers would otherwise be committed into Delta tables.
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     "spark.hadoop.parquet.enable.summary-metadata": "false",
+    # Storage credentials reach executors as environment variables (forward_storage_environment):
+    # the UI, the event log and `spark-submit --verbose` must show them as *********(redacted).
+    "spark.redaction.regex": r"(?i)secret|password|token|access[._]?key|credential|account[._]?key",
 }
+# Variables that say where object storage is; with the credential variables the job's storage
+# settings name, they are what an executor needs to reach the lake (pipelines/framework/storage.py).
+STORAGE_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ALLOW_HTTP",
+    "AZURE_STORAGE_ACCOUNT_NAME",
+    "AZURE_STORAGE_ACCOUNT",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+)
+
+
+def storage_environment() -> dict[str, str]:
+    """The storage variables set in this process (values may be secrets: never log them)."""
+    names = (*STORAGE_VARIABLES, *active_settings().secret_names())
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
+
+
+def forward_storage_environment(spark: SparkSession) -> None:
+    """Give Python tasks created from now on this process's storage variables.
+
+    PySpark ships `SparkContext.environment` with every Python function (mapInArrow included) and
+    sets it in the worker that runs it, on any executor, so a task reading the lake sees the same
+    endpoint and credentials as the driver, even when the session was started before they were
+    set. The values travel inside Spark's task messages only, never in a record or a log.
+    """
+    spark.sparkContext.environment.update(storage_environment())
 
 
 def prepare_environment() -> None:
@@ -57,6 +93,7 @@ def get_spark(
     prepare_environment()
     active = SparkSession.getActiveSession()
     if active is not None:
+        forward_storage_environment(active)
         return active
     if ui is None:
         ui = "PYTEST_CURRENT_TEST" not in os.environ and os.environ.get("REFINERY_SPARK_UI", "1") != "0"
@@ -75,4 +112,5 @@ def get_spark(
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("REFINERY_SPARK_LOG_LEVEL", "ERROR"))
+    forward_storage_environment(spark)
     return spark

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.framework.registry import stage_class
 from pipelines.framework.stage import Stage
+from pipelines.framework.storage_settings import StorageSettings
 
 
 def plain_name(value: str) -> str:
@@ -49,8 +50,10 @@ class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
+    # A folder or a URL (s3://bucket/prefix, gs://, az://, file://); `storage` says how to reach it.
     lake: str = "lake"
     dataset: str | None = None
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     stages: list[StageSpec]
 

@@ -97,12 +97,12 @@ def test_write_killed_before_commit_is_invisible_and_cleaned(lake, tmp_path):
     assert proc.returncode == -9  # SIGKILL at the injected fault point
     assert lake.version("d/t") == 0
     assert lake.num_records("d/t") == 3
-    stray = [p for p in lake.path("d/t").glob("*.parquet")]
-    assert len(stray) == 2  # the committed file and the moved-but-uncommitted one
+    stray = lake.path("d/t").glob("*.parquet")
+    assert len(stray) == 2  # the committed file and the written-but-uncommitted one
     removed = lake.clean_orphans("d/t")
     assert len(removed) == 1
-    assert len(list(lake.path("d/t").glob("*.parquet"))) == 1
-    assert not any((lake.path("d/t") / STAGING).iterdir())
+    assert len(lake.path("d/t").glob("*.parquet")) == 1
+    assert not (lake.path("d/t") / STAGING).list()
 
 
 def _writer(root: str, worker: int, rounds: int, results) -> None:
@@ -139,7 +139,7 @@ def test_concurrent_writers_never_corrupt_the_table(lake):
         referenced |= {
             os.path.basename(u) for u in lake.delta("d/shared", int(commit["version"])).file_uris()
         }
-    on_disk = {p.name for p in lake.path("d/shared").glob("*.parquet")}
+    on_disk = {e.location.name for e in lake.path("d/shared").glob("*.parquet")}
     assert live <= on_disk
     assert on_disk == referenced  # no orphan left, nothing referenced missing
 
@@ -163,9 +163,9 @@ def test_staged_files_commit_only_the_files_named(lake, shared_data):
     path = shared_data / "web" / "datajuicer_pretrain_source_samples" / "redpajama-c4-refined.jsonl"
     texts = pa.table({"text": [line for line in path.read_text().splitlines() if line][:10]})
     txn, folder = lake.staging_area("d/staged")
-    pq.write_table(texts.slice(0, 6), folder / "part-00000-1.parquet")
-    pq.write_table(texts.slice(6), folder / "part-00001-1.parquet")
-    pq.write_table(texts, folder / "part-00000-0.parquet")  # the attempt that failed
+    pq.write_table(texts.slice(0, 6), (folder / "part-00000-1.parquet").local_path())
+    pq.write_table(texts.slice(6), (folder / "part-00001-1.parquet").local_path())
+    pq.write_table(texts, (folder / "part-00000-0.parquet").local_path())  # the attempt that failed
     with pytest.raises(ValueError, match="cannot be committed"):
         lake.write(StagedFiles("d/staged", txn, ("part-00000-1.parquet",)), "d/other")
     commit = lake.write(
@@ -174,3 +174,4 @@ def test_staged_files_commit_only_the_files_named(lake, shared_data):
     assert (commit.num_records, commit.num_files) == (10, 2)
     assert lake.num_records("d/staged") == 10
     assert not (lake.path("d/staged") / STAGING / txn).exists()
+    assert not (lake.path("d/staged") / STAGING).list()  # the failed attempt's file and the owner too
