@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from curation.annotators import column_rules, preset_rules
+from curation.annotators import column_rules, preset_reasons, preset_rules
 from curation.expressions import UserRule
 from curation.expressions.tree import ExpressionError, check
 from curation.rules import (
     DROP_REASONS,
+    LANG_COLUMN,
     SIGNALS_MISSING,
     Rule,
     expression_rule,
@@ -25,6 +26,7 @@ from curation.rules import (
     reasons_in_order,
     spark_failing,
 )
+from curation.thresholds import DEFAULT_TABLE, by_language, language_table
 from pipelines.framework.drop_reason import DROP_REASON, mark_with
 from pipelines.framework.stage import (
     StageConfig,
@@ -49,6 +51,12 @@ class DecisionRules(BaseModel):
     thresholds: dict[str, float | int | bool | None] = Field(
         default_factory=dict, description="override a rule's threshold by reason name; null disables the rule"
     )
+    language_thresholds: str | None = Field(
+        DEFAULT_TABLE,
+        description="per-language preset thresholds: a packaged table (fineweb2) or a YAML file; the row's "
+        "`lang` picks its numbers, unlisted languages get the presets' own; `thresholds` overrides win for "
+        "every language; null: the presets' numbers for every language",
+    )
     languages: list[str] | None = Field(["en"], description="languages to keep (null: any language)")
     min_lang_score: float | None = Field(
         0.65, description="keep when lang_score is above this (null: no minimum)"
@@ -67,6 +75,13 @@ class DecisionRules(BaseModel):
             preset_rules(self.presets, self.thresholds)
         except ValueError as exc:
             raise ValueError(f"presets/thresholds: {exc}") from None
+        if self.language_thresholds is not None:
+            try:
+                language_table(self.language_thresholds).check_reasons(
+                    preset_reasons(), self.language_thresholds
+                )
+            except ValueError as exc:
+                raise ValueError(f"language_thresholds: {exc}") from None
         names = [rule.name for rule in self.rules]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
@@ -92,7 +107,7 @@ class DecisionRules(BaseModel):
 
     def rule_list(self, columns: list[str]) -> list[Rule]:
         """Every rule in check order: user rules, language, the annotators' column rules present in `columns`
-        (blocklists, contamination), missing signals, the presets."""
+        (blocklists, contamination), missing signals, the presets (per language where `columns` has `lang`)."""
         rules = self.user_rules()
         if self.languages or self.min_lang_score is not None:
             rules += language_rules(self.languages, self.min_lang_score)
@@ -104,6 +119,8 @@ class DecisionRules(BaseModel):
         presets = preset_rules(self.presets, self.thresholds)
         if presets:
             rules.append(SIGNALS_MISSING)
+        if self.language_thresholds is not None and LANG_COLUMN in columns:
+            presets = by_language(presets, language_table(self.language_thresholds), keep=self.thresholds)
         return rules + presets
 
 

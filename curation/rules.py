@@ -28,6 +28,22 @@ Op = Literal["lt", "gt", "le", "ge", "eq", "true", "not_in", "null", "expr"]
 DROP_REASONS = "drop_reasons"
 
 
+LANG_COLUMN = "lang"
+
+
+@dataclass(frozen=True)
+class ByLanguage:
+    """A threshold that follows the row's `lang`: `values` for the languages listed, `default` for the
+    others and for a null `lang` (per-language presets, curation/thresholds)."""
+
+    default: Any
+    values: tuple[tuple[str, Any], ...]
+
+    def for_languages(self, langs: Sequence[str | None]) -> list[Any]:
+        lookup = dict(self.values)
+        return [lookup.get(lang, self.default) if lang is not None else self.default for lang in langs]
+
+
 @dataclass(frozen=True)
 class Rule:
     """Fail when `column <op> value`; a null column value never fails (except `not_in`: null is not
@@ -42,7 +58,11 @@ class Rule:
     @property
     def columns(self) -> frozenset[str]:
         """The columns the rule reads."""
-        return self.value.columns if self.op == "expr" else frozenset([self.column])
+        if self.op == "expr":
+            return self.value.columns
+        if isinstance(self.value, ByLanguage):
+            return frozenset([self.column, LANG_COLUMN])
+        return frozenset([self.column])
 
 
 def expression_rule(reason: str, expression: Expression) -> Rule:
@@ -97,15 +117,29 @@ def spark_condition(rule: Rule):
         if rule.value is None:
             return col.isNull()
         return col.isNull() | ~col.isin(list(rule.value))
+    value = _spark_value(rule.value)
     cond = {
-        "lt": lambda: col < rule.value,
-        "gt": lambda: col > rule.value,
-        "le": lambda: col <= rule.value,
-        "ge": lambda: col >= rule.value,
-        "eq": lambda: col == rule.value,
+        "lt": lambda: col < value,
+        "gt": lambda: col > value,
+        "le": lambda: col <= value,
+        "ge": lambda: col >= value,
+        "eq": lambda: col == value,
         "true": lambda: col,
     }[rule.op]()
     return F.coalesce(cond, F.lit(False))
+
+
+def _spark_value(value: Any):
+    """A threshold as Spark sees it: a literal, or a CASE over `lang` for a per-language one."""
+    from pyspark.sql import functions as F
+
+    if not isinstance(value, ByLanguage):
+        return value
+    lang = F.col(LANG_COLUMN)
+    case = None
+    for code, v in value.values:
+        case = F.when(lang == code, F.lit(v)) if case is None else case.when(lang == code, F.lit(v))
+    return case.otherwise(F.lit(value.default)) if case is not None else F.lit(value.default)
 
 
 def spark_failing(rules: Sequence[Rule]):
@@ -143,8 +177,15 @@ def arrow_condition(table: pa.Table | pa.RecordBatch, rule: Rule) -> pa.ChunkedA
         "ge": pc.greater_equal,
         "eq": pc.equal,
     }
-    cond = col if rule.op == "true" else fn[rule.op](col, rule.value)
+    cond = col if rule.op == "true" else fn[rule.op](col, _arrow_value(table, rule.value))
     return pc.fill_null(cond, False)
+
+
+def _arrow_value(table: pa.Table | pa.RecordBatch, value: Any):
+    """A threshold as Arrow compares it: a scalar, or one value per row from `lang` for a per-language one."""
+    if not isinstance(value, ByLanguage):
+        return value
+    return pa.array(value.for_languages(table.column(LANG_COLUMN).to_pylist()), pa.float64())
 
 
 def arrow_failing(table: pa.Table | pa.RecordBatch, rules: Sequence[Rule]) -> list[list[str]]:

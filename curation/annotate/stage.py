@@ -121,7 +121,7 @@ class Annotate(TableStage):
         for annotator in kernel.annotators:
             metrics.update(annotator.prepare(ctx.spark.sparkContext.broadcast))
         if cfg.decide is not None:
-            kernel.rules = cfg.decide.rule_list([f.name for f in kernel.fields()])
+            kernel.rules = cfg.decide.rule_list([*df.columns, *(f.name for f in kernel.fields())])
             metrics["rule_order"] = reasons_in_order(kernel.rules)
         schema = kernel.output_schema(spark_to_arrow_schema(df))
         if cfg.decide is not None:

@@ -4,7 +4,8 @@ One annotator for both halves, because they share the document's word split: the
 quality half counts words, symbol words and line shapes; the repetition half the
 repeated paragraphs, lines and word n-grams, from integer n-gram ids (one sort per
 n). `char_count` and `word_count` live here too (`gopher_empty` reads the first).
-Presets: `gopher` = `gopher_quality` + `gopher_repetition`, in datatrove's order.
+Presets: `gopher` = `gopher_quality` + `gopher_repetition`, in datatrove's order. Stop words are the
+document's language's (curation/thresholds: FineWeb-2's lists; English keeps Gopher's eight).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import Field
 
 from curation.annotators.base import Annotator, AnnotatorConfig, BatchContext, declared_rule, per_document
 from curation.signals import SYMBOL_SET, duplicates, ratio
+from curation.thresholds import DEFAULT_TABLE, language_table
 
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
@@ -126,8 +128,15 @@ REPETITION = [
 
 
 class GopherConfig(AnnotatorConfig):
-    stop_words: list[str] = Field(
-        list(GOPHER_STOP_WORDS), description="words counted by gopher_stop_word_count"
+    stop_words: list[str] | None = Field(
+        None,
+        description="words counted by gopher_stop_word_count, for every language (null: the row's language's "
+        "list from `language_stop_words`, Gopher's English eight for languages it does not list)",
+    )
+    language_stop_words: str | None = Field(
+        DEFAULT_TABLE,
+        description="table of per-language stop words: packaged (fineweb2) or a YAML file (null: Gopher's "
+        "English eight for every language)",
     )
 
 
@@ -142,17 +151,30 @@ class Gopher(Annotator):
 
     def __init__(self, config: GopherConfig | None = None):
         super().__init__(config)
-        self.stop_words = frozenset(self.config.stop_words)
+        cfg: GopherConfig = self.config
+        self.stop_words = frozenset(cfg.stop_words if cfg.stop_words is not None else GOPHER_STOP_WORDS)
+        self._table = (
+            language_table(cfg.language_stop_words)
+            if cfg.stop_words is None and cfg.language_stop_words is not None
+            else None
+        )
+
+    def stop_words_for(self, lang: str | None) -> frozenset[str]:
+        """The stop words counted for a document in `lang` (the configured list, or the language's own)."""
+        found = self._table.stop_words(lang) if self._table is not None else None
+        return found if found is not None else self.stop_words
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
-        return per_document(ctx, FIELDS, lambda row: self.measure(ctx.text(row), ctx.words(row)))
+        return per_document(
+            ctx, FIELDS, lambda row: self.measure(ctx.text(row), ctx.words(row), ctx.lang(row))
+        )
 
-    def measure(self, text: str, words: list[str]) -> list:
+    def measure(self, text: str, words: list[str], lang: str | None = None) -> list:
         """Every signal of one document, in `FIELDS` order."""
         return [
             len(text),
             len(words),
-            *gopher_quality(text, words, self.stop_words),
+            *gopher_quality(text, words, self.stop_words_for(lang)),
             *gopher_repetition(text, words),
         ]
 

@@ -1,0 +1,98 @@
+"""Per-language thresholds and stop words for the presets, read from a YAML file shipped with the package.
+
+Why a file and not code: every number has a source (FineWeb-2's published per-language configs,
+named per entry in `fineweb2.yaml`), and a user can point decide and Gopher at their own file
+without editing the package. Languages the file does not list use the presets' own numbers
+(datatrove's English defaults), so a file that lists only English changes nothing.
+
+`by_language` turns preset rules into rules whose threshold follows the row's `lang` column
+(`curation.rules.ByLanguage`), which the Spark and Arrow evaluators both apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curation.rules import ByLanguage, Rule
+
+PACKAGED = Path(__file__).resolve().parent
+DEFAULT_TABLE = "fineweb2"
+
+
+class LanguageEntry(BaseModel):
+    """One language's numbers: where they come from, Gopher's stop words, thresholds by reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str = Field(min_length=1, description="where the numbers come from")
+    stop_words: list[str] = Field(min_length=1, description="words counted by gopher_stop_word_count")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="reason -> cut-off")
+
+
+class LanguageTable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    languages: dict[str, LanguageEntry]
+
+    def stop_words(self, lang: str | None) -> frozenset[str] | None:
+        """The language's stop words, None where the table does not list it."""
+        entry = self.languages.get((lang or "").lower())
+        return frozenset(entry.stop_words) if entry else None
+
+    def reasons(self) -> set[str]:
+        return {reason for entry in self.languages.values() for reason in entry.thresholds}
+
+    def values(self, reason: str) -> dict[str, float]:
+        """Language -> cut-off for one reason, for the languages that set it."""
+        return {lang: e.thresholds[reason] for lang, e in self.languages.items() if reason in e.thresholds}
+
+    def check_reasons(self, known: Iterable[str], name: str) -> None:
+        unknown = sorted(self.reasons() - set(known))
+        if unknown:
+            raise ValueError(f"language table {name!r} sets unknown reason(s) {unknown}")
+
+
+def table_path(name: str) -> Path:
+    """A packaged table by name (`fineweb2`) or a YAML file by path."""
+    packaged = PACKAGED / f"{name}.yaml"
+    return packaged if "/" not in name and packaged.is_file() else Path(name)
+
+
+def language_table(name: str = DEFAULT_TABLE) -> LanguageTable:
+    """The table named `name` (packaged) or at path `name`; errors name the file and the field."""
+    path = table_path(name)
+    if not path.is_file():
+        packaged = sorted(p.stem for p in PACKAGED.glob("*.yaml"))
+        raise ValueError(f"language table {name!r}: no such file (packaged tables: {packaged})")
+    return _read_table(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _read_table(path: Path, mtime_ns: int) -> LanguageTable:
+    """Parsed once per file version (every batch's Gopher and every rule list ask for it)."""
+    try:
+        return LanguageTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"language table {path}: {problems}") from None
+
+
+def by_language(rules: Sequence[Rule], table: LanguageTable, keep: Iterable[str] = ()) -> list[Rule]:
+    """`rules` with each threshold the table sets for some language made to follow the row's `lang`.
+
+    Reasons in `keep` (thresholds the user set for every language) stay as they are; a language
+    the table does not list, or a null `lang`, gets the rule's own value.
+    """
+    fixed = set(keep)
+    out: list[Rule] = []
+    for rule in rules:
+        values = table.values(rule.reason) if rule.reason not in fixed and rule.op != "true" else {}
+        differing = tuple(sorted((lang, v) for lang, v in values.items() if v != rule.value))
+        out.append(replace(rule, value=ByLanguage(rule.value, differing)) if differing else rule)
+    return out
