@@ -18,13 +18,14 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.framework.storage import Location
+from pipelines.framework.storage_settings import StorageSettings
 from pipelines.ingest.readers import read_file
 from pipelines.ingest.readers.base import FOLDED, SKIPPED, FileTask
 from pipelines.ingest.readers.schema import (
@@ -61,11 +62,12 @@ class TaskPlan:
     task's closure and needs no Python stage to turn it into rows.
     """
 
-    staging: dict[str, str]  # table -> staging folder
+    staging: dict[str, Location]  # table -> staging folder (local or on object storage)
     run_id: str
     stage: str
     max_doc_bytes: int
     max_compression_ratio: float
+    settings: StorageSettings  # how the files' remote inputs are reached (the job's `storage:`)
     groups: Any
 
 
@@ -73,7 +75,7 @@ class TaskPlan:
 class _TableFile:
     """One table's Parquet file of this task attempt, opened at its first row."""
 
-    path: Path
+    path: Location
     schema: pa.Schema
     writer: pq.ParquetWriter | None = None
     pending: list[pa.Table] = field(default_factory=list)
@@ -91,8 +93,8 @@ class _TableFile:
     def flush(self) -> None:
         if not self.pending_rows:
             return
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, self.schema)
+        if self.writer is None:  # written through the I/O layer: a local file or one object
+            self.writer = pq.ParquetWriter(self.path.fs_path, self.schema, filesystem=self.path.fs)
         self.writer.write_table(pa.concat_tables(self.pending))
         self.rows += self.pending_rows
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
@@ -130,6 +132,8 @@ def _file_tasks(batches: Iterator[pa.RecordBatch], plan: TaskPlan) -> Iterator[F
                     options=json.loads(f["options_json"]),
                     max_doc_bytes=plan.max_doc_bytes,
                     max_compression_ratio=plan.max_compression_ratio,
+                    size=f["size"],
+                    settings=plan.settings,
                 )
 
 
@@ -153,7 +157,7 @@ def write_partition(batches: Iterator[pa.RecordBatch], plan: TaskPlan) -> Iterat
     tag = f"{context.partitionId():05d}-{context.attemptNumber()}" if context else "driver"
     suffix = uuid.uuid4().hex[:8]
     outputs = {
-        table: _TableFile(Path(folder) / f"part-{tag}-{suffix}.parquet", TABLE_SCHEMAS[table])
+        table: _TableFile(folder / f"part-{tag}-{suffix}.parquet", TABLE_SCHEMAS[table])
         for table, folder in plan.staging.items()
     }
     counts: Counter[tuple[str, str, str | None]] = Counter()

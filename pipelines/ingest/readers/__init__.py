@@ -4,7 +4,9 @@
 picks the reader for the task's format and guarantees the bad-input contract: a
 zero-byte file becomes one `empty_file` quarantine row, a file that cannot be opened
 `unreadable_file`, a compressed file that inflates past its ratio limit
-`compression_bomb` (the rows before it kept, the rest never inflated), and any error a
+`compression_bomb` (the rows before it kept, the rest never inflated), a remote file whose
+reads still fail after their retries (readers/source.py) `read_failed` at the byte offset it
+stopped at (the rows before it kept), and any error a
 reader did not foresee `reader_error` (with the exception text) after the rows already
 produced, so a run never dies on one file.
 
@@ -16,9 +18,9 @@ left out; so records met = documents + images + quarantine rows - capped rows + 
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel
@@ -26,6 +28,7 @@ from pydantic import BaseModel
 from pipelines.ingest.readers import images, jsonl, pages, parquet, warc
 from pipelines.ingest.readers.base import QUARANTINE, FileTask
 from pipelines.ingest.readers.compressed import COMPRESSED_SUFFIXES, CompressionBomb
+from pipelines.ingest.readers.source import InputReadError, describe
 
 Reader = Callable[[FileTask], Iterator[dict[str, Any]]]
 MAX_QUARANTINE_ROWS = 100
@@ -89,11 +92,12 @@ def read_file(task: FileTask) -> Iterator[dict[str, Any]]:
         yield task.quarantine(0, "unsupported_format", f"no reader for format {task.format!r}")
         return
     try:
-        if os.path.getsize(task.path) == 0:
-            yield task.quarantine(0, "empty_file", "")
-            return
-    except OSError as exc:
-        yield task.quarantine(0, "unreadable_file", f"{type(exc).__name__}: {exc}")
+        task = replace(task, size=task.file_size())
+    except (OSError, InputReadError) as exc:
+        yield task.quarantine(0, "unreadable_file", describe(exc))
+        return
+    if task.size == 0:
+        yield task.quarantine(0, "empty_file", "")
         return
     yield from _capped(task, _guarded(task, reader))
 
@@ -107,6 +111,8 @@ def _guarded(task: FileTask, reader: Reader) -> Iterator[dict[str, Any]]:
             yield row
     except CompressionBomb as exc:
         yield task.quarantine(f"after-{produced}", "compression_bomb", str(exc))
+    except InputReadError as exc:
+        yield task.quarantine(exc.offset, "read_failed", f"after {produced} records: {exc}")
     except Exception as exc:  # noqa: BLE001 - the contract is: one bad file never stops a run
         yield task.quarantine(f"after-{produced}", "reader_error", f"{type(exc).__name__}: {exc}")
 

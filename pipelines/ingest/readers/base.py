@@ -20,13 +20,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import xxhash
 
+from pipelines.framework.storage_settings import StorageSettings
 from pipelines.framework.terminal_text import path_for_display
 from pipelines.ingest.html_text import Decoded
 from pipelines.ingest.readers.compressed import BUFFER, DEFAULT_MAX_COMPRESSION_RATIO, open_maybe_compressed
+from pipelines.ingest.readers.source import input_size, is_remote, open_input, open_random_access, shown_url
 
 EXCERPT_CHARS = 200
 DEFAULT_MAX_DOC_BYTES = 10_000_000
@@ -55,15 +57,35 @@ class FileTask:
     options: dict[str, Any] = field(default_factory=dict)
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     max_compression_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO
+    # Bytes, when the driver's listing knows them (readers.read_file looks them up otherwise).
+    size: int | None = None
+    # How to reach a remote `path` (the job's `storage:` block); None: the process default.
+    settings: StorageSettings | None = None
 
     @property
     def root(self) -> str:
         """The input root the file was listed under (relpath is relative to it)."""
         return self.path[: len(self.path) - len(self.relpath)].rstrip("/") or "/"
 
+    @property
+    def remote(self) -> bool:
+        return is_remote(self.path)
+
     def open(self) -> io.BufferedReader:
         """The file's content, decompressed by suffix under this task's compression-bomb guard."""
-        return open_maybe_compressed(self.path, self.max_compression_ratio)
+        return open_maybe_compressed(self.path, self.max_compression_ratio, self.size, self.settings)
+
+    def open_raw(self) -> IO[bytes]:
+        """The file's bytes as stored (remote files resume after a dropped connection)."""
+        return open_input(self.path, self.settings, self.size)
+
+    def open_random(self) -> Any:
+        """What pyarrow opens a Parquet file from: the local path, or a seekable remote file."""
+        return open_random_access(self.path, self.settings)
+
+    def file_size(self) -> int:
+        """The file's size: listed, or looked up (0 for a web file whose server does not say)."""
+        return self.size if self.size is not None else input_size(self.path, self.settings) or 0
 
     @property
     def shown_relpath(self) -> str:
@@ -78,8 +100,10 @@ class FileTask:
         return self.shown_relpath != self.relpath
 
     def locator(self, position: str | int) -> str:
-        """`relpath:position`: a byte offset, a line number or a row index inside the file."""
-        return f"{self.shown_relpath}:{position}"
+        """`relpath:position`: a byte offset, a line number or a row index inside the file. A remote
+        file is named by its URL (no credentials, no query string), which says where to fetch it."""
+        name = path_for_display(shown_url(self.path)) if self.remote else self.shown_relpath
+        return f"{name}:{position}"
 
     def record_id(self, position: str | int) -> str:
         """Stable across reruns: a hash of source, path relative to the input root and position.

@@ -18,7 +18,6 @@ from __future__ import annotations
 import bz2
 import io
 import lzma
-import os
 import zlib
 from abc import abstractmethod
 from collections.abc import Callable
@@ -27,9 +26,11 @@ from typing import Any
 import brotli
 import zstandard
 
+from pipelines.framework.storage_settings import StorageSettings
+from pipelines.ingest.readers.source import BUFFER, input_size, open_input
+
 # Compressed bytes pulled from the file per step; the output per read is the caller's buffer.
 INPUT_CHUNK = 64 << 10
-BUFFER = 1 << 20
 DEFAULT_MAX_COMPRESSION_RATIO = 500.0
 # Below this many decompressed bytes no file is a bomb, whatever its ratio.
 BOMB_FLOOR_BYTES = 64 << 20
@@ -191,13 +192,19 @@ class BrotliStream(_Inflating):
         return b""
 
 
-def open_maybe_compressed(path: str, max_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO) -> io.BufferedReader:
-    """A buffered binary stream of the file's content, decompressing .gz, .zst, .bz2 and .xz by name."""
-    name = path.lower()
+def open_maybe_compressed(
+    path: str,
+    max_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO,
+    size: int | None = None,
+    settings: StorageSettings | None = None,
+) -> io.BufferedReader:
+    """A buffered binary stream of the file's content (a local path or a URL: readers/source.py),
+    decompressing .gz, .zst, .bz2 and .xz by name. `size`, when the caller knows it, saves a lookup."""
+    name = str(path).lower()
+    fh = open_input(str(path), settings, size)
     if not name.endswith(COMPRESSED_SUFFIXES):
-        return open(path, "rb", buffering=BUFFER)  # noqa: SIM115 - the caller closes it
-    fh = open(path, "rb")  # noqa: SIM115 - closed with the returned stream
-    limit = inflate_limit(os.fstat(fh.fileno()).st_size, max_ratio)
+        return fh
+    limit = _limit(str(path), size, settings, max_ratio)
     raw: _Inflating
     if name.endswith(".gz"):
         raw = GzipStream(fh, limit)
@@ -210,10 +217,21 @@ def open_maybe_compressed(path: str, max_ratio: float = DEFAULT_MAX_COMPRESSION_
     return io.BufferedReader(raw, BUFFER)
 
 
-def open_gzip(path: str, max_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO) -> io.BufferedReader:
+def open_gzip(
+    path: str,
+    max_ratio: float = DEFAULT_MAX_COMPRESSION_RATIO,
+    size: int | None = None,
+    settings: StorageSettings | None = None,
+) -> io.BufferedReader:
     """A file read as gzip whatever its name (a whole-file gzip WARC named `.warc.gz.bad`)."""
-    fh = open(path, "rb")  # noqa: SIM115 - closed with the returned stream
-    return io.BufferedReader(GzipStream(fh, inflate_limit(os.fstat(fh.fileno()).st_size, max_ratio)), BUFFER)
+    limit = _limit(path, size, settings, max_ratio)
+    return io.BufferedReader(GzipStream(open_input(path, settings, size), limit), BUFFER)
+
+
+def _limit(path: str, size: int | None, settings: StorageSettings | None, max_ratio: float) -> int:
+    """The bomb limit of a file; one whose size a web server does not state gets the floor."""
+    known = size if size is not None else input_size(path, settings)
+    return inflate_limit(known or 0, max_ratio)
 
 
 # HTTP Content-Encoding -> a decoding stream over a body; encodings not listed are kept as sent

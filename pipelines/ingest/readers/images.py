@@ -15,6 +15,9 @@ Captions (option `captions`):
   or list of paths matched by file name, `caption_field` the caption);
 * `sidecar`, `none`.
 Caption files are parsed once per Python worker (module-level cache keyed by path).
+Images on object storage or the web are read through the I/O layer like every input; their
+captions come from a `captions_path` file (local or a URL): sidecars and COCO files above an
+image are looked for on local disk only (on a bucket each would cost a request per image).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.ingest.readers.base import FileTask
 from pipelines.ingest.readers.parquet import iter_rows, open_parquet
+from pipelines.ingest.readers.source import is_remote, open_input
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp")
 # A sidecar caption longer than this is cut: the file next to an image may be anything.
@@ -112,7 +116,7 @@ def image_row(
 
 @lru_cache(maxsize=16)
 def _coco_captions(path: str) -> dict[str, str]:
-    with open(path, encoding="utf-8") as fh:
+    with io.TextIOWrapper(open_input(path), encoding="utf-8") as fh:
         data = json.load(fh)
     names = {img["id"]: img["file_name"] for img in data.get("images", [])}
     captions: dict[str, list[str]] = defaultdict(list)
@@ -125,7 +129,7 @@ def _coco_captions(path: str) -> dict[str, str]:
 @lru_cache(maxsize=16)
 def _jsonl_captions(path: str, image_field: str, caption_field: str) -> dict[str, str]:
     found: dict[str, list[str]] = defaultdict(list)
-    with open(path, encoding="utf-8", errors="replace") as fh:
+    with io.TextIOWrapper(open_input(path), encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
                 obj = json.loads(line)
@@ -153,16 +157,16 @@ def _coco_files_above(folder: str, root: str) -> tuple[str, ...]:
 def _resolve(task: FileTask, path: str | None) -> str:
     if not path:
         raise ValueError(f"input {task.source!r}: captions need option captions_path")
-    return path if os.path.isabs(path) else os.path.join(task.root, path)
+    return path if os.path.isabs(path) or is_remote(path) else os.path.join(task.root, path)
 
 
 def find_caption(task: FileTask, opts: ImageOptions) -> str | None:
     name = os.path.basename(task.path)
     sidecar = os.path.splitext(task.path)[0] + ".txt"
-    if opts.captions in ("auto", "sidecar") and os.path.isfile(sidecar):
+    if opts.captions in ("auto", "sidecar") and not task.remote and os.path.isfile(sidecar):
         with open(sidecar, encoding="utf-8", errors="replace") as fh:
             return fh.read(MAX_CAPTION_CHARS).strip() or None  # a sidecar is a caption, not a corpus
-    if opts.captions == "auto":
+    if opts.captions == "auto" and not task.remote:
         for path in _coco_files_above(os.path.dirname(task.path), task.root):
             if (caption := _coco_captions(path).get(name)) is not None:
                 return caption
@@ -177,7 +181,7 @@ def find_caption(task: FileTask, opts: ImageOptions) -> str | None:
 
 def read_image_file(task: FileTask) -> Iterator[dict[str, Any]]:
     opts = ImageOptions(**task.options)
-    with open(task.path, "rb") as fh:
+    with task.open_raw() as fh:
         data = fh.read(opts.max_image_bytes + 1)
     if len(data) > opts.max_image_bytes:
         yield task.quarantine(0, "oversize", repr(data[:120]))

@@ -23,7 +23,6 @@ measure of unique text, the price of a bound that a crafted footer cannot lift.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,7 +43,7 @@ PARQUET_ERRORS = (pa.ArrowException, OSError, ValueError)
 def open_parquet(task: FileTask) -> tuple[pq.ParquetFile | None, dict[str, Any] | None]:
     """The open file, or a quarantine row saying why it cannot be read."""
     try:
-        return pq.ParquetFile(task.path), None
+        return pq.ParquetFile(task.open_random()), None
     except PARQUET_ERRORS as exc:
         return None, task.quarantine(0, "corrupt_parquet", f"{type(exc).__name__}: {exc}")
 
@@ -61,12 +60,12 @@ def iter_rows(task: FileTask, pf: pq.ParquetFile) -> Iterator[tuple[int, dict[st
         yield index, None, f"{type(exc).__name__}: {exc}"
 
 
-def with_dictionaries(pf: pq.ParquetFile, path: str) -> pq.ParquetFile:
+def with_dictionaries(pf: pq.ParquetFile, task: FileTask) -> pq.ParquetFile:
     """The same file with its string and binary columns read as dictionaries (metadata reused).
     All of them, not only those whose footer names a dictionary page: Arrow finds dictionary pages
     by their page headers, so a footer that hides one would otherwise bring the amplification back."""
     strings = [f.name for f in pf.schema_arrow if _is_string(f.type)]
-    return pq.ParquetFile(path, metadata=pf.metadata, read_dictionary=strings)
+    return pq.ParquetFile(task.open_random(), metadata=pf.metadata, read_dictionary=strings)
 
 
 def _is_string(kind: pa.DataType) -> bool:
@@ -153,7 +152,7 @@ def read(task: FileTask) -> Iterator[dict[str, Any]]:
             0, "missing_column", f"no column {opts.text_field!r}; columns: {pf.schema_arrow.names}"
         )
         return
-    limit = inflate_limit(os.path.getsize(task.path), task.max_compression_ratio)
+    limit = inflate_limit(task.file_size(), task.max_compression_ratio)
     declared = declared_size(pf)
     if declared > limit:
         yield task.quarantine(
@@ -163,7 +162,7 @@ def read(task: FileTask) -> Iterator[dict[str, Any]]:
         )
         return
     try:
-        pf = with_dictionaries(pf, task.path)
+        pf = with_dictionaries(pf, task)
     except PARQUET_ERRORS as exc:
         yield task.quarantine(0, "corrupt_parquet", f"{type(exc).__name__}: {exc}")
         return

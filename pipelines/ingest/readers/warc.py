@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -135,9 +134,7 @@ class _BoundedArchiveReader(DecompressingBufferedReader):
 def _archive(fh: Any, task: FileTask) -> ArchiveIterator:
     """warcio's iterator over `fh`, reading through _BoundedArchiveReader."""
     it = ArchiveIterator(fh, arc2warc=True)
-    it.reader = _BoundedArchiveReader(
-        it.fh, inflate_limit(os.path.getsize(task.path), task.max_compression_ratio)
-    )
+    it.reader = _BoundedArchiveReader(it.fh, inflate_limit(task.file_size(), task.max_compression_ratio))
     return it
 
 
@@ -154,7 +151,7 @@ def read(task: FileTask) -> Iterator[dict[str, Any]]:
     done = 0
     decompressed = task.path.lower().endswith(DECOMPRESSED_SUFFIXES)
     try:
-        with task.open() if decompressed else open(task.path, "rb") as fh:
+        with task.open() if decompressed else task.open_raw() as fh:
             prefix = "z+" if decompressed else ""
             for row in _records(task, opts, _archive(fh, task), skipped, prefix):
                 done += 1
@@ -162,7 +159,7 @@ def read(task: FileTask) -> Iterator[dict[str, Any]]:
     except ArchiveLoadFailed:
         # The file is one gzip stream: read it again decompressed, past the rows already emitted.
         skipped = Counter()
-        with open_gzip(task.path, task.max_compression_ratio) as fh:
+        with open_gzip(task.path, task.max_compression_ratio, task.size, task.settings) as fh:
             rows = _records(task, opts, _archive(fh, task), skipped, "gz+")
             for index, row in enumerate(rows):
                 if index >= done:
