@@ -213,10 +213,11 @@ class Manifest(BaseModel):
     @classmethod
     def load(cls, directory: str | os.PathLike[str] | Location) -> Manifest:
         """Read manifest.json (local or object storage); a missing one means the set was never committed."""
-        target = Location.parse(directory) / MANIFEST_NAME
+        folder = Location.parse(directory)
         try:
-            text = target.read_text()
+            text = (folder / MANIFEST_NAME).read_text()
         except (FileNotFoundError, IsADirectoryError):
+            folder.require_reachable()  # a missing bucket or a wrong endpoint is named as such, not as "no set"
             raise FileNotFoundError(
                 f"no {MANIFEST_NAME} in {directory}: not a shard folder, or its build never finished "
                 "(rerun the `shards` stage)"
