@@ -46,9 +46,11 @@ def _upload(s3_server, bucket: str, folder: Path, prefix: str = "crawl") -> None
         client.put_object(Bucket=bucket, Key=f"{prefix}/{path.name}", Body=path.read_bytes())
 
 
-def _ingest(spark, tmp_path: Path, spec: dict) -> tuple[dict, dict[str, list[dict]]]:
-    """Run the stage on one input into a fresh local lake; (metrics, rows per table)."""
-    lake = Lake(tmp_path / f"lake-{uuid.uuid4().hex[:6]}")
+def _ingest(
+    spark, tmp_path: Path, spec: dict, lake_root: str | None = None
+) -> tuple[dict, dict[str, list[dict]]]:
+    """Run the stage on one input into a fresh lake (local unless `lake_root`); (metrics, rows per table)."""
+    lake = Lake(lake_root or tmp_path / f"lake-{uuid.uuid4().hex[:6]}")
     stage = Ingest(IngestConfig(inputs=[{"name": "crawl", "format": "warc", "options": FAST, **spec}]))
     ctx = StageContext(spark=spark, lake=lake, dataset="t", run_id="r1", work_dir=tmp_path / "work")
     result = stage.run(ctx)
@@ -85,8 +87,14 @@ def test_warcs_from_s3_truncated_and_unreadable_are_quarantined_with_their_urls(
     spark, s3_server, s3_bucket, crawl, local_run, tmp_path
 ):
     _upload(s3_server, s3_bucket, crawl)
-    metrics, rows = _ingest(spark, tmp_path, {"path": f"s3://{s3_bucket}/crawl/*.warc.gz"})
+    lake = f"s3://{s3_bucket}/lake"  # the tasks write their tables' files through the I/O layer too
+    metrics, rows = _ingest(spark, tmp_path, {"path": f"s3://{s3_bucket}/crawl/*.warc.gz"}, lake)
     _reconciles(metrics, rows)
+    assert not list(Path.cwd().glob("s3:*")), "an S3 lake must not land in a local folder"
+    keys = [
+        o["Key"] for o in s3_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="lake/")["Contents"]
+    ]
+    assert {f"lake/t/{t}/_delta_log/00000000000000000000.json" for t in TABLES} <= set(keys)
     local_docs = _documents(local_run[1])
     assert _documents(rows) == local_docs and len(local_docs) > 20
     url = f"s3://{s3_bucket}/crawl"
