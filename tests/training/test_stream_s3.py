@@ -6,7 +6,9 @@ exact resume. The server is a real HTTP S3 endpoint (tests/s3_server.py); nothin
 from __future__ import annotations
 
 import shutil
+from itertools import islice
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -73,6 +75,36 @@ def test_s3_shards_stream_through_a_bounded_cache_in_the_local_order(
         assert remote.cache.size() <= bound
     assert 0 < remote.cache.size() <= bound
     assert remote.fingerprint() == local.fingerprint()  # a state saved on one resumes on the other
+
+
+def test_elastic_resume_on_s3_reads_every_position_once_in_the_local_order(s3_shards, web_shards, tmp_path):
+    """2 ranks x 2 workers stop after 3 steps; 3 ranks x 1 worker resume from the saved state: every position
+    is read once, and each holds the sample the uninterrupted local stream has there."""
+
+    def run(world: int, workers: int, steps: int | None, state: dict | None) -> tuple[dict[int, int], dict]:
+        seen: dict[int, int] = {}
+        states = []
+        for rank in range(world):
+            stream = TokenStream(
+                [s3_shards], SEQ, B, rank=rank, world_size=world, max_samples=120, cache_dir=tmp_path / "c"
+            )
+            loader = StreamLoader(stream, num_workers=workers)
+            if state:
+                loader.load_state_dict(state)
+            for batch in loader if steps is None else islice(loader, steps):
+                seen.update(zip(batch["positions"].tolist(), batch["sample_ids"].tolist(), strict=True))
+            states.append(loader.state_dict())
+        assert all(s == states[0] for s in states)  # every rank agrees on the state
+        return seen, states[0]
+
+    first, state = run(2, 2, 3, None)
+    assert state["samples_consumed"] == 3 * 2 * B
+    second, end = run(3, 1, None, state)
+    assert end["samples_consumed"] == 120 and not set(first) & set(second)
+    together = first | second
+    assert sorted(together) == list(range(120))
+    local = TokenStream([web_shards], SEQ, B).sample_ids(np.arange(120))
+    assert [together[p] for p in range(120)] == local.tolist()
 
 
 def test_a_shard_missing_on_s3_is_a_clear_error(s3_shards, tmp_path):
