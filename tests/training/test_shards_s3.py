@@ -20,7 +20,7 @@ from tests.training.test_shards_fixtures import (  # noqa: F401
 )
 from training.loader.stream import TokenStream
 from training.shards.cli import shards_app
-from training.shards.config import ShardsConfig
+from training.shards.config import ShardsConfig, output_folder
 from training.shards.format import MANIFEST_NAME, Manifest
 from training.shards.stage import Shards
 
@@ -83,6 +83,20 @@ def test_a_failed_rebuild_on_s3_leaves_no_set_to_read(s3_ctx, small_tokenizer):
         TokenStream([str(folder)], 32, 4)
     result = runner.invoke(shards_app, ["verify", str(folder)])
     assert result.exit_code == 1 and "manifest.json" in result.output
+
+
+@pytest.mark.parametrize(
+    ("output_dir", "expected"),
+    [
+        (None, "s3://bkt/lake/shards/web"),
+        ("sets/web", "s3://bkt/lake/sets/web"),
+        ("s3://other/shards", "s3://other/shards"),
+        ("/data/shards", "/data/shards"),
+    ],
+)
+def test_output_folder_resolves_under_an_s3_lake(output_dir, expected):
+    config = ShardsConfig(tokenizer="t.json", name="web", output_dir=output_dir)
+    assert output_folder(Location.parse("s3://bkt/lake"), config).url == expected
 
 
 def test_a_missing_bucket_is_named_with_what_to_set(s3_server):
