@@ -28,14 +28,14 @@ runner = CliRunner()
 
 
 @pytest.fixture()
-def s3_ctx(s3_server, s3_bucket, spark, shared_data: Path, tmp_path: Path):
-    """A stage context on `s3://<bucket>/lake` holding the corpus as `test/curated` (two data files)."""
+def s3_ctx(s3_bucket, spark, shared_data: Path, tmp_path: Path):
+    """A stage context on `s3://<bucket>/lake` holding the corpus as `test/curated` (two data files).
+
+    The Spark session may have started before the server exported its variables (another test made it):
+    the stage itself must hand them to its tasks."""
     from pipelines.framework.lake import Lake
     from pipelines.framework.stage import StageContext
 
-    # The session may have started before the server exported its variables; Python workers take their
-    # environment from the context's (as `spark.executorEnv.*` sets it for a job spec's run).
-    spark.sparkContext.environment.update(s3_server.env)
     lake = Lake(f"s3://{s3_bucket}/lake")
     write_corpus(lake, "test/curated", shared_data)
     return StageContext(spark=spark, lake=lake, dataset="test", run_id="test-s3", work_dir=tmp_path / "work")

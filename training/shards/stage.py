@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from pipelines.framework.spark import forward_storage_environment
 from pipelines.framework.stage import Stage, StageContext, StageResult
 from pipelines.framework.storage import Location
 from training.shards.config import ShardsConfig, output_folder, resolve_tokenizer_path
@@ -98,6 +99,7 @@ class Shards(Stage):
         chosen = resolve(cfg.encoder, payload, check_sample(files, cfg))
         if files:
             args = (folder, payload, chosen.encoder, info.dtype, info.eos_id, cfg)
+            forward_storage_environment(ctx.spark)  # tasks read the table and write shards through storage
             tasks = ctx.spark.sparkContext.parallelize(list(enumerate(files)), len(files))
             rows = tasks.flatMap(
                 lambda item: write_file_shards(item[0], item[1], *args)
