@@ -85,6 +85,19 @@ def test_a_failed_rebuild_on_s3_leaves_no_set_to_read(s3_ctx, small_tokenizer):
     assert result.exit_code == 1 and "manifest.json" in result.output
 
 
+def test_tokenizer_trains_from_a_table_on_an_s3_lake(s3_bucket, shared_data: Path, tmp_path: Path):
+    from pipelines.framework.lake import Lake
+    from training.shards.cli import tokenizer_app
+
+    lake = f"s3://{s3_bucket}/lake"
+    write_corpus(Lake(lake), "test/curated", shared_data)
+    out = tmp_path / "tokenizer.json"
+    args = ["train", "--table", "test/curated", "--lake", lake, "-o", str(out), "--vocab-size", "300"]
+    result = runner.invoke(tokenizer_app, args)
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "test/curated v1" in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize(
     ("output_dir", "expected"),
     [
