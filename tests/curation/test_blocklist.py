@@ -47,5 +47,23 @@ def test_list_files_must_exist_and_hold_entries(tmp_path):
     empty.write_text("# nothing\n")
     with pytest.raises(ValueError, match="no entries"):
         build([{"word_blocklist": {"path": str(empty)}}])
-    with pytest.raises(ValidationError, match="word_blocklist: path: Field required"):
+    with pytest.raises(ValidationError, match="word_blocklist: .*path: Field required"):
         AnnotateConfig(annotators=["word_blocklist"])
+
+
+def test_word_lists_per_language_and_unspaced_scripts_match_inside_words(tmp_path):
+    common = tmp_path / "all.txt"
+    common.write_text("casino\n赌场\n")
+    german = tmp_path / "de.txt"
+    german.write_text("spielbank\n")
+    texts = ["Casino und Spielbank", "Casino und Spielbank", "网上赌场平台", "网上赌场平台", "オンライン赌场"]
+    langs = ["de", "en", "zh", "en", "ja"]
+    kernel = AnnotateKernel(
+        build([{"word_blocklist": {"path": str(common), "languages": {"de": str(german)}}}])
+    )
+    out = kernel(pa.RecordBatch.from_pydict({"text": texts, "uri": [None] * 5, "lang": langs}))
+    # German documents use the German list only; Chinese and Japanese match inside runs of characters,
+    # where English-style whole-word matching finds nothing.
+    assert out.column("blocked_word_count").to_pylist() == [1, 1, 1, 0, 1]
+    with pytest.raises(ValidationError, match=r"path: Field required \(or languages"):
+        AnnotateConfig(annotators=[{"word_blocklist": {"languages": {}}}])
