@@ -77,8 +77,11 @@ def anchor(files: list[Path], extractor: str) -> tuple[int, float]:
     return records, time.perf_counter() - start
 
 
-def ours(folder: Path, work: Path, extractor: str) -> tuple[int, float, float, dict]:
-    """(records in, stage seconds up to the last commit, Spark start-up seconds, metrics)."""
+def ours(
+    folder: Path | str, work: Path, extractor: str, lake_root: str | None = None
+) -> tuple[int, float, float, dict]:
+    """(records in, stage seconds up to the last commit, Spark start-up seconds, metrics); `folder`
+    and `lake_root` may be URLs (benchmarks/s3_ingest.py)."""
     start = time.perf_counter()
     from pipelines.framework.lake import Lake
     from pipelines.framework.spark import get_spark
@@ -89,7 +92,7 @@ def ours(folder: Path, work: Path, extractor: str) -> tuple[int, float, float, d
     spark.range(1).count()
     startup = time.perf_counter() - start
     start = time.perf_counter()
-    lake = Lake(work / "lake")
+    lake = Lake(lake_root or work / "lake")
     stage = Ingest(
         IngestConfig(
             inputs=[

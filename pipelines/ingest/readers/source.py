@@ -45,9 +45,9 @@ class InputReadError(Exception):
     """A remote read that still failed after its retries (not an OSError, so that no reader mistakes
     it for a damaged compressed stream): `offset` is the byte of the file the read stopped at."""
 
-    def __init__(self, url: str, offset: int, cause: BaseException):
+    def __init__(self, url: str, offset: int, cause: BaseException, attempts: int):
         self.url, self.offset = url, offset
-        super().__init__(f"{url}: read failed at byte {offset} after {ATTEMPTS} attempts: {describe(cause)}")
+        super().__init__(f"{url}: read failed at byte {offset} after {attempts} attempts: {describe(cause)}")
 
 
 def describe(exc: BaseException) -> str:
@@ -78,22 +78,20 @@ def input_size(path: str, settings: StorageSettings | None = None) -> int | None
 
 def http_head(url: str) -> tuple[int | None, int | None]:
     """(size, modification time in ns) an HTTP(S) server states for `url`, each None if it does not."""
+    return _retried(url, 0, lambda: _head(url))
+
+
+def _head(url: str) -> tuple[int | None, int | None]:
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "refinery"})
-
-    def head() -> tuple[int | None, int | None]:
-        with _http_call(url, request) as response:
-            length = response.headers.get("Content-Length")
-            modified = response.headers.get("Last-Modified")
-        mtime = int(parsedate_to_datetime(modified).timestamp() * 1e9) if modified else None
-        return (int(length) if length and length.isdigit() else None), mtime
-
-    return _retried(url, 0, head)
+    with _http_call(url, request) as response:
+        length = response.headers.get("Content-Length")
+        modified = response.headers.get("Last-Modified")
+    mtime = int(parsedate_to_datetime(modified).timestamp() * 1e9) if modified else None
+    return (int(length) if length and length.isdigit() else None), mtime
 
 
 def _remote_size(loc: Location) -> int | None:
-    if loc.scheme in HTTP_SCHEMES:
-        return http_head(loc.url)[0]
-    return loc.size()
+    return _head(loc.url)[0] if loc.scheme in HTTP_SCHEMES else loc.size()
 
 
 def open_input(path: str, settings: StorageSettings | None = None, size: int | None = None) -> IO[bytes]:
@@ -116,8 +114,7 @@ class ResumingStream(io.RawIOBase):
         self._loc = loc
         self._size = size
         self._pos = 0
-        self._stream: Any = None
-        self._stream = _retried(loc.url, 0, lambda: self._open(0))
+        self._stream: Any = _retried(loc.url, 0, lambda: self._open(0))
 
     def readable(self) -> bool:
         return True
@@ -179,7 +176,7 @@ def _retried(url: str, offset: int, action: Any, on_error: Any = None) -> Any:
             if on_error is not None:
                 on_error()
             if attempt == ATTEMPTS - 1 or isinstance(exc, _Permanent):
-                raise InputReadError(shown_url(url), offset, exc) from None
+                raise InputReadError(shown_url(url), offset, exc, attempt + 1) from None
             time.sleep(BASE_DELAY * 2**attempt)
     raise AssertionError("unreachable")
 
