@@ -33,6 +33,7 @@ from pipelines.framework import lake as lake_layer
 from pipelines.framework.runrecord import RunRecord
 from pipelines.framework.spec import JobSpec, parse_spec
 from pipelines.framework.stage import StageConfig
+from pipelines.framework.storage import Location
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Job:
 
     name: str
     stages: list[Step]
-    lake: str | Path = "lake"
+    lake: str | Path | Location = "lake"
     dataset: str | None = None
     spark_master: str | None = None
     spark_conf: dict[str, str | int | float | bool] = field(default_factory=dict)
@@ -95,6 +96,7 @@ class Table:
     def __init__(self, lake: lake_layer.Lake, name: str, version: int | None = None):
         self.name = name
         self._delta = lake.delta(name, version)
+        self._location = lake.path(name)
         self.version: int = self._delta.version()
 
     def __repr__(self) -> str:
@@ -106,7 +108,7 @@ class Table:
 
     def dataset(self) -> Any:
         """A lazy pyarrow dataset over the snapshot (filter and project before reading)."""
-        return lake_layer.snapshot_dataset(self._delta)
+        return lake_layer.snapshot_dataset(self._delta, self._location)
 
     def arrow(self, columns: list[str] | None = None) -> pa.Table:
         return self.dataset().to_table(columns=columns)
@@ -132,7 +134,7 @@ class Table:
 class Lake:
     """A lake folder, for reading: its tables, their versions, and the runs recorded in it."""
 
-    def __init__(self, root: str | Path = "lake"):
+    def __init__(self, root: str | Path | Location = "lake"):
         self._lake = lake_layer.Lake(root)
         self.root = self._lake.root
 

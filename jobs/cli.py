@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from jobs.mount import mount_subapps
 from pipelines.framework.cli_options import LakeOption, fail, lake_root
 from pipelines.framework.drop_reason import DROP_REASON
+from pipelines.framework.storage import Location
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal, path_for_display
 
@@ -51,6 +52,17 @@ JsonOption = typer.Option(False, "--json", help="Print JSON (complete and machin
 RunRef = typer.Argument(..., help="Run id, a unique prefix of one, or `latest` (`refinery runs` lists them).")
 
 
+def reachable(lake: str | None) -> Location:
+    """The command's lake. One on object storage must answer first, so that a wrong endpoint or bucket
+    is one line naming the URL and what to set, never a traceback or an empty listing."""
+    root = lake_root(lake)
+    try:
+        root.require_reachable()
+    except OSError as exc:
+        fail(str(exc))
+    return root
+
+
 def print_json(payload: object) -> None:
     print(json.dumps(payload, indent=2, default=str))
 
@@ -76,7 +88,7 @@ def run(
         )
     _print_funnel(record)
     console.print(Text(f"run record: {path_for_display(record.path)}"))
-    console.print(Text(f"tables under: {path_for_display(Path(record.lake) / record.dataset)}"))
+    console.print(Text(f"tables under: {path_for_display(Location.parse(record.lake) / record.dataset)}"))
 
 
 def _count(value: int | None) -> str:
@@ -127,11 +139,11 @@ def _print_stage_details(record) -> None:
 
 
 @app.command()
-def runs(lake: Path | None = LakeOption, as_json: bool = JsonOption) -> None:
+def runs(lake: str | None = LakeOption, as_json: bool = JsonOption) -> None:
     """List runs recorded in the lake, newest first."""
     from pipelines.framework.runrecord import list_runs
 
-    records = list_runs(lake_root(lake))
+    records = list_runs(reachable(lake))
     if as_json:
         print_json(
             [
@@ -152,7 +164,7 @@ def runs(lake: Path | None = LakeOption, as_json: bool = JsonOption) -> None:
 
 
 @app.command()
-def show(run_id: str = RunRef, lake: Path | None = LakeOption, as_json: bool = JsonOption) -> None:
+def show(run_id: str = RunRef, lake: str | None = LakeOption, as_json: bool = JsonOption) -> None:
     """One run: the funnel (what each stage kept and dropped), then each stage's tables and versions."""
     from dataclasses import asdict
 
@@ -160,7 +172,7 @@ def show(run_id: str = RunRef, lake: Path | None = LakeOption, as_json: bool = J
     from jobs.registry import load_run
 
     try:
-        record = load_run(lake_root(lake), run_id)
+        record = load_run(reachable(lake), run_id)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     if as_json:
@@ -171,13 +183,13 @@ def show(run_id: str = RunRef, lake: Path | None = LakeOption, as_json: bool = J
 
 
 @tables_app.callback()
-def tables(ctx: typer.Context, lake: Path | None = LakeOption, as_json: bool = JsonOption) -> None:
+def tables(ctx: typer.Context, lake: str | None = LakeOption, as_json: bool = JsonOption) -> None:
     """List every table with its latest version and row count."""
     if ctx.invoked_subcommand is not None:
         return
     from pipelines.framework.lake import Lake
 
-    lk = Lake(lake_root(lake))
+    lk = Lake(reachable(lake))
     listing = [{"table": t, "version": lk.version(t), "rows": lk.num_records(t)} for t in lk.tables()]
     if as_json:
         print_json(listing)
@@ -194,13 +206,13 @@ def tables(ctx: typer.Context, lake: Path | None = LakeOption, as_json: bool = J
 @tables_app.command("show")
 def table_show(
     name: str = typer.Argument(..., help="Table (dataset/table)."),
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     as_json: bool = JsonOption,
 ) -> None:
     """One table's versions (with the stage and run that wrote each), row counts and schema."""
     from pipelines.framework.lake import Lake, TableMissingError
 
-    lk = Lake(lake_root(lake))
+    lk = Lake(reachable(lake))
     try:
         history = lk.history(name)
         schema = lk.arrow_schema(name)
@@ -257,7 +269,7 @@ def excerpt(text: str | None, chars: int = EXCERPT_CHARS) -> str:
 @app.command()
 def quarantine(
     name: str | None = typer.Argument(None, help="Quarantine table (default: every */quarantine table)."),
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     limit: int = typer.Option(20, help="Rows to show per table."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -266,7 +278,7 @@ def quarantine(
 
     from pipelines.framework.lake import Lake, TableMissingError
 
-    lk = Lake(lake_root(lake))
+    lk = Lake(reachable(lake))
     names = [name] if name else [t for t in lk.tables() if t.endswith("quarantine")]
     listing = []
     for tname in names:
@@ -299,7 +311,7 @@ def dropped(
     reason: str | None = typer.Option(None, "--reason", help="Only this drop reason."),
     version: int | None = typer.Option(None, "--version", help="Table version (default: latest)."),
     limit: int = typer.Option(10, help="Documents to show."),
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Browse dropped documents: id, source, why, and the start of the text."""
@@ -307,7 +319,7 @@ def dropped(
 
     from pipelines.framework.lake import Lake, TableMissingError
 
-    lk = Lake(lake_root(lake))
+    lk = Lake(reachable(lake))
     try:
         data = lk.dataset(name, version)
     except (TableMissingError, ValueError) as exc:
@@ -340,7 +352,7 @@ def dropped(
 
 @app.command()
 def doctor(
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     as_json: bool = JsonOption,
     tokenizer: Path = typer.Option(Path("samples/tokenizer.json"), help="tokenizer.json the shards use."),
     spark_check: bool = typer.Option(True, "--spark/--no-spark", help="Start Spark locally (about 10 s)."),
@@ -365,7 +377,13 @@ mount_subapps(tables_app, [("purge-raw", "pii.cli:purge_raw_command")])
 
 
 def main() -> None:
-    app(prog_name="refinery", args=sys.argv[1:])
+    from pipelines.framework.storage_settings import StorageError
+
+    try:
+        app(prog_name="refinery", args=sys.argv[1:])
+    except StorageError as exc:  # storage that stopped answering mid-command: the URL and what to check
+        err.print(Text("error: ", style="bold red") + Text(for_terminal(str(exc), keep_newlines=True)))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def _parse_conf(pairs: list[str]) -> dict[str, str]:
     return conf
 
 
-def _wait(lake: Path, run_id: str, follow: bool) -> None:
+def _wait(lake: str, run_id: str, follow: bool) -> None:
     """Wait for the submission to end (streaming its log when asked); Ctrl-C cancels the run."""
     from jobs.registry import follow as follow_log
     from jobs.registry import log_file, submission_alive, submit_info
@@ -136,7 +136,7 @@ def submit_cmd(
     if detach:
         _say(f"follow it with: refinery status {record.run_id} --lake {record.lake}")
         return
-    _wait(Path(record.lake), record.run_id, follow)
+    _wait(record.lake, record.run_id, follow)
     final = refresh(record.lake, record.run_id)
     _print_status(final)
     raise typer.Exit(EXIT_CODES.get(final.status, 1))
@@ -174,7 +174,7 @@ def _print_status(record) -> None:
 
 def status_cmd(
     run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show a run's status, application id, per-stage progress and error."""
@@ -192,7 +192,7 @@ def status_cmd(
 
 def logs_cmd(
     run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
     tail: int | None = typer.Option(None, "--tail", "-n", help="Only the last N lines (before following)."),
 ) -> None:
@@ -229,7 +229,7 @@ def logs_cmd(
 
 def cancel_cmd(
     run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     grace: float = typer.Option(15.0, help="Seconds between SIGTERM and SIGKILL."),
 ) -> None:
     """Cancel a run: stop its driver, kill its application on the cluster, mark it cancelled."""

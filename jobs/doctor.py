@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Literal
 from rich.console import Console
 from rich.text import Text
 
+from pipelines.framework.storage import Location
 from pipelines.framework.terminal_text import for_terminal
 
 Status = Literal["ok", "warn", "fail", "info"]
@@ -184,7 +186,21 @@ def check_lake(lake: Path) -> Check:
     return Check("lake", "ok", f"{lake} {state}")
 
 
+def check_object_lake(lake: Location) -> Check:
+    """A lake on object storage: its bucket answers and a probe object can be written and removed."""
+    fix = "set AWS_ENDPOINT_URL (or the spec's storage.endpoint), AWS_REGION and the credential variables"
+    probe = lake / "_runs" / f".refinery-doctor-{uuid.uuid4().hex[:8]}"
+    try:
+        lake.require_reachable()
+        probe.write_bytes(b"")
+        probe.delete()
+    except OSError as exc:
+        return Check("lake", "fail", str(exc), fix)
+    return Check("lake", "ok", f"{lake} writable")
+
+
 def check_disk(lake: Path) -> Check:
+    """Free space where Spark spills and stages: the lake's disk, or the scratch folder's for object storage."""
     where = _existing_ancestor(lake)
     free = shutil.disk_usage(where).free / 2**30
     fix = "free space there or pass --lake on a larger disk (Spark spills and staging need room)"
@@ -218,8 +234,10 @@ def check_gpu() -> Check:
     return Check("GPU", "info", f"none; training runs on CPU (torch {torch.__version__})", required=False)
 
 
-def run_checks(lake: Path, tokenizer: Path, spark: bool = True) -> list[Check]:
+def run_checks(lake: str | Path | Location, tokenizer: Path, spark: bool = True) -> list[Check]:
     """Every check in the order a run needs them; Spark only when asked (it takes seconds)."""
+    root = Location.parse(lake)
+    local = root.local_path() if root.is_local else Path(tempfile.gettempdir())
     java = check_java()
     checks = [java]
     if spark:
@@ -229,8 +247,8 @@ def run_checks(lake: Path, tokenizer: Path, spark: bool = True) -> list[Check]:
         check_spacy,
         lambda: check_tokenizer(tokenizer),
         check_segmenters,
-        lambda: check_lake(lake),
-        lambda: check_disk(lake),
+        (lambda: check_lake(local)) if root.is_local else (lambda: check_object_lake(root)),
+        lambda: check_disk(local),
         check_gpu,
     ]
     return checks + [step() for step in steps]

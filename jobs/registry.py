@@ -4,9 +4,15 @@ A submitted run's folder `<lake>/_runs/<run_id>/` holds
   run.json        the RunRecord (pipelines.framework.runrecord); see "who writes it" below
   submit.json     how it was submitted: the spark-submit command, its pid (= process
                   group) and host, master, deploy mode, where to send a kill
+  cancel.requested  left by `refinery cancel`; drivers check it between stages
+and the submission's local folder (`submit_folder`) holds what the submitting machine's own
+processes write as plain files:
   submit.log      spark-submit's stdout and stderr (client mode: the driver's too)
   exit_code       spark-submit's exit status, written by the wrapper shell when it ends
-  cancel.requested  left by `refinery cancel`; drivers check it between stages
+  code.zip        the code shipped with --py-files
+On a lake on local disk that folder is the run's folder itself. On object storage it is
+`$REFINERY_SUBMISSIONS/<run_id>` (default ~/.refinery/submissions): a shell redirect and `mv`
+cannot write to a bucket, and only the submitting host can see its process group anyway.
 
 Who writes run.json: `submit` writes it once (status queued) before spark-submit starts;
 from then on only the driver writes it (running, per-stage progress, the final
@@ -33,8 +39,10 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from jobs.cluster import process_group_alive, stop_process_group
-from pipelines.framework.runrecord import CANCEL_FILE, RUNS_DIR, RunRecord, list_runs, now_iso
+from pipelines.framework.runrecord import CANCEL_FILE, RUNS_DIR, LakeRoot, RunRecord, list_runs, now_iso
+from pipelines.framework.storage import Location
 
+SUBMISSIONS_ENV = "REFINERY_SUBMISSIONS"
 SUBMIT_FILE = "submit.json"
 LOG_FILE = "submit.log"
 EXIT_FILE = "exit_code"
@@ -59,19 +67,17 @@ class SubmitInfo(BaseModel):
     master_ui: str | None = None
     k8s_driver: str | None = None
 
-    def save(self, run_dir: Path) -> None:
-        tmp = run_dir / f".{SUBMIT_FILE}.tmp"
-        tmp.write_text(self.model_dump_json(indent=2))
-        os.replace(tmp, run_dir / SUBMIT_FILE)
+    def save(self, run_dir: Location) -> None:
+        (run_dir / SUBMIT_FILE).write_text(self.model_dump_json(indent=2))
 
 
-def resolve_run_id(lake: str | Path, ref: str) -> str:
+def resolve_run_id(lake: LakeRoot, ref: str) -> str:
     """The run id that `ref` names: an exact id, `latest`, or a prefix of exactly one id.
 
     Run ids are long (job, timestamp, random suffix) and users type them from a listing, so
     any unique prefix will do; an ambiguous one is an error that lists the candidates.
     """
-    runs_dir = Path(lake) / RUNS_DIR
+    runs_dir = Location.parse(lake) / RUNS_DIR
     if ref == "latest":
         runs = list_runs(lake)
         if not runs:
@@ -80,7 +86,7 @@ def resolve_run_id(lake: str | Path, ref: str) -> str:
     RunRecord.directory(lake, ref)  # rejects ids that would leave the runs folder
     if (runs_dir / ref / "run.json").is_file():
         return ref
-    known = sorted(p.parent.name for p in runs_dir.glob("*/run.json")) if runs_dir.is_dir() else []
+    known = sorted(entry.location.parent.name for entry in runs_dir.glob("*/run.json"))
     matches = [run_id for run_id in known if run_id.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
@@ -89,13 +95,22 @@ def resolve_run_id(lake: str | Path, ref: str) -> str:
     raise FileNotFoundError(f"no run {ref!r} under {runs_dir}; `refinery runs` lists them")
 
 
-def load_run(lake: str | Path, ref: str) -> RunRecord:
+def load_run(lake: LakeRoot, ref: str) -> RunRecord:
     """The run that `ref` names (see `resolve_run_id`)."""
     return RunRecord.load(lake, resolve_run_id(lake, ref))
 
 
-def run_dir(record: RunRecord) -> Path:
-    return record.path.parent
+def run_dir(record: RunRecord) -> Location:
+    return Location.parse(record.path).parent
+
+
+def submit_folder(record: RunRecord) -> Path:
+    """The local folder of the submission's log, exit status and code (see the module docstring)."""
+    folder = run_dir(record)
+    if folder.is_local:
+        return folder.local_path()
+    base = os.environ.get(SUBMISSIONS_ENV) or Path.home() / ".refinery" / "submissions"
+    return Path(base) / record.run_id
 
 
 def submit_info(record: RunRecord) -> SubmitInfo | None:
@@ -105,14 +120,14 @@ def submit_info(record: RunRecord) -> SubmitInfo | None:
 
 def log_file(record: RunRecord) -> Path:
     """The run's log: spark-submit's output for submitted runs, else what the runner recorded."""
-    submitted = run_dir(record) / LOG_FILE
-    if submitted.exists() or record.log_path is None:
+    submitted = submit_folder(record) / LOG_FILE
+    if submitted.exists() or record.log_path is None or "://" in record.log_path:
         return submitted
     return Path(record.log_path)
 
 
 def exit_code(record: RunRecord) -> int | None:
-    path = run_dir(record) / EXIT_FILE
+    path = submit_folder(record) / EXIT_FILE
     try:
         return int(path.read_text().strip())
     except (OSError, ValueError):
@@ -146,7 +161,7 @@ def _error_lines(log: Path, limit: int = 8) -> str:
     return "\n".join((hits or lines)[-limit:])
 
 
-def refresh(lake: str | Path, run_id: str) -> RunRecord:
+def refresh(lake: LakeRoot, run_id: str) -> RunRecord:
     """Load a run and settle its status against its submission process.
 
     A run still "queued" or "running" whose spark-submit process group is gone did
@@ -193,7 +208,7 @@ def _with_log_app_id(record: RunRecord) -> RunRecord:
     return record
 
 
-def cancel(lake: str | Path, run_id: str, grace: float = 15.0) -> RunRecord:
+def cancel(lake: LakeRoot, run_id: str, grace: float = 15.0) -> RunRecord:
     """Cancel a run: leave the marker, stop the submission's process group, kill the application.
 
     The marker stops a driver that cannot be signalled (cluster deploy mode, another

@@ -14,28 +14,27 @@ read; they never start Spark themselves.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from jobs.reasons import reason_descriptions
 from jobs.report_languages import run_languages
+from jobs.report_shards import run_manifests, shard_report, with_shard_tokens
 from jobs.report_table import Threshold, table_report
 from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.lake import Lake
-from pipelines.framework.runrecord import RunRecord, dump_json
+from pipelines.framework.runrecord import LakeRoot, RunRecord
+from pipelines.framework.storage import Location
 
 REPORT_NAME = "report.json"
 REPORT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-DOCS_SUFFIX = ".docs.parquet"
 OPS = {"min": "lt", "max": "gt"}
 
 
-def report_path(lake_root: str | Path, run_id: str) -> Path:
-    return RunRecord.directory(lake_root, run_id) / REPORT_NAME
+def report_path(lake_root: LakeRoot, run_id: str) -> Location:
+    return Location.parse(RunRecord.directory(lake_root, run_id)) / REPORT_NAME
 
 
-def load_run_report(lake_root: str | Path, run_id: str) -> dict[str, Any] | None:
+def load_run_report(lake_root: LakeRoot, run_id: str) -> dict[str, Any] | None:
     """The stored report of a run, or None when it has not been computed (or cannot be read)."""
     path = report_path(lake_root, run_id)
     try:
@@ -161,82 +160,7 @@ def _funnel(record: RunRecord, tables: dict[str, dict[str, Any]]) -> list[dict[s
     return funnel
 
 
-def _manifests(lake_root: Path, record: RunRecord) -> list[Path]:
-    """Shard manifests this run wrote: named in its stages' files, or under <lake>/shards carrying its id."""
-    found = {Path(f) for s in record.stages for f in s.files if Path(f).name == MANIFEST_NAME}
-    for path in sorted((lake_root / "shards").glob(f"*/{MANIFEST_NAME}")):
-        try:
-            if json.loads(path.read_text()).get("run_id") == record.run_id:
-                found.add(path)
-        except (OSError, ValueError):
-            continue
-    return sorted(p for p in found if p.is_file())
-
-
-def shard_report(spark: Any, manifest_path: Path) -> dict[str, Any]:
-    """Tokens and documents per shard (manifest) and per source and language (`.docs.parquet`, in Spark)."""
-    from pyspark.sql import functions as F
-
-    manifest = json.loads(manifest_path.read_text())
-    folder = manifest_path.parent
-    shards = [
-        {"name": s["name"], "split": s["split"], "tokens": s["tokens"], "documents": s["documents"]}
-        for s in manifest.get("shards", [])
-    ]
-    docs = [
-        str(folder / f"{s['name']}{DOCS_SUFFIX}")
-        for s in shards
-        if (folder / f"{s['name']}{DOCS_SUFFIX}").is_file()
-    ]
-    mix: list[dict[str, Any]] = []
-    if docs:
-        rows = (
-            spark.read.parquet(*docs)
-            .groupBy("source", "lang")
-            .agg(
-                F.count(F.lit(1)).alias("documents"),
-                F.sum(F.col("token_end") - F.col("token_start")).alias("tokens"),
-            )
-            .orderBy(F.desc("tokens"))
-            .collect()
-        )
-        mix = [
-            {
-                "source": r["source"],
-                "lang": r["lang"],
-                "documents": int(r["documents"]),
-                "tokens": int(r["tokens"] or 0),
-            }
-            for r in rows
-        ]
-    keep = (
-        "source_table",
-        "source_version",
-        "vocab_size",
-        "dtype",
-        "total_tokens",
-        "total_documents",
-        "splits",
-        "mixture_weights",
-    )
-    return {"path": str(manifest_path), **{k: manifest.get(k) for k in keep}, "shards": shards, "mix": mix}
-
-
-def _with_shard_tokens(
-    funnel: list[dict[str, Any]], record: RunRecord, shards: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """A stage that wrote shards (no table) gets its documents and tokens out from their manifests."""
-    by_path = {str(Path(s["path"]).resolve()): s for s in shards}
-    for entry, stage in zip(funnel, record.stages, strict=True):
-        written = [by_path[p] for p in (str(Path(f).resolve()) for f in stage.files) if p in by_path]
-        if written and not entry["out"]:
-            docs = sum(s["total_documents"] or 0 for s in written)
-            tokens = sum(s["total_tokens"] or 0 for s in written)
-            entry["out"] = {"docs": docs, "kept_docs": docs, "tokens": tokens, "kept_tokens": tokens}
-    return funnel
-
-
-def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str, Any]:
+def build_run_report(spark: Any, lake_root: LakeRoot, run_id: str) -> dict[str, Any]:
     """Compute the whole report of one run (Spark aggregations only; see the module docstring)."""
     lake = Lake(lake_root)
     record = RunRecord.load(lake.root, run_id)
@@ -244,8 +168,8 @@ def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str
     columns = {n for t, v in pinned for n in lake.arrow_schema(t, v).names}
     thresholds = _thresholds(record, columns)
     tables = {table_key(t, v): table_report(spark, lake, t, v, thresholds) for t, v in pinned}
-    shards = [shard_report(spark, p) for p in _manifests(lake.root, record)]
-    funnel = _with_shard_tokens(_funnel(record, tables), record, shards)
+    shards = [shard_report(p) for p in run_manifests(lake.root, record)]
+    funnel = with_shard_tokens(_funnel(record, tables), record, shards)
     return {
         "report_version": REPORT_VERSION,
         "run_id": record.run_id,
@@ -267,9 +191,9 @@ def build_run_report(spark: Any, lake_root: str | Path, run_id: str) -> dict[str
     }
 
 
-def write_run_report(spark: Any, lake_root: str | Path, run_id: str) -> Path:
+def write_run_report(spark: Any, lake_root: LakeRoot, run_id: str) -> Location:
     """Compute a run's report and store it atomically as report.json beside run.json."""
     report = build_run_report(spark, lake_root, run_id)
     path = report_path(Lake(lake_root).root, run_id)
-    dump_json(path, report)
+    path.write_text(json.dumps(report, indent=2, default=str))
     return path

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pipelines.framework.cli_options import LAKE_ENV, LakeOption, fail, lake_root
+from pipelines.framework.storage import Location
 from pipelines.framework.terminal_text import for_terminal
 
 console = Console(stderr=True)
@@ -23,7 +24,7 @@ def report(
     output: Path | None = typer.Option(
         None, "-o", "--output", help="Write a self-contained HTML report here."
     ),
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     recompute: bool = typer.Option(False, "--recompute", help="Recompute the stored report.json with Spark."),
     master: str = typer.Option("local[*]", help="Spark master for computing the report."),
 ) -> None:
@@ -56,7 +57,7 @@ def report(
 
 
 def serve(
-    lake: Path | None = LakeOption,
+    lake: str | None = LakeOption,
     host: str = typer.Option(
         "127.0.0.1", help="Interface to bind; the default is reachable from this machine only."
     ),
@@ -73,13 +74,18 @@ def serve(
 
     from jobs.web.app import create_app
 
-    root = lake_root(lake)
-    if not root.is_dir():
+    root = Location.parse(lake_root(lake))
+    try:
+        root.require_reachable()
+        found = root.is_dir()
+    except OSError as exc:
+        fail(str(exc))
+    if not found:
         fail(f"no lake folder at {root}; pass --lake or set {LAKE_ENV}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(
             f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can read the lake's documents"
         )
-    console.print(Text(for_terminal(f"serving {root.resolve()} on http://{host}:{port}/")))
+    console.print(Text(for_terminal(f"serving {root} on http://{host}:{port}/")))
     app = create_app(root, port=port, allowed_hosts=allow_host)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -31,12 +31,13 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from jobs.cluster import spark_home
-from jobs.registry import EXIT_FILE, LOG_FILE, SubmitInfo, refresh, run_dir
+from jobs.registry import EXIT_FILE, LOG_FILE, SubmitInfo, refresh, run_dir, submit_folder
 from pipelines.framework.codeversion import PACKAGES, code_version
 from pipelines.framework.lake import Lake
 from pipelines.framework.runrecord import RunRecord, new_run_id
 from pipelines.framework.spec import JobSpec, load_spec
 from pipelines.framework.stage import Stage
+from pipelines.framework.storage import Location
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENV_ALIAS = "environment"
@@ -250,9 +251,9 @@ def queued_record(spec: JobSpec, spec_path: Path, opts: SubmitOptions, run_id: s
         deploy_mode=opts.deploy_mode,
         status="queued",
     )
-    if record.path.exists():
+    if Location.parse(record.path).exists():
         raise SubmitError(f"run id {record.run_id!r} already exists in {record.lake}; pick another --run-id")
-    record.log_path = str(run_dir(record) / LOG_FILE)
+    record.log_path = str(submit_folder(record) / LOG_FILE)
     record.save()
     return record
 
@@ -264,11 +265,11 @@ def submit(
     spec_path = Path(spec_path)
     spec, stages = load_spec(spec_path)
     record = queued_record(spec, spec_path, opts, run_id)
-    folder = run_dir(record)
+    folder = submit_folder(record)
     code_zip = package_code(folder / "code.zip", stage_packages(stages))
     env_archive = opts.archive
     if opts.venv is not None:
-        env_archive = pack_venv(opts.venv, opts.env_cache or Path(record.lake) / "_runs" / "_envs")
+        env_archive = pack_venv(opts.venv, opts.env_cache or folder.parent / "_envs")
     command = build_command(record, opts, code_zip, env_archive)
     info = SubmitInfo(
         command=command,
@@ -281,7 +282,7 @@ def submit(
         info.k8s_driver = f"{namespace}:{k8s_driver_pod(record.run_id)}"
     proc = _launch(command, folder, _submit_env(opts.master))
     info.pid = proc.pid
-    info.save(folder)
+    info.save(run_dir(record))
     if not wait:
         return record
     proc.wait()

@@ -32,6 +32,7 @@ from jobs.web.routes.quarantine import quarantine_router
 from jobs.web.routes.runs import runs_router
 from jobs.web.routes.tables import tables_router
 from jobs.web.site import Site
+from pipelines.framework.storage import Location
 
 CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
@@ -50,7 +51,7 @@ ERROR_STATUS = {NotFound: 404, BadRequest: 400, Busy: 503}
 
 
 def create_app(
-    lake_root: str | Path,
+    lake_root: str | Path | Location,
     port: int | None = None,
     allowed_hosts: Iterable[str] = (),
     limits: Limits | None = None,

@@ -17,8 +17,8 @@ limits of `jobs.web.query_pool`, and counts stop at a cap.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -30,6 +30,7 @@ from jobs.web.sql import Filters, quote, text_prefix, where_clause
 from jobs.web.thumbnails import thumbnail
 from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
 from pipelines.framework.runrecord import RUNS_DIR, RunRecord, list_runs
+from pipelines.framework.storage import Location
 
 PAGE_SIZE = 20
 EXCERPT_CHARS = 600
@@ -51,8 +52,11 @@ def has_binary(data_type: pa.DataType) -> bool:
 class LakeView:
     """Read-only access to one lake for the web app."""
 
-    def __init__(self, root: str | Path, limits: Limits | None = None):
+    def __init__(self, root: str | os.PathLike[str] | Location, limits: Limits | None = None):
         self.lake = Lake(root)
+        # DuckDB reads local Parquet itself; on object storage it would need its httpfs extension
+        # (a download at run time), so there the snapshot is scanned through pyarrow's filesystem.
+        self.local = Location.parse(self.lake.root).is_local
         self.pool = QueryPool(limits or Limits())
 
     # ------------------------------------------------------------- naming
@@ -73,9 +77,13 @@ class LakeView:
         return version
 
     def run(self, run_id: str) -> RunRecord:
-        if run_id not in {r.run_id for r in list_runs(self.lake.root)}:
+        """The run, once its id is found in the lake's listing (one listing: no record is read twice)."""
+        if run_id not in {loc.name for loc in (Location.parse(self.lake.root) / RUNS_DIR).children()}:
             raise NotFound(f"no run {run_id!r}")
-        return RunRecord.load(self.lake.root, run_id)
+        try:
+            return RunRecord.load(self.lake.root, run_id)
+        except FileNotFoundError as exc:
+            raise NotFound(f"no run {run_id!r}") from exc
 
     def runs(self) -> list[RunRecord]:
         return list_runs(self.lake.root)
@@ -88,12 +96,9 @@ class LakeView:
     def table_report(self, table: str, version: int) -> tuple[dict[str, Any] | None, str | None]:
         """The stored report of one table version (from the newest run report holding it) and its run."""
         key = table_key(table, version)
-        for path in sorted(
-            (self.lake.root / RUNS_DIR).glob(f"*/{REPORT_NAME}"),
-            key=lambda p: p.stat().st_mtime,
-            reverse=True,
-        ):
-            report = _read_json(str(path), path.stat().st_mtime_ns)
+        runs = Location.parse(self.lake.root) / RUNS_DIR
+        for entry in sorted(runs.glob(f"*/{REPORT_NAME}"), key=lambda e: e.mtime or 0.0, reverse=True):
+            report = _read_json(entry.location, entry.mtime, entry.size)
             if report and key in report.get("tables", {}):
                 return report["tables"][key], report["run_id"]
         return None, None
@@ -142,8 +147,9 @@ class LakeView:
         """Run `sql` with the pinned snapshot as the view `snap`, on a cursor of its own.
 
         DuckDB reads the snapshot's Parquet files itself (projection and filter pushdown, LIMIT stops
-        the scan, and the scan's buffers count against the memory limit). A partitioned table or one
-        with deletion vectors is scanned through delta-rs's pyarrow dataset instead, which knows them.
+        the scan, and the scan's buffers count against the memory limit). A partitioned table, one
+        with deletion vectors, or any table on object storage is scanned through a pyarrow dataset
+        instead (DuckDB still projects, filters and stops at LIMIT over it).
         """
         try:
             delta = self.lake.delta(table, version)
@@ -151,8 +157,8 @@ class LakeView:
             raise NotFound(str(exc)) from exc
         with self.pool.cursor() as cur:
             files = delta.file_uris()
-            if delta.metadata().partition_columns or delta.protocol().reader_features:
-                cur.register("snap", snapshot_dataset(delta))
+            if not self.local or delta.metadata().partition_columns or delta.protocol().reader_features:
+                cur.register("snap", snapshot_dataset(delta, self.lake.path(table)))
             elif files:
                 cur.register("snap", cur.read_parquet(files, union_by_name=True))
             else:
@@ -298,9 +304,9 @@ class LakeView:
 
 
 @lru_cache(maxsize=64)
-def _read_json(path: str, mtime_ns: int) -> dict[str, Any] | None:
-    """A stored report, cached until the file changes (the key carries its mtime)."""
+def _read_json(location: Location, mtime: float | None, size: int) -> dict[str, Any] | None:
+    """A stored report, cached until the file changes (the key carries its mtime and size)."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(location.read_text())
     except (OSError, ValueError):
         return None
