@@ -43,7 +43,7 @@ def _echo(payload: dict) -> None:
     typer.echo(json.dumps(_terminal_safe(payload), ensure_ascii=False))
 
 
-def _table_texts(lake: Path, table: str, column: str, limit: int | None) -> list[str]:
+def _table_texts(lake: str, table: str, column: str, limit: int | None) -> list[str]:
     """Up to `limit` texts of a lake table, read batch by batch (training sets are bounded by design)."""
     from pipelines.framework.lake import Lake
 
@@ -61,7 +61,7 @@ def quality_train(
     data: Path | None = typer.Option(None, help="JSONL with {text, label} (1 = high quality)"),
     positive: str | None = typer.Option(None, help="lake table of high-quality reference text"),
     negative: str | None = typer.Option(None, help="lake table of random crawl text"),
-    lake: Path = typer.Option(Path("lake"), help="lake root for --positive/--negative"),
+    lake: str = typer.Option("lake", help="lake root (folder or URL) for --positive/--negative"),
     text_column: str = typer.Option("text", help="text column of the tables"),
     max_docs: int = typer.Option(100_000, help="at most this many documents per table"),
     epoch: int = typer.Option(25),

@@ -208,7 +208,7 @@ def render_eval(report: dict) -> str:
 
 
 def purge_raw_command(
-    lake: Annotated[Path, typer.Option(help="lake root folder")],
+    lake: Annotated[str, typer.Option(help="lake root: a folder or a URL such as s3://bucket/lake")],
     dataset: Annotated[str, typer.Option(help="dataset name inside the lake")],
     raw: Annotated[str, typer.Option(help="raw table to purge")] = "documents",
     curated: Annotated[str, typer.Option(help="curated table whose lineage is kept")] = "curated",

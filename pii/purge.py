@@ -4,9 +4,14 @@ Lineage comes from commit metadata: every stage commit records the table
 versions it read (`inputs`). Walking back from the curated table's latest
 version finds the raw versions it was derived from; those stay readable (so a
 run can still be reproduced and audited), every other version's data files are
-deleted. delta-rs's vacuum (retention 0) lists the files the latest version does
-not reference; files a still-needed older version references are spared. The
-Delta log is kept, so history shows what existed; reading a purged version
+deleted: the files some version committed that neither the latest version nor
+a still-needed one references. Only committed files are candidates, so a file
+that a concurrent writer has written but not yet committed is never touched
+(orphans of killed writers are the lake's orphan cleanup's, with its grace
+period). Deletes go through the I/O layer, so a lake on object storage purges
+the same way; delta-rs's vacuum is not used (it lists with retention 0, which
+would take uncommitted files too, and it holds the interpreter while it lists).
+The Delta log is kept, so history shows what existed; reading a purged version
 fails with a missing-file error, which is the point.
 """
 
@@ -14,9 +19,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from pipelines.framework.lake import Lake
+from pipelines.framework.lake import Lake, TableMissingError
+from pipelines.framework.storage import Location
 
 
 class PurgeError(RuntimeError):
@@ -79,15 +84,22 @@ def plan_purge(lake: Lake, raw: str, curated: str) -> PurgePlan:
             f"{curated!r} (version {curated_version}) has no recorded lineage to {raw!r}; nothing was deleted. "
             "Purge only after a run has curated the raw table."
         )
-    dt = lake.delta(raw)
-    latest = int(dt.version())
-    candidates = dt.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False)
-    keep: set[str] = set()
-    for v in needed:
-        if v != latest:
-            keep |= {Path(u).name for u in lake.delta(raw, v).file_uris()}
-    files = sorted(f for f in candidates if Path(f).name not in keep)
+    latest = int(lake.version(raw))
+    root = lake.path(raw)
+    committed = {v: _data_files(lake, raw, v, root) for v in range(latest + 1)}
+    keep = committed[latest].union(*(committed[v] for v in needed))
+    files = sorted(set().union(*committed.values()) - keep)
     return PurgePlan(raw, curated, needed, latest, files)
+
+
+def _data_files(lake: Lake, table: str, version: int, root: Location) -> set[str]:
+    """The data files `table`@`version` references, relative to the table's root (none for a version
+    whose log entry was cleaned up: nothing can be read of it anyway)."""
+    try:
+        uris = lake.delta(table, version).file_uris()
+    except TableMissingError:
+        return set()
+    return {Location.parse(uri).relative_to(root) for uri in uris}
 
 
 def purge_raw(lake: Lake, raw: str, curated: str, yes: bool = False) -> PurgePlan:
@@ -96,10 +108,7 @@ def purge_raw(lake: Lake, raw: str, curated: str, yes: bool = False) -> PurgePla
     if not yes or not plan.files:
         return plan
     root = lake.path(raw)
-    if plan.needed_versions == [plan.latest_version]:
-        lake.delta(raw).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
-    else:
-        for name in plan.files:
-            (root / name).unlink(missing_ok=True)
+    for name in plan.files:
+        (root / name).delete()
     plan.deleted = True
     return plan
