@@ -15,6 +15,9 @@ from pathlib import Path
 
 import deltalake
 
+from pipelines.framework.lake import snapshot_dataset
+from pipelines.framework.storage import Location
+
 RUN_COLUMNS = frozenset({"ingest_run", "run_id"})
 
 
@@ -33,9 +36,11 @@ def _plain(value: object) -> object:
     return value
 
 
-def table_hash(path: Path) -> dict[str, object]:
-    """Row count and content hash of the Delta table at `path` (see the module docstring)."""
-    table = deltalake.DeltaTable(str(path)).to_pyarrow_table()
+def table_hash(path: Path | Location) -> dict[str, object]:
+    """Row count and content hash of the Delta table at `path`, a folder or a URL (see the module docstring)."""
+    where = Location.parse(path)
+    delta = deltalake.DeltaTable(where.url, storage_options=where.delta_storage_options())
+    table = snapshot_dataset(delta, where).to_table()
     keep = [name for name in table.column_names if name not in RUN_COLUMNS]
     digests = sorted(
         hashlib.sha256(json.dumps(_plain(row), sort_keys=True).encode()).hexdigest()
@@ -44,10 +49,10 @@ def table_hash(path: Path) -> dict[str, object]:
     return {"rows": len(digests), "sha256": hashlib.sha256("".join(digests).encode()).hexdigest()}
 
 
-def lake_hashes(job_dir: Path) -> dict[str, dict[str, object]]:
+def lake_hashes(job_dir: Path | Location) -> dict[str, dict[str, object]]:
     """`table_hash` of every Delta table under one job's folder of the lake, by table name."""
     return {
         child.name: table_hash(child)
-        for child in sorted(job_dir.iterdir())
+        for child in Location.parse(job_dir).children()
         if (child / "_delta_log").is_dir()
     }
