@@ -389,8 +389,8 @@ NOT_PORTED: dict[str, str] = {
     ),
     "test_words_num_filter.py::test_zh_case": (
         _SPM
-        + ", so '根据算子使用情况增量安装方案确定' has 16 words for us (kept in [10, 25]) and fewer than "
-        "10 pieces for data-juicer (dropped there)"
+        + ", so '根据算子使用情况增量安装方案确定' has 8 jieba words for us and fewer than 10 pieces for "
+        "data-juicer: both drop it (outside [10, 25]), but from counts of different splits"
     ),
     "test_token_num_filter.py": f"num_token {_HF_TOKENS}",
     "test_perplexity_filter.py": (
