@@ -122,7 +122,11 @@ def list_input(spec: InputSpec) -> tuple[list[ListedFile], list[str]]:
         options = json.dumps(spec.options_for(fmt), sort_keys=True)
         files.append(ListedFile(spec.name, path, relpath, fmt, options, size, mtime_ns))
     if not files:
-        where = spec.path if spec.paths_file is None else f"paths file {shown_url(spec.paths_file)}"
+        where = (
+            shown_url(spec.path or "")
+            if spec.paths_file is None
+            else f"paths file {shown_url(spec.paths_file)}"
+        )
         raise FileNotFoundError(
             f"ingest input {spec.name!r}: {where!r} holds no file to read"
             + (f" as {spec.format} ({len(ignored)} other files ignored)" if ignored else "")
@@ -189,7 +193,8 @@ def _remote_entries(spec: InputSpec) -> _Found:
     fixed = next((i for i, part in enumerate(parts) if GLOB_CHARS & set(part)), None)
     if fixed is not None:
         root = Location(f"{scheme}://{'/'.join(parts[:fixed])}", loc.settings)
-        return _Found(_entries(root, root.glob("/".join(parts[fixed:]))), False)
+        matched = [e for e in root.glob("/".join(parts[fixed:])) if not _hidden(e.location.relative_to(root))]
+        return _Found(_entries(root, matched), False)  # dot-files left out, as a local glob does
     if loc.is_file():
         return _Found(_entries(loc.parent, [FileEntry(loc, loc.size(), None)]), False)
     if loc.is_dir():

@@ -187,3 +187,15 @@ def test_paths_file_needs_a_base_url_for_relative_keys_and_inputs_one_source(tmp
         InputSpec(name="c", path="x", paths_file="y")
     with pytest.raises(ValueError, match="`base_url` goes with `paths_file`"):
         InputSpec(name="c", path="x", base_url="s3://b")
+
+
+def test_locators_of_web_files_leave_out_credentials_and_keys_keep_their_characters():
+    signed = FileTask(
+        "c", "https://user:pw@example.org/x.warc.gz?X-Amz-Signature=abc#top", "x.warc.gz", "warc"
+    )
+    assert signed.locator(5) == "https://example.org/x.warc.gz:5"
+    assert (
+        FileTask("c", "s3://b/odd?key#1.warc", "odd?key#1.warc", "warc").locator(0)
+        == "s3://b/odd?key#1.warc:0"
+    )
+    assert FileTask("c", "/data/a?b.warc", "a?b.warc", "warc").locator(0) == "a?b.warc:0"

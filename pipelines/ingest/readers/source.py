@@ -63,7 +63,11 @@ def is_remote(path: str) -> bool:
 
 def shown_url(url: str) -> str:
     """A URL as it may be stored and shown: no user:password, query or fragment (a signed URL's
-    query string is a credential)."""
+    query string is a credential). Other paths and URLs are returned as they are: an object key may
+    hold `?` or `#`."""
+    match = URL.match(url)
+    if not match or match.group(1).lower() not in HTTP_SCHEMES:
+        return url
     parts = urllib.parse.urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
