@@ -9,6 +9,8 @@ would to AWS or MinIO: through pyarrow's S3 client and delta-rs's object_store.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +20,29 @@ import pytest
 # Fake credentials, distinctive enough that a grep over every output finds any leak of them.
 ACCESS_KEY = "AKIAREFINERYTESTKEY7"
 SECRET_KEY = "refinery-test-secret-Zq8vW3nK5pL1xY9"
+
+
+# The child: start the server on a free loopback port, print the port, serve until stdin closes
+# (so it also ends when the test process dies).
+SERVER_SCRIPT = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def _stop(server: subprocess.Popen[str]) -> None:
+    if server.stdin:
+        server.stdin.close()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 @dataclass(frozen=True)
@@ -46,13 +71,19 @@ class S3Server:
 def s3_server() -> Iterator[S3Server]:
     """The server, and the five standard variables a user sets, exported for this test session."""
     pytest.importorskip("moto.server", reason="moto[server] is a dev dependency: pip install -e '.[dev]'")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line = server.stdout.readline() if server.stdout else ""
+    if not line.strip().isdigit():
+        server.kill()
+        pytest.fail(f"the S3 test server did not start (it printed {line!r})", pytrace=False)
     env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{int(line)}",
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_REGION": "us-east-1",
@@ -63,7 +94,7 @@ def s3_server() -> Iterator[S3Server]:
     try:
         yield S3Server(env["AWS_ENDPOINT_URL"], env)
     finally:
-        server.stop()
+        _stop(server)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
