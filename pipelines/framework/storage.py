@@ -227,7 +227,8 @@ class Location:
         """A streaming binary reader (never the whole object in memory)."""
         if self.scheme in HTTP_SCHEMES:
             return _http_open(self.url)
-        return self._call("read", lambda: self.fs.open_input_stream(self.fs_path))
+        # compression=None: the bytes as stored (pyarrow would otherwise gunzip a `.gz` by its name).
+        return self._call("read", lambda: self.fs.open_input_stream(self.fs_path, compression=None))
 
     def open_random(self) -> Any:
         """A seekable reader (Parquet footers, index files)."""

@@ -215,14 +215,18 @@ class Ingest(Stage):
                 quarantined[row["reason"]] = quarantined.get(row["reason"], 0) + n
         files_per_source: dict[str, int] = {}
         bytes_per_source: dict[str, int] = {}
+        unsized: dict[str, int] = {}  # paths files' lines: their bytes are not in `bytes`
         for f in files:
             files_per_source[f.source] = files_per_source.get(f.source, 0) + 1
             bytes_per_source[f.source] = bytes_per_source.get(f.source, 0) + (f.size or 0)
+            if f.size is None:
+                unsized[f.source] = unsized.get(f.source, 0) + 1
         records_in = sum(sum(b.values()) for b in per_source.values())
         folded, skipped = uncounted[FOLDED], uncounted[SKIPPED]
         return {
             "files": files_per_source,
             "bytes": bytes_per_source,
+            "files_unsized": unsized,
             "files_ignored": {k: len(v) for k, v in ignored.items() if v},
             "rows": per_source,
             "quarantined": dict(sorted(quarantined.items())),

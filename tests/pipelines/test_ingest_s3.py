@@ -12,6 +12,7 @@ import pytest
 
 from pipelines.framework.lake import Lake
 from pipelines.framework.stage import StageContext
+from pipelines.framework.storage import Location
 from pipelines.ingest.inputs import InputSpec, list_input
 from pipelines.ingest.readers import read_file, source
 from pipelines.ingest.readers.base import FileTask
@@ -119,7 +120,9 @@ def test_paths_file_with_base_url_reads_each_key_and_quarantines_a_missing_one(
     spec = {"paths_file": f"s3://{s3_bucket}/warc.paths.gz", "base_url": f"s3://{s3_bucket}/"}
     metrics, rows = _ingest(spark, tmp_path, spec)
     _reconciles(metrics, rows)
-    assert metrics["files"] == {"crawl": len(keys) + 1}
+    assert metrics["files"] == {"crawl": len(keys) + 1} and metrics["files_unsized"] == {
+        "crawl": len(keys) + 1
+    }
     assert sorted(_documents(rows).values()) == sorted(_documents(local_run[1]).values())
     missing = [r for r in rows["quarantine"] if r["reason"] == "unreadable_file"]
     assert [r["locator"] for r in missing] == [f"s3://{s3_bucket}/crawl-data/CC-TEST/warc/missing.warc.gz:0"]
@@ -173,6 +176,9 @@ def test_object_storage_listing_filters_folders_and_names_what_is_missing(s3_ser
     assert [f.relpath for f in files] == sorted(p.name for p in crawl.iterdir())
     assert ignored == [f"s3://{s3_bucket}/crawl/notes.txt"]
     assert all(f.size == (crawl / f.relpath).stat().st_size and f.mtime_ns for f in files)
+    # The I/O layer hands out the bytes as stored, never gunzipped by the name.
+    cut = crawl / "cut.warc.gz"
+    assert Location.parse(f"s3://{s3_bucket}/crawl/cut.warc.gz").read_bytes() == cut.read_bytes()
     one, _ = list_input(InputSpec(name="c", path=f"s3://{s3_bucket}/crawl/cut.warc.gz"))
     assert [(f.relpath, f.format) for f in one] == [("cut.warc.gz", "warc")]
     with pytest.raises(FileNotFoundError, match=rf"no object or prefix at s3://{s3_bucket}/nothing"):
