@@ -123,11 +123,16 @@ def _blank(lang: str):
 Tokenizer = ChunkTokenizer | Segmenter
 
 
+def _segmenter(code: str) -> Segmenter | None:
+    """The language's segmenter, or its proxy's (Cantonese and Wu are split as Chinese, with jieba)."""
+    return segmenter_for(code) or segmenter_for(SPACY_PROXY.get(code, ""))
+
+
 @cache
 def word_tokenizer(lang: str | None) -> Tokenizer:
     """The tokenizer for an ISO 639 code (None: English, as datatrove's filters default to)."""
     code = (lang or "en").lower()
-    segmenter = segmenter_for(code)
+    segmenter = _segmenter(code)
     if segmenter is not None:
         return segmenter
     return ChunkTokenizer(code, SPACY_PROXY.get(code), code in REGEX_SENTENCE_LANGS)
@@ -145,7 +150,7 @@ def words_for(lang: str | None) -> Callable[[str], list[str]]:
 
 def tokenizer_name(lang: str) -> str:
     """What splits `lang`'s words, for docs and reports."""
-    segmenter = segmenter_for(lang)
+    segmenter = _segmenter(lang)
     if segmenter is not None:
         return segmenter.name
     proxy = SPACY_PROXY.get(lang)
@@ -161,7 +166,7 @@ def require_segmenters(languages: Iterable[str] | None = None, *, data: bool = T
     wanted = segmented_languages() if languages is None else sorted({code.lower() for code in languages})
     problems: list[str] = []
     for code in wanted:
-        segmenter = segmenter_for(code)
+        segmenter = _segmenter(code)
         if segmenter is None:
             continue
         missing = [p.pip for p in segmenter.packages if importlib.util.find_spec(p.module) is None]

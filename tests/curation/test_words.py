@@ -35,6 +35,9 @@ def test_proxy_languages_use_the_related_languages_rules():
     assert tokenizer_name("gsw") == "spaCy rules (de)"
     assert tokenizer_name("zh").startswith("spaCy zh + jieba")
     assert split_words("Grüezi, mitenand!", "gsw") == ["Grüezi", ",", "mitenand", "!"]
+    # Cantonese is split as Chinese, with jieba (datatrove's spaCy `zh` tokenizer), not per character.
+    assert split_words("我们是中国人。", "yue") == split_words("我们是中国人。", "zh")
+    assert tokenizer_name("yue") == tokenizer_name("zh")
 
 
 def test_japanese_is_cut_below_sudachis_input_limit():
