@@ -158,11 +158,15 @@ class Gopher(Annotator):
             if cfg.stop_words is None and cfg.language_stop_words is not None
             else None
         )
+        self._by_language: dict[str | None, frozenset[str]] = {}
 
     def stop_words_for(self, lang: str | None) -> frozenset[str]:
         """The stop words counted for a document in `lang` (the configured list, or the language's own)."""
-        found = self._table.stop_words(lang) if self._table is not None else None
-        return found if found is not None else self.stop_words
+        found = self._by_language.get(lang)
+        if found is None:
+            listed = self._table.stop_words(lang) if self._table is not None else None
+            found = self._by_language[lang] = listed if listed is not None else self.stop_words
+        return found
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         return per_document(
