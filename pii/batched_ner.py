@@ -116,26 +116,40 @@ class BatchedNer:
         # for preset blocked tokens), I and L must continue the open entity's label.
         self.label_ok = (self.moves.label != 0) | (self.moves.move == OUT)
         self.matches_open = np.isin(self.moves.move, (IN, LAST))
+        self.second_opinion: SecondOpinion | None = None
 
     def __call__(self, docs: Sequence[Doc]) -> list[Doc]:
         docs = list(docs)
         lengths = np.array([len(d) for d in docs], dtype=np.int64)
         flags = _token_flags(docs, lengths)
-        if flags is None or np.count_nonzero(lengths) < MIN_DOCS:
+        if flags is None or (np.count_nonzero(lengths) < MIN_DOCS and self.second_opinion is None):
             # Preset entities take branches of the validity rules not reproduced here.
             return list(self.ner.pipe(docs, batch_size=max(1, len(docs))))
-        ents = self._decode(docs, lengths, *flags) if lengths.sum() else {}
+        unsure: dict[int, list[tuple[int, int, int]]] = {}
+        ents = self._decode(docs, lengths, *flags, unsure) if lengths.sum() else {}
         for i, doc in enumerate(docs):
             doc.set_ents(
                 [Span(doc, start, end, label=int(label)) for start, end, label in ents.get(i, [])],
                 default="outside",
             )
+            if self.second_opinion is not None:
+                label = self.second_opinion.label
+                doc.spans[UNSURE] = [
+                    Span(doc, s, e, label=label, kb_id=NEAR_OUTSIDE if outside else NEAR_RELABEL)
+                    for s, e, outside in unsure.get(i, [])
+                ]
         return docs
 
     def _decode(
-        self, docs: list[Doc], lengths: np.ndarray, space: np.ndarray, next_sent_start: np.ndarray
+        self,
+        docs: list[Doc],
+        lengths: np.ndarray,
+        space: np.ndarray,
+        next_sent_start: np.ndarray,
+        unsure: dict[int, list[tuple[int, int, int]]],
     ) -> dict[int, list[tuple[int, int, int]]]:
-        """Greedy BILUO decoding of all docs in lock step; entities per doc index, in document order."""
+        """Greedy BILUO decoding of all docs in lock step; entities per doc index, in document order.
+        With a second opinion, its near misses go to `unsure` as (start, end, 1 if the decoder took O)."""
         tokvecs = self.tok2vec.predict(docs)
         cached = self.lower.predict(tokvecs)  # (1 + tokens, nF, nO, nP); row 0 is the padding
         n_rows, n_feats = cached.shape[0], cached.shape[1]
@@ -152,6 +166,7 @@ class BatchedNer:
         ent_start = np.zeros(len(live), dtype=np.int64)
         ent_label = np.zeros(len(live), dtype=np.uint64)
         found: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        near: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         moves, labels = self.moves.move, self.moves.label
 
         while len(b):
@@ -173,6 +188,11 @@ class BatchedNer:
             stuck = guess < 0  # no valid action: spaCy forces the state to its end, entity unclosed
 
             move, label = np.where(stuck, OUT, moves[guess]), labels[guess]
+            if self.second_opinion is not None:
+                miss = self.second_opinion.near_misses(scores, valid, guess, move, label)
+                if miss.any():
+                    end = np.where(move[miss] == BEGIN, OPEN_END, b[miss] + 1)
+                    near.append((doc_of[miss], b[miss], end, (move[miss] == OUT).astype(np.uint64)))
             opened, unit = move == BEGIN, move == UNIT
             closed = (move == LAST) & is_open
             if unit.any():
@@ -187,7 +207,10 @@ class BatchedNer:
             if not alive.all():
                 doc_of, offset, length, b = doc_of[alive], offset[alive], length[alive], b[alive]
                 is_open, ent_start, ent_label = is_open[alive], ent_start[alive], ent_label[alive]
-        return _group(found)
+        ents = _group(found)
+        if self.second_opinion is not None:
+            unsure.update(_near_spans(_group(near), ents))
+        return ents
 
     def _valid(
         self,
@@ -216,6 +239,61 @@ class BatchedNer:
         same_label = ent_label[:, None] == self.moves.label[None, :]
         valid &= same_label | ~self.matches_open
         return valid
+
+
+UNSURE = "pii_unsure"  # doc.spans key of the second opinion's near misses
+OPEN_END = -1  # a near miss on a B action: its end is where the entity the decoder opened ends
+# A near miss's kind (its span's kb_id): the decoder took O, or tagged the words with another label.
+NEAR_OUTSIDE, NEAR_RELABEL = "outside", "relabel"
+
+
+@dataclass
+class SecondOpinion:
+    """Where the greedy decoder nearly tagged a `label` entity: it took O (outside), or began an entity
+    of another label, and the `label` action of the same kind (U, or B) scored within `margin`.
+
+    The small model's PERSON misses are mostly lone names ("Xavier is from Redfin")
+    taken for an organisation or a place, or left out, by little. The entities
+    themselves are unchanged; near misses are reported beside them
+    (doc.spans[UNSURE]) for the PII rules to weigh.
+    """
+
+    label: int
+    unit: int  # class index of U-label
+    begin: int  # class index of B-label
+    margin: float
+
+    @classmethod
+    def of(cls, decoder: BatchedNer, label: str, margin: float) -> SecondOpinion:
+        label_id = decoder.ner.vocab.strings[label]
+        mine = decoder.moves.label == label_id
+        unit = int(np.flatnonzero(mine & (decoder.moves.move == UNIT))[0])
+        begin = int(np.flatnonzero(mine & (decoder.moves.move == BEGIN))[0])
+        return cls(label_id, unit, begin, margin)
+
+    def near_misses(
+        self, scores: np.ndarray, valid: np.ndarray, guess: np.ndarray, move: np.ndarray, label: np.ndarray
+    ) -> np.ndarray:
+        """Per state, whether its action was a near miss for the watched label."""
+        rows = np.arange(len(guess))
+        target = np.where(move == BEGIN, self.begin, self.unit)
+        other = ((move == BEGIN) | (move == UNIT)) & (label != self.label)
+        applicable = (guess >= 0) & ((move == OUT) | other) & valid[rows, target]
+        return applicable & (scores[rows, np.maximum(guess, 0)] - scores[rows, target] < self.margin)
+
+
+def _near_spans(
+    near: dict[int, list[tuple[int, int, int]]], ents: dict[int, list[tuple[int, int, int]]]
+) -> dict[int, list[tuple[int, int, int]]]:
+    """Near misses as (start, end, outside) per doc; a B near miss spans the entity that began there."""
+    out: dict[int, list[tuple[int, int, int]]] = {}
+    for doc, misses in near.items():
+        ends = {start: end for start, end, _ in ents.get(doc, [])}
+        for start, end, outside in misses:
+            end = ends.get(start, OPEN_END) if end == OPEN_END else end
+            if end != OPEN_END:
+                out.setdefault(doc, []).append((start, end, outside))
+    return out
 
 
 def _token_flags(docs: list[Doc], lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -45,8 +45,15 @@ from presidio_analyzer.predefined_recognizers import (
     UsSsnRecognizer,
 )
 
-from pii.batched_ner import BatchedNer
-from pii.nlp import LANGUAGE, NER_COMPONENT, PipelineNlpEngine, load_spacy, one_blas_thread, resolve_decoder
+from pii.batched_ner import UNSURE, BatchedNer, SecondOpinion
+from pii.nlp import (
+    LANGUAGE,
+    NER_COMPONENT,
+    PipelineNlpEngine,
+    load_spacy,
+    one_blas_thread,
+    resolve_decoder,
+)
 from pii.recognizers import (
     EthereumRecognizer,
     SeparatedCardRecognizer,
@@ -54,8 +61,9 @@ from pii.recognizers import (
     WrittenPhoneRecognizer,
 )
 from pii.redact import PSEUDONYM_HEX
-from pii.rules import refine
+from pii.rules import PERSON, refine, unsure_people
 from pii.settings import PiiSettings
+from pii.truecase import Truecaser, all_lower, english_words, load_truecaser
 
 logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
 
@@ -168,6 +176,8 @@ class PiiAnalyzer:
     replacements: re.Pattern[str]
     decoder: BatchedNer | None = None
     decoder_reason: str = "no NER"
+    truecaser: Truecaser = Truecaser()
+    english: frozenset[str] = frozenset()
 
     def analyze_batch(
         self, texts: Sequence[str], use_ner: Sequence[bool] | None = None
@@ -196,11 +206,17 @@ class PiiAnalyzer:
         return out
 
     def _docs(self, texts: list[str], ner: bool) -> Iterable[spacy.tokens.Doc]:
-        """Tokenized docs, with entities set when `ner`."""
+        """Tokenized docs, with entities set when `ner` (all-lower-case texts truecased for it first)."""
+        lower = [ner and bool(self.truecaser) and all_lower(t) for t in texts]
+        if any(lower):
+            texts = [self.truecaser.text(t) if low else t for t, low in zip(texts, lower, strict=True)]
         if ner and self.decoder is not None:
-            return self.decoder(list(self.nlp.tokenizer.pipe(texts)))
-        disable = [] if ner else [NER_COMPONENT]
-        return self.nlp.pipe(texts, batch_size=len(texts), disable=disable)
+            docs = self.decoder(list(self.nlp.tokenizer.pipe(texts)))
+        else:
+            docs = self.nlp.pipe(texts, batch_size=len(texts), disable=[] if ner else [NER_COMPONENT])
+        if not any(lower):
+            return docs
+        return [self.truecaser.entities(d) if low else d for d, low in zip(docs, lower, strict=True)]
 
     def analyze(self, text: str, use_ner: bool | None = None) -> list[RecognizerResult]:
         return self.analyze_batch([text], None if use_ner is None else [use_ner])[0]
@@ -209,6 +225,8 @@ class PiiAnalyzer:
         results = self.engine.analyze(
             text, language=LANGUAGE, entities=entities, nlp_artifacts=self.nlp_engine.artifacts(doc)
         )
+        if PERSON in entities and UNSURE in doc.spans:
+            results = results + unsure_people(text, doc.spans[UNSURE], results, self.english)
         return outside_replacements(refine(text, results, self.settings, entities), text, self.replacements)
 
     def _possible_entities(self, texts: Sequence[str]) -> list[set[str]]:
@@ -253,6 +271,12 @@ def build_analyzer(settings: PiiSettings) -> PiiAnalyzer:
     decoder, reason = (
         resolve_decoder(nlp, settings.ner_decoder) if settings.ner_entities() else (None, "no NER")
     )
+    if (
+        decoder is not None
+        and settings.person.second_opinion is not None
+        and PERSON in settings.ner_entities()
+    ):
+        decoder.second_opinion = SecondOpinion.of(decoder, PERSON, settings.person.second_opinion)
     nlp_engine = PipelineNlpEngine(nlp)
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     for recognizer in _pattern_recognizers(settings):
@@ -268,8 +292,23 @@ def build_analyzer(settings: PiiSettings) -> PiiAnalyzer:
     triggers = {e: re.compile(TRIGGERS[e], re.IGNORECASE) for e in settings.entities if e in TRIGGERS}
     for custom in settings.custom:
         triggers[custom.name] = re.compile(custom.pattern, REGEX_FLAGS)
+    truecaser = (
+        load_truecaser(settings.spacy_model)
+        if settings.ner_entities() and settings.person.lowercase
+        else Truecaser()
+    )
+    english = english_words(settings.spacy_model) if decoder and decoder.second_opinion else frozenset()
     return PiiAnalyzer(
-        settings, nlp, nlp_engine, engine, triggers, replacement_pattern(settings), decoder, reason
+        settings,
+        nlp,
+        nlp_engine,
+        engine,
+        triggers,
+        replacement_pattern(settings),
+        decoder,
+        reason,
+        truecaser,
+        english,
     )
 
 

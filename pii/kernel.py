@@ -42,8 +42,8 @@ OUTPUT_NAMES = {f.name for f in OUTPUT_FIELDS}
 # Redaction rounds per document (the first plus re-analyses of changed text); two suffice in practice.
 MAX_ROUNDS = 4
 FAILED = "failed"
-CORE = 40
-MARGIN = 60
+CORE = 30
+MARGIN = 40
 
 
 def output_schema(input_schema: pa.Schema) -> pa.Schema:
@@ -108,15 +108,15 @@ class PiiKernel:
         for _ in range(MAX_ROUNDS - 1):
             if not pending:
                 break
-            windows = [(i, lo, hi, core) for i in pending for lo, hi, core in _windows(done[i])]
+            windows = [(i, lo, hi, cores) for i in pending for lo, hi, cores in _windows(done[i])]
             found = analyzer.analyze_batch(
                 [done[i].text[lo:hi] for i, lo, hi, _ in windows], [use_ner[i] for i, _, _, _ in windows]
             )
             again: dict[int, list] = {}
-            for (i, lo, _, (core_lo, core_hi)), results in zip(windows, found, strict=True):
+            for (i, lo, _, cores), results in zip(windows, found, strict=True):
                 for r in results:
                     r.start, r.end = r.start + lo, r.end + lo
-                    if r.start < core_hi and core_lo < r.end:
+                    if any(r.start < core_hi and core_lo < r.end for core_lo, core_hi in cores):
                         again.setdefault(i, []).append(r)
             for i, results in again.items():
                 results = propagate(done[i].text, results, NER_ENTITIES)
@@ -169,24 +169,43 @@ class PiiKernel:
         )
 
 
-def _windows(red: Redaction) -> list[tuple[int, int, tuple[int, int]]]:
-    """Merged (lo, hi, core) windows around the last round's replacements, cut at whitespace."""
+def _windows(red: Redaction) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """(lo, hi, cores) windows around the last round's replacements, cut at whitespace.
+
+    Each core is a replacement with CORE characters either side; each window adds MARGIN
+    characters of context. Windows that overlap become one window with several cores, so that
+    no stretch of text goes through the NER twice in a round (and each core sees real text
+    rather than a window edge on that side).
+    """
     text = red.text
-    out: list[tuple[int, int, tuple[int, int]]] = []
+    cores: list[tuple[int, int]] = []
     for _, _, start, end in sorted(red.edits, key=lambda e: e[2]):
         core = (max(0, start - CORE), min(len(text), end + CORE))
-        if out and core[0] <= out[-1][2][1]:
-            core = (out[-1][2][0], max(core[1], out[-1][2][1]))
-            out.pop()
+        if cores and core[0] <= cores[-1][1]:
+            core = (cores[-1][0], max(core[1], cores[-1][1]))
+            cores.pop()
+        cores.append(core)
+    out: list[tuple[int, int, list[tuple[int, int]]]] = []
+    for core in cores:
         lo, hi = max(0, core[0] - MARGIN), min(len(text), core[1] + MARGIN)
-        if lo > 0:
-            cut = text.find(" ", lo, core[0])
-            lo = cut + 1 if cut >= 0 else lo
-        if hi < len(text):
-            cut = text.rfind(" ", core[1], hi)
-            hi = cut if cut >= 0 else hi
-        out.append((lo, hi, core))
-    return out
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], hi, [*out[-1][2], core])
+        else:
+            out.append((lo, hi, [core]))
+    return [_cut_at_spaces(text, lo, hi, window_cores) for lo, hi, window_cores in out]
+
+
+def _cut_at_spaces(
+    text: str, lo: int, hi: int, cores: list[tuple[int, int]]
+) -> tuple[int, int, list[tuple[int, int]]]:
+    """The window's ends moved inwards to a space within its margins, so that no word is cut in two."""
+    if lo > 0:
+        cut = text.find(" ", lo, cores[0][0])
+        lo = cut + 1 if cut >= 0 else lo
+    if hi < len(text):
+        cut = text.rfind(" ", cores[-1][1], hi)
+        hi = cut if cut >= 0 else hi
+    return lo, hi, cores
 
 
 _REDACTORS: dict[tuple[str, bytes | None, str], object] = {}

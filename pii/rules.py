@@ -11,10 +11,14 @@ one in docs/pii.md; none of them runs under `profile: presidio_default`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 from presidio_analyzer import RecognizerResult
+from spacy.lang.en.stop_words import STOP_WORDS
+from spacy.tokens import Span
 
+from pii.batched_ner import NEAR_OUTSIDE
 from pii.settings import PiiSettings
 
 PERSON = "PERSON"
@@ -39,6 +43,7 @@ PREVIOUS_TOKEN = re.compile(r"(\S+)\s*$")
 UNIT_TAIL = re.compile(r"[ \t]+(?:Apt|Suite|Box|Unit|Floor|Room)\.?$", re.IGNORECASE)
 SUFFIX = re.compile(r",?[ \t]+(?:Jr|Sr|II|III|IV|PhD|MD|DVM|DDS|Esq)\b\.?")
 LEADING_LOWER = re.compile(r"(?:[a-z][\w-]*[ \t]+)+(?=[A-Z])")
+LEADING_WORD = re.compile(r"([a-z]+)[ \t]+(?=\S)")
 CONNECTOR = re.compile(r"[ \t]+(?:and|or|to|with|from|at|in|for|fan)[ \t]+|[ \t]+(?:fan)$", re.IGNORECASE)
 PARTICLE_TAIL = re.compile(
     r"((?:\s+(?:van|von|der|den|de|del|della|da|di|du|la|le|ten|ter))*\s+[A-Z][\w'-]+)"
@@ -86,6 +91,10 @@ NOT_NAMES = frozenset(
         "you",
     ]
 )
+# Words before a place or a firm rather than a person ("arrived at Needham", "a year at Spacecurve"): a
+# near miss of the NER right after one is not taken for a name.
+PLACE_WORDS = frozenset({"in", "at", "from", "for", "near", "of", "became", "into", "via", "city"})
+WORD = re.compile(r"[^\W\d_]{2,}")
 # A capitalised name right after a naming cue; the name is group 1.
 CUE = re.compile(
     rf"(?:\b(?:[Mm]y name is|[Nn]ame is|[Cc]all me|[Cc]alls me|[Nn]amed (?:him|her)|[Nn]ame:|[Yy]our name\?)\s+"
@@ -165,6 +174,53 @@ def _lower_set(words: tuple[str, ...]) -> frozenset[str]:
     return frozenset(w.lower() for w in words)
 
 
+def unsure_people(
+    text: str, spans: Iterable[Span], results: list[RecognizerResult], english: frozenset[str]
+) -> list[RecognizerResult]:
+    """PERSON results for the NER's near misses (pii.batched_ner.SecondOpinion) that look like a name in
+    a sentence, and overlap no result.
+
+    A near miss is weak evidence, so it must be written like a name (each word a capital
+    and lower-case letters, none a function word; where the NER saw no entity at all, none
+    an English word either: `english`), not follow a place word ("at Needham"),
+    not be a piece of a longer capitalised run ("Poncho App"), and not stand alone on its
+    line (in an address block a town or a firm as often as a name).
+    """
+    taken = [(r.start, r.end) for r in results]
+    out = []
+    for span in spans:
+        found = _result(span.start_char, span.end_char, "NerSecondOpinion")
+        words = text[found.start : found.end].split()
+        if span.label_ != PERSON or not all(w.isalpha() and w.istitle() for w in words):
+            continue
+        if any(w.lower() in STOP_WORDS or w.lower() in NOT_NAMES for w in words):
+            continue
+        if span.kb_id_ == NEAR_OUTSIDE and any(w.lower() in english for w in words):
+            continue  # the NER saw no entity at all: only a word that is no English word may be a name
+        if _previous_word(text, found) in PLACE_WORDS or _in_capitalised_run(text, found):
+            continue
+        line_start, line_end = text.rfind("\n", 0, found.start) + 1, text.find("\n", found.end)
+        rest = text[line_start : found.start] + text[found.end : line_end if line_end >= 0 else len(text)]
+        if WORD.search(rest) and not any(s < found.end and found.start < e for s, e in taken):
+            out.append(found)
+    return out
+
+
+def _in_capitalised_run(text: str, r: RecognizerResult) -> bool:
+    """A capitalised word right before or after the span, on the same line."""
+    before = PREVIOUS_TOKEN.search(text, max(0, r.start - 40), r.start)
+    after = NEXT_WORD.match(text, r.end)
+    return bool(
+        (before and before.group(1)[:1].isupper() and "\n" not in text[before.start() : r.start])
+        or (
+            after
+            and after.group(1)[:1].isupper()
+            and "\n" not in after.group(0)
+            and "," not in after.group(0)
+        )
+    )
+
+
 def _phone_length_ok(text: str, r: RecognizerResult, settings: PiiSettings) -> bool:
     number = re.split(r"\s?(?:x|ext)", text[r.start : r.end], maxsplit=1, flags=re.IGNORECASE)[0]
     digits = sum(c.isdigit() for c in number)
@@ -217,6 +273,8 @@ def _trim(text: str, r: RecognizerResult) -> RecognizerResult | None:
     lead = LEADING_LOWER.match(text, start, end)
     if lead and not text[start:end].islower():
         start = lead.end()  # "a John Smith concert": the article is not part of the name
+    while (word := LEADING_WORD.match(text, start, end)) and word.group(1) in STOP_WORDS:
+        start = word.end()  # the same in lower-case text ("a david lange concert"), by stop words
     if end - start < 2:
         return None
     r.start, r.end = start, end

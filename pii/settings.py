@@ -167,6 +167,17 @@ class PersonSettings(BaseModel):
         description="a title before a name (Mr., Dr.): its own PERSON span, part of the name's span, or left "
         "out (Presidio: whatever the NER tagged)",
     )
+    lowercase: bool = Field(
+        True,
+        description="in text written all in lower case, NER sees capitals on words that are not function words, "
+        "verbs, adjectives or adverbs (pii.truecase)",
+    )
+    second_opinion: float | None = Field(
+        2.0,
+        ge=0.0,
+        description="a capitalised word the NER left out although its one-word PERSON action scored within this "
+        "margin of the action it took is a person too (batched decoder only; null: off)",
+    )
     lists: bool = Field(
         True,
         description="capitalised single words listed with a one-word person (Anna, Ben and Carla) are people",
@@ -241,6 +252,8 @@ class PiiSettings(BaseModel):
             "yield_to_patterns": False,
             "cues": False,
             "lists": False,
+            "lowercase": False,
+            "second_opinion": None,
             **(data.get("person") or {}),
         }
         return {"cards": False, "ethereum": False, **data, "phone": phone, "person": person}

@@ -1,11 +1,11 @@
 """Accuracy targets on data the rules were not tuned on: the report half of presidio-research's
 generated_large.json and all of generated_small.json, ours beside Presidio's default (same spaCy package).
 
-Measured on 2026-12-03 (exact spans, F1), ours / Presidio's default:
-- generated_large report half (1,047 records): overall 0.821 / 0.681, PERSON 0.7498 / 0.582, PHONE_NUMBER 0.940 / 0.697
-- generated_small (100 records): overall 0.845 / 0.721, PERSON 0.766 / 0.655, PHONE_NUMBER 1.000 / 0.625
-The issue's PERSON target (0.75) is met on generated_small but not on the report half; the floor asserted
-for PERSON there is the measured value, so that any regression fails.
+Measured on 2026-12-03 (exact spans, F1), ours / Presidio's default, after the NER's second opinion and
+truecasing of lower-case text (pii.batched_ner.SecondOpinion, pii.truecase):
+- generated_large report half (1,047 records): overall 0.831 / 0.681, PERSON 0.767 / 0.582, PHONE_NUMBER 0.940 / 0.697
+- generated_small (100 records): overall 0.852 / 0.721, PERSON 0.783 / 0.655, PHONE_NUMBER 1.000 / 0.625
+The floors asserted are the issue's targets (overall 0.80, PERSON 0.75, PHONE_NUMBER 0.85).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pii.settings import PiiSettings
 
 # (file, half, overall F1 floor, PERSON floor, PHONE_NUMBER floor)
 TARGETS = [
-    ("generated_large.json", "report", 0.80, 0.73, 0.85),
+    ("generated_large.json", "report", 0.80, 0.75, 0.85),
     ("generated_small.json", "all", 0.80, 0.75, 0.85),
 ]
 

@@ -112,8 +112,8 @@ def test_a_wrong_decoder_is_caught_by_the_probes():
     nlp = load_spacy(DEFAULT_SPACY_MODEL, True)
 
     class Lossy(BatchedNer):
-        def _decode(self, docs, lengths, space, next_sent_start):
-            found = super()._decode(docs, lengths, space, next_sent_start)
+        def _decode(self, *args):
+            found = super()._decode(*args)
             return {i: ents[:-1] for i, ents in found.items()}
 
     assert verify(nlp, Lossy(nlp.get_pipe("ner"))) is not None
@@ -121,8 +121,10 @@ def test_a_wrong_decoder_is_caught_by_the_probes():
 
 def test_analyzer_results_match_spacys_decoder(generated_small):
     texts = [s["full_text"] for s in generated_small[:200]]
-    batched = build_analyzer(PiiSettings(ner_decoder="batched", ner_blas="blis"))
-    reference = build_analyzer(PiiSettings(ner_decoder="spacy", ner_blas="blis"))
+    # The second opinion (near misses) exists only in the batched decoder; the entities themselves agree.
+    same = {"ner_blas": "blis", "person": {"second_opinion": None}}
+    batched = build_analyzer(PiiSettings(ner_decoder="batched", **same))
+    reference = build_analyzer(PiiSettings(ner_decoder="spacy", **same))
     assert batched.decoder is not None and reference.decoder is None
 
     def spans(analyzer):
