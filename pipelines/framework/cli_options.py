@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pipelines.framework.storage import Location
+from pipelines.framework.storage_settings import scrub
 from pipelines.framework.terminal_text import for_terminal
 
 LAKE_ENV = "REFINERY_LAKE"
@@ -40,7 +41,9 @@ def lake_root(lake: str | os.PathLike[str] | None) -> Location:
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `error: message` on stderr and exit with `code` (2: bad usage or input, 1: a failure).
 
-    The message may quote corpus text, paths or log lines, so it is escaped for the terminal.
+    The message may quote corpus text, paths or log lines, so it is escaped for the terminal, and
+    an exception's text may quote a storage client's request, so credential values are scrubbed.
     """
-    _stderr.print(Text("error: ", style="bold red") + Text(for_terminal(message, keep_newlines=True)))
+    text = for_terminal(scrub(message), keep_newlines=True)
+    _stderr.print(Text("error: ", style="bold red") + Text(text))
     raise typer.Exit(code)

@@ -31,6 +31,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import AddAction, CommitProperties, create_table_with_add_actions
 
 from pipelines.framework.storage import Location
+from pipelines.framework.storage_settings import scrub
 from pipelines.framework.table_io import (
     WrittenFile,
     data_file_name,
@@ -218,7 +219,9 @@ class DeltaCommits(ABC):
             for w in written
         ]
         props = CommitProperties(
-            custom_metadata={f"{META_PREFIX}{k}": str(v) for k, v in {**(metadata or {}), "txn": txn}.items()}
+            custom_metadata={
+                f"{META_PREFIX}{k}": scrub(str(v)) for k, v in {**(metadata or {}), "txn": txn}.items()
+            }
         )
         try:
             version = self._commit(table, schema, adds, mode, props)

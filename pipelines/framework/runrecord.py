@@ -22,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from pipelines.framework.storage import Location
+from pipelines.framework.storage_settings import scrub
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "interrupted", "cancelled"]
 StageStatus = Literal["pending", "running", "succeeded", "skipped", "failed"]
@@ -131,7 +132,8 @@ class RunRecord(BaseModel):
         return self.directory(self.lake, self.run_id) / RUN_FILE
 
     def save(self) -> None:
-        self.path.write_text(self.model_dump_json(indent=2))
+        # Scrubbed as a whole: a spec or an error may quote a credential value (a pasted key).
+        self.path.write_text(scrub(self.model_dump_json(indent=2)))
 
     @classmethod
     def load(cls, lake_root: LakeRoot, run_id: str) -> RunRecord:
@@ -221,4 +223,4 @@ class Heartbeat:
 
 def dump_json(path: LakeRoot, payload: Any) -> None:
     """Whole-file JSON write for files beside a run record (stats, reports)."""
-    Location.parse(path).write_text(json.dumps(payload, indent=2, default=str))
+    Location.parse(path).write_text(scrub(json.dumps(payload, indent=2, default=str)))
