@@ -154,9 +154,7 @@ class BatchedNer:
         cached = self.lower.predict(tokvecs)  # (1 + tokens, nF, nO, nP); row 0 is the padding
         n_rows, n_feats = cached.shape[0], cached.shape[1]
         cached = cached.reshape(n_rows, n_feats, -1)
-        bias = self.lower.get_param("b").reshape(-1)
-        pieces = self.lower.get_dim("nP")
-        weights, out_bias = self.upper.get_param("W"), self.upper.get_param("b")
+        net = (self.lower.get_param("b").reshape(-1), self.lower.get_dim("nP"), *self._output_layer())
 
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         live = np.flatnonzero(lengths > 0)
@@ -171,18 +169,7 @@ class BatchedNer:
 
         while len(b):
             token = offset + b
-            # Feature rows (+1 for the padding row; -1 features take the padding): sum in spaCy's order.
-            f0 = cached[token + 1, 0]
-            f1 = cached[np.where(is_open, offset + ent_start + 1, 0), 1]
-            f2 = cached[np.where(is_open, token, 0), 2]
-            unmaxed = f0 + f1
-            unmaxed += f2
-            unmaxed += bias
-            hidden = unmaxed.reshape(len(b), -1, pieces).max(axis=2)
-            scores = blis.py.gemm(hidden, weights, trans2=True, beta=0.0)
-            scores += out_bias
-            if len(self.unseen):
-                scores[:, self.unseen] = scores.min()
+            scores = self._scores(cached, token, offset + ent_start, is_open, net)
             valid = self._valid(b, length, is_open, ent_label, space[token], next_sent_start[token])
             guess = _first_best_valid(scores, valid)
             stuck = guess < 0  # no valid action: spaCy forces the state to its end, entity unclosed
@@ -211,6 +198,28 @@ class BatchedNer:
         if self.second_opinion is not None:
             unsure.update(_near_spans(_group(near), ents))
         return ents
+
+    def _output_layer(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.upper.get_param("W"), self.upper.get_param("b")
+
+    def _scores(
+        self, cached: np.ndarray, token: np.ndarray, ent_first: np.ndarray, is_open: np.ndarray, net: tuple
+    ) -> np.ndarray:
+        """Each state's action scores: spaCy's feature sum, maxout and output layer, in spaCy's order."""
+        bias, pieces, weights, out_bias = net
+        # Feature rows (+1 for the padding row; -1 features take the padding): sum in spaCy's order.
+        f0 = cached[token + 1, 0]
+        f1 = cached[np.where(is_open, ent_first + 1, 0), 1]
+        f2 = cached[np.where(is_open, token, 0), 2]
+        unmaxed = f0 + f1
+        unmaxed += f2
+        unmaxed += bias
+        hidden = unmaxed.reshape(len(token), -1, pieces).max(axis=2)
+        scores = blis.py.gemm(hidden, weights, trans2=True, beta=0.0)
+        scores += out_bias
+        if len(self.unseen):
+            scores[:, self.unseen] = scores.min()
+        return scores
 
     def _valid(
         self,

@@ -57,39 +57,12 @@ NAME_LIST = re.compile(
     rf"\b{ONE_NAME}(?:[ \t]*,[ \t]*{ONE_NAME})*[ \t]*,?[ \t]+(?:and|or|&)[ \t]+{ONE_NAME}\b"
 )
 NOT_NAMES = frozenset(
-    [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "i",
-        "the",
-        "a",
-        "an",
-        "that",
-        "this",
-        "it",
-        "he",
-        "she",
-        "they",
-        "we",
+    {
+        *("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january"),
+        *("february", "march", "april", "may", "june", "july", "august", "september", "october"),
+        *("november", "december", "i", "the", "a", "an", "that", "this", "it", "he", "she", "they", "we"),
         "you",
-    ]
+    }
 )
 # Words before a place or a firm rather than a person ("arrived at Needham", "a year at Spacecurve"): a
 # near miss of the NER right after one is not taken for a name.
