@@ -5,6 +5,7 @@ and connection drops mid-file that must cost a ranged re-read, never the file.""
 from __future__ import annotations
 
 import gzip
+import json
 import uuid
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from pipelines.ingest.readers import read_file, source
 from pipelines.ingest.readers.base import FileTask
 from pipelines.ingest.stage import Ingest, IngestConfig
 from tests.pipelines.web_server import Faults, serve
+from tests.s3_server import ACCESS_KEY, SECRET_KEY
 
 WARCS = (
     "web/cc_warc_resiliparse/warcfile.warc.gz",
@@ -108,6 +110,8 @@ def test_warcs_from_s3_truncated_and_unreadable_are_quarantined_with_their_urls(
     assert metrics["files"] == {"crawl": len(WARCS) + 2}
     assert metrics["bytes"]["crawl"] == sum(p.stat().st_size for p in crawl.iterdir())
     assert metrics["skipped_records"] == local_run[0]["skipped_records"]
+    written = json.dumps([metrics, rows], default=str)
+    assert SECRET_KEY not in written and ACCESS_KEY not in written
 
 
 def test_paths_file_with_base_url_reads_each_key_and_quarantines_a_missing_one(
@@ -126,7 +130,7 @@ def test_paths_file_with_base_url_reads_each_key_and_quarantines_a_missing_one(
     assert sorted(_documents(rows).values()) == sorted(_documents(local_run[1]).values())
     missing = [r for r in rows["quarantine"] if r["reason"] == "unreadable_file"]
     assert [r["locator"] for r in missing] == [f"s3://{s3_bucket}/crawl-data/CC-TEST/warc/missing.warc.gz:0"]
-    # The paths file's line is the relpath, so ids do not depend on the mirror named by base_url.
+    # Locators name each key's URL: base_url joined with the line.
     assert {r["locator"].rsplit(":", 1)[0] for r in rows["documents"]} <= {
         f"s3://{s3_bucket}/{k}" for k in keys
     }
