@@ -3,7 +3,7 @@
 datatrove runs with its own word tokenizers (jieba, SudachiPy, PyThaiNLP, kiwi, pyvi, spaCy) and,
 per language, the FineWeb-2 numbers and stop words our table holds (curation/thresholds), so any
 difference is in our signals, never in the configuration. Documents: lingua's sentences joined per
-language (zh, ja, th, ko, vi and fourteen spaced languages), the non-English pages of
+language (zh, ja, th, ko, vi and twenty spaced languages), the non-English pages of
 trafilatura's evaluation set, and the Japanese pages of the ClueWeb09 WARC. Every disagreement is
 printed (run with -s to see them) and named in the failure message; docs/curation.md lists those
 of the last recorded run.
@@ -29,7 +29,28 @@ from tests.conftest import missing_shared_data
 from tests.curation.multilingual_docs import lingua_documents
 
 UNSPACED = ("zh", "ja", "th", "ko", "vi")
-SPACED = ("de", "fr", "es", "it", "pt", "nl", "pl", "ru", "tr", "sv", "cs", "id", "fi", "uk")
+SPACED = (
+    "de",
+    "fr",
+    "es",
+    "it",
+    "pt",
+    "nl",
+    "pl",
+    "ru",
+    "tr",
+    "sv",
+    "cs",
+    "id",
+    "fi",
+    "uk",
+    "ar",
+    "hu",
+    "ro",
+    "el",
+    "da",
+    "nb",
+)
 DOCS_PER_LANGUAGE = 16
 PRESETS = {"gopher_quality": "gopher_", "gopher_repetition": "gopher_", "c4": "c4_", "fineweb": "fineweb_"}
 TRAFILATURA = Path("web") / "trafilatura_eval" / "trafilatura_tests.tar.xz"
