@@ -209,3 +209,45 @@ def test_locators_of_web_files_leave_out_credentials_and_keys_keep_their_charact
         == "s3://b/odd?key#1.warc:0"
     )
     assert FileTask("c", "/data/a?b.warc", "a?b.warc", "warc").locator(0) == "a?b.warc:0"
+
+
+class _DropsOnce:
+    """A real S3 file; the first one opened fails, as a reset connection does, once it has handed out
+    `at` bytes. `log` records every open and seek."""
+
+    def __init__(self, real, at: int, log: list[tuple[str, int]]):
+        self._real, self._at, self._log = real, at, log
+        self._first = not log
+        log.append(("open", 0))
+
+    def seek(self, offset: int) -> None:
+        self._log.append(("seek", offset))
+        self._real.seek(offset)
+
+    def read(self, size: int) -> bytes:
+        if self._first:
+            if self._real.tell() >= self._at:
+                raise ConnectionResetError("connection reset by peer")
+            size = min(size, self._at - self._real.tell())
+        return self._real.read(size)
+
+    def size(self) -> int:
+        return self._real.size()
+
+    def close(self) -> None:
+        self._real.close()
+
+
+def test_an_s3_read_that_drops_mid_file_resumes_at_the_byte_reached(s3_server, s3_bucket, crawl, monkeypatch):
+    _upload(s3_server, s3_bucket, crawl)
+    name = Path(WARCS[1]).name
+    log: list[tuple[str, int]] = []
+    real_open = Location.open_random
+    monkeypatch.setattr(source, "BASE_DELAY", 0.01)
+    monkeypatch.setattr(Location, "open_random", lambda loc: _DropsOnce(real_open(loc), 5000, log))
+    remote = list(read_file(FileTask("crawl", f"s3://{s3_bucket}/crawl/{name}", name, "warc", FAST)))
+    local = list(read_file(FileTask("crawl", str(crawl / name), name, "warc", FAST)))
+    assert log == [("open", 0), ("open", 0), ("seek", 5000)]  # one drop, then a re-open at byte 5000
+    assert [(r["id"], r["text"]) for r in remote if r["kind"] == "document"] == [
+        (r["id"], r["text"]) for r in local if r["kind"] == "document"
+    ]
