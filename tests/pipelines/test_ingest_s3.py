@@ -251,3 +251,40 @@ def test_an_s3_read_that_drops_mid_file_resumes_at_the_byte_reached(s3_server, s
     assert [(r["id"], r["text"]) for r in remote if r["kind"] == "document"] == [
         (r["id"], r["text"]) for r in local if r["kind"] == "document"
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "options"),
+    [
+        ("web/dolma_cc_samples/multiple_files/cc_en_head-0091.jsonl.gz", "jsonl", {}),
+        ("images/datajuicer_test_images/demo-dataset-images-bytes.parquet", "image_parquet", {}),
+        ("images/datajuicer_test_images/cat.jpg", "images", {"captions": "none"}),
+    ],
+)
+def test_other_formats_read_from_s3_give_the_rows_of_a_local_read(
+    s3_server, s3_bucket, shared_data: Path, name: str, fmt: str, options: dict
+):
+    local_path = shared_data / name
+    s3_server.client().put_object(Bucket=s3_bucket, Key=f"in/{local_path.name}", Body=local_path.read_bytes())
+    url = f"s3://{s3_bucket}/in/{local_path.name}"
+    remote = list(read_file(FileTask("s", url, local_path.name, fmt, options)))
+    local = list(read_file(FileTask("s", str(local_path), local_path.name, fmt, options)))
+    assert remote and all(r["locator"].startswith(f"{url}:") for r in remote)
+    assert [{**r, "locator": None} for r in remote] == [{**r, "locator": None} for r in local]
+    assert all(r["kind"] in ("document", "image") for r in remote)
+
+
+def test_a_documents_parquet_on_s3_is_read_with_random_access(
+    s3_server, s3_bucket, shared_data: Path, tmp_path
+):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lines = (shared_data / "web/datajuicer_pretrain_source_samples/redpajama-c4-refined.jsonl").read_text()
+    records = [json.loads(line) for line in lines.splitlines() if line.strip()]
+    local_path = tmp_path / "docs.parquet"
+    pq.write_table(pa.Table.from_pylist([{"text": r["text"]} for r in records]), local_path)
+    s3_server.client().put_object(Bucket=s3_bucket, Key="docs.parquet", Body=local_path.read_bytes())
+    remote = list(read_file(FileTask("s", f"s3://{s3_bucket}/docs.parquet", "docs.parquet", "parquet")))
+    local = list(read_file(FileTask("s", str(local_path), "docs.parquet", "parquet")))
+    assert [r["text"] for r in remote] == [r["text"] for r in local] == [r["text"] for r in records]
