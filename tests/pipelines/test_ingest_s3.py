@@ -288,3 +288,25 @@ def test_a_documents_parquet_on_s3_is_read_with_random_access(
     remote = list(read_file(FileTask("s", f"s3://{s3_bucket}/docs.parquet", "docs.parquet", "parquet")))
     local = list(read_file(FileTask("s", str(local_path), "docs.parquet", "parquet")))
     assert [r["text"] for r in remote] == [r["text"] for r in local] == [r["text"] for r in records]
+
+
+def test_a_paths_file_of_thousands_of_keys_is_split_across_tasks(spark, s3_server, s3_bucket, tmp_path):
+    client = s3_server.client()
+    keys = [f"shards/{i:05d}.jsonl" for i in range(2000)]
+    for i, key in enumerate(keys):
+        client.put_object(
+            Bucket=s3_bucket, Key=key, Body=json.dumps({"text": f"document {i}"}).encode() + b"\n"
+        )
+    (tmp_path / "jsonl.paths").write_text("\n".join(keys) + "\n")
+    lake = Lake(tmp_path / "lake")
+    inputs = [{"name": "many", "paths_file": str(tmp_path / "jsonl.paths"), "base_url": f"s3://{s3_bucket}"}]
+    stage = Ingest(IngestConfig(inputs=inputs, partitions=4))
+    ctx = StageContext(spark=spark, lake=lake, dataset="t", run_id="r1", work_dir=tmp_path / "work")
+    result = stage.run(ctx)
+    assert result.metrics["files"] == {"many": 2000} and result.metrics["rows"] == {
+        "many": {"documents": 2000}
+    }
+    assert len(result.tables["documents"].files) == 4  # one file per task, each task a quarter of the keys
+    lake.write(result.tables["documents"], ctx.table("documents"))
+    texts = {r["text"] for r in lake.dataset(ctx.table("documents")).to_table(columns=["text"]).to_pylist()}
+    assert texts == {f"document {i}" for i in range(2000)}
