@@ -6,7 +6,8 @@ remote stream is a `ResumingStream`: a read that fails with a transient error, o
 before the file's size, is retried with bounded exponential backoff by re-opening the file *at the
 byte reached* (a ranged GET), not from the start. A read that still fails raises `InputReadError`
 with the URL and that byte offset; readers.read_file turns it into a quarantine row and the run goes
-on with the next file.
+on with the next file. (storage.with_retries is the same backoff, but a resumed read needs the
+offset it failed at, a hook to drop the broken stream, and http.client's own errors.)
 
 Local files are opened with the operating system's own calls: a local name may be any bytes (a
 surrogate-escaped str), which pyarrow's filesystem cannot encode, and local disk has no transient
