@@ -188,6 +188,7 @@ def _remote_entries(spec: InputSpec) -> _Found:
     if loc.scheme in HTTP_SCHEMES:  # a web server lists nothing; `?` there starts a query
         size, mtime_ns = http_head(url)
         return _Found([(url, loc.name, size, mtime_ns)], False)
+    loc.require_reachable()  # a wrong endpoint or bucket is named as such, not as "no file"
     scheme, rest = loc.url.split("://", 1)
     parts = rest.split("/")
     fixed = next((i for i, part in enumerate(parts) if GLOB_CHARS & set(part)), None)
@@ -226,7 +227,16 @@ def _paths_file_entries(spec: InputSpec) -> _Found:
     """
     base = (spec.base_url or "").rstrip("/")
     entries: list[tuple[str, str, int | None, int | None]] = []
-    with open_maybe_compressed(os.path.expanduser(spec.paths_file or "")) as stream:
+    paths_file = os.path.expanduser(spec.paths_file or "")
+    if is_remote(paths_file):
+        Location.parse(paths_file).require_reachable()
+    try:
+        stream = open_maybe_compressed(paths_file)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"ingest input {spec.name!r}: paths file {shown_url(paths_file)} does not exist"
+        ) from None
+    with stream:
         for number, raw in enumerate(stream, start=1):
             line = raw.decode("utf-8", "surrogateescape").strip()
             if not line or line.startswith("#"):

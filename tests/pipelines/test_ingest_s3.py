@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.framework.lake import Lake
 from pipelines.framework.stage import StageContext
-from pipelines.framework.storage import Location
+from pipelines.framework.storage import Location, StorageError
 from pipelines.ingest.inputs import InputSpec, list_input
 from pipelines.ingest.readers import read_file, source
 from pipelines.ingest.readers.base import FileTask
@@ -187,6 +187,14 @@ def test_object_storage_listing_filters_folders_and_names_what_is_missing(s3_ser
     assert [(f.relpath, f.format) for f in one] == [("cut.warc.gz", "warc")]
     with pytest.raises(FileNotFoundError, match=rf"no object or prefix at s3://{s3_bucket}/nothing"):
         list_input(InputSpec(name="c", path=f"s3://{s3_bucket}/nothing"))
+    with pytest.raises(
+        StorageError, match=r"bucket 'no-such-bucket' of s3://no-such-bucket/x/\*.warc.gz does not"
+    ):
+        list_input(InputSpec(name="c", path="s3://no-such-bucket/x/*.warc.gz"))
+    with pytest.raises(StorageError, match=r"bucket 'no-such-bucket' of s3://no-such-bucket/p.gz does not"):
+        list_input(InputSpec(name="c", paths_file="s3://no-such-bucket/p.gz", base_url="s3://x"))
+    with pytest.raises(FileNotFoundError, match=rf"paths file s3://{s3_bucket}/p.gz does not exist"):
+        list_input(InputSpec(name="c", paths_file=f"s3://{s3_bucket}/p.gz", base_url="s3://x"))
 
 
 def test_paths_file_needs_a_base_url_for_relative_keys_and_inputs_one_source(tmp_path):
