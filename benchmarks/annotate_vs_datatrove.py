@@ -32,6 +32,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -86,7 +87,7 @@ def corpus(n_docs: int) -> list[dict]:
 
 
 def run_ours(
-    docs_jsonl: Path, work: Path, langid_backend: str | None
+    docs_jsonl: Path, work: Path, langid_backend: str | None, languages: Sequence[str] = ("en",)
 ) -> tuple[float, float, dict[str, str | None]]:
     from curation.annotate.stage import Annotate
     from pipelines.framework.drop_reason import DROP_REASON
@@ -103,7 +104,12 @@ def run_ours(
     start = time.perf_counter()
     langid = {} if langid_backend is None else {"backend": langid_backend}
     annotators = [{"langid": langid}, "gopher", "c4", "fineweb"]
-    config = Annotate.Config(output="decided", annotators=annotators, signal_languages=["en"], decide={})
+    config = Annotate.Config(
+        output="decided",
+        annotators=annotators,
+        signal_languages=list(languages),
+        decide={"languages": list(languages)},
+    )
     stage = Annotate(config)
     for name, df in stage.run(ctx).tables.items():
         lake.write(df, ctx.table(name))
@@ -116,15 +122,22 @@ def run_ours(
     return elapsed, startup, reasons
 
 
+def language_filter(lid_path: Path, languages: Sequence[str]):
+    """datatrove's LanguageFilter on our lid.176 file (it would otherwise download lid.176.bin)."""
+    from datatrove.pipeline.filters import LanguageFilter
+
+    language = LanguageFilter(languages=list(languages), language_threshold=0.65)
+    language.model.MODEL_URL = f"file://{lid_path}"
+    return language
+
+
 def datatrove_pipeline(lid_path: Path):
-    from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter, LanguageFilter
+    from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
     from datatrove.pipeline.filters.c4_filters import C4QualityFilter
     from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
 
-    language = LanguageFilter(languages=["en"], language_threshold=0.65)
-    language.model.MODEL_URL = f"file://{lid_path}"
     return [
-        language,
+        language_filter(lid_path, ["en"]),
         GopherQualityFilter(),
         GopherRepetitionFilter(),
         FineWebQualityFilter(),
@@ -132,7 +145,7 @@ def datatrove_pipeline(lid_path: Path):
     ]
 
 
-def run_anchor(input_dir: Path, work: Path) -> tuple[float, set[str]]:
+def run_anchor(input_dir: Path, work: Path, filters: list | None = None) -> tuple[float, set[str]]:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
@@ -142,7 +155,7 @@ def run_anchor(input_dir: Path, work: Path) -> tuple[float, set[str]]:
     out = work / "datatrove_out"
     pipeline = [
         JsonlReader(str(input_dir), id_key="doc_id"),
-        *datatrove_pipeline(default_model_path()),
+        *(filters or datatrove_pipeline(default_model_path())),
         JsonlWriter(str(out), compression=None),
     ]
     executor = LocalPipelineExecutor(pipeline, tasks=2, workers=2, logging_dir=str(work / "datatrove_logs"))
@@ -155,14 +168,14 @@ def run_anchor(input_dir: Path, work: Path) -> tuple[float, set[str]]:
     return elapsed, kept
 
 
-def explain(doc: dict) -> str:
+def explain(doc: dict, filters: list | None = None) -> str:
     """datatrove's reason for one document (run in-process, for the disagreement list)."""
     from datatrove.data import Document
 
     from curation.langid.lid176 import default_model_path
 
     d = Document(text=doc["text"], id=doc["doc_id"])
-    for step in datatrove_pipeline(default_model_path()):
+    for step in filters or datatrove_pipeline(default_model_path()):
         result = step.filter(d)
         if result is not True and result is not None:
             return result[1] if isinstance(result, tuple) else f"{type(step).__name__}"
