@@ -69,32 +69,56 @@ class Segmenter:
         return None
 
 
-class SpacyPipeline(Segmenter):
-    """spaCy's own tokenizer for zh (jieba) or vi (pyvi), run as a whole pipeline with its sentencizer."""
+class SpacyTokenizerWords(Segmenter):
+    """spaCy's own tokenizer for zh (jieba) or vi (pyvi), its segments taken before spaCy builds a Doc.
 
-    def __init__(self, lang: str, packages: tuple[Package, ...], config: dict[str, Any] | None = None):
-        self.lang, self.packages, self._config = lang, packages, config
-        self.name = f"spaCy {lang} + {', '.join(p.pip for p in packages)}"
+    Why not the Doc: building it (a lexeme per new word) costs more than the segmentation, and its
+    tokens are the segments plus the gaps between them, which `with_gaps` rebuilds for the sentencizer.
+    """
+
+    lang = ""
 
     @cached_property
-    def _nlp(self):
+    def _tokenizer(self):
         import spacy
 
-        nlp = spacy.blank(self.lang, config=self._config or {})
-        nlp.add_pipe("sentencizer")
-        return nlp
+        return spacy.blank(self.lang, config=self.config()).tokenizer
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+    def segments(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def _pieces(self, text: str) -> list[str]:
+        return [w for w in self.segments(text) if w and not w.isspace()]
 
     def words(self, text: str) -> list[str]:
-        nlp = self._nlp
-        nlp.max_length = len(text) + 10
-        with nlp.memory_zone():
-            return stripped(tok.text for tok in nlp.make_doc(text))
+        return stripped(self._pieces(text))
 
     def sentence_count(self, line: str) -> int:
-        nlp = self._nlp
-        nlp.max_length = len(line) + 10
-        with nlp.memory_zone():
-            return len(list(nlp(line).sents))
+        return sentence_count(with_gaps(self._pieces(line), line))
+
+
+class Chinese(SpacyTokenizerWords):
+    name = "jieba (as spaCy's zh tokenizer)"
+    packages = (Package("jieba", "jieba"),)
+    lang = "zh"
+
+    def config(self) -> dict[str, Any]:
+        return {"nlp": {"tokenizer": {"segmenter": "jieba"}}}
+
+    def segments(self, text: str) -> list[str]:
+        return list(self._tokenizer.jieba_seg.cut(text, cut_all=False))
+
+
+class Vietnamese(SpacyTokenizerWords):
+    name = "pyvi (as spaCy's vi tokenizer)"
+    packages = (Package("pyvi", "pyvi"),)
+    lang = "vi"
+
+    def segments(self, text: str) -> list[str]:
+        return self._tokenizer.pyvi_tokenize(text) if text else []
 
 
 class Sudachi(Segmenter):
@@ -265,10 +289,8 @@ def segmented_languages() -> list[str]:
 
 
 _SEGMENTERS = {
-    "zh": lambda: SpacyPipeline(
-        "zh", (Package("jieba", "jieba"),), {"nlp": {"tokenizer": {"segmenter": "jieba"}}}
-    ),
-    "vi": lambda: SpacyPipeline("vi", (Package("pyvi", "pyvi"),)),
+    "zh": Chinese,
+    "vi": Vietnamese,
     "ja": Sudachi,
     "th": Thai,
     "ko": Korean,

@@ -91,6 +91,25 @@ def c4_signals(text: str, config: C4Config, lang: str | None) -> tuple[int, bool
             curly = True
         if any(p in lower for p in C4_POLICY):
             continue
-        sentences += max(1, tokenizer.sentence_count(line))  # datatrove: a kept line is a sentence
+        sentences += _sentences(tokenizer, lang, line)
         kept += 1
     return sentences, lorem, curly, ratio(kept, len(lines))
+
+
+MAX_CACHED_LINES = 200_000
+_LINE_SENTENCES: dict[tuple[str | None, str], int] = {}
+
+
+def _sentences(tokenizer, lang: str | None, line: str) -> int:
+    """A kept line's sentence count (at least one, as datatrove counts it), memoised per language and line.
+
+    Why: web text repeats lines (menus, footers, boilerplate) and, for Thai or Korean, the sentence
+    splitter costs more than the rest of the document's signals; the count depends on the line alone.
+    """
+    key = (lang, line)
+    found = _LINE_SENTENCES.get(key)
+    if found is None:
+        if len(_LINE_SENTENCES) >= MAX_CACHED_LINES:
+            _LINE_SENTENCES.clear()
+        found = _LINE_SENTENCES[key] = max(1, tokenizer.sentence_count(line))
+    return found
