@@ -1,0 +1,142 @@
+"""Growth factors, the markdown table and the plot of `benchmarks.scaling`.
+
+Per-document cost is taken net of the stage's fixed cost (its wall time on the "fixed" run's
+almost empty input), because on 2 cores a Spark stage's start (jobs, tasks, Python workers,
+Delta commits) is seconds, which would otherwise make every stage look sub-linear at small N
+and hide a super-linear step behind it. The raw ratio (wall per document, nothing subtracted)
+is reported beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SCALES = ("N", "4N", "16N")
+TARGET = 1.25
+
+
+def _by_stage(result: dict) -> dict[str, dict]:
+    return {row["stage"]: row for row in result["stages"]}
+
+
+def growth(results: dict[str, dict]) -> dict[str, dict]:
+    """Per stage: fixed seconds, net and raw seconds per 1,000 documents at each scale, the factors."""
+    fixed = _by_stage(results["fixed"])
+    factors = {}
+    for stage in _by_stage(results["N"]):
+        base = fixed[stage]
+        net, raw = {}, {}
+        for scale in SCALES:
+            row = _by_stage(results[scale])[stage]
+            net[scale] = round(
+                1000 * (row["seconds"] - base["seconds"]) / max(1, row["docs"] - base["docs"]), 3
+            )
+            raw[scale] = round(1000 * row["seconds"] / max(1, row["docs"]), 3)
+        measurable = net["N"] > 0 and net["16N"] > 0
+        factors[stage] = {
+            "fixed_s": base["seconds"],
+            "net_s_per_1k": net,
+            "raw_s_per_1k": raw,
+            # A stage whose time at N does not exceed its fixed run has no measurable per-document cost
+            # there: its factor is reported as None, not as a number made of noise.
+            "growth": round(net["16N"] / net["N"], 2) if measurable else None,
+            "raw_growth": round(raw["16N"] / raw["N"], 2),
+        }
+    return factors
+
+
+def _mib(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _size_rows(results: dict[str, dict]) -> list[str]:
+    rows = [
+        "| stage | size | docs | wall s | tasks | shuffle write MB | shuffle read MB "
+        "| peak RSS MiB: driver py / JVM / workers / all | JVM heap used MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for stage in _by_stage(results["N"]):
+        for size in ("fixed", *SCALES):
+            row = _by_stage(results[size])[stage]
+            mem = row["peak_mib"]
+            rows.append(
+                f"| {stage} | {size} | {row['docs']:,} | {row['seconds']:.1f} | {row['tasks']} "
+                f"| {row['shuffle_write_bytes'] / 1e6:.1f} | {row['shuffle_read_bytes'] / 1e6:.1f} "
+                f"| {_mib(mem['driver_py'])} / {_mib(mem['jvm'])} / {_mib(mem['workers'])} / {_mib(mem['total'])} "
+                f"| {_mib(mem['heap'])} |"
+            )
+    return rows
+
+
+def _growth_rows(factors: dict[str, dict]) -> list[str]:
+    rows = [
+        "| stage | fixed s | net s/1k docs at N | at 4N | at 16N | growth 16N/N (net) | raw growth |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for stage, f in factors.items():
+        net = f["net_s_per_1k"]
+        shown = "n/a (no cost above fixed at N)" if f["growth"] is None else f"{f['growth']:.2f}"
+        if f["growth"] is not None and f["growth"] > TARGET:
+            shown = f"**{shown}**"
+        rows.append(
+            f"| {stage} | {f['fixed_s']:.1f} | {net['N']:.2f} | {net['4N']:.2f} | {net['16N']:.2f} "
+            f"| {shown} | {f['raw_growth']:.2f} |"
+        )
+    return rows
+
+
+def plot(results: dict[str, dict], factors: dict[str, dict], path: Path) -> None:
+    """Net per-document cost against size (one line per stage) and peak memory against size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    docs = [results[s]["docs"] for s in SCALES]
+    fig, (cost, memory) = plt.subplots(1, 2, figsize=(13, 5))
+    for stage, f in factors.items():
+        stage_docs = [_by_stage(results[s])[stage]["docs"] for s in SCALES]
+        cost.plot(stage_docs, [f["net_s_per_1k"][s] for s in SCALES], marker="o", label=stage)
+    cost.set(xscale="log", yscale="log", xlabel="documents", ylabel="s per 1,000 documents (net of fixed)")
+    cost.set_title("per-document cost against size (flat = linear)")
+    cost.legend(fontsize=7)
+    for key, label in (
+        ("driver_py", "driver Python"),
+        ("jvm", "JVM (driver+executor)"),
+        ("workers", "Python workers"),
+    ):
+        memory.plot(docs, [results[s]["peak_mib"][key] for s in SCALES], marker="o", label=label)
+    memory.set(xscale="log", xlabel="documents", ylabel="peak RSS, MiB (whole run)")
+    memory.set_title("peak memory against size")
+    memory.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(results: dict, factors: dict, settings: dict, load: dict, out_dir: Path) -> None:
+    """docs/scaling.md (the tables) and docs/screenshots/scaling.png (the plot)."""
+    plot(results, factors, out_dir / "screenshots" / "scaling.png")
+    docs = ", ".join(f"{s} = {results[s]['docs']:,}" for s in ("fixed", *SCALES))
+    lines = [
+        "# Scaling: per-document cost of every stage at N, 4N and 16N documents",
+        "",
+        "Written by `python -m benchmarks.scaling` (see its docstring for the corpus and the method).",
+        f"Settings: `{settings}`; documents per run: {docs}.",
+        f"Load average (1, 5, 15 min) at start {load['start']}, at end {load['end']}: the machine has 2 cores.",
+        "",
+        "![per-document cost and peak memory against size](screenshots/scaling.png)",
+        "",
+        "## Growth",
+        "",
+        *_growth_rows(factors),
+        "",
+        "## Every stage at every size",
+        "",
+        "Peak RSS is sampled every 0.2 s over the stage's window; in local mode the JVM is driver and executor.",
+        "",
+        *_size_rows(results),
+        "",
+    ]
+    (out_dir / "scaling.md").write_text("\n".join(lines))
