@@ -5,9 +5,10 @@ FineWeb-2's per-language thresholds count words with the tokenizer datatrove 0.1
 `load_word_tokenizer` assigns to the language, so reproducing their decisions needs the
 same split ("Frank," is two words there). Languages written without spaces get a real
 segmenter (curation/segmenters.py: jieba, SudachiPy, PyThaiNLP, kiwi, pyvi, khmer-nltk,
-laonlp, pyidaungsu, botok; all PyPI packages that ship their dictionaries); every other
-language gets spaCy's rule-based tokenizer (`spacy.blank`) for itself or, where datatrove
-uses a related language's rules, for that one (`SPACY_PROXY`), and `xx` where spaCy has none.
+laonlp, pyidaungsu, botok; PyPI packages that ship their dictionaries, except botok's dialect
+pack); every other language gets spaCy's rule-based tokenizer (`spacy.blank`) for itself or,
+where datatrove uses a related language's rules, for that one (`SPACY_PROXY`), and `xx` where
+spaCy has none.
 
 Why per whitespace chunk for spaCy: its tokenizer first cuts on whitespace and then applies
 prefix/suffix/infix rules to each chunk independently, so tokenizing each distinct chunk once
