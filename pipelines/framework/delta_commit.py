@@ -92,7 +92,15 @@ def inject_fault(point: str, table: str) -> None:
 
 
 class DeltaCommits(ABC):
-    """Staging, commit and cleanup of a lake's tables; the Lake supplies naming and history."""
+    """Staging, commit and cleanup of a lake's tables; the Lake supplies naming and history.
+
+    `spark_parquet`: whether Spark's own Parquet reader and writer serve this lake. They reach
+    local disk without any connector and are faster there than tasks doing the I/O in Python
+    (benchmarks.lake_io: about 1.8x on 2 cores), so local lakes use them; object storage always
+    goes through the I/O layer (pipelines/framework/table_io.py).
+    """
+
+    spark_parquet: bool
 
     @abstractmethod
     def path(self, table: str) -> Location:
@@ -145,6 +153,8 @@ class DeltaCommits(ABC):
                 raise ValueError(f"files staged for {df.table!r} cannot be committed to {table!r}")
             return self.commit_staged(table, df.txn, metadata, mode, files=df.files)
         _check_mode(mode)
+        if self.spark_parquet:
+            return self._write_with_spark(df, table, metadata, mode, max_records_per_file)
         txn = self._open(table)
         try:
             schema, written = write_dataframe(df, self.path(table), txn, max_records_per_file)
@@ -152,6 +162,21 @@ class DeltaCommits(ABC):
             self._discard(table, txn, ())
             raise
         return self._commit_files(table, txn, schema, written, metadata, mode)
+
+    def _write_with_spark(
+        self, df: Any, table: str, metadata: Mapping[str, Any] | None, mode: str, max_records: int | None
+    ) -> CommitResult:
+        """Spark's own Parquet writer into the staging folder; the commit renames the files (local disk)."""
+        txn, staging = self.staging_area(table)
+        writer = df.write.mode("overwrite")
+        if max_records:
+            writer = writer.option("maxRecordsPerFile", max_records)
+        try:
+            writer.parquet(staging.url)
+        except BaseException:
+            self._discard(table, txn, ())
+            raise
+        return self.commit_staged(table, txn, metadata, mode)
 
     def write_arrow(
         self, data: pa.Table, table: str, metadata: Mapping[str, Any] | None = None, mode: str = "overwrite"

@@ -59,6 +59,7 @@ class Lake(DeltaCommits):
 
     def __init__(self, root: str | os.PathLike[str] | Location):
         self.root = Location.parse(root)
+        self.spark_parquet = self.root.is_local
 
     # ----------------------------------------------------------------- naming
     def path(self, table: str) -> Location:
@@ -156,7 +157,12 @@ class Lake(DeltaCommits):
         root = self.path(table)
         actions = pa.table(dt.get_add_actions(flatten=True)).select(["path", "size_bytes"]).to_pylist()
         files = [(_data_file(root, a["path"]), int(a["size_bytes"])) for a in actions]
-        return read_dataframe(spark, files, pa.schema(dt.schema().to_arrow()))
+        schema = pa.schema(dt.schema().to_arrow())
+        if self.spark_parquet and files:
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            return spark.read.schema(from_arrow_schema(schema)).parquet(*(f.url for f, _ in files))
+        return read_dataframe(spark, files, schema)
 
     def dataset(self, table: str, version: int | None = None) -> Any:
         """A pyarrow dataset over a snapshot, for bounded driver-side reads (web app, reports)."""

@@ -8,7 +8,8 @@ batches (mapInArrow); a table write is a mapInArrow whose tasks write Parquet st
 table root with `Location.open_write` and return each file's name, size and footer statistics,
 which the driver commits with delta-rs. Nothing is renamed, so object storage needs no copy.
 
-Local lakes take the same path (one code path to test); BENCHMARKS.md has its cost.
+Local lakes keep Spark's own Parquet reader and writer, which reach local disk without a connector
+and are faster there (benchmarks.lake_io measures both; `DeltaCommits.spark_parquet` chooses).
 """
 
 from __future__ import annotations

@@ -60,7 +60,9 @@ def test_cli_errors_name_the_problem(tmp_path):
     )
     result = refinery("run", str(bad))
     assert result.returncode == 2
-    assert "stages[0] (ingest).params.inputs[0].path: Field required" in result.stderr.replace("\n", "")
+    message = " ".join(result.stderr.split())
+    assert "stages[0] (ingest).params.inputs[0]:" in message
+    assert "give exactly one of `path` and `paths_file`" in message  # an input names its files
 
     missing = refinery("show", "no-such-run", "--lake", str(tmp_path))
     assert missing.returncode == 2 and "no run 'no-such-run'" in missing.stderr
