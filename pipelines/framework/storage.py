@@ -76,6 +76,11 @@ class FileEntry:
     size: int
     mtime: float | None
 
+    @property
+    def name(self) -> str:
+        """The file's name, as a listed pathlib.Path would give it."""
+        return self.location.name
+
 
 @dataclass(frozen=True)
 class Location:
