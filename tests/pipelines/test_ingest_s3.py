@@ -183,6 +183,8 @@ def test_object_storage_listing_filters_folders_and_names_what_is_missing(s3_ser
     # The I/O layer hands out the bytes as stored, never gunzipped by the name.
     cut = crawl / "cut.warc.gz"
     assert Location.parse(f"s3://{s3_bucket}/crawl/cut.warc.gz").read_bytes() == cut.read_bytes()
+    deep, _ = list_input(InputSpec(name="c", path=f"s3://{s3_bucket}/**/*.warc.gz"))
+    assert [f.relpath for f in deep] == [f"crawl/{p.name}" for p in sorted(crawl.iterdir())]  # no .hidden/
     one, _ = list_input(InputSpec(name="c", path=f"s3://{s3_bucket}/crawl/cut.warc.gz"))
     assert [(f.relpath, f.format) for f in one] == [("cut.warc.gz", "warc")]
     with pytest.raises(FileNotFoundError, match=rf"no object or prefix at s3://{s3_bucket}/nothing"):
