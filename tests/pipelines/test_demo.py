@@ -70,8 +70,8 @@ def test_demo_job_runs_every_stage(tmp_path):
         + sum(metrics["quarantine_folded"].values())
         + sum(ingest["skipped"].values())
     )
-    # Every table holds the rows the demo wrote before the architecture change (issue 15),
-    # value for value: recorded with tests/pipelines/table_hashes.py from main at 1811e36^.
+    # Every table holds the rows recorded with tests/pipelines/table_hashes.py, value for value: first
+    # before the architecture change (issue 15, main at 1811e36^), again for issue 16 (see the file's log).
     recorded = json.loads((REPO / "tests/data/demo_table_hashes.json").read_text())
     assert lake_hashes(lake / "demo") == recorded
 
