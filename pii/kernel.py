@@ -42,8 +42,8 @@ OUTPUT_NAMES = {f.name for f in OUTPUT_FIELDS}
 # Redaction rounds per document (the first plus re-analyses of changed text); two suffice in practice.
 MAX_ROUNDS = 4
 FAILED = "failed"
-CORE = 30
-MARGIN = 40
+CORE = 24
+MARGIN = 32
 
 
 def output_schema(input_schema: pa.Schema) -> pa.Schema:
