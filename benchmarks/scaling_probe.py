@@ -34,6 +34,7 @@ class Sample:
     driver_py: float
     jvm: float
     workers: float
+    workers_pss: float
     heap: float
 
     @property
@@ -73,18 +74,23 @@ class TreeSampler:
 
 
 def _observe(me: psutil.Process, heap: float) -> Sample:
-    """RSS of the driver, of java processes and of every other (Python worker) process in the tree."""
-    jvm = workers = 0.0
+    """RSS of the driver, of java processes and of every other (Python worker) process in the tree.
+
+    The workers are forked from one daemon and share its pages, so their summed RSS counts those
+    pages once per worker; their PSS (shared pages split among the sharers) is kept beside it.
+    """
+    jvm = workers = workers_pss = 0.0
     for child in me.children(recursive=True):
         try:
-            rss = child.memory_info().rss / MIB
             if child.name().startswith("java"):
-                jvm += rss
+                jvm += child.memory_info().rss / MIB
             else:
-                workers += rss
+                full = child.memory_full_info()
+                workers += full.rss / MIB
+                workers_pss += full.pss / MIB
         except psutil.Error:  # a worker exited between the listing and the read
             continue
-    return Sample(time.time(), me.memory_info().rss / MIB, jvm, workers, heap)
+    return Sample(time.time(), me.memory_info().rss / MIB, jvm, workers, workers_pss, heap)
 
 
 def jvm_heap_used(spark: object) -> Callable[[], float]:
@@ -100,7 +106,7 @@ def jvm_heap_used(spark: object) -> Callable[[], float]:
 def peaks(samples: Iterable[Sample], start: float, end: float) -> dict[str, float]:
     """Largest value of each measure over the samples taken in [start, end] (MiB)."""
     inside = [s for s in samples if start <= s.at <= end]
-    names = ("driver_py", "jvm", "workers", "heap", "total")
+    names = ("driver_py", "jvm", "workers", "workers_pss", "heap", "total")
     if not inside:
         return {name: 0.0 for name in names}
     return {name: round(max(getattr(s, name) for s in inside), 1) for name in names}

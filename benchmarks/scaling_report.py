@@ -13,6 +13,8 @@ from pathlib import Path
 
 SCALES = ("N", "4N", "16N")
 TARGET = 1.25
+# Hand-written findings below this line in docs/scaling.md survive a rerun of the benchmark.
+NOTES = "<!-- notes: written by hand, kept when benchmarks.scaling rewrites the tables above -->"
 
 
 def _by_stage(result: dict) -> dict[str, dict]:
@@ -52,8 +54,8 @@ def _mib(value: float) -> str:
 def _size_rows(results: dict[str, dict]) -> list[str]:
     rows = [
         "| stage | size | docs | wall s | tasks | shuffle write MB | shuffle read MB "
-        "| peak RSS MiB: driver py / JVM / workers / all | JVM heap used MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|",
+        "| peak RSS MiB: driver py / JVM / workers / all | workers PSS MiB | JVM heap used MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for stage in _by_stage(results["N"]):
         for size in ("fixed", *SCALES):
@@ -63,7 +65,7 @@ def _size_rows(results: dict[str, dict]) -> list[str]:
                 f"| {stage} | {size} | {row['docs']:,} | {row['seconds']:.1f} | {row['tasks']} "
                 f"| {row['shuffle_write_bytes'] / 1e6:.1f} | {row['shuffle_read_bytes'] / 1e6:.1f} "
                 f"| {_mib(mem['driver_py'])} / {_mib(mem['jvm'])} / {_mib(mem['workers'])} / {_mib(mem['total'])} "
-                f"| {_mib(mem['heap'])} |"
+                f"| {_mib(mem.get('workers_pss', 0))} | {_mib(mem['heap'])} |"
             )
     return rows
 
@@ -139,4 +141,7 @@ def write_report(results: dict, factors: dict, settings: dict, load: dict, out_d
         *_size_rows(results),
         "",
     ]
-    (out_dir / "scaling.md").write_text("\n".join(lines))
+    target = out_dir / "scaling.md"
+    old = target.read_text() if target.exists() else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else NOTES + "\n"
+    target.write_text("\n".join(lines) + "\n" + notes)
