@@ -13,6 +13,12 @@ from pathlib import Path
 
 SCALES = ("N", "4N", "16N")
 TARGET = 1.25
+MEMORY_LINES = (
+    ("driver_py", "driver Python (RSS)"),
+    ("jvm", "JVM, driver + executor (RSS)"),
+    ("workers", "Python workers (RSS, shared pages counted per worker)"),
+    ("workers_pss", "Python workers (PSS)"),
+)
 # Hand-written findings below this line in docs/scaling.md survive a rerun of the benchmark.
 NOTES = "<!-- notes: written by hand, kept when benchmarks.scaling rewrites the tables above -->"
 
@@ -102,12 +108,8 @@ def plot(results: dict[str, dict], factors: dict[str, dict], path: Path) -> None
     cost.set(xscale="log", yscale="log", xlabel="documents", ylabel="s per 1,000 documents (net of fixed)")
     cost.set_title("per-document cost against size (flat = linear)")
     cost.legend(fontsize=7)
-    for key, label in (
-        ("driver_py", "driver Python"),
-        ("jvm", "JVM (driver+executor)"),
-        ("workers", "Python workers"),
-    ):
-        memory.plot(docs, [results[s]["peak_mib"][key] for s in SCALES], marker="o", label=label)
+    for key, label in MEMORY_LINES:
+        memory.plot(docs, [results[s]["peak_mib"].get(key, 0) for s in SCALES], marker="o", label=label)
     memory.set(xscale="log", xlabel="documents", ylabel="peak RSS, MiB (whole run)")
     memory.set_title("peak memory against size")
     memory.legend(fontsize=8)
