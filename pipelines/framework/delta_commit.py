@@ -1,10 +1,12 @@
-"""The lake's write path: Spark tasks (or the driver) write Parquet under the table root, delta-rs commits.
+"""The lake's write path: Parquet files named per transaction under the table root, committed by delta-rs.
 
 Why this path (docs/architecture.md, "Delta through delta-rs"): the Delta Spark jars come from
-Maven, which offline and firewalled users cannot reach. Tasks write plain Parquet files through
-the I/O layer (pipelines/framework/table_io.py), each named with its transaction's id; the driver
-commits their add actions with delta-rs, carrying the statistics of
-pipelines/framework/parquet_stats.py, and on object storage with conditional puts
+Maven, which offline and firewalled users cannot reach. On object storage, Spark tasks write plain
+Parquet files straight under the table root through the I/O layer (pipelines/framework/table_io.py);
+on local disk Spark's own writer fills a staging folder and the commit renames its files under the
+root (faster there: `spark_parquet`). Either way every data file carries its transaction's id, and
+the driver commits the add actions with delta-rs, carrying the statistics of
+pipelines/framework/parquet_stats.py, on object storage with conditional puts
 (`conditional_put: etag`), so two racing writers end with one commit and one TableConflictError.
 
 A write is invisible until its commit: a process killed before it leaves only uncommitted files,

@@ -1,8 +1,8 @@
 """The lake: Delta tables under one root (a folder or an object-store prefix), committed by delta-rs.
 
-Naming and reads live here: readers pin a snapshot and read its file list through the I/O layer
-(pipelines/framework/storage.py), in Spark tasks (pipelines/framework/table_io.py) or as a pyarrow
-dataset. Writes are pipelines/framework/delta_commit.py's (docs/architecture.md, "Delta through
+Naming and reads live here: readers pin a snapshot and read exactly its file list, with Spark's
+Parquet reader on local disk, in Spark tasks through the I/O layer on object storage
+(pipelines/framework/table_io.py), or as a pyarrow dataset. Writes are pipelines/framework/delta_commit.py's (docs/architecture.md, "Delta through
 delta-rs"). Every path is a `Location`, so the same code serves `lake/` and `s3://bucket/lake`.
 """
 
