@@ -42,13 +42,19 @@ SEGMENT_WORDS = 200
 FILES = 2
 
 
-def build_corpus(num_docs: int, folder: Path, seed: int = 0) -> dict[str, str]:
-    """Write the JSONL corpus under folder/jsonl; return doc_id -> kind (original, copy, light, heavy)."""
+def build_corpus(num_docs: int, folder: Path, seed: int = 0, mixed: bool = False) -> dict[str, str]:
+    """Write the JSONL corpus under folder/jsonl; return doc_id -> kind (original, copy, light, heavy).
+
+    `mixed` shuffles the segments before the first num_docs // 8 are taken, so that every size
+    draws from all pages (languages) alike (benchmarks/scaling.py); by default they come in page order.
+    """
     rng = random.Random(seed)
     segments = []
     for text in load_web_texts():
         words = text.split()
         segments += [" ".join(words[i : i + SEGMENT_WORDS]) for i in range(0, len(words) - 50, SEGMENT_WORDS)]
+    if mixed:
+        random.Random(seed).shuffle(segments)
     segments = segments[: max(1, num_docs // 8)]  # about 8 passes, so that every size has copies
     kinds: dict[str, str] = {}
     (folder / "jsonl").mkdir(parents=True)

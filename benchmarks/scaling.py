@@ -128,7 +128,10 @@ def _session(folder: Path):
 
 def _ner_run(spark, lake_root: Path, fraction: float) -> tuple[float, float, int]:
     """pii with NER on over a seeded sample of the pii input: (start, end, rows)."""
+    import pyarrow.compute as pc
+
     from pii.stage import PiiConfig, PiiStage
+    from pipelines.framework.drop_reason import DROP_REASON
     from pipelines.framework.lake import Lake
     from pipelines.framework.stage import StageContext
 
@@ -136,7 +139,7 @@ def _ner_run(spark, lake_root: Path, fraction: float) -> tuple[float, float, int
     ctx = StageContext(spark=spark, lake=lake, dataset="scaling", run_id="ner", work_dir=lake_root / "ner")
     sample = lake.read(spark, ctx.table("scored")).sample(fraction=fraction, seed=0)
     lake.write(sample, ctx.table("ner_input"))
-    rows = lake.dataset(ctx.table("ner_input")).count_rows()
+    rows = lake.dataset(ctx.table("ner_input")).count_rows(filter=pc.field(DROP_REASON).is_null())
     start = time.time()
     config = PiiConfig(input="ner_input", output="ner_curated", ner=True, dropped="withhold")
     for name, df in PiiStage(config).run(ctx).tables.items():
@@ -146,6 +149,18 @@ def _ner_run(spark, lake_root: Path, fraction: float) -> tuple[float, float, int
 
 def _stamp(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
+
+
+def _worked_rows(record) -> list[int]:
+    """Rows each stage works on: the kept rows of its input, i.e. the previous stage's kept output.
+
+    Stages skip rows an earlier stage dropped, so dividing by the corpus size would charge a stage
+    for documents it never touches; the chain is linear (each stage reads the one before).
+    """
+    rows = [record.stages[0].rows_out["documents"]]
+    for previous in record.stages[:-1]:
+        rows.append(previous.kept if previous.kept is not None else rows[-1])
+    return rows
 
 
 def run_size(folder: Path, model: Path, ner_fraction: float, out: Path) -> None:
@@ -165,7 +180,11 @@ def run_size(folder: Path, model: Path, ner_fraction: float, out: Path) -> None:
     spark.stop()
     tasks = task_shuffle(folder / "events")
     docs = record.stages[0].rows_out["documents"]
-    windows = [(s.stage, _stamp(s.started_at), _stamp(s.ended_at), docs) for s in record.stages]
+    worked = _worked_rows(record)
+    windows = [
+        (s.stage, _stamp(s.started_at), _stamp(s.ended_at), n)
+        for s, n in zip(record.stages, worked, strict=True)
+    ]
     windows.append(("pii (NER on, sample)", ner[0], ner[1], ner[2]))
     rows = [
         {
@@ -185,7 +204,7 @@ def run_size(folder: Path, model: Path, ner_fraction: float, out: Path) -> None:
 
 def build_size(folder: Path, docs: int, warc_copies: int) -> None:
     """One size's input: `docs` near-dedup corpus documents and `warc_copies` copies of the real WARCs."""
-    dedup_e2e.build_corpus(docs, folder)
+    dedup_e2e.build_corpus(docs, folder, mixed=True)
     (folder / "warcs").mkdir()
     if warc_copies:
         ingest.build_corpus(folder / "warcs", warc_copies)
@@ -265,7 +284,7 @@ def report(run: dict, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=1500, help="N: corpus documents at the smallest size")
+    parser.add_argument("--docs", type=int, default=2000, help="N: corpus documents at the smallest size")
     parser.add_argument("--warc-copies", type=int, default=1, help="C: copies of the real WARCs at size N")
     parser.add_argument("--ner-fraction", type=float, default=0.1, help="sample of the pii input for NER on")
     parser.add_argument("--quick", action="store_true", help="N=256, C=1: a smoke run")

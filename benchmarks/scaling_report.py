@@ -59,7 +59,7 @@ def _mib(value: float) -> str:
 
 def _size_rows(results: dict[str, dict]) -> list[str]:
     rows = [
-        "| stage | size | docs | wall s | tasks | shuffle write MB | shuffle read MB "
+        "| stage | size | rows worked (kept input) | wall s | tasks | shuffle write MB | shuffle read MB "
         "| peak RSS MiB: driver py / JVM / workers / all | workers PSS MiB | JVM heap used MiB |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
