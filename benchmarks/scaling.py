@@ -3,16 +3,18 @@
 Corpus per size (built from ../shared/data/web, deterministic): k*N documents of the near-dedup
 benchmark's corpus (`benchmarks.dedup_e2e.build_corpus`: real page text in 200-word segments, about
 8 passes of natural and perturbed copies at every size, so the duplicate structure does not change
-with k) as JSONL, plus k*C copies of the real WARCs (`benchmarks.ingest.build_corpus`). A "fixed"
-run (N/32 documents and the one-page whirlwind WARC) measures each stage's cost on an almost empty
-input in the same benchmark run.
+with k; `mixed=True`: the segments are drawn from all pages alike, so the share of English, which
+decide keeps, does not change with k either) as JSONL, plus k*C copies of the real WARCs
+(`benchmarks.ingest.build_corpus`). A "fixed" run (N/32 documents and the one-page whirlwind WARC)
+measures each stage's cost on an almost empty input in the same benchmark run.
 
 Each size runs in its own process and its own Spark session (local[2], the project's defaults,
 `spark.driver.maxResultSize` 64m), through the real runner (`Runner`, row accounting included):
 ingest (WARC + JSONL) -> line_dedup -> annotate with decide fused -> exact_dedup -> minhash_dedup
 -> quality_classifier -> pii (NER off) -> shards; then pii with NER on over a seeded sample of the
-pii input (`--ner-fraction`). Per stage and size: wall seconds, seconds per 1,000 documents net of
-the fixed run's seconds, peak RSS of the driver's Python, of the JVM (driver and executor are one
+pii input (`--ner-fraction`). Per stage and size: wall seconds, seconds per 1,000 rows the stage
+works on (the kept rows of its input: stages skip what an earlier stage dropped) net of the fixed
+run's seconds, peak RSS of the driver's Python, of the JVM (driver and executor are one
 JVM in local mode) and of the Python workers, the JVM's used heap, shuffle bytes and task count
 (benchmarks/scaling_probe.py says how each is taken).
 
