@@ -179,7 +179,10 @@ class LakeView:
         """Values of a low-cardinality column with their counts (for filter menus)."""
         if column not in self.lake.arrow_schema(table, version).names:
             return []
-        sql = f"SELECT {quote(column)} AS value, count(*) AS n FROM snap GROUP BY 1 ORDER BY 2 DESC LIMIT ?"
+        # Ties in order of value, so that a menu reads the same on every load.
+        sql = (
+            f"SELECT {quote(column)} AS value, count(*) AS n FROM snap GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
+        )
         return self._query(sql, [limit], table, version)
 
     def documents(

@@ -111,7 +111,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         vb = {v["value"]: v["docs"] for v in rb["breakdowns"].get(column, {}).get("values", [])}
         diff["breakdowns"][column] = [
             {"value": k, "a": va.get(k, 0), "b": vb.get(k, 0), "delta": vb.get(k, 0) - va.get(k, 0)}
-            for k in sorted(set(va) | set(vb), key=lambda k: -(vb.get(k, 0) + va.get(k, 0)))
+            # Ties in order of value: a set's order changes between processes (string hashing).
+            for k in sorted(set(va) | set(vb), key=lambda k: (-(vb.get(k, 0) + va.get(k, 0)), str(k)))
         ]
     hist_a = {h["column"]: h for h in ra["histograms"]}
     diff["histograms"] = [(hist_a[h["column"]], h) for h in rb["histograms"] if h["column"] in hist_a]
