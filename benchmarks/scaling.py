@@ -77,7 +77,10 @@ def job_spec(folder: Path, model: Path) -> dict:
                     "output": "decided",
                     "annotators": ["langid", "gopher", "c4", "fineweb", "minhash"],
                     "signal_languages": ["en"],
-                    "decide": {"languages": ["en"]},
+                    # Gopher's rules only: the corpus's 200-word segments are one line cut mid-sentence,
+                    # which C4's and FineWeb's line rules drop (almost) all of, leaving later stages
+                    # nothing to work on.
+                    "decide": {"languages": ["en"], "presets": ["gopher"]},
                 },
             },
             {"stage": "exact_dedup", "params": {"input": "decided", "output": "deduped"}},
