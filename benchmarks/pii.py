@@ -8,8 +8,8 @@ treated as English, on one core each (one process, interleaved slices so that lo
 processes on the machine hits both alike). Model loading is excluded on both sides, and so is collecting
 the garbage the previous side left (a full `gc.collect()` before each timed slice). The order of the sides
 turns by one place every slice, and there are as many slices as sides, so each side runs once in each place:
-in a fixed order the side right after the anchor measured 10-27% slower than the same kernel two places on
-(five runs on 2026-12-03, whichever BLAS sat there).
+in a fixed order the kernel right after the anchor measured 8-27% slower than the same kernel with the other
+BLAS one place on (five runs on 2026-12-03, whichever BLAS sat there).
 
 Variants of ours, measured in the same interleaved loop to split the gain: `ours_blis` (batched NER decoder,
 thinc's BLIS: bit-identical to spaCy), `ours_spacy_decoder` (spaCy's own decoder and BLIS: the earlier
