@@ -36,9 +36,10 @@ LARGE_SLICE = 150  # report-half records of generated_large, after all of genera
 # 192 sentences: at commit 74d8080 PERSON 34 of 106 values survived (32.1%); at 775ed42 (issue 17's
 # recognizers) PERSON 33 of 106 (31.1%) and PHONE_NUMBER 1 of 11 (9.1%), while CREDIT_CARD 0/12,
 # US_SSN 0/12, EMAIL_ADDRESS 0/6, IBAN_CODE 0/3 and IP_ADDRESS 0/1 were all redacted. Each bound is
-# the measured rate rounded up to the next 5%. Issue 17 raises detection: lower these to what it measures.
+# the measured rate rounded up to the next 5%. After issue 17's second opinion and truecasing (second
+# session, 2026-12-03) PERSON 29 of 106 survive (27.4%; `profile: presidio_default` 37, 34.9%).
 MAX_SURVIVAL_RATE: dict[str, float] = {
-    "PERSON": 0.35,
+    "PERSON": 0.30,
     "PHONE_NUMBER": 0.10,
     "CREDIT_CARD": 0.0,
     "US_SSN": 0.0,
