@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,8 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from pipelines.framework.delta_commit import DELTA_LOG, META_PREFIX, DeltaCommits
 from pipelines.framework.storage import URL, Location
 from pipelines.framework.table_io import read_dataframe
+
+COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 
 
 class TableMissingError(LookupError):
@@ -45,6 +48,22 @@ def snapshot_dataset(delta: DeltaTable, location: Location | None = None) -> Any
     if location is None:
         location = Location.parse(delta.table_uri)
     return delta.to_pyarrow_dataset(filesystem=pa_fs.SubTreeFileSystem(location.fs_path, location.fs))
+
+
+def _commit_infos(log: Location) -> list[dict[str, Any]]:
+    """Each commit's `commitInfo` with its `version`, newest first."""
+    versions = sorted(
+        (int(entry.name[:-5]) for entry in log.list(recursive=False) if COMMIT_FILE.match(entry.name)),
+        reverse=True,
+    )
+    infos = []
+    for version in versions:
+        for line in (log / f"{version:020d}.json").read_text().splitlines():
+            info = json.loads(line).get("commitInfo") if line.strip() else None
+            if info is not None:
+                infos.append({**info, "version": version})
+                break
+    return infos
 
 
 def _data_file(root: Location, path: str) -> Location:
@@ -131,9 +150,19 @@ class Lake(DeltaCommits):
         return total
 
     def history(self, table: str) -> list[dict[str, Any]]:
-        """Commits newest first, with refinery's metadata unprefixed under `meta`."""
+        """Commits newest first, with refinery's metadata unprefixed under `meta`.
+
+        Read from the commit files through the I/O layer, not with delta-rs's `history()`: that
+        call holds the GIL while it lists and fetches over the network, which stalls every other
+        thread of the process (run heartbeats, the web app's requests) for as long as the store
+        takes to answer.
+        """
+        if not self.exists(table):
+            raise TableMissingError(
+                f"no table {table!r} in lake {self.root}; run the stage that writes it first"
+            )
         out = []
-        for commit in self.delta(table).history():
+        for commit in _commit_infos(self.path(table) / DELTA_LOG):
             meta = {k[len(META_PREFIX) :]: v for k, v in commit.items() if k.startswith(META_PREFIX)}
             out.append({**{k: v for k, v in commit.items() if not k.startswith(META_PREFIX)}, "meta": meta})
         return out
