@@ -40,7 +40,15 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.filters.c4_filters import C4QualityFilter
 from datatrove.pipeline.filters.fineweb_quality_filter import FineWebQualityFilter
 
-from benchmarks.annotate_vs_datatrove import SHARED, corpus, explain, language_filter, run_anchor, run_ours
+from benchmarks.annotate_vs_datatrove import (
+    SHARED,
+    corpus,
+    explain,
+    language_filter,
+    print_result,
+    run_anchor,
+    run_ours,
+)
 
 SENTENCES = SHARED / "langid" / "lingua" / "language-testdata" / "sentences"
 SEGMENTED = ("zh", "ja", "th", "ko", "vi")
@@ -293,22 +301,7 @@ def main() -> None:
                 ensure_ascii=False,
             )
         )
-        ours_dps, anchor_dps = n_docs / ours_s, n_docs / anchor_s
-        ratio = ours_dps / anchor_dps
-        print(
-            json.dumps(
-                {
-                    "benchmark": "annotate_multilingual",
-                    "ours": round(ours_dps, 1),
-                    "anchor": round(anchor_dps, 1),
-                    "unit": "docs/s (2 cores)",
-                    "ratio": round(ratio, 3),
-                    "agreement": round(agreement, 5),
-                    "target": 2.0,
-                    "pass": ratio >= 2.0 and agreement >= 0.99,
-                }
-            )
-        )
+        print_result("annotate_multilingual", n_docs, ours_s, anchor_s, agreement)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
