@@ -20,9 +20,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pipelines.framework.delta_commit import STAGING, TableConflictError
+from pipelines.framework.delta_commit import STAGING
 from pipelines.framework.lake import Lake, TableMissingError
 from pipelines.framework.storage import Location
+from tests.pipelines.test_lake import _writer
 from tests.s3_server import ACCESS_KEY, SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,16 +90,6 @@ def test_empty_dataframe_on_s3(spark, s3_lake):
     s3_lake.write(spark.range(0).selectExpr("cast(id as string) as doc_id"), "d/empty", {})
     assert s3_lake.read(spark, "d/empty").count() == 0
     assert s3_lake.num_records("d/empty") == 0
-
-
-def _writer(root: str, worker: int, rounds: int, results) -> None:
-    lake = Lake(root)
-    for i in range(rounds):
-        try:
-            lake.write_arrow(pa.table({"w": [worker] * (i + 1)}), "d/shared", {"stage": f"w{worker}"})
-            results.append("ok")
-        except TableConflictError:
-            results.append("conflict")
 
 
 def test_racing_writers_on_s3_end_in_commits_or_clear_conflicts(s3_lake):
