@@ -27,6 +27,7 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.sources.partitionOverwriteMode": "static",
     "spark.python.worker.reuse": "true",
     "spark.driver.memory": "4g",
+    "spark.driver.maxResultSize": "64m",  # the driver never receives rows (benchmarks/scaling.py runs with it)
     # Spark's own success markers would otherwise be committed into Delta tables.
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     "spark.hadoop.parquet.enable.summary-metadata": "false",
