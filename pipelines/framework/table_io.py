@@ -145,15 +145,18 @@ def write_dataframe(
 
     A version with no rows still gets one empty file that carries the schema.
     """
-    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+    from pyspark.sql.pandas.types import to_arrow_schema
 
     from pipelines.framework.spark import forward_storage_environment
+    from pipelines.framework.stage import apply_kernel  # stage imports the lake, which imports this module
 
     forward_storage_environment(df.sparkSession)
     schema = to_arrow_schema(df.schema)
-    rows = df.mapInArrow(
+    rows = apply_kernel(
+        df,
         lambda batches: _write_partition(batches, root, txn, max_records_per_file),
-        from_arrow_schema(WRITTEN_SCHEMA),
+        WRITTEN_SCHEMA,
+        stream=True,
     ).collect()
     written = [WrittenFile(r["name"], r["size"], r["num_records"], r["stats"]) for r in rows]
     if not written:
@@ -208,6 +211,7 @@ def read_dataframe(spark: Any, files: list[tuple[Location, int]], schema: pa.Sch
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from pipelines.framework.spark import forward_storage_environment
+    from pipelines.framework.stage import apply_kernel  # stage imports the lake, which imports this module
 
     forward_storage_environment(spark)
     spark_schema = from_arrow_schema(schema)
@@ -216,4 +220,6 @@ def read_dataframe(spark: Any, files: list[tuple[Location, int]], schema: pa.Sch
     groups = group_files(files, spark.sparkContext.defaultParallelism)
     batch_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
     ids = spark.range(0, len(groups), numPartitions=len(groups))
-    return ids.mapInArrow(lambda b: _read_partition(b, groups, schema, batch_rows), spark_schema)
+    return apply_kernel(
+        ids, lambda b: _read_partition(b, groups, schema, batch_rows), spark_schema, stream=True
+    )
