@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -42,11 +43,13 @@ SEGMENT_WORDS = 200
 FILES = 2
 
 
-def build_corpus(num_docs: int, folder: Path, seed: int = 0, mixed: bool = False) -> dict[str, str]:
-    """Write the JSONL corpus under folder/jsonl; return doc_id -> kind (original, copy, light, heavy).
+def corpus_rows(num_docs: int, seed: int = 0, mixed: bool = False) -> Iterator[tuple[str, str, str]]:
+    """(doc_id, kind, text) of every document in id order; kind is original, copy, light or heavy.
 
     `mixed` shuffles the segments before the first num_docs // 8 are taken, so that every size
     draws from all pages (languages) alike (benchmarks/scaling.py); by default they come in page order.
+    A corpus's first n documents are the corpus of n documents whenever both sizes take every
+    segment (n >= 8 x the 8,559 segments in page order): benchmarks.dedup_million relies on it.
     """
     rng = random.Random(seed)
     segments = []
@@ -56,10 +59,6 @@ def build_corpus(num_docs: int, folder: Path, seed: int = 0, mixed: bool = False
     if mixed:
         random.Random(seed).shuffle(segments)
     segments = segments[: max(1, num_docs // 8)]  # about 8 passes, so that every size has copies
-    kinds: dict[str, str] = {}
-    (folder / "jsonl").mkdir(parents=True)
-    per_file = -(-num_docs // FILES)
-    lines: list[list[str]] = [[] for _ in range(FILES)]
     for i in range(num_docs):
         text = segments[i % len(segments)]
         kind = "original"
@@ -77,7 +76,16 @@ def build_corpus(num_docs: int, folder: Path, seed: int = 0, mixed: bool = False
                 for j in rng.sample(range(len(words)), len(words) // 2):
                     words[j] = rng.choice(segments[rng.randrange(len(segments))].split() or ["x"])
             text = " ".join(words)
-        doc_id = f"d{i:07d}"
+        yield f"d{i:07d}", kind, text
+
+
+def build_corpus(num_docs: int, folder: Path, seed: int = 0, mixed: bool = False) -> dict[str, str]:
+    """Write the JSONL corpus under folder/jsonl; return doc_id -> kind (original, copy, light, heavy)."""
+    kinds: dict[str, str] = {}
+    (folder / "jsonl").mkdir(parents=True)
+    per_file = -(-num_docs // FILES)
+    lines: list[list[str]] = [[] for _ in range(FILES)]
+    for i, (doc_id, kind, text) in enumerate(corpus_rows(num_docs, seed, mixed)):
         kinds[doc_id] = kind
         lines[i // per_file].append(json.dumps({"id": doc_id, "text": text}) + "\n")
     for f, chunk in enumerate(lines):
@@ -86,11 +94,40 @@ def build_corpus(num_docs: int, folder: Path, seed: int = 0, mixed: bool = False
     return kinds
 
 
-def run_ours(folder: Path) -> tuple[set[str], float]:
-    """The minhash_dedup stage over a Delta table of the corpus; returns the removed ids."""
-    import pyarrow as pa
+OURS_CONF = {
+    "spark.driver.maxResultSize": "8m",
+    "spark.driver.memory": "1g",
+    "spark.sql.shuffle.partitions": "8",
+}
+
+
+def write_documents(folder: Path) -> None:
+    """The JSONL corpus as the Delta table `bench/documents`: our side's input, written before it starts.
+
+    Written by the parent so that neither side's measured process holds the whole corpus in memory
+    (datatrove's input is the JSONL as is).
+    """
     import pyarrow.json as pj
 
+    from pipelines.framework.lake import Lake
+
+    lake = Lake(folder / "lake")
+    for i, path in enumerate(sorted((folder / "jsonl").glob("*.jsonl.gz"))):
+        with gzip.open(path) as handle:
+            docs = pj.read_json(handle).rename_columns(["doc_id", "text"])
+        lake.write_arrow(docs, "bench/documents", mode="append" if i else "overwrite")
+
+
+def run_ours(folder: Path, removed_below: str | None = None) -> dict:
+    """The minhash_dedup stage over `bench/documents`: seconds, metrics, memory peaks, removed ids.
+
+    Memory is sampled inside this process (benchmarks.scaling_probe): the driver's Python, the JVM
+    and the Python workers apart, over the timed window only. `removed_below` keeps the removed ids
+    smaller than it (a sample of a large run); the removed count is always of the whole table.
+    """
+    import pyarrow.compute as pc
+
+    from benchmarks.scaling_probe import TreeSampler, jvm_heap_used, peaks
     from dedup.near_duplicates import NEAR_DUPLICATE
     from dedup.stages import MinHashDedup
     from pipelines.framework.drop_reason import DROP_REASON
@@ -99,36 +136,26 @@ def run_ours(folder: Path) -> tuple[set[str], float]:
     from pipelines.framework.stage import StageContext
 
     lake = Lake(folder / "lake")
-    tables = []
-    for path in sorted((folder / "jsonl").glob("*.jsonl.gz")):
-        with gzip.open(path) as handle:
-            tables.append(pj.read_json(handle))
-    docs = pa.concat_tables(tables).rename_columns(["doc_id", "text"])
-    lake.write_arrow(docs, "bench/documents")
-    spark = get_spark(
-        "local[2]",
-        {
-            "spark.driver.maxResultSize": "8m",
-            "spark.driver.memory": "1g",
-            "spark.sql.shuffle.partitions": "8",
-        },
-        ui=False,
-        app_name="bench-dedup-e2e",
-    )
+    spark = get_spark("local[2]", OURS_CONF, ui=False, app_name="bench-dedup-e2e")
     spark.range(1).count()  # start-up is reported, not counted
     ctx = StageContext(spark=spark, lake=lake, dataset="bench", run_id="bench", work_dir=folder / "work")
-    start = time.perf_counter()
-    result = MinHashDedup(MinHashDedup.Config(input="documents", output="deduped")).run(ctx)
-    lake.write(result.tables["deduped"], "bench/deduped")
-    seconds = time.perf_counter() - start
-    removed = lake.dataset("bench/deduped").to_table(
-        columns=["doc_id"], filter=pa.compute.field(DROP_REASON) == NEAR_DUPLICATE
-    )
-    print(json.dumps({"side": "ours", "seconds": seconds, "metrics": result.metrics}), file=sys.stderr)
-    return set(removed.column("doc_id").to_pylist()), seconds
+    with TreeSampler(jvm_heap_used(spark)) as sampler:
+        start = time.time()
+        result = MinHashDedup(MinHashDedup.Config(input="documents", output="deduped")).run(ctx)
+        lake.write(result.tables["deduped"], "bench/deduped")
+        end = time.time()
+    spark.stop()
+    removed = pc.field(DROP_REASON) == NEAR_DUPLICATE
+    count = lake.dataset("bench/deduped").count_rows(filter=removed)
+    if removed_below is not None:
+        removed = removed & (pc.field("doc_id") < removed_below)
+    ids = lake.dataset("bench/deduped").to_table(columns=["doc_id"], filter=removed).column("doc_id")
+    memory = peaks(sampler.samples, start, end)
+    print(json.dumps({"side": "ours", "seconds": end - start, "metrics": result.metrics}), file=sys.stderr)
+    return {"removed": ids.to_pylist(), "removed_count": count, "seconds": end - start, "memory_mib": memory}
 
 
-def run_anchor(folder: Path) -> tuple[set[str], float]:
+def run_anchor(folder: Path) -> dict:
     """datatrove's four MinhashDedup steps under LocalPipelineExecutor; returns the removed ids."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup.minhash import (
@@ -176,15 +203,28 @@ def run_anchor(folder: Path) -> tuple[set[str], float]:
     for path in (work / "removed").glob("*.jsonl.gz"):
         with gzip.open(path, "rt") as handle:
             removed |= {json.loads(line)["id"] for line in handle}
-    return removed, seconds
+    return {"removed": sorted(removed), "seconds": seconds}
 
 
-def _measured(side: str, folder: Path) -> tuple[set[str], float, float]:
-    """Run one side in a subprocess; (removed ids, seconds, peak RSS of its process tree in MiB)."""
+def measured(
+    side: str, folder: Path, module: str = "benchmarks.dedup_e2e", *extra: str
+) -> tuple[dict, float]:
+    """Run one side in a subprocess (`python -m module --side side folder out *extra`, faulthandler on);
+    (its result, peak summed RSS of its process tree in MiB)."""
     out = folder / f"{side}.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.dedup_e2e", "--side", side, str(folder), str(out)]
-    )
+    command = [
+        sys.executable,
+        "-X",
+        "faulthandler",
+        "-m",
+        module,
+        "--side",
+        side,
+        str(folder),
+        str(out),
+        *extra,
+    ]
+    proc = subprocess.Popen(command)
     peak = 0
     root = psutil.Process(proc.pid)
     done = threading.Event()
@@ -206,32 +246,15 @@ def _measured(side: str, folder: Path) -> tuple[set[str], float, float]:
     thread.join()
     if code != 0:
         raise RuntimeError(f"the {side} side failed with exit code {code}")
-    data = json.loads(out.read_text())
-    return set(data["removed"]), data["seconds"], peak / 2**20
+    return json.loads(out.read_text()), peak / 2**20
 
 
-def _agreement(a: set[str], b: set[str]) -> float:
+def agreement(a: set[str], b: set[str]) -> float:
+    """Jaccard index of two removed sets (1 when both are empty)."""
     return 1.0 if not a | b else len(a & b) / len(a | b)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="4,000 documents (a minute or two)")
-    parser.add_argument("--docs", type=int, default=100_000)
-    parser.add_argument("--side", choices=["ours", "anchor"], help=argparse.SUPPRESS)
-    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.side:
-        folder, out = Path(args.paths[0]), Path(args.paths[1])
-        removed, seconds = (run_ours if args.side == "ours" else run_anchor)(folder)
-        out.write_text(json.dumps({"removed": sorted(removed), "seconds": seconds}))
-        return
-    num_docs = 4000 if args.quick else args.docs
-    with tempfile.TemporaryDirectory(prefix="dedup-e2e-") as tmp:
-        folder = Path(tmp)
-        kinds = build_corpus(num_docs, folder)
-        ours, ours_s, ours_mb = _measured("ours", folder)
-        anchor, anchor_s, anchor_mb = _measured("anchor", folder)
+def _by_kind(kinds: dict[str, str], ours: set[str], anchor: set[str]) -> dict[str, dict]:
     by_kind = {}
     for kind in ("original", "copy", "light", "heavy"):
         ids = {d for d, k in kinds.items() if k == kind}
@@ -239,34 +262,64 @@ def main() -> None:
             "docs": len(ids),
             "removed_ours": len(ours & ids),
             "removed_anchor": len(anchor & ids),
-            "agreement": round(_agreement(ours & ids, anchor & ids), 4),
+            "agreement": round(agreement(ours & ids, anchor & ids), 4),
         }
-    agreement = _agreement(ours, anchor)
+    return by_kind
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="4,000 documents (a minute or two)")
+    parser.add_argument("--docs", type=int, default=100_000)
+    parser.add_argument("--ours-only", action="store_true", help="our side only (profiling, crash loops)")
+    parser.add_argument("--save-removed", type=Path, help="write both removed sets here (JSON)")
+    parser.add_argument("--side", choices=["ours", "anchor"], help=argparse.SUPPRESS)
+    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:
+        folder, out = Path(args.paths[0]), Path(args.paths[1])
+        result = run_ours(folder) if args.side == "ours" else run_anchor(folder)
+        out.write_text(json.dumps(result))
+        return
+    num_docs = 4000 if args.quick else args.docs
+    with tempfile.TemporaryDirectory(prefix="dedup-e2e-") as tmp:
+        folder = Path(tmp)
+        kinds = build_corpus(num_docs, folder)
+        write_documents(folder)
+        ours, ours_mb = measured("ours", folder)
+        anchor, anchor_mb = (
+            ({"removed": [], "seconds": float("nan")}, 0.0) if args.ours_only else measured("anchor", folder)
+        )
+    removed = {"ours": set(ours["removed"]), "anchor": set(anchor["removed"])}
+    if args.save_removed:
+        args.save_removed.write_text(json.dumps({k: sorted(v) for k, v in removed.items()}))
+    jaccard = agreement(removed["ours"], removed["anchor"])
     details = {
         "docs": num_docs,
-        "removed_ours": len(ours),
-        "removed_anchor": len(anchor),
-        "removed_both": len(ours & anchor),
-        "agreement_removed_jaccard": round(agreement, 4),
-        "by_kind": by_kind,
-        "ours_seconds": round(ours_s, 1),
-        "anchor_seconds": round(anchor_s, 1),
+        "removed_ours": len(removed["ours"]),
+        "removed_anchor": len(removed["anchor"]),
+        "removed_both": len(removed["ours"] & removed["anchor"]),
+        "agreement_removed_jaccard": round(jaccard, 4),
+        "by_kind": _by_kind(kinds, removed["ours"], removed["anchor"]),
+        "ours_seconds": round(ours["seconds"], 1),
+        "anchor_seconds": round(anchor["seconds"], 1),
         "peak_rss_mib_ours": round(ours_mb),
         "peak_rss_mib_anchor": round(anchor_mb),
-        "spark": {"master": "local[2]", "driver.maxResultSize": "8m", "driver.memory": "1g"},
+        "ours_peaks_mib_in_stage": ours["memory_mib"],
+        "spark": {"master": "local[2]", **OURS_CONF},
     }
     print(json.dumps(details))
-    ratio = anchor_s / ours_s
+    ratio = anchor["seconds"] / ours["seconds"]
     print(
         json.dumps(
             {
                 "benchmark": "dedup_e2e",
-                "ours": round(num_docs / ours_s, 1),
-                "anchor": round(num_docs / anchor_s, 1),
+                "ours": round(num_docs / ours["seconds"], 1),
+                "anchor": round(num_docs / anchor["seconds"], 1),
                 "unit": "documents/s (wall, 2 cores)",
                 "ratio": round(ratio, 2),
                 "target": 1.5,
-                "pass": bool(ratio >= 1.5 and agreement >= 0.99),
+                "pass": bool(ratio >= 1.5 and jaccard >= 0.99),
                 "details": details,
             }
         )
