@@ -16,7 +16,7 @@ ours). Because the smallest id of a cluster is kept, a document of the first 100
 in the large run iff its cluster holds a smaller id, which lies in the sample too; the sample's
 removed set can only differ where a cluster's members are linked through documents after it.
 The anchor is not run at a million documents (over an hour on 2 cores).
-Run: python -m benchmarks.dedup_million [--docs N] [--reference removed-100k.json]
+Run: python -m benchmarks.dedup_million [--docs N] [--reference removed-100k.json] [--save-removed F]
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--reference", type=Path, help="dedup_e2e --save-removed file at 100,000 documents")
+    parser.add_argument("--save-removed", type=Path, help="write our removed ids of the sample here (JSON)")
     parser.add_argument("--side", choices=["ours"], help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -86,6 +87,8 @@ def main() -> None:
         folder = Path(tmp)
         kinds = write_corpus(args.docs, folder)
         ours, tree_mib = measured("ours", folder, "benchmarks.dedup_million")
+    if args.save_removed:
+        args.save_removed.write_text(json.dumps(ours["removed"]))
     sample = _sample_agreement(set(ours["removed"]), args.reference)
     details = {
         "docs": args.docs,
