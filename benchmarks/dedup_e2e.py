@@ -59,6 +59,7 @@ def corpus_rows(num_docs: int, seed: int = 0, mixed: bool = False) -> Iterator[t
     if mixed:
         random.Random(seed).shuffle(segments)
     segments = segments[: max(1, num_docs // 8)]  # about 8 passes, so that every size has copies
+    vocabularies = [segment.split() or ["x"] for segment in segments]  # split once, not per replaced word
     for i in range(num_docs):
         text = segments[i % len(segments)]
         kind = "original"
@@ -74,7 +75,7 @@ def corpus_rows(num_docs: int, seed: int = 0, mixed: bool = False) -> Iterator[t
             else:
                 kind = "heavy"
                 for j in rng.sample(range(len(words)), len(words) // 2):
-                    words[j] = rng.choice(segments[rng.randrange(len(segments))].split() or ["x"])
+                    words[j] = rng.choice(vocabularies[rng.randrange(len(segments))])
             text = " ".join(words)
         yield f"d{i:07d}", kind, text
 
