@@ -17,8 +17,11 @@ Both sides: 5-word shingles, 14 bands x 8 rows, seed 1, 2 cores.
   LocalPipelineExecutor with 2 workers.
 Each side runs in its own subprocess; its peak memory is the largest summed RSS
 of its process tree (sampled every 0.2 s). Agreement is the Jaccard index of
-the two removed sets, also given per kind of document.
-Run: python -m benchmarks.dedup_e2e [--quick] [--docs N]
+the two removed sets, also given per kind of document. Our side also samples itself
+(benchmarks.scaling_probe) over the timed stage: driver Python, JVM and Python workers apart.
+The Delta table is written by the parent before our side starts (datatrove's input, the JSONL,
+likewise exists before its side starts), so neither measured process holds the whole corpus.
+Run: python -m benchmarks.dedup_e2e [--quick] [--docs N] [--ours-only] [--save-removed F] [--event-log DIR]
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def write_documents(folder: Path) -> None:
         lake.write_arrow(docs, "bench/documents", mode="append" if i else "overwrite")
 
 
-def run_ours(folder: Path, removed_below: str | None = None) -> dict:
+def run_ours(folder: Path, removed_below: str | None = None, event_log: str | None = None) -> dict:
     """The minhash_dedup stage over `bench/documents`: seconds, metrics, memory peaks, removed ids.
 
     Memory is sampled inside this process (benchmarks.scaling_probe): the driver's Python, the JVM
@@ -137,7 +140,8 @@ def run_ours(folder: Path, removed_below: str | None = None) -> dict:
     from pipelines.framework.stage import StageContext
 
     lake = Lake(folder / "lake")
-    spark = get_spark("local[2]", OURS_CONF, ui=False, app_name="bench-dedup-e2e")
+    logging = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": event_log} if event_log else {}
+    spark = get_spark("local[2]", {**OURS_CONF, **logging}, ui=False, app_name="bench-dedup-e2e")
     spark.range(1).count()  # start-up is reported, not counted
     ctx = StageContext(spark=spark, lake=lake, dataset="bench", run_id="bench", work_dir=folder / "work")
     with TreeSampler(jvm_heap_used(spark)) as sampler:
@@ -274,20 +278,22 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--ours-only", action="store_true", help="our side only (profiling, crash loops)")
     parser.add_argument("--save-removed", type=Path, help="write both removed sets here (JSON)")
+    parser.add_argument("--event-log", help="a folder for our side's Spark event log (profiling)")
     parser.add_argument("--side", choices=["ours", "anchor"], help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         folder, out = Path(args.paths[0]), Path(args.paths[1])
-        result = run_ours(folder) if args.side == "ours" else run_anchor(folder)
+        result = run_ours(folder, event_log=args.event_log) if args.side == "ours" else run_anchor(folder)
         out.write_text(json.dumps(result))
         return
     num_docs = 4000 if args.quick else args.docs
+    log_args = ["--event-log", args.event_log] if args.event_log else []
     with tempfile.TemporaryDirectory(prefix="dedup-e2e-") as tmp:
         folder = Path(tmp)
         kinds = build_corpus(num_docs, folder)
         write_documents(folder)
-        ours, ours_mb = measured("ours", folder)
+        ours, ours_mb = measured("ours", folder, "benchmarks.dedup_e2e", *log_args)
         anchor, anchor_mb = (
             ({"removed": [], "seconds": float("nan")}, 0.0) if args.ours_only else measured("anchor", folder)
         )
