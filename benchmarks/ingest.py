@@ -46,11 +46,11 @@ WARCS = (
 )
 
 
-def build_corpus(folder: Path, copies: int) -> tuple[list[Path], int]:
-    """Copy the real WARCs `copies` times; returns the files and their total bytes."""
+def build_corpus(folder: Path, copies: int, names: tuple[str, ...] = WARCS) -> tuple[list[Path], int]:
+    """Copy the real WARCs (`names`, all by default) `copies` times; returns the files and their total bytes."""
     files = []
     for copy in range(copies):
-        for name in WARCS:
+        for name in names:
             target = folder / f"{copy:03d}-{Path(name).name}"
             shutil.copyfile(DATA / name, target)
             files.append(target)
