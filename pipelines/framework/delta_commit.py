@@ -35,6 +35,7 @@ from deltalake.transaction import AddAction, CommitProperties, create_table_with
 from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import scrub
 from pipelines.framework.table_io import (
+    PlacedFiles,
     WrittenFile,
     data_file_name,
     footer_facts,
@@ -125,6 +126,10 @@ class DeltaCommits(ABC):
         open_lease(self.path(table), txn)
         return txn
 
+    def open_transaction(self, table: str) -> str:
+        """A transaction whose tasks write under the table root themselves (PlacedFiles)."""
+        return self._open(table)
+
     def staging_area(self, table: str) -> tuple[str, Location]:
         """(txn, folder) for tasks to write a future version of `table` into (see StagedFiles).
 
@@ -150,10 +155,13 @@ class DeltaCommits(ABC):
         `mode` is "overwrite" (the new version holds exactly this data; older
         versions stay readable) or "append".
         """
+        if isinstance(df, StagedFiles | PlacedFiles) and df.table != table:
+            raise ValueError(f"files staged for {df.table!r} cannot be committed to {table!r}")
         if isinstance(df, StagedFiles):
-            if df.table != table:
-                raise ValueError(f"files staged for {df.table!r} cannot be committed to {table!r}")
             return self.commit_staged(table, df.txn, metadata, mode, files=df.files)
+        if isinstance(df, PlacedFiles):
+            _check_mode(mode)
+            return self._commit_files(table, df.txn, df.schema, list(df.files), metadata, mode)
         _check_mode(mode)
         if self.spark_parquet:
             return self._write_with_spark(df, table, metadata, mode, max_records_per_file)

@@ -47,6 +47,18 @@ class WrittenFile:
     stats: str
 
 
+@dataclass(frozen=True)
+class PlacedFiles:
+    """Files a stage's tasks wrote under a table root themselves (named by `data_file_name` with the
+    txn of DeltaCommits.open_transaction), with their facts: committed without a move (on object
+    storage a copy of every byte) or a footer read. The txn's other files are removed at the commit."""
+
+    table: str
+    txn: str
+    schema: pa.Schema
+    files: tuple[WrittenFile, ...]
+
+
 def data_file_name(txn: str, tag: str) -> str:
     """Every data file carries its transaction's id last: orphan cleanup matches on it."""
     return f"part-{tag}-{txn}.parquet"

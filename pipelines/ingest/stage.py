@@ -8,9 +8,10 @@ How it runs (docs/architecture.md, "Kernels are plain Arrow; Spark distributes t
    partition with many others; a file the driver did not size counts as TASK_BYTES.
 2. One Spark job: each task reads its files with the readers of `pipelines.ingest.readers`
    (streaming remote files, resuming after dropped connections: readers/source.py)
-   and writes the rows straight into the three tables' staging folders, through the I/O layer
+   and writes the rows straight under the three tables' roots, through the I/O layer
    (pipelines/ingest/writer.py); nothing reads the input twice, nothing re-reads the
-   output to split or count it. The runner commits the staged files with delta-rs.
+   output to split or count it. The runner commits the files where they are with delta-rs
+   (PlacedFiles: no staging folder to copy from on object storage, no footer to re-read).
 3. The tasks' reports (a few rows each) give the metrics: files and bytes per source,
    rows per source and table, quarantined rows per reason, skipped records per reason,
    quarantine records folded past a file's cap per reason, `records_in` (= documents +
@@ -31,14 +32,13 @@ from dataclasses import asdict
 from functools import partial
 from typing import Any, ClassVar
 
-import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 
-from pipelines.framework.delta_commit import StagedFiles
 from pipelines.framework.spark import forward_storage_environment
 from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel
 from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import active_settings
+from pipelines.framework.table_io import PlacedFiles, WrittenFile, data_file_name, write_table_file
 from pipelines.ingest.inputs import InputSpec, ListedFile, list_input
 from pipelines.ingest.readers import CAPPED
 from pipelines.ingest.readers.base import DEFAULT_MAX_DOC_BYTES, FOLDED, SKIPPED
@@ -141,29 +141,29 @@ class Ingest(Stage):
 
     def run(self, ctx: StageContext) -> StageResult:
         files, ignored = self.listing()
-        staging = {table: ctx.lake.staging_area(ctx.table(table)) for table in self.output_tables()}
+        txns = {table: ctx.lake.open_transaction(ctx.table(table)) for table in self.output_tables()}
+        roots = {table: ctx.lake.path(ctx.table(table)) for table in txns}
         try:
-            folders = {t: Location.parse(folder) for t, (_, folder) in staging.items()}
-            report = self._read_all(ctx, files, folders)
+            report = self._read_all(ctx, files, roots, txns)
         except BaseException:
-            for table, (txn, _) in staging.items():
+            for table, txn in txns.items():  # the attempts' files under the roots, then the owners
                 ctx.lake.discard_staged(ctx.table(table), txn)
             raise
-        written: dict[str, list[str]] = {table: [] for table in staging}
+        written: dict[str, list[WrittenFile]] = {table: [] for table in txns}
         for row in report:
             if row["record"] == "file":
-                written[row["table"]].append(row["name"])
+                written[row["table"]].append(WrittenFile(row["name"], row["size"], row["n"], row["stats"]))
         tables = {}
-        for table, (txn, folder) in staging.items():
+        for table, txn in txns.items():
+            schema = TABLE_SCHEMAS[table]
             if not written[table]:  # an empty version still needs a file that carries the schema
-                empty = Location.parse(folder) / "part-empty.parquet"
-                pq.write_table(TABLE_SCHEMAS[table].empty_table(), empty.fs_path, filesystem=empty.fs)
-                written[table].append("part-empty.parquet")
-            tables[table] = StagedFiles(ctx.table(table), txn, tuple(written[table]))
+                empty = roots[table] / data_file_name(txn, "empty")
+                written[table].append(write_table_file(empty, schema.empty_table()))
+            tables[table] = PlacedFiles(ctx.table(table), txn, schema, tuple(written[table]))
         return StageResult(tables=tables, metrics=self._metrics(report, files, ignored))
 
     def _read_all(
-        self, ctx: StageContext, files: list[ListedFile], staging: dict[str, Location]
+        self, ctx: StageContext, files: list[ListedFile], roots: dict[str, Location], txns: dict[str, str]
     ) -> list[Any]:
         """One Spark job: tasks read their files and write the tables' files; their reports come back."""
         spark = ctx.spark
@@ -178,7 +178,8 @@ class Ingest(Stage):
         # do not end up last on a busy core.
         groups = [g for _, g in sorted(zip(loads, groups, strict=True), key=lambda p: -p[0]) if g]
         plan = TaskPlan(
-            staging,
+            roots,
+            txns,
             ctx.run_id,
             self.name,
             self.config.max_doc_bytes,

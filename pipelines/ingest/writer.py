@@ -1,14 +1,16 @@
 """What one Spark task of `ingest` does: read its files, write the three tables, report.
 
 Each task streams the rows of its files (pipelines.ingest.readers) into one Parquet file per
-output table, directly in that table's staging folder of the lake, and returns only a
-few small rows: the files it wrote and its row counts per (kind, source, reason). So
-one Spark job reads every input byte once and nothing is re-read to split the tables
-or to count them; the driver commits the listed files with delta-rs (Lake.write of
-StagedFiles).
+output table, directly under that table's root in the lake, named with the table's transaction
+id (table_io.data_file_name), and returns only a few small rows: the files it wrote with their
+add-action facts (size, row count, statistics) and its row counts per (kind, source, reason). So
+one Spark job reads every input byte once, nothing is re-read to split the tables or to count
+them, and the driver commits the files where they are (Lake.write of PlacedFiles): no staging
+folder, so no copy of every byte on object storage (where a move is a copy) and no footer read.
 
 File names carry the partition and attempt number: a retried or speculative attempt
-writes its own files, and only those the successful attempt reports are committed.
+writes its own files, and only those the successful attempt reports are committed (the
+transaction's other files are removed at the commit).
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import StorageSettings
+from pipelines.framework.table_io import ParquetFileWriter, WrittenFile, data_file_name
 from pipelines.ingest.readers import read_file
 from pipelines.ingest.readers.base import FOLDED, SKIPPED, FileTask
 from pipelines.ingest.readers.schema import (
@@ -36,7 +38,7 @@ from pipelines.ingest.readers.schema import (
     to_batches,
 )
 
-# A task's report: ("file", table, name, rows) for each file written and
+# A task's report: ("file", table, name, rows, size, stats) for each file written and
 # ("count", kind, source, reason, n) for each group of rows it produced.
 REPORT_SCHEMA = pa.schema(
     [
@@ -46,11 +48,10 @@ REPORT_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("reason", pa.string()),
         ("n", pa.int64()),
+        ("size", pa.int64()),
+        ("stats", pa.string()),
     ]
 )
-# Rows buffered per table before a row group is written (bounded memory, few row groups).
-ROW_GROUP_ROWS = 8192
-ROW_GROUP_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class TaskPlan:
     task's closure and needs no Python stage to turn it into rows.
     """
 
-    staging: dict[str, Location]  # table -> staging folder (local or on object storage)
+    roots: dict[str, Location]  # table -> its root (local or on object storage)
+    txns: dict[str, str]  # table -> the transaction its files are named with
     run_id: str
     stage: str
     max_doc_bytes: int
@@ -72,37 +74,24 @@ class TaskPlan:
 
 
 @dataclass
-class _TableFile:
-    """One table's Parquet file of this task attempt, opened at its first row."""
+class _TableFiles:
+    """This task attempt's file of each table, opened at the table's first row (a table without rows
+    gets no file)."""
 
-    path: Location
-    schema: pa.Schema
-    writer: pq.ParquetWriter | None = None
-    pending: list[pa.Table] = field(default_factory=list)
-    pending_rows: int = 0
-    pending_bytes: int = 0
-    rows: int = 0
+    plan: TaskPlan
+    tag: str
+    open: dict[str, ParquetFileWriter] = field(default_factory=dict)
 
-    def add(self, part: pa.Table) -> None:
-        self.pending.append(part)
-        self.pending_rows += part.num_rows
-        self.pending_bytes += part.nbytes
-        if self.pending_rows >= ROW_GROUP_ROWS or self.pending_bytes >= ROW_GROUP_BYTES:
-            self.flush()
+    def add(self, table: str, part: pa.Table) -> None:
+        if table not in self.open:
+            name = data_file_name(self.plan.txns[table], self.tag)
+            self.open[table] = ParquetFileWriter(self.plan.roots[table] / name, TABLE_SCHEMAS[table])
+        for batch in part.to_batches():
+            self.open[table].add(batch)
 
-    def flush(self) -> None:
-        if not self.pending_rows:
-            return
-        if self.writer is None:  # written through the I/O layer: a local file or one object
-            self.writer = pq.ParquetWriter(self.path.fs_path, self.schema, filesystem=self.path.fs)
-        self.writer.write_table(pa.concat_tables(self.pending))
-        self.rows += self.pending_rows
-        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
-
-    def close(self) -> None:
-        self.flush()
-        if self.writer is not None:
-            self.writer.close()
+    def close(self) -> dict[str, WrittenFile]:
+        """Finish every file (on object storage each appears now); their facts per table."""
+        return {table: writer.close() for table, writer in self.open.items()}
 
 
 def _table_part(batch: pa.RecordBatch, table: str, plan: TaskPlan) -> pa.Table:
@@ -155,25 +144,23 @@ def write_partition(batches: Iterator[pa.RecordBatch], plan: TaskPlan) -> Iterat
 
     context = TaskContext.get()
     tag = f"{context.partitionId():05d}-{context.attemptNumber()}" if context else "driver"
-    suffix = uuid.uuid4().hex[:8]
-    outputs = {
-        table: _TableFile(folder / f"part-{tag}-{suffix}.parquet", TABLE_SCHEMAS[table])
-        for table, folder in plan.staging.items()
-    }
+    outputs = _TableFiles(plan, f"{tag}-{uuid.uuid4().hex[:8]}")
     counts: Counter[tuple[str, str, str | None]] = Counter()
-    try:
-        for batch in to_batches(_counted(_file_tasks(batches, plan), counts)):
-            for table, out in outputs.items():
-                part = _table_part(batch, table, plan)
-                if part.num_rows:
-                    out.add(part)
-    finally:
-        for out in outputs.values():
-            out.close()
+    for batch in to_batches(_counted(_file_tasks(batches, plan), counts)):
+        for table in plan.roots:
+            part = _table_part(batch, table, plan)
+            if part.num_rows:
+                outputs.add(table, part)
     report = [
-        {"record": "file", "table": table, "name": out.path.name, "n": out.rows}
-        for table, out in outputs.items()
-        if out.rows
+        {
+            "record": "file",
+            "table": table,
+            "name": w.name,
+            "n": w.num_records,
+            "size": w.size,
+            "stats": w.stats,
+        }
+        for table, w in outputs.close().items()
     ]
     report += [
         {"record": "count", "table": kind, "source": source, "reason": reason, "n": n}
