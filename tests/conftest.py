@@ -71,4 +71,4 @@ def stage_ctx(spark, lake, tmp_path: Path):
     )
 
 
-pytest_plugins = ["tests.s3_server"]
+pytest_plugins = ["tests.s3_server", "tests.azurite_server", "tests.gcs_server"]

@@ -46,13 +46,17 @@ STORAGE_VARIABLES = (
     "AZURE_STORAGE_ACCOUNT_NAME",
     "AZURE_STORAGE_ACCOUNT",
     "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ENDPOINT",
+    "AZURE_ALLOW_HTTP",
     "GOOGLE_APPLICATION_CREDENTIALS",
+    "STORAGE_EMULATOR_HOST",
+    "GOOGLE_ALLOW_HTTP",
 )
 
 
 def storage_environment() -> dict[str, str]:
     """The storage variables set in this process (values may be secrets: never log them)."""
-    names = (*STORAGE_VARIABLES, *active_settings().secret_names())
+    names = (*STORAGE_VARIABLES, *active_settings().variable_names())
     return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 

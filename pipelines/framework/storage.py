@@ -279,7 +279,10 @@ class Location:
             dest.parent.make_dirs()
             os.replace(self.url, dest.url)
             return
-        self._call("move", lambda: self.fs.move(self.fs_path, dest.fs_path))
+        # Copy then delete, spelled out: pyarrow's Move is that on S3 and GCS, but is not implemented
+        # for Azure accounts without a hierarchical namespace (the default kind, and Azurite).
+        self._call("move", lambda: self.fs.copy_file(self.fs_path, dest.fs_path))
+        self._call("move", lambda: self.fs.delete_file(self.fs_path))
 
     def delete(self) -> None:
         """Remove the file; an absent file is not an error."""
@@ -296,18 +299,18 @@ class Location:
         if self.is_local or self.scheme in HTTP_SCHEMES:
             return
         bucket = self.fs_path.split("/", 1)[0]
-        endpoint = self.settings.resolved_endpoint() or "the provider's default endpoint"
+        endpoint = self.settings.resolved_endpoint(self.scheme) or "the provider's default endpoint"
+        hint = self.settings.setup_hint(self.scheme)
         try:
             info = self.fs.get_file_info(bucket)
         except OSError as exc:
             raise StorageError(
-                f"cannot reach {self.url} at {endpoint}: {scrub(str(exc), self.settings)}. "
-                "Set AWS_ENDPOINT_URL (or storage.endpoint), AWS_REGION and the credential variables."
+                f"cannot reach {self.url} at {endpoint}: {scrub(str(exc), self.settings)}. {hint}"
             ) from None
         if info.type == pa_fs.FileType.NotFound:
             raise StorageError(
-                f"bucket {bucket!r} of {self.url} does not exist at {endpoint}: create it, or fix the lake URL "
-                "or AWS_ENDPOINT_URL (storage.endpoint)"
+                f"bucket {bucket!r} of {self.url} does not exist at {endpoint}: create it, or fix the lake URL. "
+                f"{hint}"
             )
 
     def delete_tree(self) -> None:

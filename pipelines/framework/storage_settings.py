@@ -39,8 +39,22 @@ class StorageSettings(BaseModel):
     secret_key_env: str = "AWS_SECRET_ACCESS_KEY"
     session_token_env: str = "AWS_SESSION_TOKEN"
     retries: int = 4
+    # Azure (az://): the account's blob endpoint, e.g. http://127.0.0.1:10000/ACCOUNT for Azurite.
+    azure_endpoint: str | None = None
+    azure_account_env: str = "AZURE_STORAGE_ACCOUNT_NAME"
+    azure_key_env: str = "AZURE_STORAGE_ACCOUNT_KEY"
+    # GCS (gs://): an endpoint other than Google's (an emulator); the variable naming a key file.
+    gcs_endpoint: str | None = None
+    gcs_credentials_env: str = "GOOGLE_APPLICATION_CREDENTIALS"
 
-    @field_validator("access_key_env", "secret_key_env", "session_token_env")
+    @field_validator(
+        "access_key_env",
+        "secret_key_env",
+        "session_token_env",
+        "azure_account_env",
+        "azure_key_env",
+        "gcs_credentials_env",
+    )
     @classmethod
     def _variable_name(cls, value: str) -> str:
         if not ENV_NAME.match(value):
@@ -50,7 +64,12 @@ class StorageSettings(BaseModel):
             )
         return value
 
-    def resolved_endpoint(self) -> str | None:
+    def resolved_endpoint(self, scheme: str = "s3") -> str | None:
+        """The endpoint for `scheme`: the spec's setting for that provider, else its variable."""
+        if scheme == "az":
+            return self.azure_endpoint or os.environ.get("AZURE_STORAGE_ENDPOINT")
+        if scheme == "gs":
+            return self.gcs_endpoint or os.environ.get("STORAGE_EMULATOR_HOST")
         return self.endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
 
     def resolved_region(self) -> str:
@@ -58,14 +77,37 @@ class StorageSettings(BaseModel):
             self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         )
 
-    def resolved_allow_http(self) -> bool:
+    def resolved_allow_http(self, scheme: str = "s3") -> bool:
         if self.allow_http is not None:
             return self.allow_http
-        return os.environ.get("AWS_ALLOW_HTTP", "").strip().lower() in ("1", "true", "yes")
+        return os.environ.get(self.allow_http_variable(scheme), "").strip().lower() in ("1", "true", "yes")
+
+    @staticmethod
+    def allow_http_variable(scheme: str) -> str:
+        """The provider's variable for plain http, as delta-rs's object_store reads it too."""
+        return {"az": "AZURE_ALLOW_HTTP", "gs": "GOOGLE_ALLOW_HTTP"}.get(scheme, "AWS_ALLOW_HTTP")
+
+    def setup_hint(self, scheme: str) -> str:
+        """What to set to reach `scheme`'s storage, for error messages (variable names only)."""
+        if scheme == "az":
+            return (
+                f"Set AZURE_STORAGE_ENDPOINT (or storage.azure_endpoint) for a non-Azure server, "
+                f"{self.azure_account_env} and {self.azure_key_env}."
+            )
+        if scheme == "gs":
+            return (
+                "Set STORAGE_EMULATOR_HOST (or storage.gcs_endpoint) for a non-Google server, "
+                f"else {self.gcs_credentials_env}."
+            )
+        return "Set AWS_ENDPOINT_URL (or storage.endpoint), AWS_REGION and the credential variables."
 
     def secret_names(self) -> tuple[str, ...]:
         """The environment variables whose values must never leave the process."""
-        return (self.access_key_env, self.secret_key_env, self.session_token_env)
+        return (self.access_key_env, self.secret_key_env, self.session_token_env, self.azure_key_env)
+
+    def variable_names(self) -> tuple[str, ...]:
+        """Every variable these settings read credentials from (what executors need forwarded)."""
+        return (*self.secret_names(), self.azure_account_env, self.gcs_credentials_env)
 
     def credentials(self) -> dict[str, str]:
         names = {"access_key": self.access_key_env, "secret_key": self.secret_key_env}
@@ -101,29 +143,31 @@ def filesystem(scheme: str, settings: StorageSettings) -> Any:
     What the environment says today is part of the key: a changed endpoint or a rotated key builds
     a new client.
     """
-    if scheme != "s3":
-        return _filesystem(scheme, settings, ())
-    resolved = (settings.resolved_endpoint(), settings.resolved_region(), settings.resolved_allow_http())
-    return _filesystem(scheme, settings, (resolved, *sorted(settings.credentials().items())))
+    if scheme == "s3":
+        resolved = (settings.resolved_endpoint(), settings.resolved_region(), settings.resolved_allow_http())
+        return _filesystem(scheme, settings, (resolved, *sorted(settings.credentials().items())))
+    if scheme in ("az", "gs"):
+        names = (settings.azure_account_env, settings.azure_key_env, settings.gcs_credentials_env)
+        values = tuple(os.environ.get(name) for name in names)
+        resolved = (settings.resolved_endpoint(scheme), settings.resolved_allow_http(scheme))
+        return _filesystem(scheme, settings, (resolved, values))
+    return _filesystem(scheme, settings, ())
 
 
 @lru_cache(maxsize=16)
 def _filesystem(scheme: str, settings: StorageSettings, environment: tuple[Any, ...]) -> Any:
     """One filesystem per process, scheme, settings and environment."""
-    creds = dict(environment[1:])
+    # Imported here: storage_cloud builds on this module's settings and error.
+    from pipelines.framework import storage_cloud
+
     if scheme == "file":
         return pa_fs.LocalFileSystem()
     if scheme == "s3":
-        return _s3(settings, creds)
+        return _s3(settings, dict(environment[1:]))
     if scheme == "gs":
-        return pa_fs.GcsFileSystem(retry_time_limit=None)
+        return storage_cloud.gcs_filesystem(settings)
     if scheme == "az":
-        account = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME") or os.environ.get("AZURE_STORAGE_ACCOUNT")
-        if not account:
-            raise StorageError("az:// needs AZURE_STORAGE_ACCOUNT_NAME (and AZURE_STORAGE_ACCOUNT_KEY) set")
-        return pa_fs.AzureFileSystem(
-            account_name=account, account_key=os.environ.get("AZURE_STORAGE_ACCOUNT_KEY")
-        )
+        return storage_cloud.azure_filesystem(settings)
     raise StorageError(f"{scheme}:// has no filesystem")
 
 
@@ -153,6 +197,12 @@ def _s3(settings: StorageSettings, creds: dict[str, str]) -> Any:
 
 def delta_storage_options(scheme: str, settings: StorageSettings) -> dict[str, str]:
     """Options for delta-rs. They hold credentials: pass them to deltalake only, never print them."""
+    from pipelines.framework import storage_cloud  # builds on this module (see _filesystem)
+
+    if scheme == "az":
+        return storage_cloud.azure_delta_options(settings)
+    if scheme == "gs":
+        return storage_cloud.gcs_delta_options(settings)
     if scheme != "s3":
         return {}
     options = {"conditional_put": "etag"}

@@ -1,0 +1,172 @@
+"""The lake on az:// against Azurite on loopback: the I/O layer, commits, races, orphans, a Spark run.
+
+Every byte goes over HTTP, signed with the account key: data files and owner files through pyarrow's
+AzureFileSystem, commits through delta-rs's object store (Azure's own put-if-absent decides races).
+The only settings are the four variables the `azurite` fixture exports, as a user would set them.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from pipelines.framework.delta_commit import STAGING
+from pipelines.framework.lake import Lake, TableMissingError
+from pipelines.framework.runrecord import list_runs
+from pipelines.framework.storage import Location, StorageError
+from tests.azurite_server import ACCOUNT_KEY
+from tests.cli_run import refinery
+from tests.pipelines.test_lake import _writer
+from tests.pipelines.test_runner_s3 import MARK, MARKED, _run, _source, _spec
+
+# The I/O layer's own tests, run here against az:// (pytest collects them again with `root` below).
+from tests.pipelines.test_storage import (  # noqa: F401
+    test_streams_round_trip_and_locations_pickle,
+    test_write_read_list_glob_move_delete,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def root(az_container) -> Location:
+    return Location.parse(f"az://{az_container}/root")
+
+
+@pytest.fixture()
+def az_lake(az_container) -> Lake:
+    return Lake(f"az://{az_container}/lake")
+
+
+def assert_no_key(blobs: dict[str, bytes]) -> None:
+    for name, body in blobs.items():
+        assert ACCOUNT_KEY.encode() not in body, name
+
+
+def _texts(shared_data: Path) -> list[str]:
+    path = shared_data / "web" / "datajuicer_pretrain_source_samples" / "redpajama-c4-refined.jsonl"
+    return [json.loads(line)["text"] for line in path.read_text().splitlines() if line]
+
+
+def test_write_read_append_time_travel_on_az(spark, az_lake, azurite, az_container, shared_data):
+    texts = _texts(shared_data)
+    df = spark.createDataFrame([(t, len(t)) for t in texts], "text string, chars long").repartition(3)
+    first = az_lake.write(df, "d/docs", {"stage": "load", "run_id": "r1"})
+    assert (first.version, first.num_records, first.num_files) == (0, len(texts), 3)
+    second = az_lake.write(df.limit(3), "d/docs", {"stage": "trim"})
+    appended = az_lake.write(df.limit(2), "d/docs", mode="append")
+    assert (second.version, appended.version) == (1, 2)
+    assert az_lake.read(spark, "d/docs").count() == 5
+    assert sorted(r.text for r in az_lake.read(spark, "d/docs", version=0).collect()) == sorted(texts)
+    assert (az_lake.rows_added("d/docs", 1), az_lake.rows_added("d/docs", 2)) == (3, 2)
+    assert az_lake.find_commit("d/docs", {"stage": "load"}) == 0
+    assert az_lake.dataset("d/docs", 0).to_table().num_rows == len(texts)
+    az_lake.write_arrow(pa.table({"x": [1, 2]}), "other/t", {})
+    assert az_lake.tables() == ["d/docs", "other/t"]
+    with pytest.raises(TableMissingError, match="no table"):
+        az_lake.delta("d/nothing")
+    blobs = azurite.blobs(az_container)
+    data_files = [k for k in blobs if k.startswith(f"{az_container}/lake/d/docs/") and k.endswith(".parquet")]
+    assert len(data_files) == 3 + 1 + 1  # every version's files, named per transaction
+    assert any("/lake/d/docs/_delta_log/00000000000000000002.json" in k for k in blobs)
+    assert not [k for k in blobs if f"/{STAGING}/" in k]  # committed: no owner file left
+    assert_no_key(blobs)
+
+
+def test_racing_writers_on_az_end_in_commits_or_clear_conflicts(az_lake):
+    az_lake.write_arrow(pa.table({"w": [0]}), "d/shared", {"stage": "init"})
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        results = manager.list()
+        procs = [ctx.Process(target=_writer, args=(az_lake.root.url, w, 5, results)) for w in (1, 2, 3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(300)
+        outcomes = list(results)
+    assert len(outcomes) == 15 and set(outcomes) <= {"ok", "conflict"}
+    history = az_lake.history("d/shared")
+    assert len(history) == 1 + outcomes.count("ok")
+    for commit in history:  # every version readable and one writer's rows only
+        table = az_lake.dataset("d/shared", int(commit["version"])).to_table()
+        assert len(set(table.column("w").to_pylist())) == 1
+    az_lake.clean_orphans("d/shared")
+    referenced = set()
+    for commit in history:
+        referenced |= {
+            os.path.basename(u) for u in az_lake.delta("d/shared", int(commit["version"])).file_uris()
+        }
+    assert {e.location.name for e in az_lake.path("d/shared").glob("*.parquet")} == referenced
+
+
+def test_killed_writer_on_az_is_invisible_and_cleaned(az_lake):
+    az_lake.write_arrow(pa.table({"x": [1, 2, 3]}), "d/t", {"stage": "first"})
+    script = textwrap.dedent(
+        f"""
+        import pyarrow as pa
+        from pipelines.framework.lake import Lake
+        Lake({az_lake.root.url!r}).write_arrow(pa.table({{"x": list(range(100))}}), "d/t", {{}})
+        """
+    )
+    env = {**os.environ, "REFINERY_FAULT": "before_commit:d/t", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]  # SIGKILL at the injected fault point
+    assert (az_lake.version("d/t"), az_lake.num_records("d/t")) == (0, 3)
+    assert len(az_lake.path("d/t").glob("*.parquet")) == 2  # committed + written-but-uncommitted
+    assert len(az_lake.clean_orphans("d/t")) == 1
+    assert len(az_lake.path("d/t").glob("*.parquet")) == 1
+    assert az_lake.dataset("d/t").to_table().column("x").to_pylist() == [1, 2, 3]
+
+
+def test_missing_container_wrong_endpoint_and_plain_http_fail_naming_what_to_set(azurite, monkeypatch):
+    with pytest.raises(StorageError, match=r"bucket 'no-such-container' of az://no-such-container/lake"):
+        Location.parse("az://no-such-container/lake").require_reachable()
+    monkeypatch.setenv("AZURE_ALLOW_HTTP", "false")
+    with pytest.raises(StorageError, match="AZURE_ALLOW_HTTP=true"):
+        _ = Location.parse("az://c/lake").fs
+    monkeypatch.setenv("AZURE_ALLOW_HTTP", "true")
+    monkeypatch.setenv("AZURE_STORAGE_ENDPOINT", "http://127.0.0.1:9/refineryaz")
+    with pytest.raises(
+        StorageError, match=r"cannot reach az://c/lake at http://127.0.0.1:9.*AZURE_STORAGE_ENDPOINT"
+    ) as err:
+        Location.parse("az://c/lake").require_reachable()
+    assert ACCOUNT_KEY not in str(err.value)
+    monkeypatch.setenv("AZURE_STORAGE_ENDPOINT", "http://127.0.0.1:9/other")
+    with pytest.raises(StorageError, match="names account 'other'"):
+        _ = Location.parse("az://c/lake").fs
+
+
+def test_runner_on_az_equals_local_disk_and_leaks_no_key(
+    spark, tmp_path, shared_data, azurite, az_container, monkeypatch
+):
+    """A real Spark job (load JSONL, mark short documents) with its lake on az://, then the CLI on it."""
+    monkeypatch.setenv("REFINERY_CODE_VERSION", "pinned-for-this-test")
+    lake_url = f"az://{az_container}/lake"
+    on_az = _run(_spec(tmp_path, _source(shared_data), lake_url), spark)
+    on_disk = _run(_spec(tmp_path, _source(shared_data), str(tmp_path / "local"), "local"), spark)
+    assert [s.status for s in on_az.stages] == ["succeeded", "succeeded"]
+    assert on_az.stage(MARK).reconciled is True
+    a = Lake(lake_url).read(spark, MARKED).orderBy("doc_id").collect()
+    b = Lake(tmp_path / "local").read(spark, MARKED).orderBy("doc_id").collect()
+    assert a == b and len(a) == on_disk.stage(MARK).rows_in > 0
+    (record,) = list_runs(lake_url)
+    assert record.status == "succeeded" and record.lake == lake_url
+    outputs = [
+        refinery(*args, timeout=300)
+        for args in (("runs", "--lake", lake_url), ("tables", "--lake", lake_url))
+    ]
+    for ran in outputs:
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        assert ACCOUNT_KEY not in ran.stdout + ran.stderr
+    assert MARKED in outputs[1].stdout
+    blobs = azurite.blobs(az_container)
+    assert any(k.endswith("/run.json") for k in blobs)
+    assert_no_key(blobs)
