@@ -215,6 +215,13 @@ class Location:
 
     def children(self) -> list[Location]:
         """Direct sub-folders (on object storage: common prefixes)."""
+        if self.scheme == "gs":
+            # pyarrow's GCS listing reports a sub-folder only where a marker object names it, and
+            # nothing here writes markers: derive the folders from the files below, at the cost of
+            # listing all of them (one request per thousand).
+            below = (e.location.relative_to(self).split("/", 1) for e in self.list())
+            names = {parts[0] for parts in below if len(parts) == 2}
+            return sorted((self / name for name in names), key=lambda loc: loc.url)
         selector = pa_fs.FileSelector(self.fs_path, recursive=False, allow_not_found=True)
         infos = self._call("list", lambda: self.fs.get_file_info(selector))
         return sorted(
@@ -316,6 +323,11 @@ class Location:
     def delete_tree(self) -> None:
         """Remove the folder and everything below it; an absent folder is not an error."""
         if self._info().type == pa_fs.FileType.NotFound:
+            return
+        if self.scheme == "gs":
+            # pyarrow's GCS DeleteDir ends by deleting the folder's marker object, and fails where
+            # there is none (nothing here writes markers): remove what is below instead.
+            self._call("delete", lambda: self.fs.delete_dir_contents(self.fs_path, missing_dir_ok=True))
             return
         self._call("delete", lambda: self.fs.delete_dir(self.fs_path))
 
