@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 import sysconfig
+from collections import Counter
 from pathlib import Path
 
+import deltalake
 import pytest
 import yaml
 
+from jobs.report import load_run_report
+from pipelines.framework.drop_reason import DROP_REASON
 from tests.cli_run import refinery
 from tests.pipelines.table_hashes import lake_hashes
 
@@ -75,6 +79,8 @@ def test_demo_job_runs_every_stage(tmp_path):
     recorded = json.loads((REPO / "tests/data/demo_table_hashes.json").read_text())
     assert lake_hashes(lake / "demo") == recorded
 
+    _assert_kept_languages(demo, lake, record["run_id"], tmp_path / "report.html")
+
     final = record["stages"][-2]  # augment: every curated row is still there, dropped or kept
     assert final["kept"] > 0 and final["dropped"]
 
@@ -88,6 +94,39 @@ def test_demo_job_runs_every_stage(tmp_path):
     assert again.returncode == 0
     rerun = json.loads(_cli("show", "latest", "--lake", str(lake), "--json").stdout)
     assert {s["status"] for s in rerun["stages"]} == {"skipped"}
+
+
+def _kept_and_dropped(table: Path, version: int | None = None) -> dict[str | None, Counter[bool]]:
+    rows = deltalake.DeltaTable(table, version=version).to_pyarrow_table(columns=["lang", DROP_REASON])
+    counts: dict[str | None, Counter[bool]] = {}
+    for row in rows.to_pylist():
+        counts.setdefault(row["lang"], Counter())[row[DROP_REASON] is None] += 1
+    return counts
+
+
+def _assert_kept_languages(demo: dict, lake: Path, run_id: str, html: Path) -> None:
+    """Issue 16: the demo keeps two non-English languages (decide's list names them), both have kept
+    documents in the final table, and the run's report gives each one's kept and dropped counts."""
+    decide = next(stage["params"] for stage in demo["stages"] if stage["stage"] == "decide")
+    others = [lang for lang in decide["languages"] if lang != "en"]
+    assert len(others) == 2, decide["languages"]
+    final = _kept_and_dropped(lake / "demo" / "augmented")
+    assert all(final.get(lang, Counter())[True] > 0 for lang in others), final
+
+    made = _cli("report", run_id, "--lake", str(lake), "--master", "local[2]", "-o", str(html))
+    assert made.returncode == 0, made.stderr[-3000:]
+    section = load_run_report(lake, run_id)["languages"]
+    table, version = section["table"].rsplit("@", 1)
+    counted = _kept_and_dropped(lake / table, int(version))
+    shown = {entry["lang"]: entry for entry in section["languages"]}
+    page = html.read_text(encoding="utf-8")
+    for lang in others:
+        entry = shown[lang]
+        assert entry["kept"] == counted[lang][True] > 0 and entry["dropped"] == counted[lang][False], entry
+        assert (
+            f'<tr><td>{lang}</td><td class="num">{entry["docs"]}</td>'
+            f'<td class="num">{entry["kept"]}</td><td class="num">{entry["dropped"]}</td>'
+        ) in page
 
 
 def _clone_venv(clone: Path) -> Path:
