@@ -22,6 +22,7 @@ from pipelines.framework.delta_commit import STAGING
 from pipelines.framework.lake import Lake, TableMissingError
 from pipelines.framework.runrecord import list_runs
 from pipelines.framework.storage import Location, StorageError
+from pipelines.framework.storage_settings import scrub
 from tests.azurite_server import ACCOUNT_KEY
 from tests.cli_run import refinery
 from tests.pipelines.test_lake import _writer
@@ -139,6 +140,7 @@ def test_missing_container_wrong_endpoint_and_plain_http_fail_naming_what_to_set
     ) as err:
         Location.parse("az://c/lake").require_reachable()
     assert ACCOUNT_KEY not in str(err.value)
+    assert scrub(f"signed with {ACCOUNT_KEY}") == "signed with ***"
     monkeypatch.setenv("AZURE_STORAGE_ENDPOINT", "http://127.0.0.1:9/other")
     with pytest.raises(StorageError, match="names account 'other'"):
         _ = Location.parse("az://c/lake").fs
