@@ -1,12 +1,11 @@
 """How each stage's cost grows with the corpus: the main pipeline at N, 4N and 16N documents (issue 19).
 
-Corpus per size (built from ../shared/data/web, deterministic): k*N documents of the near-dedup
-benchmark's corpus (`benchmarks.dedup_e2e.build_corpus`: real page text in 200-word segments, about
-8 passes of natural and perturbed copies at every size, so the duplicate structure does not change
-with k; `mixed=True`: the segments are drawn from all pages alike, so the share of English, which
-decide keeps, does not change with k either) as JSONL, plus k*C copies of the real WARCs
-(`benchmarks.ingest.build_corpus`). A "fixed" run (N/32 documents and the one-page whirlwind WARC)
-measures each stage's cost on an almost empty input in the same benchmark run.
+Corpus per size (built from ../shared/data/web, deterministic): k*N documents of
+`benchmarks.scaling_corpus` (real English page text in windows of whole lines that decide keeps, 80%
+distinct documents, 15% near-duplicates, 5% exact copies, by a seeded roll per document, so the mix
+does not change with k and every stage works on most rows at every size) as JSONL, plus k*C copies
+of the real WARCs (`benchmarks.ingest.build_corpus`). A "fixed" run (N/32 documents and the one-page
+whirlwind WARC) measures each stage's cost on an almost empty input in the same benchmark run.
 
 Each size runs in its own process and its own Spark session (local[2], the project's defaults,
 `spark.driver.maxResultSize` 64m), through the real runner (`Runner`, row accounting included):
@@ -39,7 +38,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from benchmarks import dedup_e2e, ingest
+from benchmarks import ingest, scaling_corpus
 from benchmarks.scaling_report import growth, write_report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,10 +76,8 @@ def job_spec(folder: Path, model: Path) -> dict:
                     "output": "decided",
                     "annotators": ["langid", "gopher", "c4", "fineweb", "minhash"],
                     "signal_languages": ["en"],
-                    # Gopher's rules only: the corpus's 200-word segments are one line cut mid-sentence,
-                    # which C4's and FineWeb's line rules drop (almost) all of, leaving later stages
-                    # nothing to work on.
-                    "decide": {"languages": ["en"], "presets": ["gopher"]},
+                    # the rules the corpus was drawn with (scaling_corpus keeps the windows these keep)
+                    "decide": scaling_corpus.DECIDE,
                 },
             },
             {"stage": "exact_dedup", "params": {"input": "decided", "output": "deduped"}},
@@ -208,8 +205,9 @@ def run_size(folder: Path, model: Path, ner_fraction: float, out: Path) -> None:
 
 
 def build_size(folder: Path, docs: int, warc_copies: int) -> None:
-    """One size's input: `docs` near-dedup corpus documents and `warc_copies` copies of the real WARCs."""
-    dedup_e2e.build_corpus(docs, folder, mixed=True)
+    """One size's input: `docs` JSONL documents and `warc_copies` copies of the real WARCs."""
+    kinds = scaling_corpus.build_corpus(docs, folder)
+    print(f"{folder.name}: corpus {kinds}", file=sys.stderr, flush=True)
     (folder / "warcs").mkdir()
     if warc_copies:
         ingest.build_corpus(folder / "warcs", warc_copies)
