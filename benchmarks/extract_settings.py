@@ -33,7 +33,6 @@ SETTINGS: dict[str, dict[str, bool]] = {
     "default": {},
     "fast": {"fast": True},
     "favor_precision": {"favor_precision": True},
-    "favor_recall": {"favor_recall": True},
     "fast+favor_precision": {"fast": True, "favor_precision": True},
 }
 
