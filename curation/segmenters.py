@@ -24,6 +24,7 @@ import regex
 
 from curation.sentencizer import sentence_count, with_gaps
 from curation.signals import TERMINAL_PUNCTUATION
+from curation.thai_sentences import sentence_count as thai_sentence_count
 
 JA_MAX_BYTES = 40_000  # SudachiPy refuses inputs of about 49 KB; datatrove cuts Japanese at 40,000 bytes
 KO_LONG_NUMBER = re.compile("[0-9,]{20,}")  # kiwi mis-handles very long digit runs (datatrove drops them too)
@@ -168,9 +169,7 @@ class Thai(Segmenter):
         return stripped(word_tokenize(text, keep_whitespace=False, engine="newmm-safe"))
 
     def sentence_count(self, line: str) -> int:
-        from pythainlp.tokenize import sent_tokenize
-
-        return len(stripped(sent_tokenize(line)))
+        return thai_sentence_count(line)
 
 
 class Korean(Segmenter):

@@ -66,3 +66,37 @@ def test_tibetan_without_its_dialect_pack_fails_at_start_not_by_downloading():
     with pytest.raises(RuntimeError, match="leave bo out of signal_languages"):
         split_words("བཀྲ་ཤིས་བདེ་ལེགས།", "bo")
     assert not Tibetan.dialect_pack().exists()
+
+
+def test_spacy_words_are_the_same_cold_warm_and_across_a_cache_clear(web_texts, monkeypatch):
+    """The per-chunk memo gives spaCy's words whether a chunk is new, cached, or evicted mid-document."""
+    import spacy
+
+    from curation import words as words_module
+
+    nlp = spacy.blank("en")
+    texts = web_texts[:30]
+    expected = [[t.text.strip() for t in nlp(text) if t.text.strip()] for text in texts]
+    monkeypatch.setattr(words_module, "MAX_CACHED_CHUNKS", 50)  # clears on most documents
+    tokenizer = words_module.ChunkTokenizer("en")
+    assert [tokenizer.words(text) for text in texts] == expected
+    assert [tokenizer.words(text) for text in texts] == expected
+
+
+def test_thai_sentence_count_is_crfcuts_on_real_thai(shared_data):
+    """Our crfcut count (no sentence strings built) equals `len(stripped(sent_tokenize(line)))`, and its
+    features equal crfcut's, on lingua's Thai sentences alone and run together as paragraphs."""
+    from pythainlp.tokenize import crfcut, sent_tokenize
+
+    from curation.segmenters import stripped
+    from curation.thai_sentences import crf_features, sentence_count
+    from tests.curation.multilingual_docs import lingua_sentences
+
+    sentences = lingua_sentences(shared_data, "th")
+    lines = sentences[:300] + [" ".join(sentences[i : i + 5]) for i in range(300, len(sentences), 5)]
+    lines += ["", "ครับ  ครับ", "  ครับ.", "!?"]
+    assert [sentence_count(line) for line in lines] == [len(stripped(sent_tokenize(line))) for line in lines]
+    for line in lines[::10]:
+        tokens = crfcut.word_tokenize(line)
+        assert crf_features(tokens) == crfcut._extract_features(tokens)
+    assert max(sentence_count(line) for line in lines) > 1  # the paragraphs do split
