@@ -172,3 +172,18 @@ def test_runner_on_az_equals_local_disk_and_leaks_no_key(
     blobs = azurite.blobs(az_container)
     assert any(k.endswith("/run.json") for k in blobs)
     assert_no_key(blobs)
+
+
+def test_a_failed_run_on_az_shows_the_key_nowhere(tmp_path, azurite, az_container):
+    """A run failing on a path that quotes the key: terminal, record and error file show `***`."""
+    lake_url = f"az://{az_container}/lake"
+    bad = refinery(
+        "run", str(_spec(tmp_path, f"/nonexistent/{ACCOUNT_KEY}.jsonl", lake_url, "bad")), timeout=600
+    )
+    assert bad.returncode == 1
+    assert "***" in bad.stderr and ACCOUNT_KEY not in bad.stdout + bad.stderr
+    (failed,) = list_runs(lake_url)
+    assert failed.status == "failed" and failed.error and "***" in failed.error
+    blobs = azurite.blobs(az_container)
+    assert any(k.endswith("/error.txt") for k in blobs)
+    assert_no_key(blobs)
