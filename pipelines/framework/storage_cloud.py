@@ -52,6 +52,24 @@ def azure_account(settings: StorageSettings) -> str:
     return account
 
 
+def azure_authority(endpoint: str, account: str, settings: StorageSettings) -> tuple[str, str]:
+    """(scheme, authority) as pyarrow takes them, from the account's blob endpoint URL."""
+    scheme, host, path = checked_endpoint(endpoint, "az", settings)
+    if path:  # path-style: http://host:port/ACCOUNT
+        if path != account:
+            raise StorageError(
+                f"the az:// endpoint {endpoint} names account {path!r}, but "
+                f"{settings.azure_account_env} says {account!r}"
+            )
+        return scheme, host
+    if host.startswith(f"{account}."):  # https://ACCOUNT.blob.core.windows.net
+        return scheme, host[len(account) :]
+    raise StorageError(
+        f"the az:// endpoint {endpoint} names no account: use https://{account}.<blob host> "
+        f"or, for Azurite and other path-style servers, http://host:port/{account}"
+    )
+
+
 def azure_filesystem(settings: StorageSettings) -> Any:
     account = azure_account(settings)
     kwargs: dict[str, Any] = {"account_name": account}
@@ -60,23 +78,9 @@ def azure_filesystem(settings: StorageSettings) -> Any:
         kwargs["account_key"] = key
     endpoint = settings.resolved_endpoint("az")
     if endpoint:
-        scheme, host, path = checked_endpoint(endpoint, "az", settings)
-        if path:  # path-style: http://host:port/ACCOUNT
-            if path != account:
-                raise StorageError(
-                    f"the az:// endpoint {endpoint} names account {path!r}, but "
-                    f"{settings.azure_account_env} says {account!r}"
-                )
-            authority = host
-        elif host.startswith(f"{account}."):  # https://ACCOUNT.blob.core.windows.net
-            authority = host[len(account) :]
-        else:
-            raise StorageError(
-                f"the az:// endpoint {endpoint} names no account: use https://{account}.<blob host> "
-                f"or, for Azurite and other path-style servers, http://host:port/{account}"
-            )
-        # The data-lake (dfs) service answers on the same authority in every emulator and for
-        # custom endpoints; pyarrow asks it whether the account has a hierarchical namespace.
+        scheme, authority = azure_authority(endpoint, account, settings)
+        # pyarrow also asks the data-lake (dfs) service whether the account has a hierarchical
+        # namespace: Azure serves it on the `.dfs.` host, emulators on the blob authority itself.
         kwargs.update(
             blob_storage_authority=authority,
             blob_storage_scheme=scheme,
@@ -93,7 +97,7 @@ def azure_delta_options(settings: StorageSettings) -> dict[str, str]:
         options["azure_storage_account_key"] = key
     endpoint = settings.resolved_endpoint("az")
     if endpoint:
-        checked_endpoint(endpoint, "az", settings)
+        azure_authority(endpoint, options["azure_storage_account_name"], settings)  # the same checks
         options["azure_endpoint"] = endpoint
     options["allow_http"] = str(settings.resolved_allow_http("az")).lower()
     return options

@@ -22,7 +22,8 @@ from pipelines.framework.delta_commit import STAGING
 from pipelines.framework.lake import Lake, TableMissingError
 from pipelines.framework.runrecord import list_runs
 from pipelines.framework.storage import Location, StorageError
-from pipelines.framework.storage_settings import scrub
+from pipelines.framework.storage_cloud import azure_authority
+from pipelines.framework.storage_settings import StorageSettings, scrub
 from tests.azurite_server import ACCOUNT_KEY
 from tests.cli_run import refinery
 from tests.pipelines.test_lake import _writer
@@ -187,3 +188,15 @@ def test_a_failed_run_on_az_shows_the_key_nowhere(tmp_path, azurite, az_containe
     blobs = azurite.blobs(az_container)
     assert any(k.endswith("/error.txt") for k in blobs)
     assert_no_key(blobs)
+
+
+def test_azure_endpoints_path_style_and_virtual_host():
+    """Azurite's path-style URL and Azure's own host name give pyarrow the authority it expects."""
+    settings = StorageSettings(allow_http=True)
+    assert azure_authority("http://127.0.0.1:10000/acct", "acct", settings) == ("http", "127.0.0.1:10000")
+    assert azure_authority("https://acct.blob.core.windows.net", "acct", settings) == (
+        "https",
+        ".blob.core.windows.net",
+    )
+    with pytest.raises(StorageError, match="names no account"):
+        azure_authority("https://blob.example.net", "acct", settings)
