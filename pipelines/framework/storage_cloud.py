@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pa_fs
 
-from pipelines.framework.storage_settings import StorageError, StorageSettings
+from pipelines.framework.storage_settings import GOOGLE_CREDENTIALS, StorageError, StorageSettings
 
 
 def checked_endpoint(endpoint: str, scheme: str, settings: StorageSettings) -> tuple[str, str, str]:
@@ -108,7 +108,7 @@ def gcs_filesystem(settings: StorageSettings) -> Any:
     if not endpoint:
         return pa_fs.GcsFileSystem(retry_time_limit=None)
     scheme, host, _ = checked_endpoint(endpoint, "gs", settings)
-    anonymous = not os.environ.get(settings.gcs_credentials_env)
+    anonymous = not os.environ.get(GOOGLE_CREDENTIALS)
     return pa_fs.GcsFileSystem(
         anonymous=anonymous, endpoint_override=host, scheme=scheme, retry_time_limit=None
     )
@@ -116,7 +116,7 @@ def gcs_filesystem(settings: StorageSettings) -> Any:
 
 def gcs_delta_options(settings: StorageSettings) -> dict[str, str]:
     endpoint = settings.resolved_endpoint("gs")
-    credentials = os.environ.get(settings.gcs_credentials_env)
+    credentials = os.environ.get(GOOGLE_CREDENTIALS)
     options: dict[str, str] = {}
     if credentials:
         options["google_service_account"] = credentials  # a path to a key file, not the key

@@ -16,6 +16,7 @@ import pyarrow.fs as pa_fs
 from pydantic import BaseModel, ConfigDict, field_validator
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+GOOGLE_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"  # a key file's path, read by Google's clients
 
 
 class StorageError(OSError):
@@ -43,9 +44,9 @@ class StorageSettings(BaseModel):
     azure_endpoint: str | None = None
     azure_account_env: str = "AZURE_STORAGE_ACCOUNT_NAME"
     azure_key_env: str = "AZURE_STORAGE_ACCOUNT_KEY"
-    # GCS (gs://): an endpoint other than Google's (an emulator); the variable naming a key file.
+    # GCS (gs://): an endpoint other than Google's (an emulator). Credentials: Google's defaults
+    # (GOOGLE_APPLICATION_CREDENTIALS, the only key-file variable pyarrow's GCS client reads).
     gcs_endpoint: str | None = None
-    gcs_credentials_env: str = "GOOGLE_APPLICATION_CREDENTIALS"
 
     @field_validator(
         "access_key_env",
@@ -53,7 +54,6 @@ class StorageSettings(BaseModel):
         "session_token_env",
         "azure_account_env",
         "azure_key_env",
-        "gcs_credentials_env",
     )
     @classmethod
     def _variable_name(cls, value: str) -> str:
@@ -97,7 +97,7 @@ class StorageSettings(BaseModel):
         if scheme == "gs":
             return (
                 "Set STORAGE_EMULATOR_HOST (or storage.gcs_endpoint) for a non-Google server, "
-                f"else {self.gcs_credentials_env}."
+                "else GOOGLE_APPLICATION_CREDENTIALS."
             )
         return "Set AWS_ENDPOINT_URL (or storage.endpoint), AWS_REGION and the credential variables."
 
@@ -107,7 +107,7 @@ class StorageSettings(BaseModel):
 
     def variable_names(self) -> tuple[str, ...]:
         """Every variable these settings read credentials from (what executors need forwarded)."""
-        return (*self.secret_names(), self.azure_account_env, self.gcs_credentials_env)
+        return (*self.secret_names(), self.azure_account_env)
 
     def credentials(self) -> dict[str, str]:
         names = {"access_key": self.access_key_env, "secret_key": self.secret_key_env}
@@ -147,7 +147,7 @@ def filesystem(scheme: str, settings: StorageSettings) -> Any:
         resolved = (settings.resolved_endpoint(), settings.resolved_region(), settings.resolved_allow_http())
         return _filesystem(scheme, settings, (resolved, *sorted(settings.credentials().items())))
     if scheme in ("az", "gs"):
-        names = (settings.azure_account_env, settings.azure_key_env, settings.gcs_credentials_env)
+        names = (settings.azure_account_env, settings.azure_key_env, GOOGLE_CREDENTIALS)
         values = tuple(os.environ.get(name) for name in names)
         resolved = (settings.resolved_endpoint(scheme), settings.resolved_allow_http(scheme))
         return _filesystem(scheme, settings, (resolved, values))
