@@ -75,7 +75,8 @@ def c4_signals(text: str, config: C4Config, lang: str | None) -> tuple[int, bool
     for raw in lines:
         line = raw.strip()
         words = line.split()
-        if config.max_word_length != -1 and any(len(w) > config.max_word_length for w in words):
+        too_long = config.max_word_length != -1 and len(line) > config.max_word_length  # else no word is
+        if too_long and any(len(w) > config.max_word_length for w in words):
             continue
         line = C4_CITATION.sub("", line)
         if not line.endswith(C4_END_PUNCTUATION) or line.endswith("..."):

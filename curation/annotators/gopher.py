@@ -11,6 +11,7 @@ document's language's (curation/thresholds: FineWeb-2's lists; English keeps Gop
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import pyarrow as pa
@@ -183,30 +184,36 @@ class Gopher(Annotator):
         ]
 
 
-def _dense(keys: np.ndarray) -> np.ndarray:
-    return np.unique(keys, return_inverse=True)[1].astype(np.int64)
+def _dense(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense ids of `keys`, and at each position whether its key occurred before (from the same sort)."""
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return inverse.astype(np.int64), first[inverse] < np.arange(len(keys))
 
 
-def _greedy_duplicate_chars(ids: np.ndarray, window_chars: np.ndarray, n: int) -> int:
+def _greedy_duplicate_chars(ids: np.ndarray, repeated: np.ndarray, window_chars: np.ndarray, n: int) -> int:
     """Characters in repeated n-grams, scanning left to right and jumping past each repeat (Gopher's rule).
 
-    Positions before the first repeat are only ever added to the seen set, so the
-    Python loop starts there.
+    Why only the repeats are visited in Python: a position holding its n-gram's first occurrence
+    in the document is never in the seen set, so the scan just adds it; the runs of such
+    positions between two repeats are added in one `set.update`, and only the repeats (usually
+    few) take a step of the loop. Positions after the last repeat add nothing to the total.
     """
-    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    start = int(np.flatnonzero(first[inverse] < np.arange(len(ids)))[0])
-    seen = set(ids[:start].tolist())
+    repeats = np.flatnonzero(repeated).tolist()
     id_list = ids.tolist()
     chars_list = window_chars.tolist()
-    total, idx, end = 0, start, len(id_list)
-    while idx < end:
-        gram = id_list[idx]
+    seen: set[int] = set()
+    total = idx = 0
+    for pos in repeats:
+        if pos < idx:  # jumped over by an earlier repeat
+            continue
+        seen.update(id_list[idx:pos])
+        gram = id_list[pos]
         if gram in seen:
-            total += chars_list[idx]
-            idx += n
+            total += chars_list[pos]
+            idx = pos + n
         else:
             seen.add(gram)
-            idx += 1
+            idx = pos + 1
     return total
 
 
@@ -221,8 +228,8 @@ def repetition_ngrams(words: list[str], text_len: int) -> list[float | None]:
     """
     out: list[float | None] = []
     n_words = len(words)
-    vocab: dict[str, int] = {}
-    word_ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), np.int64, n_words)
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}  # ids in order of first appearance
+    word_ids = np.array(list(map(vocab.__getitem__, words)), np.int64)
     cum = np.concatenate(([0], np.cumsum(np.fromiter(map(len, words), np.int64, n_words))))
     grams = word_ids
     repeat_free = False
@@ -231,18 +238,18 @@ def repetition_ngrams(words: list[str], text_len: int) -> list[float | None]:
         if count <= 0 or repeat_free:
             out.append(None if n in TOP_NGRAMS else 0.0)
             continue
-        grams = _dense(grams[:count] * (len(vocab) + 1) + word_ids[n - 1 :])
+        grams, repeated = _dense(grams[:count] * (len(vocab) + 1) + word_ids[n - 1 :])
         window_chars = cum[n:] - cum[:count]
-        counts = np.bincount(grams)
-        top = int(counts.max())
         if n in TOP_NGRAMS:
+            counts = np.bincount(grams)
+            top = int(counts.max())
             first_pos = int(np.flatnonzero(counts[grams] == top)[0])
             out.append(float((window_chars[first_pos] + n - 1) * top) / text_len)
-        elif top < 2:
+        elif not repeated.any():
             repeat_free = True
             out.append(0.0)
         else:
-            out.append(_greedy_duplicate_chars(grams, window_chars, n) / text_len)
+            out.append(_greedy_duplicate_chars(grams, repeated, window_chars, n) / text_len)
     return out
 
 
@@ -263,11 +270,11 @@ def _word_flags(word: str) -> tuple[int, int, int]:
 def gopher_quality(text: str, words: list[str], stop_words: frozenset[str]) -> list[float | int | None]:
     n_words = len(words)
     kept = kept_chars = alpha = 0
-    for word in words:
+    for word, times in Counter(words).items():  # each distinct word once: web text repeats its words
         k, c, a = _WORD_FLAGS.get(word) or _word_flags(word)
-        kept += k
-        kept_chars += c
-        alpha += a
+        kept += k * times
+        kept_chars += c * times
+        alpha += a * times
     lines = text.splitlines()
     n_lines = len(lines)
     return [
