@@ -62,7 +62,7 @@ class AzuriteServer:
         out = {}
         for info in infos:
             if info.type == pa_fs.FileType.File:
-                with fs.open_input_stream(info.path) as stream:
+                with fs.open_input_stream(info.path, compression=None) as stream:
                     out[info.path] = stream.read()
         return out
 

@@ -259,7 +259,8 @@ class Location:
     def open_write(self) -> Any:
         """A streaming writer. On object storage the object appears only when it is closed."""
         self.parent.make_dirs()
-        return self._call("write", lambda: self.fs.open_output_stream(self.fs_path))
+        # compression=None: the bytes as given (pyarrow would otherwise gzip them again for a `.gz` name).
+        return self._call("write", lambda: self.fs.open_output_stream(self.fs_path, compression=None))
 
     def write_bytes(self, data: bytes) -> None:
         """Replace the file in one step: readers see the old or the new content, never a part."""

@@ -26,6 +26,15 @@ from pipelines.framework.storage_cloud import azure_authority
 from pipelines.framework.storage_settings import StorageSettings, scrub
 from tests.azurite_server import ACCOUNT_KEY
 from tests.cli_run import refinery
+from tests.pipelines.test_ingest_s3 import (  # noqa: F401 - crawl and local_run are fixtures
+    TABLES,
+    _documents,
+    _ingest,
+    _quarantine_by_file,
+    _reconciles,
+    crawl,
+    local_run,
+)
 from tests.pipelines.test_lake import _writer
 from tests.pipelines.test_runner_s3 import MARK, MARKED, _run, _source, _spec
 
@@ -128,6 +137,13 @@ def test_killed_writer_on_az_is_invisible_and_cleaned(az_lake):
     assert az_lake.dataset("d/t").to_table().column("x").to_pylist() == [1, 2, 3]
 
 
+def test_gz_names_keep_their_bytes(root):
+    """pyarrow compresses by file name unless told not to: a `.gz` written must read back as written."""
+    data = b"\x1f\x8b already gzip bytes"
+    (root / "x.warc.gz").write_bytes(data)
+    assert (root / "x.warc.gz").read_bytes() == data
+
+
 def test_missing_container_wrong_endpoint_and_plain_http_fail_naming_what_to_set(azurite, monkeypatch):
     with pytest.raises(StorageError, match=r"bucket 'no-such-container' of az://no-such-container/lake"):
         Location.parse("az://no-such-container/lake").require_reachable()
@@ -200,3 +216,29 @@ def test_azure_endpoints_path_style_and_virtual_host():
     )
     with pytest.raises(StorageError, match="names no account"):
         azure_authority("https://blob.example.net", "acct", settings)
+
+
+def test_warcs_from_az_into_an_az_lake_equal_local_disk_and_quarantine_with_urls(
+    spark,
+    azurite,
+    az_container,
+    crawl,  # noqa: F811 - a fixture imported above
+    local_run,  # noqa: F811 - a fixture imported above
+    tmp_path,
+):
+    """Ingest reads raw WARCs from az:// (a glob) and its tasks write the tables into an az:// lake."""
+    fs = azurite.filesystem()
+    for path in sorted(crawl.iterdir()):
+        with fs.open_output_stream(f"{az_container}/crawl/{path.name}", compression=None) as out:
+            out.write(path.read_bytes())
+    url = f"az://{az_container}/crawl"
+    metrics, rows = _ingest(spark, tmp_path, {"path": f"{url}/*.warc.gz"}, f"az://{az_container}/lake")
+    _reconciles(metrics, rows)
+    assert _documents(rows) == _documents(local_run[1]) and len(rows["documents"]) > 20
+    by_file = _quarantine_by_file(rows)
+    assert set(by_file) == {f"{url}/cut.warc.gz", f"{url}/garbage.warc.gz"}
+    assert by_file[f"{url}/garbage.warc.gz"] == {"malformed_warc"}
+    blobs = azurite.blobs(az_container)
+    assert {f"{az_container}/lake/t/{t}/_delta_log/00000000000000000000.json" for t in TABLES} <= set(blobs)
+    assert_no_key(blobs)
+    assert ACCOUNT_KEY not in json.dumps([metrics, rows], default=str)
