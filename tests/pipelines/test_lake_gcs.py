@@ -1,8 +1,8 @@
-"""gs:// against fake-gcs-server on loopback: the I/O layer, and reading a lake's tables; not commits.
+"""gs:// against fake-gcs-server on loopback: the I/O layer, raw inputs, reading a lake; not commits.
 
-What runs for real: every Location operation through pyarrow's GcsFileSystem (JSON API), and delta-rs
-reading a Delta table's log through its object store (XML API reads and listings) with the options
-the settings build from STORAGE_EMULATOR_HOST. What cannot: a commit. delta-rs writes objects with
+What runs for real: every Location operation through pyarrow's GcsFileSystem (JSON API), WARCs read
+from gs:// by ingest's Spark tasks, and delta-rs reading a Delta table's log through its object store
+(XML API reads and listings) with the options the settings build from STORAGE_EMULATOR_HOST. What cannot: a commit. delta-rs writes objects with
 the XML API (`PUT /bucket/key`), which fake-gcs-server rejects (`400 invalid uploadType`), and no
 other emulator installable here accepts it either (docs/cluster.md, "GCS"). The strict xfail below
 says so, and turns into a failure the day the emulator accepts the write.
@@ -17,6 +17,14 @@ import pytest
 
 from pipelines.framework.lake import Lake
 from pipelines.framework.storage import Location, StorageError
+from tests.pipelines.test_ingest_s3 import (  # noqa: F401 - crawl and local_run are fixtures
+    _documents,
+    _ingest,
+    _quarantine_by_file,
+    _reconciles,
+    crawl,
+    local_run,
+)
 
 # The I/O layer's own tests, run here against gs:// (pytest collects them again with `root` below).
 from tests.pipelines.test_storage import (  # noqa: F401
@@ -78,3 +86,22 @@ def test_missing_bucket_and_plain_http_fail_naming_what_to_set(gcs_server, monke
     monkeypatch.setenv("GOOGLE_ALLOW_HTTP", "false")
     with pytest.raises(StorageError, match="GOOGLE_ALLOW_HTTP=true"):
         _ = Location.parse("gs://b/lake").fs
+
+
+def test_warcs_from_gs_are_ingested_like_local_disk(
+    spark,
+    gcs_bucket,
+    crawl,  # noqa: F811 - a fixture imported above
+    local_run,  # noqa: F811 - a fixture imported above
+    tmp_path,
+):
+    """Raw inputs on gs:// (a glob), read by Spark tasks through the I/O layer, into a local lake."""
+    for path in sorted(crawl.iterdir()):
+        Location.parse(f"gs://{gcs_bucket}/crawl/{path.name}").write_bytes(path.read_bytes())
+    url = f"gs://{gcs_bucket}/crawl"
+    metrics, rows = _ingest(spark, tmp_path, {"path": f"{url}/*.warc.gz"})
+    _reconciles(metrics, rows)
+    assert _documents(rows) == _documents(local_run[1]) and len(rows["documents"]) > 20
+    by_file = _quarantine_by_file(rows)
+    assert set(by_file) == {f"{url}/cut.warc.gz", f"{url}/garbage.warc.gz"}
+    assert by_file[f"{url}/garbage.warc.gz"] == {"malformed_warc"}
