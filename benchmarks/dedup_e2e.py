@@ -27,6 +27,7 @@ Run: python -m benchmarks.dedup_e2e [--quick] [--docs N] [--ours-only] [--save-r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import random
@@ -117,8 +118,8 @@ def write_documents(folder: Path) -> None:
 
     lake = Lake(folder / "lake")
     for i, path in enumerate(sorted((folder / "jsonl").glob("*.jsonl.gz"))):
-        with gzip.open(path) as handle:
-            docs = pj.read_json(handle).rename_columns(["doc_id", "text"])
+        # a path, not a Python file object: Arrow's reader threads then never call back into Python
+        docs = pj.read_json(str(path)).rename_columns(["doc_id", "text"])
         lake.write_arrow(docs, "bench/documents", mode="append" if i else "overwrite")
 
 
@@ -211,11 +212,13 @@ def run_anchor(folder: Path) -> dict:
     return {"removed": sorted(removed), "seconds": seconds}
 
 
-def measured(
-    side: str, folder: Path, module: str = "benchmarks.dedup_e2e", *extra: str
-) -> tuple[dict, float]:
+def measured(side: str, folder: Path, module: str = "benchmarks.dedup_e2e", *extra: str) -> tuple[dict, dict]:
     """Run one side in a subprocess (`python -m module --side side folder out *extra`, faulthandler on);
-    (its result, peak summed RSS of its process tree in MiB)."""
+    (its result, its memory: peak summed RSS of its process tree in MiB and what made up that peak).
+
+    The composition is kept because a process the JVM spawns (Spark runs `rm -rf` on its temporary
+    folders at stop) shares the JVM's memory until it execs and reads as a second JVM in /proc.
+    """
     out = folder / f"{side}.json"
     command = [
         sys.executable,
@@ -230,18 +233,19 @@ def measured(
         *extra,
     ]
     proc = subprocess.Popen(command)
-    peak = 0
+    peak: dict = {"mib": 0.0, "parts": []}
     root = psutil.Process(proc.pid)
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
         while not done.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-            except psutil.Error:
-                pass
+            parts = []
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    parts.append((p.pid, p.name(), p.memory_info().rss / 2**20))
+            total = sum(rss for _, _, rss in parts)
+            if total > peak["mib"]:
+                peak.update(mib=total, parts=[f"{pid} {name} {round(rss)}" for pid, name, rss in parts])
             time.sleep(0.2)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -251,7 +255,7 @@ def measured(
     thread.join()
     if code != 0:
         raise RuntimeError(f"the {side} side failed with exit code {code}")
-    return json.loads(out.read_text()), peak / 2**20
+    return json.loads(out.read_text()), peak
 
 
 def agreement(a: set[str], b: set[str]) -> float:
@@ -293,9 +297,11 @@ def main() -> None:
         folder = Path(tmp)
         kinds = build_corpus(num_docs, folder)
         write_documents(folder)
-        ours, ours_mb = measured("ours", folder, "benchmarks.dedup_e2e", *log_args)
-        anchor, anchor_mb = (
-            ({"removed": [], "seconds": float("nan")}, 0.0) if args.ours_only else measured("anchor", folder)
+        ours, ours_mem = measured("ours", folder, "benchmarks.dedup_e2e", *log_args)
+        anchor, anchor_mem = (
+            ({"removed": [], "seconds": float("nan")}, {"mib": 0.0, "parts": []})
+            if args.ours_only
+            else measured("anchor", folder)
         )
     removed = {"ours": set(ours["removed"]), "anchor": set(anchor["removed"])}
     if args.save_removed:
@@ -310,8 +316,10 @@ def main() -> None:
         "by_kind": _by_kind(kinds, removed["ours"], removed["anchor"]),
         "ours_seconds": round(ours["seconds"], 1),
         "anchor_seconds": round(anchor["seconds"], 1),
-        "peak_rss_mib_ours": round(ours_mb),
-        "peak_rss_mib_anchor": round(anchor_mb),
+        "peak_rss_mib_ours": round(ours_mem["mib"]),
+        "peak_rss_mib_anchor": round(anchor_mem["mib"]),
+        "peak_parts_ours": ours_mem["parts"],
+        "peak_parts_anchor": anchor_mem["parts"],
         "ours_peaks_mib_in_stage": ours["memory_mib"],
         "spark": {"master": "local[2]", **OURS_CONF},
     }

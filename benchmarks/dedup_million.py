@@ -86,7 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dedup-million-") as tmp:
         folder = Path(tmp)
         kinds = write_corpus(args.docs, folder)
-        ours, tree_mib = measured("ours", folder, "benchmarks.dedup_million")
+        ours, tree = measured("ours", folder, "benchmarks.dedup_million")
     if args.save_removed:
         args.save_removed.write_text(json.dumps(ours["removed"]))
     sample = _sample_agreement(set(ours["removed"]), args.reference)
@@ -97,7 +97,8 @@ def main() -> None:
         "removed_fraction": round(ours["removed_count"] / args.docs, 4),
         "seconds": round(ours["seconds"], 1),
         "peaks_mib_in_stage": ours["memory_mib"],
-        "peak_rss_mib_process_tree": round(tree_mib),
+        "peak_rss_mib_process_tree": round(tree["mib"]),
+        "peak_parts": tree["parts"],
         "sample": sample,
         "spark": {"master": "local[2]", **OURS_CONF},
     }
