@@ -216,8 +216,8 @@ def measured(side: str, folder: Path, module: str = "benchmarks.dedup_e2e", *ext
     """Run one side in a subprocess (`python -m module --side side folder out *extra`, faulthandler on);
     (its result, its memory: peak summed RSS of its process tree in MiB and what made up that peak).
 
-    The composition is kept because a process the JVM spawns (Spark runs `rm -rf` on its temporary
-    folders at stop) shares the JVM's memory until it execs and reads as a second JVM in /proc.
+    The composition is kept, and the peak without JVM helpers beside it (`_tree_rss`): Spark runs
+    `rm -rf` on its temporary folders at stop, Hadoop's local filesystem runs `chmod` and `ls`.
     """
     out = folder / f"{side}.json"
     command = [
@@ -233,19 +233,18 @@ def measured(side: str, folder: Path, module: str = "benchmarks.dedup_e2e", *ext
         *extra,
     ]
     proc = subprocess.Popen(command)
-    peak: dict = {"mib": 0.0, "parts": []}
+    peak: dict = {"mib": 0.0, "mib_without_jvm_helpers": 0.0, "parts": []}
     root = psutil.Process(proc.pid)
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            parts = []
-            for p in [root, *root.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    parts.append((p.pid, p.name(), p.memory_info().rss / 2**20))
-            total = sum(rss for _, _, rss in parts)
+            parts = _tree_rss(root)
+            total = sum(rss for _, _, rss, _ in parts)
             if total > peak["mib"]:
-                peak.update(mib=total, parts=[f"{pid} {name} {round(rss)}" for pid, name, rss in parts])
+                peak.update(mib=total, parts=[f"{pid} {name} {round(rss)}" for pid, name, rss, _ in parts])
+            own = sum(rss for _, _, rss, helper in parts if not helper)
+            peak["mib_without_jvm_helpers"] = max(peak["mib_without_jvm_helpers"], own)
             time.sleep(0.2)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -256,6 +255,20 @@ def measured(side: str, folder: Path, module: str = "benchmarks.dedup_e2e", *ext
     if code != 0:
         raise RuntimeError(f"the {side} side failed with exit code {code}")
     return json.loads(out.read_text()), peak
+
+
+def _tree_rss(root: psutil.Process) -> list[tuple[int, str, float, bool]]:
+    """(pid, name, RSS MiB, is a JVM helper) of every process in root's tree.
+
+    A helper is a non-Python child of the JVM (`rm`, `chmod`, `ls`, jspawnhelper): spawned with
+    vfork, it shares the JVM's memory until it execs, so /proc may show it with the JVM's RSS.
+    """
+    parts = []
+    for p in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            helper = not p.name().startswith("python") and p.parent().name().startswith("java")
+            parts.append((p.pid, p.name(), p.memory_info().rss / 2**20, helper))
+    return parts
 
 
 def agreement(a: set[str], b: set[str]) -> float:
@@ -318,6 +331,7 @@ def main() -> None:
         "anchor_seconds": round(anchor["seconds"], 1),
         "peak_rss_mib_ours": round(ours_mem["mib"]),
         "peak_rss_mib_anchor": round(anchor_mem["mib"]),
+        "peak_rss_mib_ours_without_jvm_helpers": round(ours_mem["mib_without_jvm_helpers"]),
         "peak_parts_ours": ours_mem["parts"],
         "peak_parts_anchor": anchor_mem["parts"],
         "ours_peaks_mib_in_stage": ours["memory_mib"],

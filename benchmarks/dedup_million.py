@@ -98,6 +98,7 @@ def main() -> None:
         "seconds": round(ours["seconds"], 1),
         "peaks_mib_in_stage": ours["memory_mib"],
         "peak_rss_mib_process_tree": round(tree["mib"]),
+        "peak_rss_mib_without_jvm_helpers": round(tree["mib_without_jvm_helpers"]),
         "peak_parts": tree["parts"],
         "sample": sample,
         "spark": {"master": "local[2]", **OURS_CONF},
