@@ -21,7 +21,7 @@ the two removed sets, also given per kind of document. Our side also samples its
 (benchmarks.scaling_probe) over the timed stage: driver Python, JVM and Python workers apart.
 The Delta table is written by the parent before our side starts (datatrove's input, the JSONL,
 likewise exists before its side starts), so neither measured process holds the whole corpus.
-Run: python -m benchmarks.dedup_e2e [--quick] [--docs N] [--ours-only] [--save-removed F] [--event-log DIR]
+Run: python -m benchmarks.dedup_e2e [--quick] [--docs N] [--ours-only] [--save-removed F] [--event-log DIR] [--conf K=V]
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def write_documents(folder: Path) -> None:
         lake.write_arrow(docs, "bench/documents", mode="append" if i else "overwrite")
 
 
-def run_ours(folder: Path, removed_below: str | None = None, event_log: str | None = None) -> dict:
+def run_ours(folder: Path, removed_below: str | None = None, conf: dict[str, str] | None = None) -> dict:
     """The minhash_dedup stage over `bench/documents`: seconds, metrics, memory peaks, removed ids.
 
     Memory is sampled inside this process (benchmarks.scaling_probe): the driver's Python, the JVM
@@ -141,8 +141,7 @@ def run_ours(folder: Path, removed_below: str | None = None, event_log: str | No
     from pipelines.framework.stage import StageContext
 
     lake = Lake(folder / "lake")
-    logging = {"spark.eventLog.enabled": "true", "spark.eventLog.dir": event_log} if event_log else {}
-    spark = get_spark("local[2]", {**OURS_CONF, **logging}, ui=False, app_name="bench-dedup-e2e")
+    spark = get_spark("local[2]", {**OURS_CONF, **(conf or {})}, ui=False, app_name="bench-dedup-e2e")
     spark.range(1).count()  # start-up is reported, not counted
     ctx = StageContext(spark=spark, lake=lake, dataset="bench", run_id="bench", work_dir=folder / "work")
     with TreeSampler(jvm_heap_used(spark)) as sampler:
@@ -159,6 +158,14 @@ def run_ours(folder: Path, removed_below: str | None = None, event_log: str | No
     memory = peaks(sampler.samples, start, end)
     print(json.dumps({"side": "ours", "seconds": end - start, "metrics": result.metrics}), file=sys.stderr)
     return {"removed": ids.to_pylist(), "removed_count": count, "seconds": end - start, "memory_mib": memory}
+
+
+def side_conf(args: argparse.Namespace) -> dict[str, str]:
+    """Our side's Spark settings beyond OURS_CONF: `--conf` pairs and the event log."""
+    conf = dict(pair.split("=", 1) for pair in args.conf)
+    if args.event_log:
+        conf |= {"spark.eventLog.enabled": "true", "spark.eventLog.dir": args.event_log}
+    return conf
 
 
 def run_anchor(folder: Path) -> dict:
@@ -296,21 +303,27 @@ def main() -> None:
     parser.add_argument("--ours-only", action="store_true", help="our side only (profiling, crash loops)")
     parser.add_argument("--save-removed", type=Path, help="write both removed sets here (JSON)")
     parser.add_argument("--event-log", help="a folder for our side's Spark event log (profiling)")
+    parser.add_argument(
+        "--conf", action="append", default=[], help="KEY=VALUE over our side's Spark settings"
+    )
     parser.add_argument("--side", choices=["ours", "anchor"], help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
         folder, out = Path(args.paths[0]), Path(args.paths[1])
-        result = run_ours(folder, event_log=args.event_log) if args.side == "ours" else run_anchor(folder)
+        result = run_ours(folder, conf=side_conf(args)) if args.side == "ours" else run_anchor(folder)
         out.write_text(json.dumps(result))
         return
     num_docs = 4000 if args.quick else args.docs
-    log_args = ["--event-log", args.event_log] if args.event_log else []
+    passed = [
+        *(["--event-log", args.event_log] if args.event_log else []),
+        *(f"--conf={c}" for c in args.conf),
+    ]
     with tempfile.TemporaryDirectory(prefix="dedup-e2e-") as tmp:
         folder = Path(tmp)
         kinds = build_corpus(num_docs, folder)
         write_documents(folder)
-        ours, ours_mem = measured("ours", folder, "benchmarks.dedup_e2e", *log_args)
+        ours, ours_mem = measured("ours", folder, "benchmarks.dedup_e2e", *passed)
         anchor, anchor_mem = (
             ({"removed": [], "seconds": float("nan")}, {"mib": 0.0, "parts": []})
             if args.ours_only
@@ -335,7 +348,7 @@ def main() -> None:
         "peak_parts_ours": ours_mem["parts"],
         "peak_parts_anchor": anchor_mem["parts"],
         "ours_peaks_mib_in_stage": ours["memory_mib"],
-        "spark": {"master": "local[2]", **OURS_CONF},
+        "spark": {"master": "local[2]", **OURS_CONF, **side_conf(args)},
     }
     print(json.dumps(details))
     ratio = anchor["seconds"] / ours["seconds"]
