@@ -216,6 +216,9 @@ def test_azure_endpoints_path_style_and_virtual_host():
     )
     with pytest.raises(StorageError, match="names no account"):
         azure_authority("https://blob.example.net", "acct", settings)
+    with pytest.raises(ValueError) as err:  # a pasted key is refused without being echoed
+        StorageSettings(azure_key_env=ACCOUNT_KEY)
+    assert ACCOUNT_KEY not in str(err.value)
 
 
 def test_warcs_from_az_into_an_az_lake_equal_local_disk_and_quarantine_with_urls(
