@@ -1,4 +1,4 @@
-"""The lake on az:// against Azurite on loopback: the I/O layer, commits, races, orphans, a Spark run.
+"""The lake on az:// against Azurite on loopback: the I/O layer, commits, races, orphans, ingest, a Spark run.
 
 Every byte goes over HTTP, signed with the account key: data files and owner files through pyarrow's
 AzureFileSystem, commits through delta-rs's object store (Azure's own put-if-absent decides races).
