@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Azurite, the Azure Storage emulator the az:// tests start (tests/azurite_server.py): an npm package,
-# kept out of the venv and out of git under .emulators/. Without npm the az:// tests skip.
+# kept out of the venv and out of git under .emulators/, installed by `make test` only (the demo
+# needs no emulator). Without npm the az:// tests skip (CI fails instead: .ci/run).
 AZURITE := .emulators/node_modules/.bin/azurite-blob
 
 .PHONY: demo test install lint clean-lake
 
-install: $(STAMP) $(AZURITE)
+install: $(STAMP)
 
 $(AZURITE):
 	if command -v npm >/dev/null 2>&1; then npm install --prefix .emulators --no-audit --no-fund azurite@3.37.0; \
@@ -40,7 +41,7 @@ demo: install lake/models/quality.bin
 lake/models/quality.bin: $(QUALITY_DATA) | install
 	$(BIN)/refinery quality train --data $(QUALITY_DATA) -o $@
 
-test: install
+test: install $(AZURITE)
 	$(BIN)/python -m pytest -q
 
 lint: install
