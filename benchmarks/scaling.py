@@ -14,12 +14,13 @@ ingest (WARC + JSONL) -> line_dedup -> annotate with decide fused -> exact_dedup
 pii input (`--ner-fraction`). Per stage and size: wall seconds, seconds per 1,000 rows the stage
 works on (the kept rows of its input: stages skip what an earlier stage dropped) net of the fixed
 run's seconds, peak RSS of the driver's Python, of the JVM (driver and executor are one
-JVM in local mode) and of the Python workers, the JVM's used heap, shuffle bytes and task count
-(benchmarks/scaling_probe.py says how each is taken).
+JVM in local mode) and of the Python workers, the JVM's used heap, shuffle bytes, task count, and
+the CPU seconds of the whole process tree (benchmarks/scaling_probe.py says how each is taken).
 
 The growth factor of a stage is its net per-document cost at 16N over that at N (target <= 1.25).
-The machine is shared: the load average at start and end is in the output, and every figure is a
-ratio inside this one run. Writes docs/scaling.md and docs/screenshots/scaling.png.
+The machine is shared: the load average at start and end is in the output, every figure is a
+ratio inside this one run, and the CPU growth factor (net CPU seconds per document, 16N over N)
+is printed beside the wall one because it moves much less with the others' load. Writes docs/scaling.md and docs/screenshots/scaling.png.
 
     python -m benchmarks.scaling [--docs N] [--warc-copies C] [--ner-fraction F] [--quick] [--raw FILE]
     python -m benchmarks.scaling --report-only FILE   # tables and plot again from saved figures
@@ -167,7 +168,14 @@ def _worked_rows(record) -> list[int]:
 
 def run_size(folder: Path, model: Path, ner_fraction: float, out: Path) -> None:
     """One size in this process: the job through the runner, then NER on; writes the figures as JSON."""
-    from benchmarks.scaling_probe import TreeSampler, jvm_heap_used, peaks, shuffle_in, task_shuffle
+    from benchmarks.scaling_probe import (
+        TreeSampler,
+        cpu_between,
+        jvm_heap_used,
+        peaks,
+        shuffle_in,
+        task_shuffle,
+    )
     from pipelines.framework.runner import Runner
     from pipelines.framework.spec import parse_spec
 
@@ -193,6 +201,7 @@ def run_size(folder: Path, model: Path, ner_fraction: float, out: Path) -> None:
             "stage": name,
             "docs": count,
             "seconds": round(end - start, 2),
+            "cpu_s": cpu_between(sampler.samples, start, end),
             "peak_mib": peaks(sampler.samples, start, end),
             **shuffle_in(tasks, start, end),
         }
@@ -280,6 +289,7 @@ def report(run: dict, out: Path) -> None:
                 "pass": measured[worst] <= 1.25,
                 "growth": {s: f["growth"] for s, f in factors.items()},
                 "raw_growth": {s: f["raw_growth"] for s, f in factors.items()},
+                "cpu_growth": {s: f["cpu_growth"] for s, f in factors.items()},
                 "settings": run["settings"],
                 "load_avg": run["load"],
             }

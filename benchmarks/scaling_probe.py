@@ -4,7 +4,9 @@ Memory is sampled, not asked of Spark, because in local mode the "executors" are
 plus its Python workers, and Spark's own metrics see neither the Python workers nor the
 driver's Python process. A thread walks this process's tree (/proc via psutil) every 0.2 s and
 keeps, per sample, the RSS of the driver's Python process, of the JVM (driver and executor in
-one), and the summed RSS of the Python workers, plus the JVM's used heap (Runtime over py4j).
+one), and the summed RSS of the Python workers, plus the JVM's used heap (Runtime over py4j), and
+the CPU seconds the whole tree has used so far: on a shared machine wall time follows the others'
+load, CPU time much less, so a stage's CPU seconds per document is the load-robust growth measure.
 
 Shuffle bytes come from Spark's event log (task-end events carry shuffle write/read metrics),
 which needs neither the UI's port nor a listener in the JVM. Both are attributed to a stage by
@@ -36,6 +38,7 @@ class Sample:
     workers: float
     workers_pss: float
     heap: float
+    cpu: float = 0.0
 
     @property
     def total(self) -> float:
@@ -80,8 +83,10 @@ def _observe(me: psutil.Process, heap: float) -> Sample:
     pages once per worker; their PSS (shared pages split among the sharers) is kept beside it.
     """
     jvm = workers = workers_pss = 0.0
+    cpu = _cpu_seconds(me)
     for child in me.children(recursive=True):
         try:
+            cpu += _cpu_seconds(child)
             if child.name().startswith("java"):
                 jvm += child.memory_info().rss / MIB
             else:
@@ -90,7 +95,21 @@ def _observe(me: psutil.Process, heap: float) -> Sample:
                 workers_pss += full.pss / MIB
         except psutil.Error:  # a worker exited between the listing and the read
             continue
-    return Sample(time.time(), me.memory_info().rss / MIB, jvm, workers, workers_pss, heap)
+    return Sample(time.time(), me.memory_info().rss / MIB, jvm, workers, workers_pss, heap, cpu)
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU of the process and of its children it has reaped (Python workers that
+    exited are counted in the daemon that forked them, so no worker's time is lost or counted twice)."""
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def cpu_between(samples: list[Sample], start: float, end: float) -> float:
+    """CPU seconds the tree used in [start, end]: the last sample before each bound, differenced."""
+    before = [s.cpu for s in samples if s.at <= start]
+    upto = [s.cpu for s in samples if s.at <= end]
+    return round(max(0.0, (upto[-1] if upto else 0.0) - (before[-1] if before else 0.0)), 2)
 
 
 def jvm_heap_used(spark: object) -> Callable[[], float]:

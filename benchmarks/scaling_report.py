@@ -27,28 +27,41 @@ def _by_stage(result: dict) -> dict[str, dict]:
     return {row["stage"]: row for row in result["stages"]}
 
 
+def _net(results: dict[str, dict], stage: str, key: str) -> dict[str, float]:
+    """`key` (seconds or CPU seconds) per 1,000 worked rows at each scale, net of the fixed run's."""
+    base = _by_stage(results["fixed"])[stage]
+    net = {}
+    for scale in SCALES:
+        row = _by_stage(results[scale])[stage]
+        net[scale] = round(1000 * (row[key] - base[key]) / max(1, row["docs"] - base["docs"]), 3)
+    return net
+
+
+def _factor(net: dict[str, float]) -> float | None:
+    # A stage whose cost at N or 16N does not exceed its fixed run has no measurable per-document
+    # cost there: its factor is reported as None, not as a number made of noise.
+    return round(net["16N"] / net["N"], 2) if net["N"] > 0 and net["16N"] > 0 else None
+
+
 def growth(results: dict[str, dict]) -> dict[str, dict]:
-    """Per stage: fixed seconds, net and raw seconds per 1,000 documents at each scale, the factors."""
+    """Per stage: fixed seconds, net and raw seconds per 1,000 documents at each scale, the factors;
+    the same for CPU seconds where the figures have them (runs before the CPU probe do not)."""
     fixed = _by_stage(results["fixed"])
     factors = {}
     for stage in _by_stage(results["N"]):
-        base = fixed[stage]
-        net, raw = {}, {}
-        for scale in SCALES:
-            row = _by_stage(results[scale])[stage]
-            net[scale] = round(
-                1000 * (row["seconds"] - base["seconds"]) / max(1, row["docs"] - base["docs"]), 3
-            )
-            raw[scale] = round(1000 * row["seconds"] / max(1, row["docs"]), 3)
-        measurable = net["N"] > 0 and net["16N"] > 0
+        rows = {scale: _by_stage(results[scale])[stage] for scale in SCALES}
+        net = _net(results, stage, "seconds")
+        raw = {scale: round(1000 * row["seconds"] / max(1, row["docs"]), 3) for scale, row in rows.items()}
+        has_cpu = all("cpu_s" in row for row in [*rows.values(), fixed[stage]])
+        cpu = _net(results, stage, "cpu_s") if has_cpu else None
         factors[stage] = {
-            "fixed_s": base["seconds"],
+            "fixed_s": fixed[stage]["seconds"],
             "net_s_per_1k": net,
             "raw_s_per_1k": raw,
-            # A stage whose time at N or 16N does not exceed its fixed run has no measurable per-document
-            # cost there: its factor is reported as None, not as a number made of noise.
-            "growth": round(net["16N"] / net["N"], 2) if measurable else None,
+            "growth": _factor(net),
             "raw_growth": round(raw["16N"] / raw["N"], 2),
+            "net_cpu_s_per_1k": cpu,
+            "cpu_growth": _factor(cpu) if cpu else None,
         }
     return factors
 
@@ -78,19 +91,24 @@ def _size_rows(results: dict[str, dict]) -> list[str]:
 
 def _growth_rows(factors: dict[str, dict]) -> list[str]:
     rows = [
-        "| stage | fixed s | net s/1k docs at N | at 4N | at 16N | growth 16N/N (net) | raw growth |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| stage | fixed s | net s/1k docs at N | at 4N | at 16N | growth 16N/N (net) | raw growth "
+        "| net CPU s/1k at N | at 16N | CPU growth |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for stage, f in factors.items():
-        net = f["net_s_per_1k"]
-        shown = "n/a (not above the fixed run at N or 16N)" if f["growth"] is None else f"{f['growth']:.2f}"
-        if f["growth"] is not None and f["growth"] > TARGET:
-            shown = f"**{shown}**"
+        net, cpu = f["net_s_per_1k"], f["net_cpu_s_per_1k"]
+        cpu_cells = f"{cpu['N']:.2f} | {cpu['16N']:.2f} | {_shown(f['cpu_growth'])}" if cpu else "- | - | -"
         rows.append(
             f"| {stage} | {f['fixed_s']:.1f} | {net['N']:.2f} | {net['4N']:.2f} | {net['16N']:.2f} "
-            f"| {shown} | {f['raw_growth']:.2f} |"
+            f"| {_shown(f['growth'])} | {f['raw_growth']:.2f} | {cpu_cells} |"
         )
     return rows
+
+
+def _shown(factor: float | None) -> str:
+    if factor is None:
+        return "n/a (not above the fixed run at N or 16N)"
+    return f"**{factor:.2f}**" if factor > TARGET else f"{factor:.2f}"
 
 
 def plot(results: dict[str, dict], factors: dict[str, dict], path: Path) -> None:
