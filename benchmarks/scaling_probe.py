@@ -81,21 +81,31 @@ def _observe(me: psutil.Process, heap: float) -> Sample:
 
     The workers are forked from one daemon and share its pages, so their summed RSS counts those
     pages once per worker; their PSS (shared pages split among the sharers) is kept beside it.
+    Processes the JVM forks to run `chmod`, `ls` or `rm` show the JVM's whole RSS until they exec
+    (found by benchmarks.dedup_million), so only Python processes count as workers and only a java
+    process whose parent is not java counts as the JVM.
     """
     jvm = workers = workers_pss = 0.0
     cpu = _cpu_seconds(me)
     for child in me.children(recursive=True):
         try:
             cpu += _cpu_seconds(child)
-            if child.name().startswith("java"):
+            name = child.name()
+            if name.startswith("java") and not _forked_by_java(child):
                 jvm += child.memory_info().rss / MIB
-            else:
+            elif "python" in name:
                 full = child.memory_full_info()
                 workers += full.rss / MIB
                 workers_pss += full.pss / MIB
         except psutil.Error:  # a worker exited between the listing and the read
             continue
     return Sample(time.time(), me.memory_info().rss / MIB, jvm, workers, workers_pss, heap, cpu)
+
+
+def _forked_by_java(process: psutil.Process) -> bool:
+    """True for a JVM's own short-lived child (a fork not yet replaced by its command)."""
+    parent = process.parent()
+    return parent is not None and parent.name().startswith("java")
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
