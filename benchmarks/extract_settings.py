@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.html_extract import DATA, QUICK_PAGES, Score, _norm, load_pages
+from benchmarks.html_extract import DATA, QUICK_PAGES, Score, load_pages
 from pipelines.ingest.html_text import extract_text
 
 # trafilatura.extract keyword arguments on top of extract_text's own (include_comments=False,
@@ -57,14 +57,8 @@ def score_all(pages: list[tuple[dict, str]]) -> dict[str, list[Score]]:
         for turn in range(len(names)):
             name = names[(index + turn) % len(names)]
             start = time.perf_counter()
-            text = _norm(extract(html, name))
-            result = scores[name][index % 2]
-            result.seconds += time.perf_counter() - start
-            result.pages += 1
-            found = sum(1 for w in item["with"] if _norm(w) in text)
-            result.tp += found
-            result.fn += len(item["with"]) - found
-            result.fp += sum(1 for w in item["without"] if _norm(w) in text)
+            text = extract(html, name)
+            scores[name][index % 2].add(item, text, time.perf_counter() - start)
     return scores
 
 

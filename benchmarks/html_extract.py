@@ -50,6 +50,16 @@ class Score:
         denom = 2 * self.tp + self.fp + self.fn
         return 2 * self.tp / denom if denom else 0.0
 
+    def add(self, item: dict, text: str, seconds: float) -> None:
+        """Count one page: the annotated snippets that must be in the text and those that must not."""
+        text = _norm(text)
+        self.seconds += seconds
+        self.pages += 1
+        found = sum(1 for w in item["with"] if _norm(w) in text)
+        self.tp += found
+        self.fn += len(item["with"]) - found
+        self.fp += sum(1 for w in item["without"] if _norm(w) in text)
+
     def summary(self) -> dict[str, float]:
         return {
             "precision": round(self.precision, 4),
@@ -80,13 +90,8 @@ def score(extractor: str, pages: list[tuple[dict, str]]) -> Score:
     result = Score()
     for item, html in pages:
         start = time.perf_counter()
-        text = _norm(extract_text(html, extractor))  # type: ignore[arg-type]
-        result.seconds += time.perf_counter() - start
-        result.pages += 1
-        found = sum(1 for w in item["with"] if _norm(w) in text)
-        result.tp += found
-        result.fn += len(item["with"]) - found
-        result.fp += sum(1 for w in item["without"] if _norm(w) in text)
+        text = extract_text(html, extractor)  # type: ignore[arg-type]
+        result.add(item, text, time.perf_counter() - start)
     return result
 
 
