@@ -10,14 +10,25 @@ always gives the same clusters, and "smallest node" is the representative rule.
 Nothing is collected: the only driver-side values are per-round edge counts.
 Each round's edges are `localCheckpoint`ed, which truncates the lineage (a plan
 that grows with the rounds would otherwise take longer to plan than to run).
+
+A graph of at most `LOCAL_EDGES` edges (after removing self-loops and repeats) is
+solved in one task instead (`dedup/kernels/components.py`): same roots, none of the
+rounds' fixed cost, and the task's memory is bounded by the limit, not the corpus.
 """
 
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
+
+from dedup.kernels.components import components_kernel
+from pipelines.framework.stage import apply_kernel
 
 MAX_ROUNDS = 64
+# About 200 MB of a Python worker's memory for string keys of ~40 bytes; larger graphs take the
+# distributed rounds, whose memory is spread over the cluster.
+LOCAL_EDGES = 2_000_000
 
 
 def _undirected(edges: DataFrame) -> DataFrame:
@@ -60,13 +71,22 @@ def _fingerprint(edges: DataFrame) -> tuple[int, int, int]:
     return int(row["n"]), int(row["a"] or 0), int(row["b"] or 0)
 
 
-def connected_components(edges: DataFrame, max_rounds: int = MAX_ROUNDS) -> DataFrame:
+def _in_one_task(edges: DataFrame) -> DataFrame:
+    """(node, root) from the one-task kernel; the edges are moved to one partition, not the driver."""
+    kind = edges.schema["src"].dataType
+    schema = StructType([StructField("node", kind, False), StructField("root", kind, False)])
+    return apply_kernel(edges.coalesce(1), components_kernel, schema, stream=True)
+
+
+def connected_components(
+    edges: DataFrame, max_rounds: int = MAX_ROUNDS, local_edges: int = LOCAL_EDGES
+) -> DataFrame:
     """(node, root) for every node that appears in `edges` (columns src, dst of one orderable type).
 
     `root` is the smallest node of the node's component (the root's own row has
     node == root). The loop stops when a large-star step leaves the edge set as it
     was (compared by count and two checksums). Raises if that has not happened
-    after `max_rounds`.
+    after `max_rounds`. Up to `local_edges` distinct edges are solved in one task.
     """
     current = (
         edges.select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
@@ -75,6 +95,8 @@ def connected_components(edges: DataFrame, max_rounds: int = MAX_ROUNDS) -> Data
         .localCheckpoint(eager=False)
     )
     previous = _fingerprint(current)
+    if previous[0] <= local_edges:
+        return _in_one_task(current)
     for _ in range(max_rounds):
         large = _large_star(current).localCheckpoint(eager=False)
         changed = _fingerprint(large) != previous
