@@ -186,7 +186,7 @@ def default_presidio(model: str):
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
-    import pii.engine  # noqa: F401  (sets the offline tldextract variable before presidio loads)
+    import pii.engine  # noqa: F401  (installs the offline tldextract extractor presidio calls)
 
     nlp_engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": model}])
     return AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])

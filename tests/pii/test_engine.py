@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,30 @@ from tests.pii.peer_cases import peer_cases
 IBAN_CASE_INSENSITIVE = {"LV80 bANK 0000 4351 9500 1", "CY17 0020 0128 0000 0012 0052 7601 failed"}
 # presidio-analyzer's phone test fixture adds these regions to the default set.
 PEER_PHONE_REGIONS = ["US", "GB", "DE", "FR", "IL", "IN", "CA", "BR", "JP", "CN"]
+
+
+def test_email_recognizer_never_fetches_the_suffix_list_whatever_imported_tldextract_first(tmp_path):
+    """A reused Spark worker runs annotate's URL filter (which imports tldextract) before pii: the
+    module-wide extractor Presidio's e-mail recognizer calls must still read only the bundled
+    snapshot. Sockets are refused in the child and its tldextract cache is empty, so a fetch
+    would show here (tldextract logs the failure and falls back), not hide behind a cached list."""
+    child = (
+        "import socket\n"
+        "def refuse(*a, **k): raise AssertionError('network use: ' + repr(a))\n"
+        "socket.socket.connect = refuse\n"
+        "socket.getaddrinfo = refuse\n"
+        "import curation.annotators.url_filter\n"
+        "from pii.engine import build_analyzer\n"
+        "from pii.settings import PiiSettings\n"
+        "found = build_analyzer(PiiSettings(ner=False)).analyze('write to dana@fbi.co.uk today')\n"
+        "print(sorted(r.entity_type for r in found))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS"}
+    env["TLDEXTRACT_CACHE"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Public Suffix List" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stdout.strip() == "['EMAIL_ADDRESS']"
 
 
 def test_pipeline_is_offline_and_trimmed(monkeypatch):
