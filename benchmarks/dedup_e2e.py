@@ -157,7 +157,24 @@ def run_ours(folder: Path, removed_below: str | None = None, conf: dict[str, str
     ids = lake.dataset("bench/deduped").to_table(columns=["doc_id"], filter=removed).column("doc_id")
     memory = peaks(sampler.samples, start, end)
     print(json.dumps({"side": "ours", "seconds": end - start, "metrics": result.metrics}), file=sys.stderr)
-    return {"removed": ids.to_pylist(), "removed_count": count, "seconds": end - start, "memory_mib": memory}
+    return {
+        "removed": ids.to_pylist(),
+        "removed_count": count,
+        "seconds": end - start,
+        "memory_mib": memory,
+        "timeline": timeline(sampler.samples, start, end),
+    }
+
+
+def timeline(samples: list, start: float, end: float, points: int = 600) -> list[list[float]]:
+    """[seconds since start, driver Python, JVM, workers' PSS, used heap] (MiB) over the timed window,
+    thinned to about `points` samples: enough to show whether memory levels off, small enough to keep."""
+    inside = [s for s in samples if start <= s.at <= end]
+    step = max(1, len(inside) // points)
+    return [
+        [round(s.at - start, 1), round(s.driver_py), round(s.jvm), round(s.workers_pss), round(s.heap)]
+        for s in inside[::step]
+    ]
 
 
 def side_conf(args: argparse.Namespace) -> dict[str, str]:

@@ -16,7 +16,11 @@ ours). Because the smallest id of a cluster is kept, a document of the first 100
 in the large run iff its cluster holds a smaller id, which lies in the sample too; the sample's
 removed set can only differ where a cluster's members are linked through documents after it.
 The anchor is not run at a million documents (over an hour on 2 cores).
+`--plot` draws the memory of our side over the timed window (driver Python, JVM, the workers'
+PSS, the JVM's used heap against its cap): the figure that shows memory levels off while the
+documents keep coming.
 Run: python -m benchmarks.dedup_million [--docs N] [--reference removed-100k.json] [--save-removed F]
+[--plot docs/screenshots/dedup_million.png]
 """
 
 from __future__ import annotations
@@ -71,11 +75,41 @@ def _sample_agreement(removed: set[str], reference: Path | None) -> dict:
     } | {"removed_in_sample": len(removed), **{f"removed_{s}_at_{SAMPLE}": len(i) for s, i in sets.items()}}
 
 
+def plot_memory(timeline: list[list[float]], docs: int, heap_cap_mib: float, path: Path) -> None:
+    """Each part's RSS, their sum and the used heap over the run's seconds; the heap's cap as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    at, *parts = (list(column) for column in zip(*timeline, strict=True))
+    labels = ["driver Python", "JVM (driver + executor)", "Python workers (PSS)", "JVM heap used"]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.plot(at, [sum(values) for values in zip(*parts[:3], strict=True)], linewidth=2, label="all three")
+    for values, label in zip(parts, labels, strict=True):
+        ax.plot(at, values, linewidth=1, label=label)
+    ax.axhline(heap_cap_mib, color="black", linestyle="--", linewidth=1, label="heap cap")
+    ax.set(xlabel="seconds into the near-dedup stage", ylabel="MiB")
+    ax.set_title(f"near-dedup of {docs:,} documents on local[2]: memory over the run")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _mib(setting: str) -> float:
+    """A JVM size setting ("1g", "512m") in MiB."""
+    units = {"g": 1024, "m": 1}
+    return float(setting[:-1]) * units[setting[-1].lower()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--reference", type=Path, help="dedup_e2e --save-removed file at 100,000 documents")
     parser.add_argument("--save-removed", type=Path, help="write our removed ids of the sample here (JSON)")
+    parser.add_argument("--plot", type=Path, help="write the memory-over-time plot here (PNG)")
     parser.add_argument("--side", choices=["ours"], help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -90,6 +124,8 @@ def main() -> None:
     if args.save_removed:
         args.save_removed.write_text(json.dumps(ours["removed"]))
     sample = _sample_agreement(set(ours["removed"]), args.reference)
+    if args.plot:
+        plot_memory(ours["timeline"], args.docs, _mib(OURS_CONF["spark.driver.memory"]), args.plot)
     details = {
         "docs": args.docs,
         "kinds": dict(kinds),
