@@ -35,6 +35,16 @@ DEFAULT_CONF: dict[str, str] = {
     # the UI, the event log and `spark-submit --verbose` must show them as *********(redacted).
     "spark.redaction.regex": r"(?i)secret|password|token|access[._]?key|credential|account[._]?key",
 }
+# Local mode only, where this process's Python (with refinery installed) runs the workers and the
+# driver's JVM runs every task; executors on a cluster keep their own settings.
+LOCAL_CONF: dict[str, str] = {
+    # PySpark from the installed package, not Spark's zip: ~40 ms less per Python task (python_daemon.py).
+    "spark.python.daemon.module": "pipelines.framework.python_daemon",
+    # Parallel GC, the throughput collector, suits a batch job: G1's write barriers and concurrent
+    # threads cost ~10% of the near-dedup benchmark's wall time on 2 cores (BENCHMARKS.md). A user's
+    # own extraJavaOptions replace this string whole, so a collector they choose never conflicts.
+    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+}
 # Variables that say where object storage is; with the credential variables the job's storage
 # settings name, they are what an executor needs to reach the lake (pipelines/framework/storage.py).
 STORAGE_VARIABLES = (
@@ -84,6 +94,20 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
+def session_conf(master: str, conf: Mapping[str, Any] | None, ui: bool) -> dict[str, str]:
+    """The settings a new session starts with: the project's defaults, then the caller's `conf`."""
+    merged = {
+        **DEFAULT_CONF,
+        **(LOCAL_CONF if master.startswith("local") else {}),
+        "spark.ui.enabled": str(bool(ui)).lower(),
+        **{k: str(v) for k, v in (conf or {}).items()},
+    }
+    if merged.get("spark.driver.host") is None and os.environ.get("SPARK_LOCAL_IP") == "127.0.0.1":
+        merged["spark.driver.host"] = "127.0.0.1"
+        merged.setdefault("spark.driver.bindAddress", "127.0.0.1")
+    return merged
+
+
 def get_spark(
     master: str | None = None,
     conf: Mapping[str, Any] | None = None,
@@ -102,17 +126,9 @@ def get_spark(
         return active
     if ui is None:
         ui = "PYTEST_CURRENT_TEST" not in os.environ and os.environ.get("REFINERY_SPARK_UI", "1") != "0"
-    builder = SparkSession.builder.appName(app_name).master(
-        master or os.environ.get("REFINERY_SPARK_MASTER", "local[*]")
-    )
-    merged = {
-        **DEFAULT_CONF,
-        "spark.ui.enabled": str(bool(ui)).lower(),
-        **{k: str(v) for k, v in (conf or {}).items()},
-    }
-    if merged.get("spark.driver.host") is None and os.environ.get("SPARK_LOCAL_IP") == "127.0.0.1":
-        merged["spark.driver.host"] = "127.0.0.1"
-        merged.setdefault("spark.driver.bindAddress", "127.0.0.1")
+    master = master or os.environ.get("REFINERY_SPARK_MASTER", "local[*]")
+    builder = SparkSession.builder.appName(app_name).master(master)
+    merged = session_conf(master, conf, ui)
     for key, value in merged.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
