@@ -1,7 +1,8 @@
 """MinHash LSH on Spark: bands -> candidate edges -> (optional verification) -> connected components.
 
-Every document contributes one row per band (`key, band, bucket`). Documents
-sharing a (band, bucket) are candidates; instead of all pairs of a bucket (which
+Every document contributes one row per band (`key, bucket`; the bucket key folds in
+the band's index, so equal keys mean the same band with the same values). Documents
+sharing a bucket are candidates; instead of all pairs of a bucket (which
 is quadratic in a bucket of 10,000 copies of a cookie banner) each member is
 linked to the bucket's smallest key: a star has the same connected components
 as the clique, with a linear number of edges. With `verify_threshold` set, an
@@ -31,13 +32,13 @@ def with_signatures(df: DataFrame, spec: MinHashSpec, text_column: str = "text")
 
 
 def banded(signed: DataFrame, spec: MinHashSpec) -> DataFrame:
-    """(key, band, bucket) for every document with a signature and every band."""
+    """(key, bucket) for every document with a signature and every band."""
     return apply_kernel(signed.select("key", "minhash"), partial(band_rows, spec=spec), BAND_SCHEMA)
 
 
 def candidate_edges(bands: DataFrame) -> DataFrame:
     """Each bucket member linked to the bucket's smallest key (no self edges, no repeats)."""
-    bucket = Window.partitionBy("band", "bucket")
+    bucket = Window.partitionBy("bucket")
     return (
         bands.withColumn("anchor", F.min("key").over(bucket))
         .where(F.col("key") != F.col("anchor"))

@@ -15,7 +15,6 @@ from dedup.kernels.minhash import MinHashSpec, band_keys, from_binary
 BAND_SCHEMA = pa.schema(
     [
         pa.field("key", pa.string(), nullable=False),
-        pa.field("band", pa.int32(), nullable=False),
         pa.field("bucket", pa.int64(), nullable=False),
     ]
 )
@@ -23,7 +22,12 @@ EDGE_SCHEMA = pa.schema([pa.field("src", pa.string()), pa.field("dst", pa.string
 
 
 def band_rows(batch: pa.RecordBatch, spec: MinHashSpec) -> pa.RecordBatch:
-    """(key, band, bucket) for every row with a signature and every band; rows without one give none."""
+    """(key, bucket) for every row with a signature and every band; rows without one give none.
+
+    A bucket key folds in its band's index (`band_keys`), so one long column names
+    a (band, bucket) pair: Spark groups and sorts it with a radix sort on its full
+    value, where a (band, bucket) pair sorted with a comparator on 14 distinct bands.
+    """
     batch = batch.filter(batch.column("minhash").is_valid())
     if not batch.num_rows:
         return pa.RecordBatch.from_pylist([], schema=BAND_SCHEMA)
@@ -32,7 +36,6 @@ def band_rows(batch: pa.RecordBatch, spec: MinHashSpec) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(
         [
             batch.column("key").take(pa.array(np.repeat(np.arange(n), spec.bands))),
-            pa.array(np.tile(np.arange(spec.bands, dtype=np.int32), n)),
             pa.array(keys.reshape(-1)),
         ],
         names=BAND_SCHEMA.names,
