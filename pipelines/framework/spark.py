@@ -11,8 +11,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import pyspark
 from pyspark.sql import SparkSession
 
 from pipelines.framework.storage_settings import active_settings
@@ -35,15 +37,18 @@ DEFAULT_CONF: dict[str, str] = {
     # the UI, the event log and `spark-submit --verbose` must show them as *********(redacted).
     "spark.redaction.regex": r"(?i)secret|password|token|access[._]?key|credential|account[._]?key",
 }
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+# Where else a driver JVM's options can come from (besides a `conf` given to get_spark).
+JAVA_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
 # Local mode only, where this process's Python (with refinery installed) runs the workers and the
 # driver's JVM runs every task; executors on a cluster keep their own settings.
 LOCAL_CONF: dict[str, str] = {
     # PySpark from the installed package, not Spark's zip: ~40 ms less per Python task (python_daemon.py).
     "spark.python.daemon.module": "pipelines.framework.python_daemon",
     # Parallel GC, the throughput collector, suits a batch job: G1's write barriers and concurrent
-    # threads cost ~10% of the near-dedup benchmark's wall time on 2 cores (BENCHMARKS.md). A user's
-    # own extraJavaOptions replace this string whole, so a collector they choose never conflicts.
-    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+    # threads cost ~10% of the near-dedup benchmark's wall time on 2 cores (BENCHMARKS.md). Left out
+    # whenever JVM options come from anywhere else (`java_options_elsewhere`).
+    JAVA_OPTIONS: "-XX:+UseParallelGC",
 }
 # Variables that say where object storage is; with the credential variables the job's storage
 # settings name, they are what an executor needs to reach the lake (pipelines/framework/storage.py).
@@ -94,11 +99,35 @@ def prepare_environment() -> None:
     os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
 
 
+def java_options_elsewhere() -> bool:
+    """Whether the user gives the driver JVM options outside get_spark's `conf`.
+
+    Then the project's collector stays out: our extraJavaOptions would replace theirs from
+    spark-defaults.conf, and two collectors (theirs in JAVA_TOOL_OPTIONS, ours) stop the JVM
+    from starting at all.
+    """
+    if any(os.environ.get(name) for name in JAVA_OPTION_VARIABLES):
+        return True
+    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if "driver-java-options" in submit_args or JAVA_OPTIONS in submit_args:
+        return True
+    home = os.environ.get("SPARK_HOME") or os.path.dirname(pyspark.__file__)
+    defaults = Path(os.environ.get("SPARK_CONF_DIR") or Path(home) / "conf") / "spark-defaults.conf"
+    try:
+        lines = defaults.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    return any(line.split(maxsplit=1)[:1] == [JAVA_OPTIONS] for line in lines)
+
+
 def session_conf(master: str, conf: Mapping[str, Any] | None, ui: bool) -> dict[str, str]:
     """The settings a new session starts with: the project's defaults, then the caller's `conf`."""
+    local = dict(LOCAL_CONF) if master.startswith("local") else {}
+    if java_options_elsewhere():
+        local.pop(JAVA_OPTIONS, None)
     merged = {
         **DEFAULT_CONF,
-        **(LOCAL_CONF if master.startswith("local") else {}),
+        **local,
         "spark.ui.enabled": str(bool(ui)).lower(),
         **{k: str(v) for k, v in (conf or {}).items()},
     }

@@ -63,7 +63,18 @@ def test_an_archive_with_python_modules_that_are_not_bundled_stays(tmp_path: Pat
     assert needless_entries([user_code, str(broken), SITE_PACKAGES]) == []
 
 
-def test_local_sessions_get_the_daemon_and_the_throughput_collector_and_a_users_options_win() -> None:
+@pytest.fixture()
+def no_outside_java_options(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An environment that gives the JVM no options of its own; returns an empty SPARK_CONF_DIR."""
+    for name in ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "PYSPARK_SUBMIT_ARGS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_local_sessions_get_the_daemon_and_the_throughput_collector_and_a_users_options_win(
+    no_outside_java_options: Path,
+) -> None:
     local = session_conf("local[2]", None, ui=False)
     assert local["spark.python.daemon.module"] == "pipelines.framework.python_daemon"
     assert local["spark.driver.extraJavaOptions"] == "-XX:+UseParallelGC"
@@ -72,6 +83,25 @@ def test_local_sessions_get_the_daemon_and_the_throughput_collector_and_a_users_
     cluster = session_conf("spark://127.0.0.1:7077", None, ui=False)
     assert "spark.python.daemon.module" not in cluster
     assert "spark.driver.extraJavaOptions" not in cluster
+
+
+def test_the_collector_stays_out_when_jvm_options_come_from_elsewhere(
+    no_outside_java_options: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (no_outside_java_options / "spark-defaults.conf").write_text(
+        "spark.driver.memory 2g\nspark.driver.extraJavaOptions -XX:+UseG1GC -Dx=1\n"
+    )
+    local = session_conf("local[2]", None, ui=False)
+    assert "spark.driver.extraJavaOptions" not in local
+    assert local["spark.python.daemon.module"] == "pipelines.framework.python_daemon"
+    (no_outside_java_options / "spark-defaults.conf").write_text("spark.driver.memory 2g\n")
+    assert "spark.driver.extraJavaOptions" in session_conf("local[2]", None, ui=False)
+    # two collectors stop the JVM from starting: one set in the environment keeps ours out
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-XX:+UseSerialGC")
+    assert "spark.driver.extraJavaOptions" not in session_conf("local[2]", None, ui=False)
+    monkeypatch.delenv("JAVA_TOOL_OPTIONS")
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", '--driver-java-options "-XX:+UseG1GC" pyspark-shell')
+    assert "spark.driver.extraJavaOptions" not in session_conf("local[2]", None, ui=False)
 
 
 def test_a_python_task_imports_pyspark_from_the_installed_package_and_reads_no_archive(spark) -> None:
