@@ -1,6 +1,7 @@
 """GPT-2 124M pretraining throughput on real shards: tokens/s, MFU and data-wait fraction.
 
     python -m benchmarks.train_gpu                                # H200/H100: gpt2-124m, bf16, compile, seq 1024
+    python -m benchmarks.train_gpu --config gpt2-350m             # the same for GPT-2 medium (24 layers, 1,024 wide)
     python -m benchmarks.train_gpu --config tiny --steps 4        # the CPU check of the same path
     python -m benchmarks.train_gpu --shards lake/shards/default   # train on a shard set you already have
 
@@ -9,7 +10,7 @@ web text of ../shared/data when present, else from the repository's own samples/
 it runs on a machine that has only this checkout), tokenized with samples/tokenizer.json
 (4,096-token BPE; trained on those same samples) or a tokenizer it trains. The corpus is
 cycled to hold at least one pass of the planned tokens. The model's vocabulary is 50,304
-(GPT-2's, padded) whatever the tokenizer's, so FLOPs and MFU match GPT-2 124M as llm.c
+(GPT-2's, padded) whatever the tokenizer's, so FLOPs and MFU match GPT-2 as llm.c
 measures it (the anchor: about 41% MFU on an H100 at this size).
 
 It runs the real trainer (`training.trainer.train.train`: DDP-ready, bf16 autocast, torch.compile,
@@ -34,6 +35,7 @@ TARGET_MFU = 0.40
 
 PRESETS = {  # per config: sequence length, per-device batch, default steps
     "gpt2-124m": {"seq_len": 1024, "batch_size": 32, "steps": 60},
+    "gpt2-350m": {"seq_len": 1024, "batch_size": 32, "steps": 40},
     "small": {"seq_len": 512, "batch_size": 16, "steps": 40},
     "tiny": {"seq_len": 64, "batch_size": 4, "steps": 6},
 }
@@ -89,7 +91,7 @@ def _train_config(args: argparse.Namespace, shards: Path, out: Path) -> Any:
     return TrainConfig.model_validate(
         {
             "model": args.config,
-            "model_overrides": {"vocab_size": 50304} if args.config == "gpt2-124m" else {},
+            "model_overrides": {"vocab_size": 50304} if args.config.startswith("gpt2-") else {},
             "data": {
                 "train": [str(shards)],
                 "seq_len": args.seq_len,

@@ -178,14 +178,10 @@ def test_cli_trains_the_demo_config(web_shards, tmp_path):
     assert sorted(_losses(tmp_path / "demo")) == [3]
 
 
-def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
-    cfg = tmp_path / "ddp.yaml"
-    raw = _config(
-        web_shards, tmp_path / "ddp", steps=3, eval_every=0, checkpoint_every=0, model_overrides={}
-    ).model_dump(mode="json")
-    cfg.write_text(yaml.safe_dump(raw))
+def _torchrun(cfg: Path, nproc: int) -> subprocess.CompletedProcess:
+    """The trainer launched as users launch it on a node: torchrun, `nproc` processes (gloo on CPU)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
     proc = subprocess.run(
         [*cmd, "-m", "training.trainer.train", str(cfg)],
         cwd=REPO,
@@ -195,6 +191,20 @@ def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
         timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _config_file(shards: Path, out: Path, **overrides) -> Path:
+    """A three-step config without evaluation, as a YAML file for torchrun."""
+    raw = _config(shards, out, steps=3, eval_every=0, checkpoint_every=0, model_overrides={}, **overrides)
+    path = out.with_suffix(".yaml")
+    path.write_text(yaml.safe_dump(raw.model_dump(mode="json")))
+    return path
+
+
+def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
+    cfg = _config_file(web_shards, tmp_path / "ddp")
+    _torchrun(cfg, 2)
     state = torch.load(tmp_path / "ddp" / "checkpoints" / "step_00000003" / "trainer.pt", weights_only=False)
     assert state["loader"]["samples_consumed"] == 3 * 2 * 4  # steps x ranks x batch
     assert (tmp_path / "ddp" / "checkpoints" / "step_00000003" / "rng_rank1.pt").is_file()
@@ -217,7 +227,54 @@ def test_ddp_two_processes_on_gloo_then_resume_on_one(web_shards, tmp_path):
     assert sorted(_losses(tmp_path / "ddp")) == [1, 2, 3, 4, 5]
 
 
+def test_fsdp_under_torchrun_with_one_process_matches_a_plain_run_and_resumes_without_torchrun(
+    web_shards, tmp_path
+):
+    """torchrun at any size runs the distributed path (here FSDP2), and its checkpoint resumes anywhere."""
+    cfg = _config_file(web_shards, tmp_path / "fsdp", parallel="fsdp")
+    proc = _torchrun(cfg, 1)
+    assert "world 1 (fsdp)" in proc.stdout
+    single = tmp_path / "single"
+    train(_config(web_shards, single, steps=3, eval_every=0, model_overrides={}))
+    fsdp_losses, single_losses = _losses(tmp_path / "fsdp"), _losses(single)
+    assert sorted(fsdp_losses) == [1, 2, 3]
+    assert [fsdp_losses[s] for s in (1, 2, 3)] == pytest.approx(
+        [single_losses[s] for s in (1, 2, 3)], rel=1e-4
+    )
+    state_fsdp = torch.load(
+        tmp_path / "fsdp" / "checkpoints" / "step_00000003" / "model.pt", weights_only=True
+    )
+    state_one = torch.load(single / "checkpoints" / "step_00000003" / "model.pt", weights_only=True)
+    assert state_fsdp.keys() == state_one.keys()
+    assert all(torch.allclose(state_fsdp[k], state_one[k], rtol=1e-4, atol=1e-6) for k in state_one)
+    last = train(load_config(cfg, ["steps=5"]))
+    assert last["step"] == 5 and sorted(_losses(tmp_path / "fsdp")) == [1, 2, 3, 4, 5]
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "training" / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_configs_validate(path):
     cfg = load_config(path)
     assert cfg.data.train and cfg.steps > 0
+
+
+def test_compile_on_and_off_survive_yaml_booleans():
+    """YAML 1.1 reads a bare on/off as true/false: `--set compile=off` must still mean off."""
+    path = REPO / "training" / "configs" / "demo_tiny.yaml"
+    assert load_config(path, ["compile=off"]).compile == "off"
+    assert load_config(path, ["compile=on"]).compile == "on"
+    with pytest.raises(ValueError, match="compile"):
+        load_config(path, ["compile=sometimes"])
+
+
+def test_evaluation_and_checkpoints_are_left_out_of_the_throughput_window(monkeypatch):
+    """tokens/s and MFU measure training: the seconds spent in a pause do not count."""
+    from training.trainer import train as train_module
+
+    clock = iter([12.0, 17.0, 18.0, 18.5])  # pause in/out, pause in/out
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: next(clock))
+    window = train_module.Window(wait_start=0.0, start=10.0)
+    with window.pause():
+        pass
+    with pytest.raises(RuntimeError), window.pause():
+        raise RuntimeError("a failed checkpoint still ends its pause")
+    assert window.paused == 5.5

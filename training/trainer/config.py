@@ -87,6 +87,12 @@ class TrainConfig(BaseModel):
         None, gt=0, description="device peak FLOP/s for MFU; default from a table"
     )
 
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: Any) -> Any:
+        """YAML reads a bare `on`/`off` (in a file or a `--set`) as a boolean; take it as the word meant."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     @field_validator("model")
     @classmethod
     def _known_model(cls, value: str) -> str:

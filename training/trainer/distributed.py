@@ -26,8 +26,16 @@ class Dist:
         self.device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
         if use_cuda:
             torch.cuda.set_device(self.device)
-        if self.world_size > 1 and not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=timedelta(minutes=10))
+        # Under torchrun the job is distributed even with one process, so `--nproc-per-node 1` runs the
+        # same DDP/FSDP2 code (and checkpoint format) as eight; a plain `python -m` run is not.
+        self.distributed = self.world_size > 1 or "TORCHELASTIC_RUN_ID" in os.environ
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group(
+                backend="nccl" if use_cuda else "gloo",
+                timeout=timedelta(minutes=10),
+                # NCCL otherwise guesses the GPU from the global rank, which hangs where ranks map to GPUs unevenly.
+                device_id=self.device if use_cuda else None,
+            )
 
     @property
     def is_main(self) -> bool:
@@ -53,7 +61,7 @@ def wrap_model(model: GPT, cfg: TrainConfig, env: Dist, use_compile: bool) -> to
     """FSDP2 (shard each block, then the root) or DDP across ranks; compile in place so state keys stay clean."""
     if use_compile:
         model.compile()
-    if env.world_size == 1:
+    if not env.distributed:
         return model
     if cfg.parallel == "fsdp":
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard

@@ -180,6 +180,16 @@ class Window:
     steps: int = 0
     loss_sum: Any = 0.0  # a tensor on the device once a step has run (no sync per step)
     start: float = field(default_factory=time.perf_counter)
+    paused: float = 0.0  # seconds of evaluation and checkpointing, which are not training throughput
+
+    @contextlib.contextmanager
+    def pause(self) -> Iterator[None]:
+        """Leave the enclosed work out of this window's tokens/s, MFU and data-wait fraction."""
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused += time.perf_counter() - began
 
 
 def train(cfg: TrainConfig, stop_after: int | None = None, fresh: bool = False) -> dict[str, Any]:
@@ -206,7 +216,8 @@ def _train(cfg: TrainConfig, env: Dist, stop_after: int | None) -> dict[str, Any
     metrics.rewind(step)
     if env.is_main:
         print(
-            f"model {cfg.model}: {run.raw.num_params() / 1e6:.2f}M params | world {env.world_size} | "
+            f"model {cfg.model}: {run.raw.num_params() / 1e6:.2f}M params | world {env.world_size} "
+            f"({cfg.parallel if env.distributed else 'one process'}) | "
             f"{run.tokens_per_step:,} tokens/step | device {env.device} | bf16 {run.bf16} | "
             f"compile {run.use_compile}"
         )
@@ -273,10 +284,13 @@ def _loop(run: Run, metrics: Metrics, step: int, end: int) -> dict[str, Any]:
             if step % cfg.log_every == 0 or step == end:
                 last = _log_step(run, metrics, bar, window, step, lr, grad_norm)
                 window = Window(run.loader.wait_seconds)
-            if run.val is not None and (step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)):
-                last["val_loss"] = _evaluate_step(run, metrics, bar, step)
-            if step == end or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-                _save(run, step)
+            with window.pause():
+                if run.val is not None and (
+                    step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)
+                ):
+                    last["val_loss"] = _evaluate_step(run, metrics, bar, step)
+                if step == end or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+                    _save(run, step)
     return last
 
 
@@ -313,7 +327,7 @@ def _log_step(
     loss_value = env.mean(window.loss_sum.item() / window.steps)
     if env.cuda:
         torch.cuda.synchronize()
-    elapsed = time.perf_counter() - window.start
+    elapsed = time.perf_counter() - window.start - window.paused
     tok_s = run.tokens_per_step * window.steps / elapsed
     peak = peak_flops(run.cfg.peak_flops, env.device)
     record = {
