@@ -34,9 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.framework.arrow_kernel import apply_kernel
 from pipelines.framework.lake import Lake
 from pipelines.framework.spark import get_spark
-from pipelines.framework.stage import apply_kernel
 
 DATA = (
     Path(__file__).resolve().parents[1].parent

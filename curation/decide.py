@@ -27,14 +27,9 @@ from curation.rules import (
     spark_failing,
 )
 from curation.thresholds import DEFAULT_TABLE, by_language, language_table
+from pipelines.framework.arrow_kernel import spark_to_arrow_schema
 from pipelines.framework.drop_reason import DROP_REASON, mark_with
-from pipelines.framework.stage import (
-    StageConfig,
-    StageContext,
-    StageResult,
-    TableStage,
-    spark_to_arrow_schema,
-)
+from pipelines.framework.stage import StageConfig, StageContext, StageResult, TableStage
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
 from dedup.kernels.components import components_kernel
-from pipelines.framework.stage import apply_kernel
+from pipelines.framework.arrow_kernel import apply_kernel
 
 MAX_ROUNDS = 64
 # About 200 MB of a Python worker's memory for string keys of ~40 bytes; larger graphs take the

@@ -14,7 +14,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from dedup.kernels.columns import ColumnFn, append_computed
-from pipelines.framework.stage import apply_kernel, spark_to_arrow_schema
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
 
 EXISTING, NEW = "0", "1"
 

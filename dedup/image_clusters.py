@@ -18,8 +18,8 @@ from pyspark.sql import functions as F
 
 from dedup.components import connected_components
 from dedup.kernels.images import FINGERPRINT_SCHEMA, HASH_COLUMNS, image_fingerprints
+from pipelines.framework.arrow_kernel import apply_kernel
 from pipelines.framework.drop_reason import kept, mark, register_reason, with_drop_reason
-from pipelines.framework.stage import apply_kernel
 
 EXACT_DUPLICATE_IMAGE = register_reason(
     "exact_duplicate_image", "the same pixels as its cluster's representative image (image_dedup)"

@@ -17,8 +17,8 @@ from pyspark.sql import functions as F
 from dedup.config import LineDedupConfig
 from dedup.frames import append_column
 from dedup.kernels.lines import line_hash_column, strip_lines
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
 from pipelines.framework.drop_reason import describe, kept, mark, register_reason, with_drop_reason
-from pipelines.framework.stage import apply_kernel, spark_to_arrow_schema
 
 EMPTIED = "a document left without text once its repeated lines were removed (line_dedup)"
 register_reason(LineDedupConfig.model_fields["empty_reason"].default, EMPTIED)

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from dedup.components import connected_components
 from dedup.kernels.lsh import BAND_SCHEMA, EDGE_SCHEMA, agreeing_pairs, band_rows
 from dedup.kernels.minhash import SIGNATURE_FIELD, MinHashSpec, add_signatures
-from pipelines.framework.stage import apply_kernel, spark_to_arrow_schema
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
 
 
 def with_signatures(df: DataFrame, spec: MinHashSpec, text_column: str = "text") -> DataFrame:

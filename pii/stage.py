@@ -18,15 +18,9 @@ from pydantic import Field
 
 from pii.kernel import PiiKernel, output_schema
 from pii.settings import PiiSettings
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
 from pipelines.framework.drop_reason import DROP_REASON
-from pipelines.framework.stage import (
-    StageConfig,
-    StageContext,
-    StageResult,
-    TableStage,
-    apply_kernel,
-    spark_to_arrow_schema,
-)
+from pipelines.framework.stage import StageConfig, StageContext, StageResult, TableStage
 
 
 class PiiConfig(PiiSettings, StageConfig):

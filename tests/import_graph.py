@@ -191,6 +191,8 @@ IO_LAYER = frozenset(
         "pipelines",
         "pipelines.framework",
         "pipelines.framework.storage",
+        "pipelines.framework.storage_clients",
+        "pipelines.framework.storage_cloud",
         "pipelines.framework.storage_settings",
     }
 )

@@ -1,4 +1,4 @@
-"""Stages run kernels through one path, `pipelines.framework.stage.apply_kernel`.
+"""Stages run kernels through one path, `pipelines.framework.arrow_kernel.apply_kernel`.
 
 Why (docs/architecture.md, "Kernels are plain Arrow; Spark distributes them"): the one path is
 where empty batches are skipped and Arrow schemas become Spark ones; five stages calling
@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("pipelines", "curation", "dedup", "pii", "training", "jobs", "benchmarks")
-OWNER = "pipelines/framework/stage.py"
+OWNER = "pipelines/framework/arrow_kernel.py"
 SPARK_MAPS = {"mapInArrow", "mapInPandas"}
 
 

@@ -23,14 +23,8 @@ from curation.annotators import DEFAULT_ANNOTATORS, build, resolve
 from curation.decide import DecisionRules
 from curation.rules import reasons_in_order
 from curation.words import require_segmenters
-from pipelines.framework.stage import (
-    StageConfig,
-    StageContext,
-    StageResult,
-    TableStage,
-    apply_kernel,
-    spark_to_arrow_schema,
-)
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
+from pipelines.framework.stage import StageConfig, StageContext, StageResult, TableStage
 
 # Settings of the annotate stage before annotators were listed, and where each went.
 MOVED = {

@@ -24,14 +24,9 @@ from typing import Any, ClassVar
 
 from curation.augment.config import AugmentConfig
 from curation.augment.kernel import DOWNSAMPLED, DocumentAugmenter, ImageAugmenter
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
 from pipelines.framework.drop_reason import DROP_REASON
-from pipelines.framework.stage import (
-    Stage,
-    StageContext,
-    StageResult,
-    apply_kernel,
-    spark_to_arrow_schema,
-)
+from pipelines.framework.stage import Stage, StageContext, StageResult
 
 
 class Augment(Stage):

@@ -17,15 +17,9 @@ from curation.annotators.decontam import RULE as CONTAMINATION
 from curation.annotators.decontam import BenchmarkConfig
 from curation.decontam.index import DECONTAM_FIELDS, DecontamIndex
 from curation.decontam.kernel import HashKernel, MatchKernel
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
 from pipelines.framework.drop_reason import mark
-from pipelines.framework.stage import (
-    StageConfig,
-    StageContext,
-    StageResult,
-    TableStage,
-    apply_kernel,
-    spark_to_arrow_schema,
-)
+from pipelines.framework.stage import StageConfig, StageContext, StageResult, TableStage
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -13,15 +13,9 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from curation.quality.kernel import QUALITY_SCORE, ScoreKernel
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
 from pipelines.framework.drop_reason import kept, mark, register_reason, with_drop_reason
-from pipelines.framework.stage import (
-    StageConfig,
-    StageContext,
-    StageResult,
-    TableStage,
-    apply_kernel,
-    spark_to_arrow_schema,
-)
+from pipelines.framework.stage import StageConfig, StageContext, StageResult, TableStage
 
 QUALITY = register_reason(
     "quality", "the quality classifier's score is below the cut (threshold or top_percentile)"

@@ -3,7 +3,7 @@
 A stage never writes tables itself: it returns DataFrames and the runner commits
 them (so commit metadata, resume keys and row accounting live in one place).
 Per-document work belongs in kernels (`pa.RecordBatch -> pa.RecordBatch`, no
-Spark import) that a stage applies with `mapInArrow` (see `apply_kernel`).
+Spark import) that a stage applies with `pipelines.framework.arrow_kernel.apply_kernel`.
 """
 
 from __future__ import annotations
@@ -11,17 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-    from pyspark.sql.types import StructType
 
     from pipelines.framework.lake import Lake
 
@@ -112,48 +109,6 @@ class Stage(ABC):
     @abstractmethod
     def run(self, ctx: StageContext) -> StageResult:
         """Build the output DataFrames from `ctx.read(...)` of the input tables."""
-
-
-Kernel = Callable[[pa.RecordBatch], pa.RecordBatch]
-# A kernel over a whole partition: for work that keeps state across batches or whose output
-# rows do not follow its input rows (ingest's readers take file ids and write files).
-StreamKernel = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
-
-
-def apply_kernel(
-    df: DataFrame,
-    kernel: Kernel | StreamKernel,
-    output_schema: pa.Schema | StructType,
-    *,
-    stream: bool = False,
-) -> DataFrame:
-    """Run a pure-Arrow kernel on `df` in the Python workers: the one `mapInArrow` path.
-
-    By default `kernel` maps each non-empty batch to one batch; with `stream=True` it maps
-    the partition's iterator of batches to an iterator (empty batches included). Its output
-    must match `output_schema`, an Arrow schema or, for output unrelated to the input's
-    columns, a Spark StructType as is. The kernel is pickled to the workers, so models it
-    needs must be loaded lazily there (module-level cache).
-    """
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    schema = from_arrow_schema(output_schema) if isinstance(output_schema, pa.Schema) else output_schema
-    if stream:
-        return df.mapInArrow(kernel, schema)
-
-    def _map(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if batch.num_rows:
-                yield kernel(batch)
-
-    return df.mapInArrow(_map, schema)
-
-
-def spark_to_arrow_schema(df: DataFrame) -> pa.Schema:
-    """The Arrow schema of a DataFrame, for kernels that append columns to their input."""
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(df.schema)
 
 
 class TableStage(Stage):

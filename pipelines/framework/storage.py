@@ -31,14 +31,8 @@ from typing import IO, Any, TypeVar
 
 import pyarrow.fs as pa_fs
 
-from pipelines.framework.storage_settings import (
-    StorageError,
-    StorageSettings,
-    active_settings,
-    delta_storage_options,
-    filesystem,
-    scrub,
-)
+from pipelines.framework.storage_clients import delta_storage_options, filesystem
+from pipelines.framework.storage_settings import StorageError, StorageSettings, active_settings, scrub
 
 OBJECT_SCHEMES = frozenset({"s3", "gs", "az"})
 SCHEME_ALIASES = {"gcs": "gs", "abfs": "az", "abfss": "az", "s3a": "s3"}

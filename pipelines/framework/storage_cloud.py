@@ -1,6 +1,6 @@
 """Azure Blob and Google Cloud Storage clients: pyarrow filesystems and delta-rs options for az:// and gs://.
 
-Kept apart from the S3 client (pipelines/framework/storage_settings.py) because the two providers
+Kept apart from the S3 client (pipelines/framework/storage_clients.py) because the two providers
 name their endpoints differently, and each needs one translation that is easy to get wrong:
 
 - Azure: `azure_endpoint` is the *account's* blob endpoint, as in a connection string's

@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.framework.arrow_kernel import apply_kernel
 from pipelines.framework.parquet_stats import parquet_stats
 from pipelines.framework.storage import Location
 
@@ -160,7 +161,6 @@ def write_dataframe(
     from pyspark.sql.pandas.types import to_arrow_schema
 
     from pipelines.framework.spark import forward_storage_environment
-    from pipelines.framework.stage import apply_kernel  # stage imports the lake, which imports this module
 
     forward_storage_environment(df.sparkSession)
     schema = to_arrow_schema(df.schema)
@@ -223,7 +223,6 @@ def read_dataframe(spark: Any, files: list[tuple[Location, int]], schema: pa.Sch
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from pipelines.framework.spark import forward_storage_environment
-    from pipelines.framework.stage import apply_kernel  # stage imports the lake, which imports this module
 
     forward_storage_environment(spark)
     spark_schema = from_arrow_schema(schema)

@@ -34,8 +34,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from pipelines.framework.arrow_kernel import apply_kernel
 from pipelines.framework.spark import forward_storage_environment
-from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult, apply_kernel
+from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import active_settings
 from pipelines.framework.table_io import PlacedFiles, WrittenFile, data_file_name, write_table_file

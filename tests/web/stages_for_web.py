@@ -15,15 +15,9 @@ import pyarrow as pa
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
 from pipelines.framework.drop_reason import DROP_REASON, register_reason
-from pipelines.framework.stage import (
-    Stage,
-    StageConfig,
-    StageContext,
-    StageResult,
-    apply_kernel,
-    spark_to_arrow_schema,
-)
+from pipelines.framework.stage import Stage, StageConfig, StageContext, StageResult
 
 WORD = re.compile(r"\w+", re.UNICODE)
 _MODEL: dict[str, object] = {}
