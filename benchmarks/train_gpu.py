@@ -1,7 +1,7 @@
 """GPT-2 124M pretraining throughput on real shards: tokens/s, MFU and data-wait fraction.
 
     python -m benchmarks.train_gpu                                # H200/H100: gpt2-124m, bf16, compile, seq 1024
-    python -m benchmarks.train_gpu --config gpt2-350m             # the same for GPT-2 medium (24 layers, 1,024 wide)
+    python -m benchmarks.train_gpu --config gpt2-350m             # GPT-2 medium; gpt2-774m: GPT-2 large, batch 16
     python -m benchmarks.train_gpu --config tiny --steps 4        # the CPU check of the same path
     python -m benchmarks.train_gpu --shards lake/shards/default   # train on a shard set you already have
 
@@ -33,11 +33,12 @@ SHARED = Path(os.environ.get("REFINERY_SHARED_DATA", REPO.parent / "shared" / "d
 LLMC_H100_MFU = 0.41
 TARGET_MFU = 0.40
 
-PRESETS = {  # per config: sequence length, per-device batch, default steps
-    "gpt2-124m": {"seq_len": 1024, "batch_size": 32, "steps": 60},
-    "gpt2-350m": {"seq_len": 1024, "batch_size": 32, "steps": 40},
-    "small": {"seq_len": 512, "batch_size": 16, "steps": 40},
-    "tiny": {"seq_len": 64, "batch_size": 4, "steps": 6},
+PRESETS = {  # per config: sequence length, per-device batch, default steps, peak learning rate (GPT-3's table)
+    "gpt2-124m": {"seq_len": 1024, "batch_size": 32, "steps": 60, "lr": 6e-4},
+    "gpt2-350m": {"seq_len": 1024, "batch_size": 32, "steps": 40, "lr": 3e-4},
+    "gpt2-774m": {"seq_len": 1024, "batch_size": 16, "steps": 30, "lr": 2.5e-4},
+    "small": {"seq_len": 512, "batch_size": 16, "steps": 40, "lr": 6e-4},
+    "tiny": {"seq_len": 64, "batch_size": 4, "steps": 6, "lr": 6e-4},
 }
 
 
@@ -78,6 +79,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     args.seq_len = args.seq_len or preset["seq_len"]
     args.batch_size = args.batch_size or preset["batch_size"]
     args.steps = args.steps or preset["steps"]
+    args.lr = preset["lr"]
     args.warmup = min(10, args.steps // 2)
     return args
 
@@ -98,7 +100,7 @@ def _train_config(args: argparse.Namespace, shards: Path, out: Path) -> Any:
                 "batch_size": args.batch_size,
                 "num_workers": args.workers,
             },
-            "optim": {"lr": 6e-4, "min_lr": 6e-5, "warmup_steps": args.warmup},
+            "optim": {"lr": args.lr, "min_lr": args.lr / 10, "warmup_steps": args.warmup},
             "steps": args.steps,
             "eval_every": 0,
             "eval_batches": 0,
