@@ -91,7 +91,9 @@ class TrainConfig(BaseModel):
     @classmethod
     def _yaml_switch(cls, value: Any) -> Any:
         """YAML reads a bare `on`/`off` (in a file or a `--set`) as a boolean; take it as the word meant."""
-        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
     @field_validator("model")
     @classmethod
