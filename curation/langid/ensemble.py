@@ -14,8 +14,8 @@ still breaks near-ties (the weight is calibrated per lid.176 label).
 `lang_score` is the deciding probability: lid.176's where lingua confirms its
 label (so a `min_lang_score` tuned on lid.176, like datatrove's 0.65, keeps its
 meaning for the documents lingua only double-checked), else the fused
-posterior of the new label. `lang_model` names the model that decided:
-`lingua` for every routed text.
+posterior of the new label, to 9 decimals (see LINGUA_SCORE_DIGITS).
+`lang_model` names the model that decided: `lingua` for every routed text.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ FT_TOP_K = 5  # lid.176 labels fused with lingua's (lower ones carry no weight w
 LINGUA_MAX_CHARS = 500  # lingua reads this much of a text: its cost grows with length, its accuracy
 # does not beyond a sentence or two (lingua's sentences are 124 characters at the median, 328 at the 95th pct)
 EPS = 1e-3  # floor of a probability before its log: a label one model omits is unlikely, not impossible
+# lingua's confidences differ in their last bits from one process to the next (it sums in hash-map
+# order, seeded per process), and so does a score fused from them; rounded to 1e-9 they are the same in
+# every run, so a table is reproducible value for value, far finer than any threshold means.
+LINGUA_SCORE_DIGITS = 9
 ROUTE_ALWAYS, ROUTE_BELOW = "always", "below"
 
 LANGID_COLUMNS: list[pa.Field] = [
@@ -189,7 +193,11 @@ def detect(
             probs = lingua_probabilities([lines[i] for i in rows])
             codes = lingua_codes()
             for i, p in zip(rows, probs, strict=True):
-                lang[i], score[i], model[i] = codes[int(p.argmax())], float(p.max()), "lingua"
+                lang[i], score[i], model[i] = (
+                    codes[int(p.argmax())],
+                    round(float(p.max()), LINGUA_SCORE_DIGITS),
+                    "lingua",
+                )
         return lang, score, model, top3
     ft_labels, ft_scores = _fasttext(lines, config.model)
     for i in range(n):
@@ -210,7 +218,7 @@ def detect(
             codes = lingua_codes()
             for i, column, p in zip(rows, best.tolist(), fused_score.tolist(), strict=True):
                 if codes[column] != lang[i]:  # confirmed labels keep lid.176's probability (see docstring)
-                    lang[i], score[i] = codes[column], p
+                    lang[i], score[i] = codes[column], round(p, LINGUA_SCORE_DIGITS)
                 model[i] = "lingua"
     return lang, score, model, top3
 

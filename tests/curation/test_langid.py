@@ -16,7 +16,13 @@ from pydantic import ValidationError
 
 from curation.annotate.stage import AnnotateConfig
 from curation.langid.calibrate import ALLOWANCE
-from curation.langid.ensemble import Calibration, LangIdConfig, langid_columns, lingua_codes
+from curation.langid.ensemble import (
+    LINGUA_SCORE_DIGITS,
+    Calibration,
+    LangIdConfig,
+    langid_columns,
+    lingua_codes,
+)
 from curation.langid.evaluate import evaluate_folder, read_folder
 from curation.langid.labels import LABELS, from_lid176, script_of
 from curation.langid.lid176 import load_model
@@ -49,6 +55,16 @@ def test_columns_name_the_deciding_model():
     assert lang[2:] == [None, None] and model[2:] == [None, None] and top[2:] == [None, None]
     assert 0 < score[1] <= 1 and script[:2] == ["Latn", "Latn"]
     assert top[0][0]["lang"] == "en" and len(top[0]) == 3
+
+
+def test_scores_lingua_decides_are_the_same_in_every_process():
+    """lingua's confidences vary in their last bits between processes (hash-map order); the scores
+    built from them are rounded so that a rerun writes the same table, value for value."""
+    texts = ["Ngiyabonga kakhulu ngosizo lwakho, sizobonana kusasa ekuseni esikoleni."] * 2
+    for backend in ("ensemble", "lingua"):
+        _, score, model, _, _ = langid_columns(texts, LangIdConfig(backend=backend))
+        assert model.to_pylist() == ["lingua", "lingua"]
+        assert all(s == round(s, LINGUA_SCORE_DIGITS) for s in score.to_pylist())
 
 
 def test_fasttext_backend_never_asks_lingua():
