@@ -38,7 +38,7 @@ def load_run_report(lake_root: LakeRoot, run_id: str) -> dict[str, Any] | None:
     """The stored report of a run, or None when it has not been computed (or cannot be read)."""
     path = report_path(lake_root, run_id)
     try:
-        return json.loads(path.read_text())
+        return path.read_parsed(json.loads)
     except (OSError, ValueError):
         return None
 

@@ -310,6 +310,6 @@ class LakeView:
 def _read_json(location: Location, mtime: float | None, size: int) -> dict[str, Any] | None:
     """A stored report, cached until the file changes (the key carries its mtime and size)."""
     try:
-        return json.loads(location.read_text())
+        return location.read_parsed(json.loads)
     except (OSError, ValueError):
         return None

@@ -147,7 +147,7 @@ class RunRecord(BaseModel):
         path = cls.directory(lake_root, run_id) / RUN_FILE
         if not path.is_file():
             raise FileNotFoundError(f"no run {run_id!r} under {runs_dir}; `refinery runs` lists them")
-        return cls.model_validate_json(path.read_text()).refreshed()
+        return path.read_parsed(cls.model_validate_json).refreshed()
 
     def refreshed(self) -> RunRecord:
         """Mark a 'running' run whose heartbeat went stale as interrupted (the process died)."""
@@ -190,7 +190,7 @@ def list_runs(lake_root: LakeRoot) -> list[RunRecord]:
     records = []
     for entry in (Location.parse(lake_root) / RUNS_DIR).glob(f"*/{RUN_FILE}"):
         try:
-            records.append(RunRecord.model_validate_json(entry.location.read_text()).refreshed())
+            records.append(entry.location.read_parsed(RunRecord.model_validate_json).refreshed())
         except (OSError, ValueError):
             continue
     return sorted(records, key=lambda r: r.created_at, reverse=True)

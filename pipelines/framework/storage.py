@@ -40,6 +40,9 @@ HTTP_SCHEMES = frozenset({"http", "https"})
 URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
 TRANSIENT_ERRORS = (OSError, TimeoutError, ConnectionError)
 T = TypeVar("T")
+# Reads of an object replaced while it was read (see `read_parsed`), and the pause before each retry.
+TORN_READ_ATTEMPTS = 8
+TORN_READ_PAUSE_S = 0.05
 
 
 def _split_url(value: str) -> tuple[str, str]:
@@ -248,6 +251,25 @@ class Location:
 
     def read_text(self) -> str:
         return self.read_bytes().decode("utf-8")
+
+    def read_parsed(self, parse: Callable[[bytes], T]) -> T:
+        """`parse` of the whole file, read again while it does not parse (ValueError) on object storage.
+
+        Why: pyarrow reads an object by asking its size, then GETting that many bytes. An object
+        replaced in between (a run record its runner rewrites) comes back cut short or spliced from two
+        versions, which a reader of records must not take for the record (measured on the test S3
+        server: a quarter of the reads racing a writer). A whole version parses; a torn one fails to,
+        and is read again. Local files are replaced by rename and never torn: their error is raised.
+        """
+        attempt = 1
+        while True:
+            try:
+                return parse(self.read_bytes())
+            except ValueError:
+                if self.is_local or attempt >= TORN_READ_ATTEMPTS:
+                    raise
+            time.sleep(TORN_READ_PAUSE_S * attempt)
+            attempt += 1
 
     # -------------------------------------------------------------- writing
     def open_write(self) -> Any:
