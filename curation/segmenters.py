@@ -22,6 +22,7 @@ from typing import Any
 
 import regex
 
+from curation.sentence_spans import SentenceSpans
 from curation.sentencizer import sentence_count, with_gaps
 from curation.signals import TERMINAL_PUNCTUATION
 from curation.thai_sentences import sentence_count as thai_sentence_count
@@ -52,15 +53,28 @@ class Package:
     module: str
 
 
+@dataclass(frozen=True)
+class Split:
+    """A document's words and, where the segmenter's one analysis of it also splits it into
+    sentences, those sentences (curation/sentence_spans.py says what they are used for)."""
+
+    words: list[str]
+    sentences: SentenceSpans | None = None
+
+
 class Segmenter:
     """One language's segmenter: `words` of a text and `sentence_count` of a line (as datatrove's
     sentence spans count them: its sentence splitter's pieces; C4 counts a kept line as at least one)."""
 
     name: str = ""
     packages: tuple[Package, ...] = ()
+    splits_sentences = False  # whether `split` gives the document's sentences too
 
     def words(self, text: str) -> list[str]:
         raise NotImplementedError
+
+    def split(self, text: str) -> Split:
+        return Split(self.words(text))
 
     def sentence_count(self, line: str) -> int:
         raise NotImplementedError
@@ -175,15 +189,17 @@ class Thai(Segmenter):
 class Korean(Segmenter):
     """Kiwi with the skip-bigram model datatrove asks for (kiwipiepy-model below 0.22 ships it).
 
-    Why two analyses (the document for words, each kept line for sentences), as datatrove does:
-    one pass is not exact. Measured on 76 Korean lingua documents (744 lines): the words of the
-    lines analysed one by one differ from the document's in 5 documents, and sentence counts read
-    from the document's own sentence split differ from the line's in 189 lines. (`split_sents=True`
-    does give the same tokens as `tokenize`, on every document and all 1,000 lingua sentences.)
+    Why the document's analysis also gives its sentences: kiwi splits sentences from the same
+    analysis that gives the tokens (`split_sents` only groups the tokens by their sentence), and
+    C4 reads a line's count from that split where it can stand for the line's own
+    (curation/sentence_spans.py), sparing a second analysis of most lines. Other lines are
+    analysed alone, as datatrove does: one pass over everything is not exact (on 76 Korean lingua
+    documents the words of the lines analysed one by one differ from the document's in 5).
     """
 
     name = "kiwipiepy + kiwipiepy-model (sbg)"
     packages = (Package("kiwipiepy", "kiwipiepy"), Package("kiwipiepy-model", "kiwipiepy_model"))
+    splits_sentences = True
 
     @cached_property
     def _kiwi(self):
@@ -191,9 +207,18 @@ class Korean(Segmenter):
 
         return Kiwi(model_type="sbg")
 
-    def words(self, text: str) -> list[str]:
+    def split(self, text: str) -> Split:
+        """Words as datatrove's kiwi tokenizer gives them; sentences only where datatrove's cleaning
+        left the text as it was (the offsets must be the text's own)."""
         clean = KO_LONG_NUMBER.sub("", text)
-        return stripped(clean[t.start : t.end] for t in self._kiwi.tokenize(clean))
+        sentences = self._kiwi.tokenize(clean, split_sents=True)
+        words = stripped(clean[t.start : t.end] for sentence in sentences for t in sentence)
+        if clean != text:
+            return Split(words)
+        return Split(words, SentenceSpans((sentence[0].start, sentence[-1].end) for sentence in sentences))
+
+    def words(self, text: str) -> list[str]:
+        return self.split(text).words
 
     def sentence_count(self, line: str) -> int:
         return len(self._kiwi.split_into_sents(KO_LONG_NUMBER.sub("", line)))

@@ -29,7 +29,7 @@ from itertools import chain
 import spacy
 
 from curation.regex_cache import cached_compiles
-from curation.segmenters import Segmenter, regex_sentence_count, segmented_languages, segmenter_for
+from curation.segmenters import Segmenter, Split, regex_sentence_count, segmented_languages, segmenter_for
 from curation.sentencizer import ODD_WHITESPACE, sentence_count, spaced_tokens
 
 MAX_CACHED_CHUNKS = 500_000
@@ -145,6 +145,18 @@ def word_tokenizer(lang: str | None) -> Tokenizer:
 def split_words(text: str, lang: str | None = None) -> list[str]:
     """The words of `text` in the split of `lang`'s tokenizer, whitespace dropped."""
     return word_tokenizer(lang).words(text)
+
+
+def split_document(text: str, lang: str | None = None) -> Split:
+    """`text`'s words in `lang`'s split and, where its segmenter's analysis gives them, its sentences."""
+    tokenizer = word_tokenizer(lang)
+    return tokenizer.split(text) if isinstance(tokenizer, Segmenter) else Split(tokenizer.words(text))
+
+
+def splits_sentences(lang: str | None) -> bool:
+    """Whether `split_document` gives `lang`'s documents their sentences."""
+    tokenizer = word_tokenizer(lang)
+    return isinstance(tokenizer, Segmenter) and tokenizer.splits_sentences
 
 
 def words_for(lang: str | None) -> Callable[[str], list[str]]:

@@ -60,7 +60,8 @@ class AnnotateKernel:
         return pa.schema(list(input_schema) + appended)
 
     def context(self, batch: pa.RecordBatch) -> BatchContext:
-        ctx = BatchContext(batch, self.text_column, self.url_column, self.signal_languages)
+        words_read = any(a.uses_words for a in self._ordered)
+        ctx = BatchContext(batch, self.text_column, self.url_column, self.signal_languages, words_read)
         if not any(a.language for a in self._ordered) and self.lang_column in batch.schema.names:
             ctx.langs = batch.column(self.lang_column).to_pylist()
         return ctx

@@ -25,7 +25,9 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from curation.rules import Op, Rule
-from curation.words import split_words
+from curation.segmenters import Split
+from curation.sentence_spans import SentenceSpans
+from curation.words import split_document, splits_sentences
 from pipelines.framework.drop_reason import register_reason
 
 
@@ -48,9 +50,10 @@ class BatchContext:
     text_column: str = "text"
     url_column: str = "uri"
     signal_languages: frozenset[str] | None = None
+    words_read: bool = False  # whether an annotator of this scan reads the documents' words
     langs: list[str | None] = field(default_factory=list)
     _texts: list[str | None] | None = None
-    _words: dict[int, list[str]] = field(default_factory=dict)
+    _splits: dict[int, Split] = field(default_factory=dict)
 
     @property
     def num_rows(self) -> int:
@@ -72,12 +75,23 @@ class BatchContext:
     def lang(self, row: int) -> str | None:
         return self.langs[row] if self.langs else None
 
-    def words(self, row: int) -> list[str]:
-        """The document's words in its language's split, computed once for every annotator."""
-        found = self._words.get(row)
+    def split(self, row: int) -> Split:
+        """The document's split in its language, computed once for every annotator."""
+        found = self._splits.get(row)
         if found is None:
-            found = self._words[row] = split_words(self.text(row), self.lang(row))
+            found = self._splits[row] = split_document(self.text(row), self.lang(row))
         return found
+
+    def words(self, row: int) -> list[str]:
+        """The document's words in its language's split."""
+        return self.split(row).words
+
+    def sentences(self, row: int) -> SentenceSpans | None:
+        """The document's sentences where its language's segmenter gives them with the words another
+        annotator reads (None elsewhere: splitting the document only for them would cost more)."""
+        if self.words_read and splits_sentences(self.lang(row)):
+            return self.split(row).sentences
+        return None
 
     def scanned(self, row: int) -> bool:
         """Whether language-scoped signals are measured for this document."""
@@ -92,7 +106,8 @@ class Annotator(ABC):
     `presets` are named rule lists decide applies when a spec names them
     (`presets: [gopher]`); `rules` apply whenever their column exists in decide's
     input, in `rule_rank` order across annotators. `language` marks the annotator
-    that fills `BatchContext.langs` (it runs before the others). Language-dependent
+    that fills `BatchContext.langs` (it runs before the others); `uses_words` those that read
+    `BatchContext.words`. Language-dependent
     signals go through `per_document`, which leaves documents outside
     `signal_languages` null, unmeasured.
     """
@@ -104,6 +119,7 @@ class Annotator(ABC):
     rules: ClassVar[Sequence[Rule]] = ()
     rule_rank: ClassVar[int] = 100
     language: ClassVar[bool] = False
+    uses_words: ClassVar[bool] = False
 
     def __init__(self, config: BaseModel | None = None):
         self.config = config if config is not None else self.Config()

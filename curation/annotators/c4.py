@@ -4,17 +4,20 @@ C4 keeps or drops each line, then judges the document by what is left; the signa
 record the outcome (sentences in kept lines, whether a candidate line had "lorem
 ipsum" or "{", the kept-line share) so that decide applies the thresholds later.
 Sentences are counted as datatrove counts them for the language: spaCy's rule-based
-sentencizer, or the language's segmenter's own sentence split (curation/words.py).
+sentencizer, or the language's segmenter's own sentence split (curation/words.py), read
+from the document's split where the segmenter made one (curation/sentence_spans.py).
 """
 
 from __future__ import annotations
 
 import re
+from itertools import repeat
 
 import pyarrow as pa
 from pydantic import Field
 
 from curation.annotators.base import Annotator, AnnotatorConfig, BatchContext, declared_rule, per_document
+from curation.sentence_spans import SentenceSpans
 from curation.signals import ratio
 from curation.words import word_tokenizer
 
@@ -59,26 +62,34 @@ class C4(Annotator):
     rule_rank = 300
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
-        return per_document(ctx, FIELDS, lambda row: c4_signals(ctx.text(row), self.config, ctx.lang(row)))
+        return per_document(
+            ctx,
+            FIELDS,
+            lambda row: c4_signals(ctx.text(row), self.config, ctx.lang(row), ctx.sentences(row)),
+        )
 
 
-def c4_signals(text: str, config: C4Config, lang: str | None) -> tuple[int, bool, bool, float | None]:
+def c4_signals(
+    text: str, config: C4Config, lang: str | None, spans: SentenceSpans | None = None
+) -> tuple[int, bool, bool, float | None]:
     """Sentences in the lines C4 keeps, whether a kept-candidate line has "lorem ipsum" or "{", kept-line share.
 
     Line order matters as in C4: too-long words, then terminal punctuation, then
     the word count, then lorem ipsum (document), javascript (line), curly bracket
-    (document), policy phrases (line).
+    (document), policy phrases (line). `spans`: the document's own sentences, where
+    its segmenter gave them.
     """
     tokenizer = word_tokenizer(lang)
     lines = text.splitlines()
     sentences, lorem, curly, kept = 0, False, False, 0
-    for raw in lines:
-        line = raw.strip()
-        words = line.split()
-        too_long = config.max_word_length != -1 and len(line) > config.max_word_length  # else no word is
+    known = repeat(None) if spans is None else spans.line_counts(text)
+    for raw, read in zip(lines, known, strict=False):  # `repeat` never ends
+        stripped = raw.strip()
+        words = stripped.split()
+        too_long = config.max_word_length != -1 and len(stripped) > config.max_word_length  # else no word is
         if too_long and any(len(w) > config.max_word_length for w in words):
             continue
-        line = C4_CITATION.sub("", line)
+        line = C4_CITATION.sub("", stripped)
         if not line.endswith(C4_END_PUNCTUATION) or line.endswith("..."):
             continue
         if len(words) < config.min_words_per_line:
@@ -92,7 +103,10 @@ def c4_signals(text: str, config: C4Config, lang: str | None) -> tuple[int, bool
             curly = True
         if any(p in lower for p in C4_POLICY):
             continue
-        sentences += _sentences(tokenizer, lang, line)
+        if read is not None and line == stripped:  # a citation cut changes the line's text
+            sentences += max(1, read)
+        else:
+            sentences += _sentences(tokenizer, lang, line)
         kept += 1
     return sentences, lorem, curly, ratio(kept, len(lines))
 

@@ -64,6 +64,7 @@ class FineWeb(Annotator):
     columns = FIELDS
     presets = {"fineweb": RULES}
     rule_rank = 400
+    uses_words = True
 
     def compute(self, ctx: BatchContext) -> list[pa.Array]:
         return per_document(

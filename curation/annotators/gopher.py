@@ -149,6 +149,7 @@ class Gopher(Annotator):
     columns = FIELDS
     presets = {"gopher": QUALITY + REPETITION, "gopher_quality": QUALITY, "gopher_repetition": REPETITION}
     rule_rank = 200
+    uses_words = True
 
     def __init__(self, config: GopherConfig | None = None):
         super().__init__(config)
