@@ -36,9 +36,8 @@ def test_quotes_and_brackets_balance_within_a_line_or_not():
 
 def test_line_offsets_follow_every_line_break_splitlines_knows():
     text = "a\r\nbb\rc\u2028dd\n\nlast"
-    assert [text[at : at + len(line)] for line, at in zip(text.splitlines(), line_offsets(text), strict=True)] == (
-        text.splitlines()
-    )
+    lines = text.splitlines()
+    assert [text[at : at + len(line)] for line, at in zip(lines, line_offsets(text), strict=True)] == lines
 
 
 def test_lines_after_a_blank_line_or_with_unpaired_quotes_are_split_alone():
@@ -83,7 +82,9 @@ def test_c4_signals_are_the_same_with_and_without_the_documents_split(korean_doc
 
 
 def test_the_document_is_split_for_its_sentences_only_where_an_annotator_reads_its_words():
-    batch = pa.RecordBatch.from_pylist([{"text": "오늘 날씨가 좋아요. 내일도 좋겠어요.", "lang": "ko", "uri": None}])
+    batch = pa.RecordBatch.from_pylist(
+        [{"text": "오늘 날씨가 좋아요. 내일도 좋겠어요.", "lang": "ko", "uri": None}]
+    )
     alone = BatchContext(batch, langs=["ko"])
     assert alone.sentences(0) is None and not alone._splits
     shared = BatchContext(batch, words_read=True, langs=["ko"])
