@@ -92,3 +92,10 @@ def test_the_document_is_split_for_its_sentences_only_where_an_annotator_reads_i
     assert BatchContext(batch, words_read=True, langs=["de"]).sentences(0) is None
     assert AnnotateKernel(build(["c4"])).context(batch).words_read is False
     assert AnnotateKernel(build(["gopher", "c4"])).context(batch).words_read is True
+
+
+def test_offsets_count_code_points_so_characters_beyond_the_bmp_do_not_shift_later_lines():
+    text = "😀😀 좋아요. 𝕏 테스트.\n둘째 줄입니다. 셋째 문장이다."
+    spans = split_document(text, "ko").sentences
+    assert spans.line_counts(text) == [2, 2]
+    assert c4_signals(text, C4Config(), "ko", spans) == c4_signals(text, C4Config(), "ko")
