@@ -106,10 +106,9 @@ class Annotator(ABC):
     `presets` are named rule lists decide applies when a spec names them
     (`presets: [gopher]`); `rules` apply whenever their column exists in decide's
     input, in `rule_rank` order across annotators. `language` marks the annotator
-    that fills `BatchContext.langs` (it runs before the others); `uses_words` those that read
-    `BatchContext.words`. Language-dependent
-    signals go through `per_document`, which leaves documents outside
-    `signal_languages` null, unmeasured.
+    that fills `BatchContext.langs` (it runs before the others), `uses_words` those
+    that read `BatchContext.words`. Language-dependent signals go through
+    `per_document`, which leaves documents outside `signal_languages` null, unmeasured.
     """
 
     name: ClassVar[str]
