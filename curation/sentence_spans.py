@@ -14,10 +14,10 @@ How exact, measured (kiwipiepy 0.21, sbg; not provable from outside kiwi, so
 tests/curation/test_sentence_spans.py keeps checking it on lingua's Korean): two guards were found
 on lingua documents, a line whose marks do not balance (one line of 3,955 differed, a
 backtick-opened quote) and a line after a blank one (5 of 763 differed: a leading quoted title or
-mark became a sentence of its own). With both, on documents not used to find them (1,157 lines of the annotate
-benchmark's shape, 4,053 of the agreement test's four shapes, 727 of word pairs, sentences and blank
-lines mixed), 3,114 lines were read from the document and every count equals kiwi's own split of
-the line.
+mark became a sentence of its own). With both, on two later draws of documents not used to find
+them (3,446 lines of the annotate benchmark's shape, 8,164 of the agreement test's four shapes, 1,885 of
+word pairs, sentences and blank lines mixed), 7,098 lines were read from the document and every count
+equals kiwi's own split of the line.
 """
 
 from __future__ import annotations
