@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from curation.langid.ensemble import LangIdConfig, lingua_detector
+from curation.langid.ensemble import LangIdConfig, lingua_detector, lingua_share
 from curation.langid.evaluate import backend_languages, predict_all, score
 
 DATA = (
@@ -61,7 +61,7 @@ def main() -> None:
             rows[backend][kind] = {
                 "accuracy": round(every["overall"], 4),
                 "accuracy_report_half": round(held["overall"], 4),
-                "routed_to_lingua": round(models.count("lingua") / len(models), 4),
+                "routed_to_lingua": round(lingua_share(models), 4),
                 "texts_per_s": round(len(texts) / seconds, 1),
             }
             rows[backend]["seconds"] += seconds

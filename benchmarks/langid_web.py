@@ -17,7 +17,7 @@ import json
 import time
 
 from benchmarks.annotate_vs_datatrove import corpus
-from curation.langid.ensemble import LangIdConfig, langid_columns, lingua_detector
+from curation.langid.ensemble import LangIdConfig, langid_columns, lingua_detector, lingua_share
 
 BATCH = 1000
 TARGET = 0.5
@@ -49,7 +49,7 @@ def main() -> None:
         t_ours, our_langs, models = timed(texts, default)
         rounds.append((round(t_ours, 3), round(t_anchor, 3)))
     t_ours, t_anchor = min(r[0] for r in rounds), min(r[1] for r in rounds)
-    routed = models.count("lingua") / len(texts)
+    routed = lingua_share(models)
     agree = sum(a == b for a, b in zip(our_langs, anchor_langs, strict=True)) / len(texts)
     print(json.dumps({"docs": len(texts), "backend": default.backend, "rounds_s": rounds}))
     ratio = (len(texts) / t_ours) / (len(texts) / t_anchor)

@@ -10,12 +10,16 @@ accuracy wins. Then each routed label gets the weight of lid.176 in the fusion
 that least lets languages fall more than 2 points below the better single
 model: labels trade accuracy between languages (more Malay found among texts
 lid.176 calls `id` is more Indonesian lost), so one shared weight would favour
-one side. Nothing is fitted on the report half.
+one side. Last, Malay/Indonesian, which no weight keeps both within 2 points,
+get a pair model (`curation.langid.pair`): of the sets of detectors that
+include lid.176 and lingua, the one with the best cross-validated slack on the
+calibration half, refitted on all of it. Nothing is fitted on the report half.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -35,6 +39,7 @@ from curation.langid.ensemble import (
     lingua_probabilities,
 )
 from curation.langid.evaluate import read_folder
+from curation.langid.pair import FEATURES, Inputs, PairModel, cross_validated_slack, features, fit
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 WEIGHTS = (0.0, 0.1, 0.2, 0.3)
@@ -44,12 +49,15 @@ ALLOWANCE = 0.02  # a language may fall this far below the better single model (
 GROUPS = ({"bs", "hr", "sr", "hbs"}, {"nb", "nn", "da"}, {"ms", "id"})
 GROUPED = set().union(*GROUPS)
 MIN_GAIN = 1
+PAIRS = (("ms", "id"),)  # groups of two that the fusion alone cannot keep within ALLOWANCE
+BASE_DETECTORS = ("lid176", "lingua")  # every pair model weighs these; the others are tried on top
 
 
 class Measured:
     """Both models' outputs on the calibration texts, computed once and re-fused per grid point."""
 
     def __init__(self, texts: list[str], gold: list[str]):
+        self.texts = texts
         self.gold = np.array(gold)
         self.ft_labels, self.ft_scores = _fasttext(texts, None)
         self.top = np.array([row[0] for row in self.ft_labels])
@@ -138,7 +146,41 @@ def calibrate(texts: list[str], gold: list[str], source: str) -> Calibration:
         if chosen != calibration.weight:
             calibration.label_weights[label] = chosen
         fused[rows] = m.fused(calibration, rows)
+    predicted = predictions(m, fused, calibration)
+    calibration.pairs = [fit_pair(m, predicted, pair) for pair in PAIRS]
     return calibration
+
+
+def fit_pair(m: Measured, predicted: np.ndarray, pair: tuple[str, str]) -> PairModel:
+    """The pair model over the texts of the pair's languages that the ensemble labels one of them
+    (the only texts it will decide), with the detector set that cross-validates best."""
+    rows = np.flatnonzero(np.isin(m.gold, pair) & np.isin(predicted, pair))
+    inputs = Inputs(
+        [m.texts[i] for i in rows],
+        [m.ft_labels[i] for i in rows],
+        [m.ft_scores[i] for i in rows],
+        m.lingua[rows],
+        list(m.codes),
+    )
+    columns = dict(zip(FEATURES, features(pair, list(FEATURES), inputs).T, strict=True))
+    is_first = m.gold[rows] == pair[0]
+    best = [max(m.ft_accuracy[c], m.lingua_accuracy[c]) for c in pair]
+    totals = [int(np.sum(m.gold == c)) for c in pair]
+    extra = [name for name in FEATURES if name not in BASE_DETECTORS]
+    candidates = [
+        [*BASE_DETECTORS, *chosen]
+        for k in range(len(extra) + 1)
+        for chosen in itertools.combinations(extra, k)
+    ]
+
+    def stacked(detectors: list[str]) -> np.ndarray:
+        return np.column_stack([columns[name] for name in detectors])
+
+    detectors = max(candidates, key=lambda d: cross_validated_slack(stacked(d), is_first, best, totals))
+    coef, intercept, threshold = fit(stacked(detectors), is_first, best, totals)
+    return PairModel(
+        languages=pair, detectors=detectors, coef=coef.tolist(), intercept=intercept, threshold=threshold
+    )
 
 
 def main() -> None:

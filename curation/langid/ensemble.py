@@ -15,7 +15,8 @@ still breaks near-ties (the weight is calibrated per lid.176 label).
 label (so a `min_lang_score` tuned on lid.176, like datatrove's 0.65, keeps its
 meaning for the documents lingua only double-checked), else the fused
 posterior of the new label, to 9 decimals (see LINGUA_SCORE_DIGITS).
-`lang_model` names the model that decided: `lingua` for every routed text.
+`lang_model` names the model that decided: `lingua` for every routed text, and
+the detectors joined by `+` where a pair model decided (`curation.langid.pair`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from curation.langid.labels import from_lid176, script_of
-from curation.langid.lid176 import LABEL_PREFIX, _raw_predict
+from curation.langid.lid176 import LABEL_PREFIX, _raw_predict, readable
+from curation.langid.pair import Inputs, PairModel
 
 Backend = Literal["fasttext", "ensemble", "lingua"]
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -66,6 +68,9 @@ class Calibration(BaseModel):
     )
     routes: dict[str, Literal["always", "below"]] = Field(
         description="lid.176 label -> when lingua decides; labels absent are never routed"
+    )
+    pairs: list[PairModel] = Field(
+        default_factory=list, description="close pairs decided by more detectors (curation.langid.pair)"
     )
     source: str = Field("", description="data and split it was measured on")
 
@@ -119,7 +124,7 @@ def lingua_probabilities(texts: Sequence[str]) -> np.ndarray:
     detector, languages, _ = lingua_detector()
     column = {lang: i for i, lang in enumerate(languages)}
     out = np.zeros((len(texts), len(languages)), np.float64)
-    heads = [text[:LINGUA_MAX_CHARS] for text in texts]
+    heads = [readable(text[:LINGUA_MAX_CHARS]) for text in texts]  # lingua encodes to UTF-8 too
     for row, values in enumerate(detector.compute_language_confidence_values_in_parallel(heads)):
         for value in values:
             out[row, column[value.language]] = value.value
@@ -207,20 +212,59 @@ def detect(
     if config.backend == "ensemble":
         calibration = config.calibrated()
         mask = route_mask([lang[i] or "" for i in range(n)], [score[i] or 1.0 for i in range(n)], calibration)
-        rows = [i for i in range(n) if present[i] and mask[i]]
-        if rows:
+        routed = [i for i in range(n) if present[i] and mask[i]]
+        lingua: dict[int, np.ndarray] = {}
+        if routed:
+            lingua.update(zip(routed, lingua_probabilities([lines[i] for i in routed]), strict=True))
             best, fused_score = fuse(
-                fasttext_matrix([ft_labels[i] for i in rows], [ft_scores[i] for i in rows]),
-                [ft_labels[i][0] for i in rows],
-                lingua_probabilities([lines[i] for i in rows]),
+                fasttext_matrix([ft_labels[i] for i in routed], [ft_scores[i] for i in routed]),
+                [ft_labels[i][0] for i in routed],
+                np.array([lingua[i] for i in routed]),
                 calibration,
             )
             codes = lingua_codes()
-            for i, column, p in zip(rows, best.tolist(), fused_score.tolist(), strict=True):
+            for i, column, p in zip(routed, best.tolist(), fused_score.tolist(), strict=True):
                 if codes[column] != lang[i]:  # confirmed labels keep lid.176's probability (see docstring)
                     lang[i], score[i] = codes[column], round(p, LINGUA_SCORE_DIGITS)
                 model[i] = "lingua"
+        for pair in calibration.pairs:
+            _decide_pair(pair, lines, ft_labels, ft_scores, lingua, (lang, score, model))
     return lang, score, model, top3
+
+
+def _decide_pair(
+    pair: PairModel,
+    lines: Sequence[str],
+    ft_labels: Sequence[Sequence[str]],
+    ft_scores: Sequence[Sequence[float]],
+    lingua: dict[int, np.ndarray],
+    out: tuple[list, list, list],
+) -> None:
+    """Re-decide, in place in `out` (lang, score, model), every text labelled one of `pair`'s languages;
+    lingua runs on those it has not read yet. A confirmed label keeps its score, as in the fusion."""
+    lang, score, model = out
+    rows = [i for i, code in enumerate(lang) if code in pair.languages]
+    if not rows:
+        return
+    unread = [i for i in rows if i not in lingua]
+    if unread:
+        lingua.update(zip(unread, lingua_probabilities([lines[i] for i in unread]), strict=True))
+    inputs = Inputs(
+        [lines[i] for i in rows],
+        [ft_labels[i] for i in rows],
+        [ft_scores[i] for i in rows],
+        np.array([lingua[i] for i in rows]),
+        lingua_codes(),
+    )
+    for i, code, p in zip(rows, *pair.decide(inputs), strict=True):
+        if code != lang[i]:
+            lang[i], score[i] = code, round(p, LINGUA_SCORE_DIGITS)
+        model[i] = pair.name
+
+
+def lingua_share(models: Sequence[str | None]) -> float:
+    """The share of texts lingua read: those it decided alone or with a pair model's other detectors."""
+    return sum(m is not None and "lingua" in m.split("+") for m in models) / len(models) if models else 0.0
 
 
 def langid_columns(texts: Sequence[str | None], config: LangIdConfig | None = None) -> list[pa.Array]:

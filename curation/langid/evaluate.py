@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from curation.langid.ensemble import LangIdConfig, detect, lingua_codes
+from curation.langid.ensemble import LangIdConfig, detect, lingua_codes, lingua_share
 from curation.langid.labels import from_lid176
 from curation.langid.lid176 import LABEL_PREFIX, load_model
 
@@ -98,7 +98,7 @@ def evaluate_texts(
         predicted, models, seconds = predict_all(texts, LangIdConfig(backend=backend, model=model_path))
         result = score(gold, predicted, backend_languages(backend, model_path))
         result["texts_per_s"] = round(len(texts) / seconds, 1) if seconds else None
-        result["routed_to_lingua"] = round(models.count("lingua") / len(models), 4) if models else 0.0
+        result["routed_to_lingua"] = round(lingua_share(models), 4)
         out[backend] = result
     return out
 

@@ -74,6 +74,11 @@ def one_line(text: str | None) -> str:
     return (text or "").replace("\n", " ")
 
 
+def readable(text: str) -> str:
+    """`text` with every lone surrogate replaced, so that it can be encoded as UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _raw_predict(
     texts: Sequence[str | None], model_path: str | None, k: int
 ) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
@@ -84,7 +89,11 @@ def _raw_predict(
     also cost the garbage collector once a batch's worth of them is alive).
     """
     lines = [(t or "").replace("\n", " ") + "\n" for t in texts]
-    labels, probs = load_model(model_path).f.multilinePredict(lines, k, 0.0, "replace")
+    model = load_model(model_path).f
+    try:
+        labels, probs = model.multilinePredict(lines, k, 0.0, "replace")
+    except TypeError:  # a lone surrogate (from surrogateescape'd argv or a JSON "\ud800") is not UTF-8
+        labels, probs = model.multilinePredict([readable(line) for line in lines], k, 0.0, "replace")
     offsets = np.zeros(len(labels) + 1, np.int32)
     np.cumsum(np.fromiter(map(len, labels), np.int32, len(labels)), out=offsets[1:])
     flat = np.concatenate(probs).astype(np.float64) if probs else np.zeros(0, np.float64)

@@ -2,9 +2,10 @@
 
 The accuracy bounds are the issue's: the ensemble >= 0.95 on sentences, and on no
 language more than 2 points below the better of lid.176 and lingua alone, except
-Malay/Indonesian, where the two models trade accuracy between the pair and no
-fusion of them keeps both within 2 points (docs/curation.md): there both must
-stay within `MS_ID_SLACK` and their mean above lid.176's.
+Malay/Indonesian, where the models trade accuracy between the pair and no fusion
+measured keeps both within 2 points (docs/curation.md, `benchmarks.langid_msid`):
+there the pair model must keep both within `MS_ID_SLACK` and do better on the
+pair, taken together, than either model alone.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from curation.langid.labels import LABELS, from_lid176, script_of
 from curation.langid.lid176 import load_model
 
 TRADE_OFF = {"ms", "id"}
-MS_ID_SLACK = 0.08
+MS_ID_SLACK = 0.035  # measured 0.026 (Indonesian) on the report half
 
 
 def test_label_table_covers_every_backend_output():
@@ -88,6 +89,7 @@ def test_annotate_langid_config():
 def test_bundled_calibration_names_its_source_half():
     calibration = Calibration.load()
     assert "calibration half" in calibration.source and 0 < calibration.threshold <= 1
+    assert [pair.languages for pair in calibration.pairs] == [("ms", "id")]
 
 
 def test_halves_split_each_file_by_line_parity(shared_data: Path):
@@ -121,5 +123,5 @@ def test_ensemble_accuracy_on_report_half(sentences_report: dict):
     assert set(short) <= TRADE_OFF, short
     assert all(gap <= MS_ID_SLACK for gap in short.values()), short
     pair = sum(per["ensemble"][c] for c in TRADE_OFF)
-    assert pair > sum(per["fasttext"][c] for c in TRADE_OFF)
+    assert pair > max(sum(per["fasttext"][c] for c in TRADE_OFF), sum(per["lingua"][c] for c in TRADE_OFF))
     assert 0 < backends["ensemble"]["routed_to_lingua"] < 0.6
