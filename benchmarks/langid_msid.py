@@ -6,7 +6,7 @@ models trade accuracy (docs/curation.md says why: lingua's Malay file is
 largely written in Indonesian forms). This measures the frontier: every
 sentence of `ms.txt` and `id.txt` gets each detector's log-odds of Malay over
 Indonesian (`curation.langid.pair`), every set of detectors that includes
-lid.176 and lingua is fused by a logistic regression, and each set is scored
+lid.176 is fused by a logistic regression, and each set is scored
 by its cross-validated slack on the calibration half (even lines) and, fitted
 on the whole calibration half, by its slack on the report half (odd lines).
 A slack is accuracy minus (better single model - 0.02); the bound holds when
@@ -47,7 +47,7 @@ from curation.langid.pair import (
 )
 
 PAIR = ("ms", "id")
-BASE = ("lid176", "lingua")
+BASE = ("lid176",)
 
 
 def langid_py_feature(texts: Sequence[str]) -> list[float]:

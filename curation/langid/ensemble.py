@@ -240,21 +240,23 @@ def _decide_pair(
     lingua: dict[int, np.ndarray],
     out: tuple[list, list, list],
 ) -> None:
-    """Re-decide, in place in `out` (lang, score, model), every text labelled one of `pair`'s languages;
-    lingua runs on those it has not read yet. A confirmed label keeps its score, as in the fusion."""
+    """Re-decide, in place in `out` (lang, score, model), every text labelled one of `pair`'s languages
+    (lingua runs on those it has not read yet if the model weighs it). A confirmed label keeps its score,
+    as in the fusion."""
     lang, score, model = out
     rows = [i for i, code in enumerate(lang) if code in pair.languages]
     if not rows:
         return
-    unread = [i for i in rows if i not in lingua]
-    if unread:
-        lingua.update(zip(unread, lingua_probabilities([lines[i] for i in unread]), strict=True))
+    if "lingua" in pair.detectors:
+        unread = [i for i in rows if i not in lingua]
+        if unread:
+            lingua.update(zip(unread, lingua_probabilities([lines[i] for i in unread]), strict=True))
     inputs = Inputs(
         [lines[i] for i in rows],
         [ft_labels[i] for i in rows],
         [ft_scores[i] for i in rows],
-        np.array([lingua[i] for i in rows]),
-        lingua_codes(),
+        np.array([lingua[i] for i in rows]) if "lingua" in pair.detectors else None,
+        lingua_codes() if "lingua" in pair.detectors else (),
     )
     for i, code, p in zip(rows, *pair.decide(inputs), strict=True):
         if code != lang[i]:

@@ -42,11 +42,14 @@ def test_texts_labelled_ms_or_id_are_decided_by_the_pair_model_and_named_so(shar
     texts.append("The committee will publish its annual report on the state of the economy next week.")
     lang, score, model, _ = detect(texts, LangIdConfig())
     pair = Calibration.load().pairs[0]
-    assert pair.name.startswith("lid176+lingua") and {"ms", "id"} <= set(lang)
+    assert (
+        pair.name == "+".join(pair.detectors) and pair.detectors[0] == "lid176" and {"ms", "id"} <= set(lang)
+    )
     for code, decided_by in zip(lang, model, strict=True):
         assert (decided_by == pair.name) == (code in pair.languages)
     assert model[-1] == "fasttext" and all(0 < s <= 1 for s in score)
-    assert lingua_share(model) >= (lang.count("ms") + lang.count("id")) / len(texts)
+    in_pair = (lang.count("ms") + lang.count("id")) / len(texts)
+    assert lingua_share(model) == (in_pair if "lingua" in pair.detectors else 0.0)
 
 
 def test_a_pair_model_only_swaps_its_own_two_labels():
@@ -61,6 +64,20 @@ def test_a_pair_model_only_swaps_its_own_two_labels():
     object.__setattr__(config, "calibrated", lambda: calibration)
     after = detect(texts, config)[0]
     assert before == ["id", "de", "ms"] and after == ["ms", "de", "ms"]
+
+
+def test_a_pair_model_that_weighs_lingua_asks_it_for_texts_lid176_was_sure_of(tmp_path: Path):
+    """lid.176 is sure of plain Indonesian (never routed), so lingua must be run for the pair model."""
+    with_lingua = PairModel(
+        languages=("ms", "id"), detectors=["lid176", "lingua"], coef=[0.0, 1.0], intercept=0.0, threshold=0.0
+    )
+    path = tmp_path / "calibration.json"
+    path.write_text(Calibration.load().model_copy(update={"pairs": [with_lingua]}).model_dump_json())
+    lang, _, model, _ = detect([INDONESIAN, MALAY], LangIdConfig(calibration=str(path)))
+    assert model == ["lid176+lingua"] * 2 and lingua_share(model) == 1.0
+    assert lang == ["id", "ms"]  # lingua's own log-odds decide here
+    with pytest.raises(ValueError, match="lingua's probabilities"):
+        features(("ms", "id"), ["lingua"], Inputs([MALAY], [["ms"]], [[1.0]]))
 
 
 @pytest.mark.parametrize(
