@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -11,8 +10,9 @@ import textwrap
 import pyarrow as pa
 import pytest
 
-from pipelines.framework.delta_commit import STAGING, StagedFiles, TableConflictError
-from pipelines.framework.lake import Lake, TableMissingError
+from pipelines.framework.delta_commit import STAGING, StagedFiles
+from pipelines.framework.lake import TableMissingError
+from tests.pipelines.racing_writers import assert_racing_writers_commit_or_conflict
 
 
 def _jsonl_df(spark, shared_data):
@@ -105,43 +105,8 @@ def test_write_killed_before_commit_is_invisible_and_cleaned(lake, tmp_path):
     assert not (lake.path("d/t") / STAGING).list()
 
 
-def _writer(root: str, worker: int, rounds: int, results) -> None:
-    lake = Lake(root)
-    for i in range(rounds):
-        try:
-            lake.write_arrow(pa.table({"w": [worker] * (i + 1)}), "d/shared", {"stage": f"w{worker}"})
-            results.append("ok")
-        except TableConflictError:
-            results.append("conflict")
-
-
 def test_concurrent_writers_never_corrupt_the_table(lake):
-    lake.write_arrow(pa.table({"w": [0]}), "d/shared", {"stage": "init"})
-    ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager:
-        results = manager.list()
-        procs = [ctx.Process(target=_writer, args=(str(lake.root), w, 8, results)) for w in (1, 2)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(120)
-        outcomes = list(results)
-    assert len(outcomes) == 16
-    assert set(outcomes) <= {"ok", "conflict"}
-    # Every committed version is readable and internally consistent (one writer's rows only).
-    for commit in lake.history("d/shared"):
-        table = lake.dataset("d/shared", int(commit["version"])).to_table()
-        assert len(set(table.column("w").to_pylist())) == 1
-    lake.clean_orphans("d/shared")
-    live = {os.path.basename(u) for u in lake.delta("d/shared").file_uris()}
-    referenced = set()
-    for commit in lake.history("d/shared"):
-        referenced |= {
-            os.path.basename(u) for u in lake.delta("d/shared", int(commit["version"])).file_uris()
-        }
-    on_disk = {e.location.name for e in lake.path("d/shared").glob("*.parquet")}
-    assert live <= on_disk
-    assert on_disk == referenced  # no orphan left, nothing referenced missing
+    assert_racing_writers_commit_or_conflict(lake, str(lake.root), writers=2, rounds=8)
 
 
 def test_statistics_follow_columns_after_nested_ones(lake):

@@ -8,7 +8,6 @@ The only settings are the four variables the `azurite` fixture exports, as a use
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pipelines.framework.storage_cloud import azure_authority
 from pipelines.framework.storage_settings import StorageSettings, scrub
 from tests.azurite_server import ACCOUNT_KEY
 from tests.cli_run import refinery
+from tests.pipelines.racing_writers import assert_racing_writers_commit_or_conflict
 from tests.pipelines.test_ingest_s3 import (  # noqa: F401 - crawl and local_run are fixtures
     TABLES,
     _documents,
@@ -35,7 +35,6 @@ from tests.pipelines.test_ingest_s3 import (  # noqa: F401 - crawl and local_run
     crawl,
     local_run,
 )
-from tests.pipelines.test_lake import _writer
 from tests.pipelines.test_runner_s3 import MARK, MARKED, _run, _source, _spec
 
 # The I/O layer's own tests, run here against az:// (pytest collects them again with `root` below).
@@ -93,29 +92,7 @@ def test_write_read_append_time_travel_on_az(spark, az_lake, azurite, az_contain
 
 
 def test_racing_writers_on_az_end_in_commits_or_clear_conflicts(az_lake):
-    az_lake.write_arrow(pa.table({"w": [0]}), "d/shared", {"stage": "init"})
-    ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager:
-        results = manager.list()
-        procs = [ctx.Process(target=_writer, args=(az_lake.root.url, w, 5, results)) for w in (1, 2, 3)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(300)
-        outcomes = list(results)
-    assert len(outcomes) == 15 and set(outcomes) <= {"ok", "conflict"}
-    history = az_lake.history("d/shared")
-    assert len(history) == 1 + outcomes.count("ok")
-    for commit in history:  # every version readable and one writer's rows only
-        table = az_lake.dataset("d/shared", int(commit["version"])).to_table()
-        assert len(set(table.column("w").to_pylist())) == 1
-    az_lake.clean_orphans("d/shared")
-    referenced = set()
-    for commit in history:
-        referenced |= {
-            os.path.basename(u) for u in az_lake.delta("d/shared", int(commit["version"])).file_uris()
-        }
-    assert {e.location.name for e in az_lake.path("d/shared").glob("*.parquet")} == referenced
+    assert_racing_writers_commit_or_conflict(az_lake, az_lake.root.url, writers=3, rounds=5)
 
 
 def test_killed_writer_on_az_is_invisible_and_cleaned(az_lake):

@@ -8,7 +8,6 @@ HTTP through pyarrow's S3 client (tables' data files, owner files) and delta-rs'
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import socket
 import subprocess
@@ -23,7 +22,7 @@ import pytest
 from pipelines.framework.delta_commit import STAGING
 from pipelines.framework.lake import Lake, TableMissingError
 from pipelines.framework.storage import Location
-from tests.pipelines.test_lake import _writer
+from tests.pipelines.racing_writers import assert_racing_writers_commit_or_conflict
 from tests.s3_server import ACCESS_KEY, SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,31 +93,7 @@ def test_empty_dataframe_on_s3(spark, s3_lake):
 
 def test_racing_writers_on_s3_end_in_commits_or_clear_conflicts(s3_lake):
     """Conditional puts decide every race: each attempt is one whole commit or one TableConflictError."""
-    s3_lake.write_arrow(pa.table({"w": [0]}), "d/shared", {"stage": "init"})
-    ctx = mp.get_context("spawn")
-    with ctx.Manager() as manager:
-        results = manager.list()
-        procs = [ctx.Process(target=_writer, args=(s3_lake.root.url, w, 6, results)) for w in (1, 2, 3)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(300)
-        outcomes = list(results)
-    assert len(outcomes) == 18 and set(outcomes) <= {"ok", "conflict"}
-    history = s3_lake.history("d/shared")
-    assert len(history) == 1 + outcomes.count("ok")
-    for commit in history:  # every version readable and one writer's rows only
-        table = s3_lake.dataset("d/shared", int(commit["version"])).to_table()
-        assert len(set(table.column("w").to_pylist())) == 1
-    s3_lake.clean_orphans("d/shared")
-    referenced = set()
-    for commit in history:
-        referenced |= {
-            os.path.basename(u) for u in s3_lake.delta("d/shared", int(commit["version"])).file_uris()
-        }
-    on_store = {e.location.name for e in s3_lake.path("d/shared").glob("*.parquet")}
-    assert on_store == referenced  # losers removed their files; nothing referenced is missing
-    assert not (s3_lake.path("d/shared") / STAGING).list()
+    assert_racing_writers_commit_or_conflict(s3_lake, s3_lake.root.url, writers=3, rounds=6)
 
 
 def test_killed_writer_on_s3_is_invisible_and_cleaned(s3_lake):
