@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from pii.settings import PiiSettings
 from pipelines.framework.terminal_text import for_terminal
+from pipelines.ingest.readers.base import has_lone_surrogates
 from pipelines.ingest.readers.compressed import open_maybe_compressed
 from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
 
@@ -26,6 +27,7 @@ app = typer.Typer(help="PII detection and redaction (Presidio, offline).", no_ar
 MATCHES = ("exact", "overlap")
 SCAN_BATCH = 256
 CONTEXT_CHARS = 30
+SHOWN_SKIPPED = 5  # locators of skipped texts listed in the report
 
 
 def load_settings(config: Path | None, ner: bool | None = None) -> PiiSettings:
@@ -114,10 +116,14 @@ def scan(
                     findings.append({"doc": locator, **span, "context": red["text"][lo:hi]})
         batch.clear()
 
+    skipped: list[str] = []  # texts no UTF-8 can hold: the pipeline quarantines them (invalid_unicode)
     try:
         for item in iter_texts(path):
             if docs >= limit:
                 break
+            if has_lone_surrogates(item[1]):
+                skipped.append(item[0])
+                continue
             batch.append(item)
             docs += 1
             if len(batch) >= SCAN_BATCH:
@@ -132,6 +138,13 @@ def scan(
         "counts": dict(counts.most_common()),
         "ner_decoder": ner_decoder_used(settings),
     }
+    if skipped:
+        report["skipped_invalid_unicode"] = {"count": len(skipped), "first": skipped[:SHOWN_SKIPPED]}
+        typer.echo(
+            f"skipped {len(skipped)} text(s) holding lone surrogates (a JSON \\ud800-style escape; ingest "
+            f"quarantines them as invalid_unicode), first: {for_terminal(skipped[0])}",
+            err=True,
+        )
     # ASCII JSON: lossless, and no C1 or bidi control from a finding reaches the terminal raw.
     typer.echo(json.dumps({**report, "findings": findings}, indent=2))
 

@@ -53,6 +53,21 @@ def test_scan_reads_json_lines_and_stops_at_a_bad_line_naming_it(tmp_path: Path)
     assert f"{bad}:2: not valid JSON" in result.output
 
 
+def test_scan_skips_and_names_text_no_utf8_can_hold(tmp_path: Path):
+    """JSON's "\\ud800" is valid JSON but a lone surrogate: the scan names the line and goes on (ingest
+    quarantines such a record as invalid_unicode), where it used to end in a pyarrow traceback."""
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text(
+        '{"text": "mail ask@bufvc.ac.uk \\ud800 now"}\n{"text": "write to info@eun.org"}\n', encoding="utf-8"
+    )
+    result = runner.invoke(app, ["scan", str(path), "--no-ner"])
+    assert result.exit_code == 0, result.output
+    report = _json_out(result.output)
+    assert report["documents"] == 1 and report["counts"] == {"EMAIL_ADDRESS": 1}
+    assert report["skipped_invalid_unicode"] == {"count": 1, "first": [f"{path}:1"]}
+    assert "invalid_unicode" in result.output and "ask@bufvc.ac.uk" not in result.output
+
+
 def test_eval_reports_per_type_scores(shared_data: Path, tmp_path: Path):
     data = shared_data / "pii/presidio-research/generated_small.json"
     config = tmp_path / "pii.yaml"
