@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from pii.settings import PiiSettings
 from pipelines.framework.terminal_text import for_terminal
-from pipelines.ingest.readers.base import has_lone_surrogates
+from pipelines.framework.unicode_text import has_lone_surrogates
 from pipelines.ingest.readers.compressed import open_maybe_compressed
 from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
 

@@ -32,8 +32,9 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from curation.langid.labels import from_lid176, script_of
-from curation.langid.lid176 import LABEL_PREFIX, _raw_predict, readable
+from curation.langid.lid176 import LABEL_PREFIX, _raw_predict
 from curation.langid.pair import Inputs, PairModel
+from pipelines.framework.unicode_text import encodable
 
 Backend = Literal["fasttext", "ensemble", "lingua"]
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -124,7 +125,7 @@ def lingua_probabilities(texts: Sequence[str]) -> np.ndarray:
     detector, languages, _ = lingua_detector()
     column = {lang: i for i, lang in enumerate(languages)}
     out = np.zeros((len(texts), len(languages)), np.float64)
-    heads = [readable(text[:LINGUA_MAX_CHARS]) for text in texts]  # lingua encodes to UTF-8 too
+    heads = [encodable(text[:LINGUA_MAX_CHARS]) for text in texts]  # lingua encodes to UTF-8 too
     for row, values in enumerate(detector.compute_language_confidence_values_in_parallel(heads)):
         for value in values:
             out[row, column[value.language]] = value.value

@@ -20,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.framework.unicode_text import encodable
+
 LABEL_PREFIX = "__label__"
 TOP_K = 3
 MODEL_ENV = "REFINERY_LID_MODEL"
@@ -74,11 +76,6 @@ def one_line(text: str | None) -> str:
     return (text or "").replace("\n", " ")
 
 
-def readable(text: str) -> str:
-    """`text` with every lone surrogate replaced, so that it can be encoded as UTF-8."""
-    return text.encode("utf-8", "replace").decode("utf-8")
-
-
 def _raw_predict(
     texts: Sequence[str | None], model_path: str | None, k: int
 ) -> tuple[list[list[str]], np.ndarray, np.ndarray]:
@@ -93,7 +90,7 @@ def _raw_predict(
     try:
         labels, probs = model.multilinePredict(lines, k, 0.0, "replace")
     except TypeError:  # a lone surrogate (from surrogateescape'd argv or a JSON "\ud800") is not UTF-8
-        labels, probs = model.multilinePredict([readable(line) for line in lines], k, 0.0, "replace")
+        labels, probs = model.multilinePredict([encodable(line) for line in lines], k, 0.0, "replace")
     offsets = np.zeros(len(labels) + 1, np.int32)
     np.cumsum(np.fromiter(map(len, labels), np.int32, len(labels)), out=offsets[1:])
     flat = np.concatenate(probs).astype(np.float64) if probs else np.zeros(0, np.float64)

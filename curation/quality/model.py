@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.framework.unicode_text import encodable
 from pipelines.ingest.readers.jsonl import json_lines
 
 POSITIVE = "__label__1"
@@ -56,7 +57,7 @@ def read_labeled(path: str | Path) -> tuple[list[str], list[int]]:
             raise ValueError(f"{path}:{lineno}: expected {{'text': str, 'label': 0|1}} ({exc!r})") from None
         if label not in (0, 1):
             raise ValueError(f"{path}:{lineno}: label must be 0 or 1, not {label}")
-        texts.append(text)
+        texts.append(encodable(text) if isinstance(text, str) else text)
         labels.append(label)
     return texts, labels
 

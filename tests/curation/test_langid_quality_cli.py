@@ -95,6 +95,24 @@ def test_quality_train_and_eval_cli(shared_data: Path, tmp_path: Path):
     assert bad.exit_code != 0 and "--data" in bad.output
 
 
+def test_quality_cli_reads_text_no_utf8_can_hold(shared_data: Path, tmp_path: Path):
+    """A JSON "\\ud800" escape used to end training in a UnicodeEncodeError and scoring in a TypeError
+    from fastText's binding; the model reads it with the surrogate as "?"."""
+    lines = (shared_data / "quality/dclm/majority_minus_agreement.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    lines[0] = json.dumps({**first, "text": first["text"] + "\ud800"})  # ASCII JSON: an escape
+    data = tmp_path / "with_surrogate.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    model = tmp_path / "q.bin"
+    out = runner.invoke(quality_app, ["train", "--data", str(data), "--out", str(model)])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(quality_app, ["eval", "--model", str(model), "--data", str(data)])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output.strip().splitlines()[-1])["documents"] == 218
+    out = runner.invoke(langid_app, ["detect", "\udcff\udcfe Der Hund schläft im Garten."])
+    assert out.exit_code == 0 and out.output.startswith("de\t"), out.output
+
+
 def test_decontam_cli_reports_planted_item(shared_data: Path, tmp_path: Path, dclm):
     import typer
 

@@ -26,6 +26,7 @@ import xxhash
 
 from pipelines.framework.storage_settings import StorageSettings
 from pipelines.framework.terminal_text import path_for_display
+from pipelines.framework.unicode_text import arrow_text, has_lone_surrogates
 from pipelines.ingest.html_text import Decoded
 from pipelines.ingest.readers.compressed import BUFFER, DEFAULT_MAX_COMPRESSION_RATIO, open_maybe_compressed
 from pipelines.ingest.readers.source import input_size, is_remote, open_input, open_random_access, shown_url
@@ -169,23 +170,6 @@ def excerpt_of(raw: bytes | str | None) -> str:
     if isinstance(raw, bytes):
         raw = raw[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
     return arrow_text(raw[:EXCERPT_CHARS])
-
-
-def has_lone_surrogates(text: str) -> bool:
-    """Whether `text` holds surrogate code points, which no UTF-8 (hence no Arrow string) can hold.
-    JSON's `"\\ud800"` and surrogate-escaped file names both produce them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def arrow_text(text: str) -> str:
-    """`text` fit for an Arrow string column: lone surrogates shown as `\\udcNN` escapes."""
-    if not has_lone_surrogates(text):
-        return text
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def meta_json(meta: dict[str, Any]) -> str:

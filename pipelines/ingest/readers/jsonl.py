@@ -22,11 +22,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from pipelines.framework.unicode_text import has_lone_surrogates
 from pipelines.ingest.readers.base import (
     EXCERPT_CHARS,
     SNIFF_BYTES,
     FileTask,
-    has_lone_surrogates,
     looks_binary,
     read_bounded_lines,
 )
