@@ -16,6 +16,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.conftest import skip_unless_required
+
 # The keeper: argv[1] is a regex whose first group is the port; the rest is the program to run.
 KEEPER = r"""
 import re, subprocess, sys, threading
@@ -70,10 +72,7 @@ def child_server(name: str, argv: list[str], ready: str, env: dict[str, str]) ->
 
 
 def missing_emulator(message: str) -> None:
-    """Skip where an emulator is not installed, or fail where CI (`.ci/run`) requires it."""
-    if os.environ.get("REFINERY_REQUIRE_EMULATORS") == "1":
-        pytest.fail(f"{message}; REFINERY_REQUIRE_EMULATORS=1 requires it", pytrace=False)
-    pytest.skip(message)
+    skip_unless_required(message, "REFINERY_REQUIRE_EMULATORS")
 
 
 @contextmanager

@@ -15,15 +15,20 @@ os.environ.setdefault("REFINERY_SPARK_UI", "0")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 
-def missing_shared_data(message: str) -> None:
-    """Skip a test whose real data is absent, or fail it where CI requires the data.
+def skip_unless_required(message: str, required_by: str) -> None:
+    """Skip a test whose real data or emulator is absent, or fail it where `required_by`=1 is set.
 
-    A skip exits 0, so a CI machine without the data would pass on skips alone;
-    `.ci/run` sets REFINERY_REQUIRE_SHARED_DATA=1 to make absence a failure.
+    A skip exits 0, so a CI machine without the data or an emulator would pass on
+    skips alone; `.ci/run` sets REFINERY_REQUIRE_SHARED_DATA=1 and
+    REFINERY_REQUIRE_EMULATORS=1 to make absence a failure.
     """
-    if os.environ.get("REFINERY_REQUIRE_SHARED_DATA") == "1":
-        pytest.fail(f"{message} and REFINERY_REQUIRE_SHARED_DATA=1 requires it", pytrace=False)
+    if os.environ.get(required_by) == "1":
+        pytest.fail(f"{message}; {required_by}=1 requires it", pytrace=False)
     pytest.skip(message)
+
+
+def missing_shared_data(message: str) -> None:
+    skip_unless_required(message, "REFINERY_REQUIRE_SHARED_DATA")
 
 
 @pytest.fixture(scope="session")
