@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Detector = Literal["lid176", "lingua", "cld2"]
 FLOOR = 1e-3  # a probability below this says "unlikely", no more (the same floor as the fusion's EPS)
@@ -113,9 +113,15 @@ class PairModel(BaseModel):
     intercept: float
     threshold: float = Field(description="log-odds above which the first language is chosen")
 
+    @model_validator(mode="after")
+    def _one_weight_per_detector(self) -> PairModel:
+        if len(self.coef) != len(self.detectors):
+            raise ValueError(f"coef has {len(self.coef)} weights for {len(self.detectors)} detectors")
+        return self
+
     @property
     def name(self) -> str:
-        """The `lang_model` of the texts it decides: its detectors, e.g. `lid176+lingua+cld2+langid_py`."""
+        """The `lang_model` of the texts it decides: its detectors, e.g. `lid176+cld2`."""
         return "+".join(self.detectors)
 
     def decision(self, x: Inputs) -> np.ndarray:

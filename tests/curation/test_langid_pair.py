@@ -125,3 +125,7 @@ def test_fit_chooses_the_threshold_that_balances_the_two_bounds():
 def test_pair_model_config_is_validated_naming_the_field():
     with pytest.raises(ValidationError, match="detectors"):
         PairModel(languages=("ms", "id"), detectors=["langdetect"], coef=[1.0], intercept=0.0, threshold=0.0)
+    with pytest.raises(ValidationError, match="coef has 1 weights for 2 detectors"):
+        PairModel(
+            languages=("ms", "id"), detectors=["lid176", "cld2"], coef=[1.0], intercept=0.0, threshold=0.0
+        )
