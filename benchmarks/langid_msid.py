@@ -16,8 +16,9 @@ would be chosen by luck. The shipped ensemble (its own pair model, fitted by
 `curation.langid.calibrate` on the sentences it routes) is reported beside.
 
 Detectors: those of `curation.langid.pair`, plus langid.py (restricted to the
-pair) and word frequencies where `langid` and `wordfreq` are installed (they are
-not dependencies: measured here, they add nothing; `pip install langid wordfreq`).
+pair), word frequencies and CLD3 where `langid`, `wordfreq` and `gcld3` are
+installed (they are not dependencies: measured here, they add nothing;
+`pip install langid wordfreq cld3-py`).
 
     python -m benchmarks.langid_msid
 """
@@ -36,6 +37,7 @@ from benchmarks.langid import DATA
 from curation.langid.ensemble import LangIdConfig, _fasttext, detect, lingua_codes, lingua_probabilities
 from curation.langid.pair import (
     FEATURES,
+    HEAD_CHARS,
     MARGIN,
     Inputs,
     cross_validated_slack,
@@ -73,6 +75,23 @@ def wordfreq_feature(texts: Sequence[str]) -> list[float]:
     return [one(text) for text in texts]
 
 
+def cld3_feature(texts: Sequence[str]) -> list[float]:
+    """CLD3's top label as signed log-odds: it gives a probability for its top language only, so a text
+    it reads as neither of the pair carries no evidence (0)."""
+    import gcld3
+
+    identifier = gcld3.NNetLanguageIdentifier(
+        min_num_bytes=0, max_num_bytes=4 * HEAD_CHARS
+    )  # UTF-8: at most 4 bytes a char
+
+    def one(text: str) -> float:
+        result = identifier.FindLanguage(text=readable_head(text))
+        sign = {"ms": 1.0, "id": -1.0}.get(result.language, 0.0)
+        return sign * log_odds(result.probability, 1.0 - result.probability)
+
+    return [one(text) for text in texts]
+
+
 def lines_of(code: str) -> list[str]:
     path = DATA / "sentences" / f"{code}.txt"
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -96,6 +115,7 @@ def feature_columns(texts: list[str]) -> dict[str, np.ndarray]:
     for name, module, feature in (
         ("langid_py", "langid", langid_py_feature),
         ("wordfreq", "wordfreq", wordfreq_feature),
+        ("cld3", "gcld3", cld3_feature),
     ):
         if importlib.util.find_spec(module):
             columns[name] = np.array(feature(texts))
@@ -125,8 +145,8 @@ def main() -> None:
     texts = {code: lines_of(code) for code in PAIR}
     columns_by_code = {code: feature_columns(texts[code]) for code in PAIR}
     names = list(columns_by_code["ms"])
-    if missing := {"langid_py", "wordfreq"} - set(names):
-        print(f"not installed, left out: {sorted(missing)} (pip install langid wordfreq)", flush=True)
+    if missing := {"langid_py", "wordfreq", "cld3"} - set(names):
+        print(f"not installed, left out: {sorted(missing)} (pip install langid wordfreq cld3-py)", flush=True)
     single = {b: accuracies(texts, b) for b in ("fasttext", "lingua", "ensemble")}
     best = {
         h: {c: max(single[b][h][c] for b in ("fasttext", "lingua")) for c in PAIR} for h in single["ensemble"]
