@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from pipelines.framework.terminal_text import for_terminal
+
+if TYPE_CHECKING:
+    from curation.langid.ensemble import LangIdConfig
 
 quality_app = typer.Typer(help="Train and evaluate fastText quality classifiers.", no_args_is_help=True)
 langid_app = typer.Typer(help="Language identification tools.", no_args_is_help=True)
@@ -101,6 +104,26 @@ def quality_eval(
     _echo(metrics(labels, score_texts(model, texts), threshold))
 
 
+CALIBRATION_OPTION = typer.Option(
+    None,
+    help="the ensemble's calibration JSON, from `python -m curation.langid.calibrate` (default: the bundled one)",
+)
+
+
+def _langid_config(calibration: Path | None, **fields: str | None) -> LangIdConfig:
+    """A LangIdConfig from command-line values (the backend already checked); a calibration file
+    that will not load is a usage error naming the file and its fields."""
+    from pydantic import ValidationError
+
+    from curation.langid.ensemble import LangIdConfig
+    from pipelines.framework.validation import field_problems
+
+    try:
+        return LangIdConfig(calibration=str(calibration) if calibration else None, **fields)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise typer.BadParameter(for_terminal(field_problems(exc)), param_hint="--calibration") from exc
+
+
 @langid_app.command("eval")
 def langid_eval(
     directory: Path = typer.Argument(..., help="folder of <language>.txt files, one text per line"),
@@ -112,6 +135,7 @@ def langid_eval(
     half: str = typer.Option(
         "report", help="report (odd lines, never calibrated on), calibration (even lines) or all"
     ),
+    calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Per-language accuracy, confusion pairs and throughput of each backend side by side, as JSON."""
     from curation.langid.evaluate import evaluate_folder
@@ -125,7 +149,8 @@ def langid_eval(
         )
     if half not in HALVES:
         raise typer.BadParameter(f"half must be one of {list(HALVES)}", param_hint="--half")
-    _echo(evaluate_folder(directory, limit, str(model) if model else None, backend, half))  # type: ignore[arg-type]
+    base = _langid_config(model=str(model) if model else None, calibration=calibration)
+    _echo(evaluate_folder(directory, limit, base, backend, half))  # type: ignore[arg-type]
 
 
 @langid_app.command("detect")
@@ -134,9 +159,10 @@ def langid_detect(
     backend: str = typer.Option("ensemble", help="fasttext, ensemble or lingua"),
     whole: bool = typer.Option(False, "--whole", help="read FILE as one document, not one text per line"),
     excerpt: int = typer.Option(60, help="characters of each text shown after its label"),
+    calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Print label, score, deciding model and script for each text, then the text (escaped)."""
-    from curation.langid.ensemble import LangIdConfig, detect
+    from curation.langid.ensemble import detect
     from curation.langid.labels import script_of
 
     if backend not in BACKENDS:
@@ -147,7 +173,7 @@ def langid_detect(
         texts = [content] if whole else [line for line in content.splitlines() if line.strip()]
     else:
         texts = [source]
-    langs, scores, models, _ = detect(texts, LangIdConfig(backend=backend))  # type: ignore[arg-type]
+    langs, scores, models, _ = detect(texts, _langid_config(backend=backend, calibration=calibration))
     for text, lang, score, model in zip(texts, langs, scores, models, strict=True):
         shown = f"{score:.3f}" if score is not None else "-"
         typer.echo(

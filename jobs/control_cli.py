@@ -18,6 +18,7 @@ from rich.text import Text
 from pipelines.framework.cli_options import LakeOption, fail, lake_root
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal
+from pipelines.framework.validation import field_problems
 
 if TYPE_CHECKING:
     from pipelines.framework.runrecord import RunRecord
@@ -82,7 +83,7 @@ def _submitted(spec: Path, run_id: str | None, conf: list[str], **settings: Any)
     try:
         return submit(spec, SubmitOptions(conf=_parse_conf(conf), **settings), run_id=run_id, wait=False)
     except ValidationError as exc:
-        fail("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+        fail(field_problems(exc, root="options"))
     except (SpecError, SubmitError) as exc:
         fail(str(exc))
 

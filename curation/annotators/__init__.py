@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from curation.annotators.base import Annotator, AnnotatorConfig, BatchContext
 from curation.rules import Rule
 from pipelines.framework.plugins import load_class, registered
+from pipelines.framework.validation import field_problems
 
 GROUP = "refinery.annotators"
 # Today's annotate without an `annotators:` list: language ID, then the Gopher, C4 and FineWeb signals.
@@ -61,8 +62,7 @@ def resolve(position: int, entry: Any) -> dict[str, BaseModel]:
     try:
         return {name: cls.Config.model_validate(raw or {})}
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"annotators[{position}] {name}: {problems}") from None
+        raise ValueError(f"annotators[{position}] {name}: {field_problems(exc, root='config')}") from None
 
 
 def build(entries: Iterable[Any]) -> list[Annotator]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,6 +51,7 @@ GROUPS = ({"bs", "hr", "sr", "hbs"}, {"nb", "nn", "da"}, {"ms", "id"})
 GROUPED = set().union(*GROUPS)
 MIN_GAIN = 1
 PAIRS = (("ms", "id"),)  # groups of two that the fusion alone cannot keep within ALLOWANCE
+MIN_PAIR_TEXTS = 25  # per language: five folds of at least five texts of each
 BASE_DETECTORS = (
     "lid176",
 )  # every pair model weighs lid.176 (it runs on every text); others are tried on top
@@ -149,14 +151,22 @@ def calibrate(texts: list[str], gold: list[str], source: str) -> Calibration:
             calibration.label_weights[label] = chosen
         fused[rows] = m.fused(calibration, rows)
     predicted = predictions(m, fused, calibration)
-    calibration.pairs = [fit_pair(m, predicted, pair) for pair in PAIRS]
+    fitted = (fit_pair(m, predicted, pair) for pair in PAIRS)
+    calibration.pairs = [model for model in fitted if model is not None]
     return calibration
 
 
-def fit_pair(m: Measured, predicted: np.ndarray, pair: tuple[str, str]) -> PairModel:
+def fit_pair(m: Measured, predicted: np.ndarray, pair: tuple[str, str]) -> PairModel | None:
     """The pair model over the texts of the pair's languages that the ensemble labels one of them
-    (the only texts it will decide), with the detector set that cross-validates best."""
+    (the only texts it will decide), with the detector set that cross-validates best; None where
+    either language has too few such texts to cross-validate (its labels then stay the fusion's)."""
     rows = np.flatnonzero(np.isin(m.gold, pair) & np.isin(predicted, pair))
+    counts = [int(np.sum(m.gold[rows] == c)) for c in pair]
+    if min(counts) < MIN_PAIR_TEXTS:
+        print(
+            f"{'/'.join(pair)}: {counts} texts, under {MIN_PAIR_TEXTS} each: no pair model", file=sys.stderr
+        )
+        return None
     inputs = Inputs(
         [m.texts[i] for i in rows],
         [m.ft_labels[i] for i in rows],
@@ -190,6 +200,8 @@ def main() -> None:
     parser.add_argument("directory", type=Path, help="lingua's sentences folder")
     parser.add_argument("--out", type=Path, default=CALIBRATION_FILE)
     args = parser.parse_args()
+    if not args.directory.is_dir() or not any(args.directory.glob("*.txt")):
+        parser.error(f"{args.directory}: no <language>.txt files there (give lingua's sentences folder)")
     texts, gold = read_folder(args.directory, "calibration")
     source = (
         f"lingua test data, sentences, calibration half (even lines) of {len(set(gold))} files, "

@@ -29,12 +29,13 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from curation.langid.labels import from_lid176, script_of
 from curation.langid.lid176 import LABEL_PREFIX, _raw_predict
 from curation.langid.pair import Inputs, PairModel
 from pipelines.framework.unicode_text import encodable
+from pipelines.framework.validation import field_problems
 
 Backend = Literal["fasttext", "ensemble", "lingua"]
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -83,7 +84,15 @@ class Calibration(BaseModel):
 
 @cache
 def _read_calibration(path: str) -> Calibration:
-    return Calibration.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    """A file that will not read or parse says which, and which fields, not pydantic's layout."""
+    try:
+        return Calibration.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    except ValidationError as exc:
+        raise ValueError(f"calibration {path}: {field_problems(exc)}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"calibration {path}: {exc} (write one with `python -m curation.langid.calibrate`)"
+        ) from None
 
 
 class LangIdConfig(BaseModel):
@@ -97,6 +106,14 @@ class LangIdConfig(BaseModel):
         None, ge=0, le=1, description="override the calibrated lid.176 confidence threshold (ensemble)"
     )
     calibration: str | None = Field(None, description="calibration JSON (default: the bundled one)")
+
+    @field_validator("calibration")
+    @classmethod
+    def _calibration_loads(cls, path: str | None) -> str | None:
+        """A calibration that will not load fails when the spec is read, not in every task."""
+        if path is not None:
+            Calibration.load(Path(path))
+        return path
 
     def calibrated(self) -> Calibration:
         calibration = Calibration.load(Path(self.calibration) if self.calibration else CALIBRATION_FILE)

@@ -90,13 +90,15 @@ def score(gold: Sequence[str], predicted: Sequence[str | None], supported: set[s
 
 
 def evaluate_texts(
-    texts: Sequence[str], gold: Sequence[str], backends: Sequence[str], model_path: str | None = None
+    texts: Sequence[str], gold: Sequence[str], backends: Sequence[str], base: LangIdConfig | None = None
 ) -> dict[str, dict]:
-    """Accuracy, confusions and throughput of each backend on the same texts."""
+    """Accuracy, confusions and throughput of each backend on the same texts; `base` carries what
+    every backend shares (the lid.176 file, the ensemble's calibration)."""
+    base = base or LangIdConfig()
     out: dict[str, dict] = {}
     for backend in backends:
-        predicted, models, seconds = predict_all(texts, LangIdConfig(backend=backend, model=model_path))
-        result = score(gold, predicted, backend_languages(backend, model_path))
+        predicted, models, seconds = predict_all(texts, base.model_copy(update={"backend": backend}))
+        result = score(gold, predicted, backend_languages(backend, base.model))
         result["texts_per_s"] = round(len(texts) / seconds, 1) if seconds else None
         result["routed_to_lingua"] = round(lingua_share(models), 4)
         out[backend] = result
@@ -106,7 +108,7 @@ def evaluate_texts(
 def evaluate_folder(
     directory: Path,
     limit: int | None = None,
-    model_path: str | None = None,
+    base: LangIdConfig | None = None,
     backends: Sequence[str] = ("fasttext", "ensemble", "lingua"),
     half: Half = "report",
 ) -> dict:
@@ -116,5 +118,5 @@ def evaluate_folder(
         "texts": len(texts),
         "languages": len(set(gold)),
         "half": half,
-        "backends": evaluate_texts(texts, gold, backends, model_path),
+        "backends": evaluate_texts(texts, gold, backends, base),
     }

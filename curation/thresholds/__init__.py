@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from curation.rules import ByLanguage, Rule
+from pipelines.framework.validation import field_problems
 
 PACKAGED = Path(__file__).resolve().parent
 DEFAULT_TABLE = "fineweb2"
@@ -79,8 +80,7 @@ def _read_table(path: Path, mtime_ns: int) -> LanguageTable:
     try:
         return LanguageTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"language table {path}: {problems}") from None
+        raise ValueError(f"language table {path}: {field_problems(exc)}") from None
 
 
 def by_language(rules: Sequence[Rule], table: LanguageTable, keep: Iterable[str] = ()) -> list[Rule]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.framework.registry import stage_class
 from pipelines.framework.stage import Stage
 from pipelines.framework.storage_settings import StorageSettings
+from pipelines.framework.validation import field_path
 
 
 def plain_name(value: str) -> str:
@@ -73,13 +74,9 @@ class JobSpec(BaseModel):
 
 
 def _format_errors(source: str, exc: ValidationError, prefix: str = "") -> str:
-    lines = []
-    for err in exc.errors():
-        loc = prefix + ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"]).replace(
-            ".[", "["
-        )
-        lines.append(f"{source}: {loc or '<root>'}: {err['msg']}")
-    return "\n".join(lines)
+    return "\n".join(
+        f"{source}: {field_path(err['loc'], prefix) or '<root>'}: {err['msg']}" for err in exc.errors()
+    )
 
 
 def parse_spec(data: Any, source: str = "<spec>") -> tuple[JobSpec, list[tuple[str, Stage]]]:
