@@ -138,10 +138,13 @@ def langid_eval(
     calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Per-language accuracy, confusion pairs and throughput of each backend side by side, as JSON."""
-    from curation.langid.evaluate import evaluate_folder
+    from curation.langid.evaluate import LanguageFileError, evaluate_folder
 
     if not directory.is_dir():
-        raise typer.BadParameter(f"{directory} is not a folder", param_hint="DIRECTORY")
+        raise typer.BadParameter(f"{for_terminal(str(directory))} is not a folder", param_hint="DIRECTORY")
+    if not any(directory.glob("*.txt")):
+        shown = for_terminal(str(directory))
+        raise typer.BadParameter(f"{shown}: no <language>.txt files there", param_hint="DIRECTORY")
     unknown = sorted(set(backend) - set(BACKENDS))
     if unknown:
         raise typer.BadParameter(
@@ -150,7 +153,11 @@ def langid_eval(
     if half not in HALVES:
         raise typer.BadParameter(f"half must be one of {list(HALVES)}", param_hint="--half")
     base = _langid_config(model=str(model) if model else None, calibration=calibration)
-    _echo(evaluate_folder(directory, limit, base, backend, half))  # type: ignore[arg-type]
+    try:
+        result = evaluate_folder(directory, limit, base, backend, half)  # type: ignore[arg-type]
+    except LanguageFileError as exc:
+        raise typer.BadParameter(for_terminal(str(exc)), param_hint="DIRECTORY") from exc
+    _echo(result)
 
 
 @langid_app.command("detect")

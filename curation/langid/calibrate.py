@@ -39,7 +39,7 @@ from curation.langid.ensemble import (
     lingua_codes,
     lingua_probabilities,
 )
-from curation.langid.evaluate import read_folder
+from curation.langid.evaluate import LanguageFileError, read_folder
 from curation.langid.pair import FEATURES, Inputs, PairModel, cross_validated_slack, features, fit
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -202,7 +202,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.directory.is_dir() or not any(args.directory.glob("*.txt")):
         parser.error(f"{args.directory}: no <language>.txt files there (give lingua's sentences folder)")
-    texts, gold = read_folder(args.directory, "calibration")
+    try:
+        texts, gold = read_folder(args.directory, "calibration")
+    except LanguageFileError as exc:
+        parser.error(str(exc))
     source = (
         f"lingua test data, sentences, calibration half (even lines) of {len(set(gold))} files, "
         f"{len(texts)} texts; lid.176 top-{FT_TOP_K}"

@@ -30,13 +30,30 @@ def read_folder(directory: Path, half: Half = "all", limit: int | None = None) -
     texts: list[str] = []
     gold: list[str] = []
     for path in sorted(directory.glob("*.txt")):
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = [line for line in _utf8_text(path).splitlines() if line.strip()]
         if half != "all":
             lines = lines[0 if half == "calibration" else 1 :: 2]
         lines = lines[:limit] if limit else lines
         texts += lines
         gold += [path.stem] * len(lines)
     return texts, gold
+
+
+class LanguageFileError(ValueError):
+    """A `<code>.txt` file that cannot be read as UTF-8 text."""
+
+
+def _utf8_text(path: Path) -> str:
+    """The file's text; bytes that are not UTF-8 name the file and line, since a guessed decoding
+    would score a detector on text its writer never meant."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise LanguageFileError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); convert the file to UTF-8"
+        ) from None
 
 
 def backend_languages(backend: str, model_path: str | None = None) -> set[str]:

@@ -22,7 +22,7 @@ from curation.langid.ensemble import Calibration, LangIdConfig
 
 LANGUAGES = ("bs", "hr", "sr", "nb", "nn", "da", "ms", "id", "en", "zu", "xh", "st", "tn")
 LINES = 300
-runner = CliRunner()
+runner = CliRunner(env={"COLUMNS": "400", "NO_COLOR": "1"})  # error boxes unwrapped
 
 
 def _calibrate(folder: Path, out: Path) -> subprocess.CompletedProcess[str]:
@@ -121,9 +121,17 @@ def test_too_few_texts_of_a_pair_leave_it_without_a_pair_model(sentences, tmp_pa
     assert Calibration.load(out).pairs == []
 
 
-def test_a_folder_without_language_files_is_named(tmp_path: Path):
+def test_a_folder_without_language_files_or_with_bytes_not_utf8_is_named(tmp_path: Path):
+    """calibrate and eval read folders alike: a usage error naming the folder, or the file and line."""
     done = _calibrate(tmp_path, tmp_path / "out.json")
     assert done.returncode == 2 and f"{tmp_path}: no <language>.txt files there" in done.stderr
+    shown = runner.invoke(langid_app, ["eval", str(tmp_path)])
+    assert shown.exit_code == 2 and "no <language>.txt files there" in shown.output
+    (tmp_path / "en.txt").write_bytes(b"The first line is fine.\nThe second is Latin-1: caf\xe9.\n")
+    done = _calibrate(tmp_path, tmp_path / "out.json")
+    assert done.returncode == 2 and f"{tmp_path / 'en.txt'}:2: not UTF-8 (byte 0xe9)" in done.stderr
+    shown = runner.invoke(langid_app, ["eval", str(tmp_path), "-b", "fasttext"])
+    assert shown.exit_code == 2 and "en.txt:2: not UTF-8 (byte 0xe9)" in shown.output
     assert not (tmp_path / "out.json").exists()
 
 
@@ -136,5 +144,5 @@ def test_a_broken_calibration_file_names_the_file_and_its_fields(tmp_path: Path)
         LangIdConfig(calibration=str(bad))
     shown = runner.invoke(langid_app, ["detect", "some text", "--calibration", str(bad)])
     assert shown.exit_code == 2 and "threshold" in shown.output and "weight" in shown.output
-    missing = runner.invoke(langid_app, ["eval", str(tmp_path), "--calibration", str(tmp_path / "none.json")])
+    missing = runner.invoke(langid_app, ["detect", "some text", "--calibration", str(tmp_path / "none.json")])
     assert missing.exit_code == 2 and "curation.langid.calibrate" in missing.output
