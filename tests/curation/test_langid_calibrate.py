@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from curation.cli import langid_app
-from curation.langid.ensemble import Calibration, LangIdConfig
+from curation.langid.ensemble import CALIBRATION_FILE, Calibration, LangIdConfig
 
 LANGUAGES = ("bs", "hr", "sr", "nb", "nn", "da", "ms", "id", "en", "zu", "xh", "st", "tn")
 LINES = 300
@@ -68,6 +68,20 @@ def _close(a: object, b: object) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
     return a == b
+
+
+def test_the_shipped_calibration_is_what_calibrate_makes_of_the_calibration_half(
+    shared_data: Path, tmp_path: Path
+):
+    """calibration.json is reproducible from lingua's even lines alone: not edited by hand, not fitted
+    on the report half, and not stale after a change to the fusion, routes or pair model (~2 min)."""
+    out = tmp_path / "calibration.json"
+    done = _calibrate(shared_data / "langid/lingua/language-testdata/sentences", out)
+    assert done.returncode == 0, done.stderr
+    assert _close(json.loads(out.read_text()), json.loads(CALIBRATION_FILE.read_text())), (
+        "curation/langid/calibration.json differs from what `python -m curation.langid.calibrate` makes: "
+        "rerun it and commit the result with the figures it changes"
+    )
 
 
 def test_calibration_never_reads_the_report_half(calibrated, sentences, tmp_path: Path):
