@@ -93,3 +93,65 @@ def test_show_decodes_a_document_with_provenance(built_shards):
     dropped = next(r for r in data if r["drop_reason"] is not None)
     result = runner.invoke(shards_app, ["show", str(built_shards.folder), "--doc", dropped["doc_id"]])
     assert result.exit_code == 1 and "in no shard" in result.output
+
+
+def _fails_cleanly(*args: str):
+    """Exit status 1 with a message, not an exception escaping (CliRunner reports both as status 1)."""
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(shards_app, list(args))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    return result
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "Invalid JSON"),
+        (b"[1, 2]", "<root>: Input should be an object"),
+        (b'{"shards": "none"}', "shards: Input should be a valid array"),
+        ('{"tokenizer_path": "caf\u00e9"}'.encode("latin-1"), "not UTF-8 text"),
+    ],
+)
+def test_a_damaged_manifest_is_named_by_every_command(copy, content: bytes, says: str):
+    (copy / "manifest.json").write_bytes(content)
+    for args in (["verify", "--no-source"], ["info"], ["show", "--doc", "any"]):
+        result = _fails_cleanly(*args, str(copy))
+        assert f"{copy / 'manifest.json'}: " in result.output and says in result.output, (args, result.output)
+        assert "rebuild the set" in result.output
+
+
+def test_a_manifest_cannot_name_files_outside_its_set(copy):
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["shards"][0]["name"] = "../../../../etc/passwd"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(shards_app, ["verify", "--no-source", str(copy)])
+    assert (
+        result.exit_code == 1 and "shards[0].name" in result.output and "not a path inside" in result.output
+    )
+
+
+def test_unreadable_shard_files_are_problems_of_that_shard_and_the_rest_is_checked(copy):
+    """A .docs.parquet that is not Parquet, another with no rows: verify names both shards and still
+    samples the others; info and show stop with the set named instead of a traceback."""
+    manifest = Manifest.load(copy)
+    first, second = (shard_paths(copy, e.name)[2] for e in manifest.shards[:2])
+    first.write_bytes(b"not parquet at all")
+    second.write_bytes(first.read_bytes()[:0])
+    report = verify(copy, sample=20)
+    kinds = {(p.shard, p.kind) for p in report.problems}
+    assert (manifest.shards[0].name, "unreadable") in kinds and (
+        manifest.shards[1].name,
+        "unreadable",
+    ) in kinds
+    assert report.sampled == 20 and not any(p.kind == "content" for p in report.problems)
+    for args in (["info"], ["show", "--doc", "any"]):
+        result = CliRunner(env={"COLUMNS": "400"}).invoke(shards_app, [*args, str(copy)])
+        assert (
+            result.exit_code == 1
+            and "is damaged" in result.output
+            and "refinery shards verify" in result.output
+        )
+
+
+def test_a_source_table_that_is_not_there_is_one_clear_problem(copy, tmp_path):
+    result = _fails_cleanly("verify", str(copy), "--lake", str(tmp_path / "elsewhere"))
+    assert "[source]" in result.output and "--no-source" in result.output

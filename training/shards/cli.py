@@ -112,11 +112,12 @@ def verify_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Check FOLDER against its manifest and source table; exit 1 and name the first mismatch if any."""
+    from training.shards.format import ShardError
     from training.shards.verify import verify
 
     try:
         report = verify(folder, sample, seed, lake, tokenizer, check_source=not no_source)
-    except OSError as exc:  # a missing manifest, or storage that cannot be reached (the URL is named)
+    except (OSError, ShardError) as exc:  # no manifest or a damaged one, or storage out of reach (URL named)
         fail(str(exc), 1)
     if as_json:
         console.print_json(json.dumps(report.as_dict()))
@@ -138,11 +139,12 @@ def info_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Tokens and documents per split, source and language, and the source table version."""
+    from training.shards.format import ShardError
     from training.shards.verify import info
 
     try:
         summary = info(folder)
-    except OSError as exc:
+    except (OSError, ShardError) as exc:
         fail(str(exc), 1)
     if as_json:
         console.print_json(json.dumps(summary))
@@ -171,11 +173,12 @@ def show_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """A document's decoded text with its shard, token span and provenance."""
+    from training.shards.format import ShardError
     from training.shards.verify import show
 
     try:
         found = show(folder, doc, tokenizer)
-    except (OSError, KeyError) as exc:
+    except (OSError, KeyError, ShardError) as exc:
         fail(str(exc).strip("'\""), 1)
     if as_json:
         console.print_json(json.dumps(found))

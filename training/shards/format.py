@@ -41,9 +41,10 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipelines.framework.storage import Location
+from pipelines.framework.validation import field_problems
 
 FORMAT_NAME = "refinery-shards"
 FORMAT_VERSION = 1
@@ -72,6 +73,9 @@ DOCS_SCHEMA = pa.schema(
 
 class ShardError(RuntimeError):
     """A shard that is missing, truncated or does not match its manifest; the message names the file."""
+
+
+REBUILD = "rebuild the set with the `shards` stage, or restore its files"
 
 
 def dtype_for_vocab(vocab_size: int) -> TokenDType:
@@ -126,6 +130,17 @@ class ShardEntry(BaseModel):
     index_sha256: str
     docs_sha256: str
     ds_bytes: int = Field(ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _inside_the_set(cls, name: str) -> str:
+        """A manifest is read from wherever a set was copied: its names must not reach outside it."""
+        parts = name.split("/")
+        if name.startswith("/") or "\\" in name or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(
+                f"{name!r} is not a path inside the shard folder (no '..', '.', '//' or leading '/')"
+            )
+        return name
 
 
 class SplitSummary(BaseModel):
@@ -222,7 +237,14 @@ class Manifest(BaseModel):
                 f"no {MANIFEST_NAME} in {directory}: not a shard folder, or its build never finished "
                 "(rerun the `shards` stage)"
             ) from None
-        return cls.model_validate_json(text)
+        except UnicodeDecodeError as exc:
+            raise ShardError(f"{folder / MANIFEST_NAME}: not UTF-8 text ({exc.reason}); {REBUILD}") from None
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise ShardError(
+                f"{folder / MANIFEST_NAME}: not a shard manifest: {field_problems(exc)}; {REBUILD}"
+            ) from None
 
 
 def atomic_write_bytes(target: Path, data: bytes) -> None:

@@ -21,15 +21,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from pipelines.framework.storage import Location
-from training.shards.format import DOCS_SCHEMA, Manifest, ShardEntry, sha256_file, shard_paths
+from training.shards.format import DOCS_SCHEMA, Manifest, ShardEntry, ShardError, sha256_file, shard_paths
 from training.shards.reader import ShardReader, locate_document
 from training.tokenizer.load import load_tokenizer
 
 LOOKUP_CHUNK = 256
+# What reading a damaged shard can raise: a size that is not whole tokens, a .docs.parquet that is not
+# Parquet or has other columns, an index pointing past the tokens. verify reports it as a problem of
+# that shard; info and show stop with a ShardError naming the folder.
+READ_ERRORS = (ValueError, IndexError, OSError, pa.ArrowException)
+# Problems after which a shard's documents cannot be compared one by one with the source.
+SOURCE_HINT = "give the lake that holds it with --lake, or check the shards alone with --no-source"
+STRUCTURAL = frozenset({"missing", "size", "unreadable", "count", "index", "docs"})
 
 
 @dataclass
@@ -232,7 +240,11 @@ def verify(
             )
             return report
         tokenizer = load_tokenizer(tokenizer_file)
-        source = SourceTable(manifest, lake_root)
+        try:
+            source = SourceTable(manifest, lake_root)
+        except (LookupError, ValueError, OSError) as exc:  # no such table or lake, or a name outside it
+            report.problems.append(Problem("-", "source", f"{exc}; {SOURCE_HINT}"))
+            return report
     for entry in manifest.shards:
         missing = [p.name for p in shard_paths(folder, entry.name) if p.url not in present]
         if missing:
@@ -246,17 +258,16 @@ def verify(
         report.shards += 1
         report.documents += len(reader)
         report.tokens += len(reader.tokens)
-        found = _structure_problems(reader, entry, manifest) + _hash_problems(reader, entry)
-        ds_hash_failed = any(
-            p.kind == "sha256" and p.detail.startswith(reader.tokens_path.name) for p in found
-        )
-        if ds_hash_failed and source is not None and not any(p.byte_offset is not None for p in found):
-            located = _localize(reader, source, tokenizer, manifest)
-            if located is not None:
-                found.insert(0, located)
+        try:
+            found = _shard_problems(reader, entry, manifest, source, tokenizer)
+        except READ_ERRORS as exc:
+            found = [Problem(entry.name, "unreadable", f"{type(exc).__name__}: {exc}")]
         report.problems.extend(found)
     if source is not None and sample > 0:
-        report.sampled, problems = _check_sample(folder, present, manifest, source, tokenizer, sample, seed)
+        unreliable = {p.shard for p in report.problems if p.kind in STRUCTURAL}
+        report.sampled, problems = _check_sample(
+            folder, present, manifest, source, tokenizer, sample, seed, unreliable
+        )
         report.problems.extend(problems)
     if report.documents != manifest.total_documents or report.tokens != manifest.total_tokens:
         report.problems.append(
@@ -270,6 +281,20 @@ def verify(
     return report
 
 
+def _shard_problems(
+    reader: ShardReader, entry: ShardEntry, manifest: Manifest, source: SourceTable | None, tokenizer: Any
+) -> list[Problem]:
+    """Structure and hashes of one shard; a `.ds` whose hash fails is re-tokenized from the source to
+    name its first differing token."""
+    found = _structure_problems(reader, entry, manifest) + _hash_problems(reader, entry)
+    ds_hash_failed = any(p.kind == "sha256" and p.detail.startswith(reader.tokens_path.name) for p in found)
+    if ds_hash_failed and source is not None and not any(p.byte_offset is not None for p in found):
+        located = _localize(reader, source, tokenizer, manifest)
+        if located is not None:
+            found.insert(0, located)
+    return found
+
+
 def _check_sample(
     folder: Location,
     present: set[str],
@@ -278,9 +303,10 @@ def _check_sample(
     tokenizer: Any,
     sample: int,
     seed: int,
+    unreliable: set[str],
 ) -> tuple[int, list[Problem]]:
     """Compare `sample` seeded-random documents of the present shards with the source table, decoded text
-    included."""
+    included; shards in `unreliable` already failed a structural check and are not read again."""
     rng = random.Random(seed)
     population = [(e.name, i) for e in manifest.shards for i in range(e.documents)]
     chosen = sorted(rng.sample(population, min(sample, len(population))))
@@ -289,7 +315,7 @@ def _check_sample(
         by_shard[name].append(i)
     problems = []
     for name, positions in by_shard.items():
-        if not all(p.url in present for p in shard_paths(folder, name)):
+        if name in unreliable or not all(p.url in present for p in shard_paths(folder, name)):
             continue
         reader = ShardReader.from_manifest(folder, manifest, name)
         ids = reader.docs(["doc_id"]).column("doc_id").to_pylist()
@@ -313,12 +339,15 @@ def info(folder: str | os.PathLike[str] | Location) -> dict[str, Any]:
     docs_files = [shard_paths(folder, e.name)[2].fs_path for e in manifest.shards]
     groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "lang": {}}
     if docs_files:
-        table = pads.dataset(docs_files, format="parquet", filesystem=folder.fs).to_table(
-            columns=["source", "lang", "token_start", "token_end"]
-        )
-        table = table.append_column(
-            "tokens", pc.subtract(table.column("token_end"), table.column("token_start"))
-        )
+        try:
+            table = pads.dataset(docs_files, format="parquet", filesystem=folder.fs).to_table(
+                columns=["source", "lang", "token_start", "token_end"]
+            )
+            table = table.append_column(
+                "tokens", pc.subtract(table.column("token_end"), table.column("token_start"))
+            )
+        except READ_ERRORS as exc:
+            raise _damaged(folder, exc) from None
         for key in groups:
             agg = table.group_by(key).aggregate([("tokens", "sum"), ("tokens", "count")])
             for row in agg.to_pylist():
@@ -353,13 +382,19 @@ def show(
     """A document's decoded text with its shard, span and provenance row."""
     folder = Location.parse(folder)
     manifest = Manifest.load(folder)
-    found = locate_document(folder, manifest, doc_id)
+    try:
+        found = locate_document(folder, manifest, doc_id)
+    except READ_ERRORS as exc:
+        raise _damaged(folder, exc) from None
     if found is None:
         raise KeyError(f"document {doc_id!r} is in no shard of {folder} (dropped rows are not sharded)")
     name, i = found
-    reader = ShardReader.from_manifest(folder, manifest, name)
-    row = reader.docs().slice(i, 1).to_pylist()[0]
-    tokens = reader.document(i).tolist()
+    try:
+        reader = ShardReader.from_manifest(folder, manifest, name)
+        row = reader.docs().slice(i, 1).to_pylist()[0]
+        tokens = reader.document(i).tolist()
+    except READ_ERRORS as exc:
+        raise _damaged(folder, exc, name) from None
     tokenizer = load_tokenizer(tokenizer_path or manifest.tokenizer_path)
     return {
         "shard": name,
@@ -372,3 +407,11 @@ def show(
         "source_version": manifest.source_version,
         "text": tokenizer.decode(tokens),
     }
+
+
+def _damaged(folder: Location, exc: BaseException, shard: str | None = None) -> ShardError:
+    """What info and show say of a shard they cannot read: which set, what failed, and what names the shard."""
+    where = f"shard {shard} of {folder}" if shard else str(folder)
+    return ShardError(
+        f"{where} is damaged ({type(exc).__name__}: {exc}); `refinery shards verify {folder}` checks every shard"
+    )
