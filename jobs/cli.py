@@ -7,9 +7,11 @@ typer sub-apps and are mounted here, so this file stays an index of verbs.
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -17,11 +19,14 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from jobs.mount import mount_subapps
-from pipelines.framework.cli_options import LakeOption, fail, lake_root
+from pipelines.framework.cli_options import LakeOption, fail, lake_root, print_json
 from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.storage import Location
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal, path_for_display
+
+if TYPE_CHECKING:
+    from pipelines.framework.lake import Lake
 
 app = typer.Typer(
     help="refinery: corpus curation on Spark + Delta, tokenized shards, streaming training.",
@@ -61,10 +66,6 @@ def reachable(lake: str | None) -> Location:
     except OSError as exc:
         fail(str(exc))
     return root
-
-
-def print_json(payload: object) -> None:
-    print(json.dumps(payload, indent=2, default=str))
 
 
 @app.command()
@@ -190,17 +191,32 @@ def tables(ctx: typer.Context, lake: str | None = LakeOption, as_json: bool = Js
     from pipelines.framework.lake import Lake
 
     lk = Lake(reachable(lake))
-    listing = [{"table": t, "version": lk.version(t), "rows": lk.num_records(t)} for t in lk.tables()]
+    listing = [_table_row(lk, t) for t in lk.tables()]
     if as_json:
         print_json(listing)
         return
     print_table(
         console,
         ("table", "version", "rows"),
-        [(t["table"], t["version"], t["rows"]) for t in listing],
+        [
+            (t["table"], t["version"], t["rows"] if "error" not in t else f"unreadable: {t['error']}")
+            for t in listing
+        ],
         title=f"tables in {path_for_display(lk.root)}",
         right=("version", "rows"),
     )
+
+
+def _table_row(lk: Lake, table: str) -> dict:
+    """One table of the listing; a damaged one is a row saying why, not the end of the listing."""
+    from deltalake.exceptions import DeltaError
+
+    from pipelines.framework.lake import without_backtrace
+
+    try:
+        return {"table": table, "version": lk.version(table), "rows": lk.num_records(table)}
+    except (LookupError, DeltaError, OSError, ValueError) as exc:
+        return {"table": table, "version": None, "rows": None, "error": without_backtrace(exc)}
 
 
 @tables_app.command("show")
@@ -266,11 +282,23 @@ def excerpt(text: str | None, chars: int = EXCERPT_CHARS) -> str:
     return f"{for_terminal(text[:chars])} [+{len(text) - chars} chars]"
 
 
+@contextmanager
+def damaged_table(name: str) -> Iterator[None]:
+    """A data file the log names but storage lacks, or one that is not Parquet: one line naming the
+    table, not a traceback."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (OSError, pa.ArrowException) as exc:
+        fail(f"table {name}: its data cannot be read ({str(exc).splitlines()[0]}); the table is damaged", 1)
+
+
 @app.command()
 def quarantine(
     name: str | None = typer.Argument(None, help="Quarantine table (default: every */quarantine table)."),
     lake: str | None = LakeOption,
-    limit: int = typer.Option(20, help="Rows to show per table."),
+    limit: int = typer.Option(20, min=1, help="Rows to show per table."),
     as_json: bool = JsonOption,
 ) -> None:
     """Show quarantined records: counts per reason and the first rows (excerpts shortened)."""
@@ -286,9 +314,12 @@ def quarantine(
             data = lk.dataset(tname)
         except (TableMissingError, ValueError) as exc:
             fail(str(exc))
-        reasons = data.to_table(columns=["reason"]).column("reason")
-        counts = {c["values"]: c["counts"] for c in pc.value_counts(reasons).to_pylist()}
-        rows = data.head(limit, columns=["source", "locator", "reason", "excerpt"]).to_pylist()
+        if missing := {"source", "locator", "reason", "excerpt"} - set(data.schema.names):
+            fail(f"table {tname} is not a quarantine table (no {', '.join(sorted(missing))})")
+        with damaged_table(tname):
+            reasons = data.to_table(columns=["reason"]).column("reason")
+            counts = {c["values"]: c["counts"] for c in pc.value_counts(reasons).to_pylist()}
+            rows = data.head(limit, columns=["source", "locator", "reason", "excerpt"]).to_pylist()
         listing.append({"table": tname, "rows": len(reasons), "by_reason": counts, "first": rows})
     if as_json:
         print_json(listing)
@@ -309,8 +340,8 @@ def quarantine(
 def dropped(
     name: str = typer.Argument(..., help=f"Table with a {DROP_REASON} column, e.g. demo/decided."),
     reason: str | None = typer.Option(None, "--reason", help="Only this drop reason."),
-    version: int | None = typer.Option(None, "--version", help="Table version (default: latest)."),
-    limit: int = typer.Option(10, help="Documents to show."),
+    version: int | None = typer.Option(None, "--version", min=0, help="Table version (default: latest)."),
+    limit: int = typer.Option(10, min=1, help="Documents to show."),
     lake: str | None = LakeOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -330,14 +361,15 @@ def dropped(
     if reason is not None:
         wanted = ds.field(DROP_REASON) == reason
     columns = [c for c in ("doc_id", "source", DROP_REASON, "text") if c in data.schema.names]
-    rows = data.head(limit, columns=columns, filter=wanted).to_pylist()
+    with damaged_table(name):
+        rows = data.head(limit, columns=columns, filter=wanted).to_pylist()
     if as_json:
         print_json(rows)
         return
     if not rows:
         console.print(
             Text(
-                f"no dropped documents in {for_terminal(name)}" + (f" with reason {reason}" if reason else "")
+                for_terminal(f"no dropped documents in {name}" + (f" with reason {reason}" if reason else ""))
             )
         )
     for row in rows:

@@ -29,7 +29,7 @@ def read_folder(directory: Path, half: Half = "all", limit: int | None = None) -
     """(texts, gold labels) of every `<code>.txt` in `directory`, restricted to one half of each file."""
     texts: list[str] = []
     gold: list[str] = []
-    for path in sorted(directory.glob("*.txt")):
+    for path in sorted(p for p in directory.glob("*.txt") if p.is_file()):
         lines = [line for line in _utf8_text(path).splitlines() if line.strip()]
         if half != "all":
             lines = lines[0 if half == "calibration" else 1 :: 2]

@@ -7,7 +7,9 @@ each may import").
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -15,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pipelines.framework.storage import Location
-from pipelines.framework.storage_settings import scrub
+from pipelines.framework.storage_settings import StorageError, scrub
 from pipelines.framework.terminal_text import for_terminal
 
 LAKE_ENV = "REFINERY_LAKE"
@@ -35,7 +37,20 @@ def lake_root(lake: str | os.PathLike[str] | None) -> Location:
 
     A URL's storage settings come from the standard environment variables (AWS_ENDPOINT_URL ...),
     as in a spec without a `storage:` block."""
-    return Location.parse(lake or os.environ.get(LAKE_ENV, DEFAULT_LAKE))
+    given = lake or os.environ.get(LAKE_ENV, DEFAULT_LAKE)
+    try:
+        root = Location.parse(given)
+    except StorageError as exc:  # a URL without a bucket, an unknown scheme: say what to write
+        fail(str(exc))
+    if root.is_local and Path(root.fs_path).is_file():
+        fail(f"{root.fs_path} is a file, not a lake folder (--lake or {LAKE_ENV})")
+    return root
+
+
+def print_json(payload: object) -> None:
+    """`payload` as indented JSON on stdout; ASCII-only, so a corpus value's control or bidi character
+    reaches the terminal as a `\\u` escape, never as itself."""
+    print(json.dumps(payload, indent=2, default=str, ensure_ascii=True))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -27,6 +27,17 @@ from pipelines.framework.table_io import read_dataframe
 COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 
 
+BACKTRACE_FRAME = re.compile(r"^\s*\d+: ")
+
+
+def without_backtrace(exc: BaseException) -> str:
+    """delta-rs's message without the Rust backtrace its kernel appends (frames `0: <unknown>` ...),
+    which tells a user nothing and buries the one line that does."""
+    lines = str(exc).splitlines()
+    cut = next((i for i, line in enumerate(lines) if BACKTRACE_FRAME.match(line)), len(lines))
+    return "\n".join(lines[:cut]).strip()
+
+
 class TableMissingError(LookupError):
     """The named table (or version) does not exist in the lake."""
 
@@ -58,12 +69,27 @@ def _commit_infos(log: Location) -> list[dict[str, Any]]:
     )
     infos = []
     for version in versions:
-        for line in (log / f"{version:020d}.json").read_text().splitlines():
-            info = json.loads(line).get("commitInfo") if line.strip() else None
+        commit = log / f"{version:020d}.json"
+        for number, line in enumerate(_commit_lines(commit), 1):
+            try:
+                action = json.loads(line) if line.strip() else {}
+                info = action.get("commitInfo")
+            except (ValueError, AttributeError) as exc:  # not JSON, or JSON that is not an action
+                raise TableMissingError(
+                    f"{commit}: line {number} is not a Delta log action ({type(exc).__name__}); the table "
+                    "is damaged: restore the file, or rebuild the table by rerunning its stage"
+                ) from None
             if info is not None:
                 infos.append({**info, "version": version})
                 break
     return infos
+
+
+def _commit_lines(commit: Location) -> list[str]:
+    try:
+        return commit.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise TableMissingError(f"{commit}: not UTF-8; the table is damaged") from None
 
 
 def _data_file(root: Location, path: str) -> Location:
@@ -123,7 +149,8 @@ class Lake(DeltaCommits):
             location = self.path(table)
             return DeltaTable(location.url, version=version, storage_options=location.delta_storage_options())
         except (DeltaError, TableNotFoundError, OSError) as exc:
-            raise TableMissingError(f"table {table!r} has no version {version}: {exc}") from exc
+            what = "cannot be read" if version is None else f"has no version {version}"
+            raise TableMissingError(f"table {table!r} {what}: {without_backtrace(exc)}") from exc
 
     def version(self, table: str) -> int | None:
         return self.delta(table).version() if self.exists(table) else None

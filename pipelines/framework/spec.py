@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pipelines.framework.registry import stage_class
 from pipelines.framework.stage import Stage
-from pipelines.framework.storage_settings import StorageSettings
+from pipelines.framework.storage import Location
+from pipelines.framework.storage_settings import StorageError, StorageSettings
 from pipelines.framework.validation import field_path
 
 
@@ -62,6 +63,16 @@ class JobSpec(BaseModel):
     @classmethod
     def _plain_name(cls, value: str) -> str:
         return plain_name(value)
+
+    @field_validator("lake")
+    @classmethod
+    def _lake_url(cls, value: str) -> str:
+        """A URL with no bucket or an unknown scheme fails with the spec, naming `lake`."""
+        try:
+            Location.parse(value)
+        except StorageError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @property
     def dataset_name(self) -> str:
@@ -115,7 +126,14 @@ def load_spec(path: str | Path) -> tuple[JobSpec, list[tuple[str, Stage]]]:
     if not path.is_file():
         raise SpecError(f"{path}: no such job spec file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); save the spec as UTF-8") from None
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an integer of more digits than Python reads
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
-    return parse_spec(data, str(path))
+    except RecursionError:
+        raise SpecError(f"{path}: nested deeper than a job spec can be") from None
+    try:
+        return parse_spec(data, str(path))
+    except RecursionError:
+        raise SpecError(f"{path}: nested deeper than a job spec can be") from None

@@ -52,7 +52,9 @@ def _split_url(value: str) -> tuple[str, str]:
     scheme = SCHEME_ALIASES.get(match.group(1).lower(), match.group(1).lower())
     rest = match.group(2)
     if scheme == "file":
-        return "file", str(Path(rest or "/").resolve())
+        if not rest:  # file:// alone would be the root of the disk: a lake there is a typo, not a choice
+            raise StorageError(f"{value}: name a path, e.g. file:///data/lake")
+        return "file", str(Path(rest).resolve())
     if scheme in OBJECT_SCHEMES:
         rest = rest.strip("/")
         if not rest:

@@ -147,3 +147,35 @@ def test_cut_compressed_page_is_truncated_stream(tmp_path: Path):
     path = tmp_path / "page.html.gz"
     path.write_bytes(gzip.compress(PAGE * 50)[:-40])
     assert reasons(read(path, "html")) == Counter({"truncated_stream": 1})
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples/jsonl/redpajama-cc-2023-06-refined.jsonl"
+ZSTD_SKIPPABLE = (0x184D2A53).to_bytes(4, "little") + (5).to_bytes(4, "little") + b"notes"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "compress"),
+    [
+        (".gz", gzip.compress),
+        (".zst", lambda b: zstandard.ZstdCompressor(level=3, write_checksum=True).compress(b)),
+        (".zst", lambda b: zstandard.ZstdCompressor(level=19, write_content_size=False).compress(b)),
+        (".bz2", bz2.compress),
+        (".xz", lzma.compress),
+    ],
+)
+def test_a_cut_jsonl_keeps_the_lines_before_the_cut_and_says_so(tmp_path: Path, suffix: str, compress):
+    """Every codec, zstd included (its decoder ends quietly inside a cut frame): the lines before the
+    cut are documents, the cut is one `truncated_stream` row, nothing is silently short."""
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)
+    whole = compress(b"".join(lines))
+    for cut in (len(whole) // 2, len(whole) - 3):
+        path = tmp_path / f"cut{cut}.jsonl{suffix}"
+        path.write_bytes(whole[:cut])
+        rows = read(path, "jsonl")
+        documents = [r for r in rows if r["kind"] == "document"]
+        assert reasons(rows) == Counter({"truncated_stream": 1}), (suffix, cut)
+        assert len(documents) <= len(lines)  # a cut in a trailer loses no line; zstd yields whole blocks
+    path = tmp_path / f"whole.jsonl{suffix}"
+    path.write_bytes(whole + (ZSTD_SKIPPABLE + whole if suffix == ".zst" else b""))
+    rows = read(path, "jsonl")
+    assert not reasons(rows) and len(rows) == len(lines) * (2 if suffix == ".zst" else 1)

@@ -186,6 +186,7 @@ def test_jsonl_bad_lines_are_quarantined_and_the_rest_kept(shared_data: Path, tm
                 b'["not", "an", "object"]',
                 b'{"text": "cut',
                 real[1].replace(b"a", b"\xff\xfe", 1),
+                b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
                 b"",
                 real[2],
             ]
@@ -198,7 +199,8 @@ def test_jsonl_bad_lines_are_quarantined_and_the_rest_kept(shared_data: Path, tm
         ("quarantine", "not_an_object", "mixed.jsonl:2"),
         ("quarantine", "malformed_json", "mixed.jsonl:3"),
         ("quarantine", "invalid_utf8", "mixed.jsonl:4"),
-        ("document", None, "mixed.jsonl:6"),
+        ("quarantine", "malformed_json", "mixed.jsonl:5"),  # nested past the parser's stack
+        ("document", None, "mixed.jsonl:7"),
     ]
     assert all(len(r["excerpt"]) <= 200 for r in rows if r["kind"] == "quarantine")
 
@@ -254,7 +256,11 @@ def test_json_lines_reads_plain_and_gzip_alike_and_skips_blank_lines(shared_data
 
 @pytest.mark.parametrize(
     ("line", "message"),
-    [('{"text": "cut', "bad.jsonl.gz:3: not valid JSON"), ('["a", "list"]', "bad.jsonl.gz:3: a JSON list")],
+    [
+        ('{"text": "cut', "bad.jsonl.gz:3: not valid JSON"),
+        ('["a", "list"]', "bad.jsonl.gz:3: a JSON list"),
+        ("[" * 100_000 + "]" * 100_000, "bad.jsonl.gz:3: not valid JSON .*recursion"),
+    ],
 )
 def test_json_lines_names_the_file_and_line_of_a_bad_line(tmp_path: Path, line: str, message: str):
     path = tmp_path / "bad.jsonl.gz"

@@ -9,14 +9,13 @@ shards show      one document decoded, with its shard, span and provenance
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.framework.cli_options import LakeOption, fail, lake_root
+from pipelines.framework.cli_options import LakeOption, fail, lake_root, print_json
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal
 
@@ -33,7 +32,7 @@ def train(
     vocab_size: int = typer.Option(8192, "--vocab-size", min=257),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write tokenizer.json."),
     lake: str | None = LakeOption,
-    version: int | None = typer.Option(None, "--version", help="Table version (default: latest)."),
+    version: int | None = typer.Option(None, "--version", min=0, help="Table version (default: latest)."),
     sample_fraction: float = typer.Option(1.0, "--sample-fraction", min=0.0, max=1.0),
     max_documents: int | None = typer.Option(100_000, "--max-documents"),
     seed: int = typer.Option(0, "--seed"),
@@ -94,7 +93,7 @@ def tokenizer_info(path: Path, eos_token: str | None = typer.Option(None, "--eos
         tok = describe(path, eos_token)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc), 1)
-    console.print_json(json.dumps({**tok.__dict__, "dtype": tok.dtype}))
+    print_json({**tok.__dict__, "dtype": tok.dtype})
 
 
 @shards_app.command("verify")
@@ -120,7 +119,7 @@ def verify_cmd(
     except (OSError, ShardError) as exc:  # no manifest or a damaged one, or storage out of reach (URL named)
         fail(str(exc), 1)
     if as_json:
-        console.print_json(json.dumps(report.as_dict()))
+        print_json(report.as_dict())
     else:
         console.print(
             f"{report.shards} shards, {report.documents} documents, {report.tokens} tokens; "
@@ -147,7 +146,7 @@ def info_cmd(
     except (OSError, ShardError) as exc:
         fail(str(exc), 1)
     if as_json:
-        console.print_json(json.dumps(summary))
+        print_json(summary)
         return
     headline = (
         f"{summary['folder']}: {summary['tokens']} tokens, {summary['documents']} documents, {summary['shards']} "
@@ -181,7 +180,7 @@ def show_cmd(
     except (OSError, KeyError, ShardError) as exc:
         fail(str(exc).strip("'\""), 1)
     if as_json:
-        console.print_json(json.dumps(found))
+        print_json(found)
         return
     text = found.pop("text")
     for key, value in found.items():

@@ -149,16 +149,107 @@ class ChainedStream(_Inflating):
 
 
 class ZstdStream(_Inflating):
-    """zstd, every frame of the file (zstandard's reader stops after the first one by default)."""
+    """zstd, every frame of the file (zstandard's reader stops after the first one by default).
+
+    zstandard's reader ends quietly where a cut file ends, even inside a frame; the bytes it
+    pulls pass through `ZstdFraming`, so a cut is an EOFError like a cut gzip's, not a short file."""
 
     def __init__(self, fh: Any, limit: int):
         super().__init__(fh, limit)
+        self._framing = ZstdFraming(fh)
         self._reader = zstandard.ZstdDecompressor().stream_reader(
-            fh, read_size=INPUT_CHUNK, read_across_frames=True, closefd=False
+            self._framing, read_size=INPUT_CHUNK, read_across_frames=True, closefd=False
         )
 
     def _inflate(self, size: int) -> bytes:
-        return self._reader.read(size)
+        out = self._reader.read(size)
+        if not out and not self._framing.between_frames:
+            raise EOFError("compressed stream ends inside a zstd frame (truncated file)")
+        return out
+
+
+ZSTD_MAGIC = 0xFD2FB528
+SKIPPABLE_MAGIC = 0x184D2A50  # 0x184D2A50-0x184D2A5F: a frame of metadata a decoder skips
+RLE_BLOCK, RESERVED_BLOCK = 1, 3
+
+
+class ZstdFraming:
+    """The compressed file as zstandard reads it, with zstd's frame and block headers walked as the
+    bytes pass (RFC 8878, sections 3.1.1-3.1.2): no decompression, a few bytes of state, and at the
+    end it knows whether the input stopped between frames or inside one. A structure it does not
+    recognise leaves the verdict to the decoder, which rejects such input itself."""
+
+    def __init__(self, fh: Any):
+        self._fh = fh
+        self._header = bytearray()
+        self._skip = 0  # payload bytes to pass unread
+        self._expect(4, self._magic)
+        self._checksum = False
+        self._lost = False
+
+    @property
+    def between_frames(self) -> bool:
+        return self._lost or (self._step == self._magic and not self._header and not self._skip)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        if not self._lost:
+            self._feed(data)
+        return data
+
+    def _expect(self, need: int, step: Callable[[bytes], None]) -> None:
+        self._need, self._step = need, step
+
+    def _feed(self, data: bytes) -> None:
+        i = 0
+        while i < len(data) and not self._lost:
+            if self._skip:
+                taken = min(self._skip, len(data) - i)
+                self._skip -= taken
+                i += taken
+                continue
+            taken = min(self._need - len(self._header), len(data) - i)
+            self._header += data[i : i + taken]
+            i += taken
+            if len(self._header) == self._need:
+                header = bytes(self._header)
+                self._header.clear()
+                self._step(header)
+
+    def _magic(self, header: bytes) -> None:
+        magic = int.from_bytes(header, "little")
+        if magic == ZSTD_MAGIC:
+            self._expect(1, self._descriptor)
+        elif magic & 0xFFFFFFF0 == SKIPPABLE_MAGIC:
+            self._expect(4, self._skippable)
+        else:
+            self._lost = True
+
+    def _skippable(self, header: bytes) -> None:
+        self._skip = int.from_bytes(header, "little")
+        self._expect(4, self._magic)
+
+    def _descriptor(self, header: bytes) -> None:
+        descriptor = header[0]
+        single_segment = descriptor >> 5 & 1
+        self._checksum = bool(descriptor >> 2 & 1)
+        content_size = (single_segment, 2, 4, 8)[descriptor >> 6]
+        rest = (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3] + content_size
+        self._skip = rest  # window descriptor, dictionary id, content size: nothing to check
+        self._expect(3, self._block)
+
+    def _block(self, header: bytes) -> None:
+        value = int.from_bytes(header, "little")
+        kind = value >> 1 & 3
+        if kind == RESERVED_BLOCK:
+            self._lost = True
+            return
+        self._skip = 1 if kind == RLE_BLOCK else value >> 3
+        if value & 1:  # the frame's last block; then its checksum, if it has one
+            self._skip += 4 * self._checksum
+            self._expect(4, self._magic)
+        else:
+            self._expect(3, self._block)
 
 
 class BrotliStream(_Inflating):

@@ -32,6 +32,10 @@ from pipelines.ingest.readers.base import (
 )
 from pipelines.ingest.readers.compressed import STREAM_ERRORS, open_maybe_compressed
 
+# What json.loads raises on a bad line: ValueError, or RecursionError for nesting deeper than its stack
+# (`[[[[...` a hundred thousand deep), which is one bad line too, not the end of the file.
+JSON_ERRORS = (ValueError, RecursionError)
+
 
 class JsonlOptions(BaseModel):
     """`text_field`: the document text; `id_field`: a stable record id that, when set, names the
@@ -105,7 +109,7 @@ def _is_single_document(task: FileTask) -> bool:
         return True
     try:
         json.loads(line)
-    except ValueError:
+    except JSON_ERRORS:
         return line.startswith(b"{")
     return False
 
@@ -121,7 +125,7 @@ def _line_to_row(
         return task.quarantine(line_no, "invalid_utf8", line)
     try:
         obj = json.loads(decoded)
-    except ValueError as exc:
+    except JSON_ERRORS as exc:
         return task.quarantine(line_no, "malformed_json", f"{exc}: {decoded}")
     return record_to_row(task, opts, line_no, obj, decoded)
 
@@ -138,7 +142,7 @@ def _read_document(task: FileTask, opts: JsonlOptions) -> Iterator[dict[str, Any
     except UnicodeDecodeError:
         yield task.quarantine(0, "invalid_utf8", data)
         return
-    except ValueError as exc:
+    except JSON_ERRORS as exc:
         yield task.quarantine(0, "malformed_json", f"{exc}: {data[:200]!r}")
         return
     if not isinstance(parsed, list):
@@ -167,7 +171,7 @@ def json_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     continue
                 try:
                     obj = json.loads(raw)
-                except ValueError as exc:
+                except JSON_ERRORS as exc:
                     raise JsonLinesError(
                         f"{path}:{line_no}: not valid JSON ({exc}); fix or remove the line"
                     ) from None

@@ -1,0 +1,112 @@
+"""Job spec files and lake arguments a user can get wrong: each is one line naming what to fix, never a
+traceback, and a damaged table is named rather than ending every listing. Every file is built here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from jobs.cli import app
+from pipelines.framework.lake import Lake, without_backtrace
+from pipelines.framework.spec import SpecError, load_spec
+
+runner = CliRunner(env={"COLUMNS": "400", "NO_COLOR": "1"})
+
+
+def _fails_cleanly(*args: str, code: int = 2) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"name: caf\xe9\nstages: []\n", r"not UTF-8 text \(byte 9\)"),
+        (
+            b"name: x\nstages: []\nx: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+            "nested deeper than a job spec can be",
+        ),
+        (
+            b"name: x\nstages: [{stage: ingest, params: {n: " + b"9" * 5000 + b"}}]\n",
+            "not valid YAML: .*digits",
+        ),
+        (b"name: x\nlake: 's3://'\nstages: []\n", r"lake: .*s3://: name a bucket"),
+        (b"name: x\nlake: 'file://'\nstages: []\n", r"lake: .*file://: name a path"),
+        (b"name: x\nlake: 'ftp://host/lake'\nstages: []\n", r"lake: .*unsupported scheme 'ftp'"),
+    ],
+)
+def test_a_bad_spec_file_is_a_spec_error_naming_it(tmp_path: Path, content: bytes, says: str):
+    path = tmp_path / "job.yaml"
+    path.write_bytes(content)
+    with pytest.raises(SpecError, match=f"{path}: .*{says}"):
+        load_spec(path)
+    assert "job.yaml" in _fails_cleanly("run", str(path))
+
+
+@pytest.mark.parametrize(
+    ("lake", "says"),
+    [
+        ("s3://", "s3://: name a bucket"),
+        ("file://", "file://: name a path"),
+        ("foo://x", "unsupported scheme"),
+    ],
+)
+def test_a_lake_argument_that_names_no_lake_is_a_usage_error(lake: str, says: str):
+    for command in (["runs"], ["tables"], ["quarantine"], ["dropped", "demo/decided"]):
+        assert says in _fails_cleanly(*command, "--lake", lake)
+
+
+def test_a_file_given_as_the_lake_is_named(tmp_path: Path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a lake")
+    assert f"{path} is a file, not a lake folder" in _fails_cleanly("tables", "--lake", str(path))
+
+
+@pytest.fixture()
+def damaged_lake(tmp_path: Path) -> Path:
+    """Two tables; the second's latest commit file replaced by a JSON array, as a bad copy might leave it."""
+    lake = Lake(tmp_path / "lake")
+    lake.write_arrow(pa.table({"x": [1, 2]}), "d/good", {"stage": "first"})
+    lake.write_arrow(pa.table({"x": [3]}), "d/bad", {"stage": "first"})
+    (tmp_path / "lake/d/bad/_delta_log/00000000000000000000.json").write_text("[1, 2, 3]\n")
+    return tmp_path / "lake"
+
+
+def test_one_damaged_table_is_a_row_of_the_listing_not_its_end(damaged_lake: Path):
+    result = runner.invoke(app, ["tables", "--lake", str(damaged_lake), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["table"]: row for row in json.loads(result.output)}
+    assert rows["d/good"]["rows"] == 2 and "error" not in rows["d/good"]
+    assert "cannot be read" in rows["d/bad"]["error"] and "<unknown>" not in rows["d/bad"]["error"]
+    shown = _fails_cleanly("tables", "show", "d/bad", "--lake", str(damaged_lake))
+    assert "00000000000000000000.json: line 1 is not a Delta log action" in shown
+
+
+def test_data_files_the_log_names_but_storage_lacks_are_named(damaged_lake: Path):
+    lake = Lake(damaged_lake)
+    lake.write_arrow(
+        pa.table({"source": ["s"], "locator": ["f:1"], "reason": ["oversize"], "excerpt": ["x"]}),
+        "d/quarantine",
+        {"stage": "ingest"},
+    )
+    for data_file in (damaged_lake / "d/quarantine").glob("*.parquet"):
+        data_file.unlink()
+    said = _fails_cleanly("quarantine", "d/quarantine", "--lake", str(damaged_lake), code=1)
+    assert "table d/quarantine: its data cannot be read" in said
+    assert "is not a quarantine table (no excerpt, locator, reason, source)" in _fails_cleanly(
+        "quarantine", "d/good", "--lake", str(damaged_lake)
+    )
+
+
+def test_delta_errors_lose_the_rust_backtrace_only():
+    message = (
+        "Kernel error: Json error: expected { got [1]\n   0: <unknown>\n   1: <unknown>\n  12: start_thread"
+    )
+    assert without_backtrace(RuntimeError(message)) == "Kernel error: Json error: expected { got [1]"
+    assert without_backtrace(RuntimeError("one line\nand a second")) == "one line\nand a second"
