@@ -67,17 +67,19 @@ def quality_train(
     lake: str = typer.Option("lake", help="lake root (folder or URL) for --positive/--negative"),
     text_column: str = typer.Option("text", help="text column of the tables"),
     max_docs: int = typer.Option(100_000, help="at most this many documents per table"),
-    epoch: int = typer.Option(25),
-    lr: float = typer.Option(0.5),
-    word_ngrams: int = typer.Option(2),
+    epoch: int = typer.Option(25, min=1),
+    lr: float = typer.Option(0.5, min=0.0, max=10.0),
+    word_ngrams: int = typer.Option(2, min=1, max=5),
 ) -> None:
     """Train a fastText classifier from labelled JSONL or from a positive and a negative table."""
-    from curation.quality.model import TrainParams, read_labeled, train
+    from curation.quality.model import TrainParams, train
 
     if data is not None and (positive or negative):
         raise typer.BadParameter("give --data, or --positive and --negative, not both")
+    if out.is_dir():
+        raise typer.BadParameter(f"{out} is a folder; name the model file to write", param_hint="--out")
     if data is not None:
-        texts, labels = read_labeled(data)
+        texts, labels = _labelled(data)
         source = str(data)
     elif positive and negative:
         pos = _table_texts(lake, positive, text_column, max_docs)
@@ -86,7 +88,23 @@ def quality_train(
         source = f"positive={lake}/{positive} negative={lake}/{negative}"
     else:
         raise typer.BadParameter("give --data FILE, or both --positive TABLE and --negative TABLE")
-    _echo(train(texts, labels, out, TrainParams(epoch=epoch, lr=lr, word_ngrams=word_ngrams), source))
+    try:
+        _echo(train(texts, labels, out, TrainParams(epoch=epoch, lr=lr, word_ngrams=word_ngrams), source))
+    except ValueError as exc:  # one class only, or a file fastText cannot write
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _labelled(data: Path) -> tuple[list[str], list[int]]:
+    """`read_labeled`, with a bad file or line (named with its line by the reader) as a usage error."""
+    from curation.quality.model import read_labeled
+
+    try:
+        texts, labels = read_labeled(data)
+    except (OSError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data") from None
+    if not texts:
+        raise typer.BadParameter(f"{data}: no labelled lines", param_hint="--data")
+    return texts, labels
 
 
 @quality_app.command("eval")
@@ -96,12 +114,16 @@ def quality_eval(
     threshold: float = typer.Option(0.5, help="score at which a document counts as high quality"),
 ) -> None:
     """Accuracy, precision, recall and ROC AUC of a model on labelled data, as JSON."""
-    from curation.quality.model import metrics, read_labeled, score_texts
+    from curation.quality.model import metrics, score_texts
 
     if not model.is_file():
         raise typer.BadParameter(f"model {model} does not exist", param_hint="--model")
-    texts, labels = read_labeled(data)
-    _echo(metrics(labels, score_texts(model, texts), threshold))
+    texts, labels = _labelled(data)
+    try:
+        scores = score_texts(model, texts)
+    except ValueError as exc:  # fastText: not a model file
+        raise typer.BadParameter(f"{model}: not a fastText model ({exc})", param_hint="--model") from None
+    _echo(metrics(labels, scores, threshold))
 
 
 CALIBRATION_OPTION = typer.Option(
@@ -157,6 +179,8 @@ def langid_eval(
         result = evaluate_folder(directory, limit, base, backend, half)  # type: ignore[arg-type]
     except LanguageFileError as exc:
         raise typer.BadParameter(for_terminal(str(exc)), param_hint="DIRECTORY") from exc
+    except ValueError as exc:  # fastText: --model is not a model file
+        raise typer.BadParameter(for_terminal(str(exc)), param_hint="--model") from exc
     _echo(result)
 
 
@@ -191,15 +215,8 @@ def langid_detect(
 
 def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str, str]]:
     """(id, text) of every document in a JSONL(.gz/.zst) file, a text file, or a Delta table folder."""
-    if (path / "_delta_log").is_dir():
-        from deltalake import DeltaTable
-
-        from pipelines.framework.lake import snapshot_dataset
-
-        for batch in snapshot_dataset(DeltaTable(str(path))).to_batches(columns=[id_field, text_field]):
-            yield from zip(
-                batch.column(id_field).to_pylist(), batch.column(text_field).to_pylist(), strict=True
-            )
+    if path.is_dir():
+        yield from _table_documents(path, text_field, id_field)
         return
     if path.suffix == ".txt":
         yield str(path), path.read_text(encoding="utf-8", errors="replace")
@@ -208,9 +225,41 @@ def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str
 
     try:
         for lineno, record in json_lines(path):
-            yield str(record.get(id_field, f"{path}:{lineno}")), record.get(text_field) or ""
+            text = record.get(text_field) or ""
+            if not isinstance(text, str):
+                raise JsonLinesError(
+                    f"{path}:{lineno}: {text_field} is a {type(text).__name__}, not a string"
+                )
+            yield str(record.get(id_field, f"{path}:{lineno}")), text
     except JsonLinesError as exc:
         raise typer.BadParameter(str(exc), param_hint="PATHS") from None
+
+
+def _table_documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str, str]]:
+    """(id, text) of a Delta table folder; a folder that is not one, or whose files will not read, is
+    a usage error naming it."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    from pipelines.framework.lake import snapshot_dataset, without_backtrace
+
+    if not (path / "_delta_log").is_dir():
+        raise typer.BadParameter(
+            f"{path} is a folder but not a Delta table (no _delta_log)", param_hint="PATHS"
+        )
+    try:
+        dataset = snapshot_dataset(DeltaTable(str(path)))
+        if missing := {id_field, text_field} - set(dataset.schema.names):
+            raise typer.BadParameter(f"{path} has no column {', '.join(sorted(missing))}", param_hint="PATHS")
+        for batch in dataset.to_batches(columns=[id_field, text_field]):
+            yield from zip(
+                batch.column(id_field).to_pylist(), batch.column(text_field).to_pylist(), strict=True
+            )
+    except (DeltaError, OSError, pa.ArrowException) as exc:
+        raise typer.BadParameter(
+            f"{path}: cannot be read ({without_backtrace(exc)})", param_hint="PATHS"
+        ) from None
 
 
 def decontam(
@@ -221,8 +270,8 @@ def decontam(
     field: list[str] = typer.Option(
         [], "--field", "-f", help="benchmark field(s) to protect (default: question, prompt, ...)"
     ),
-    ngram: int = typer.Option(13, help="n-gram length in words"),
-    min_matches: int = typer.Option(1, help="matched n-grams at which a document is contaminated"),
+    ngram: int = typer.Option(13, min=1, help="n-gram length in words"),
+    min_matches: int = typer.Option(1, min=1, help="matched n-grams at which a document is contaminated"),
     text_field: str = typer.Option("text"),
     id_field: str = typer.Option("doc_id", help="id field of JSONL records / table column"),
 ) -> None:

@@ -131,7 +131,9 @@ def files_command(
     verify: Annotated[
         bool, typer.Option(help="keep only pairs whose estimated Jaccard >= threshold")
     ] = False,
-    max_distance: Annotated[int, typer.Option(help="image pHash/dHash Hamming distance")] = 4,
+    max_distance: Annotated[
+        int, typer.Option(min=0, max=15, help="image pHash/dHash Hamming distance (as the stage: 0-15)")
+    ] = 4,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Print the duplicate clusters (representative and members) among PATHs."""

@@ -19,7 +19,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from jobs.mount import mount_subapps
-from pipelines.framework.cli_options import LakeOption, fail, lake_root, print_json
+from pipelines.framework.cli_options import LakeOption, RunIdOption, fail, lake_root, print_json
 from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.storage import Location
 from pipelines.framework.terminal_table import print_table
@@ -71,7 +71,7 @@ def reachable(lake: str | None) -> Location:
 @app.command()
 def run(
     spec: Path = typer.Argument(..., help="Job spec YAML file."),
-    run_id: str | None = typer.Option(None, help="Run id (default: generated)."),
+    run_id: str | None = RunIdOption,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run a job spec locally (Spark local[*] unless the spec names a master)."""

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.framework.cli_options import LakeOption, fail, lake_root
+from pipelines.framework.cli_options import LakeOption, RunIdOption, fail, lake_root
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal
 from pipelines.framework.validation import field_problems
@@ -108,7 +108,7 @@ def submit_cmd(
     master_ui: str | None = typer.Option(
         None, help="Standalone master web UI, for cancel (default http://HOST:8080)."
     ),
-    run_id: str | None = typer.Option(None, help="Run id (default: generated)."),
+    run_id: str | None = RunIdOption,
     detach: bool = typer.Option(
         False, "--detach", "-d", help="Return once submitted; follow with status/logs."
     ),

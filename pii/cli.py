@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from pii.settings import PiiSettings
 from pipelines.framework.terminal_text import for_terminal
 from pipelines.framework.unicode_text import has_lone_surrogates
-from pipelines.ingest.readers.compressed import open_maybe_compressed
-from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
+from pipelines.framework.validation import field_problems
+from pipelines.ingest.readers.compressed import STREAM_ERRORS, open_maybe_compressed
+from pipelines.ingest.readers.jsonl import JSON_ERRORS, JsonLinesError, json_lines
 
 app = typer.Typer(help="PII detection and redaction (Presidio, offline).", no_args_is_help=True)
 MATCHES = ("exact", "overlap")
@@ -38,14 +39,20 @@ def load_settings(config: Path | None, ner: bool | None = None) -> PiiSettings:
     if config is not None:
         try:
             data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise typer.BadParameter(f"cannot read {config}: {exc}") from None
+        except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:  # ValueError: not UTF-8
+            raise typer.BadParameter(f"cannot read {config}: {exc}", param_hint="--config") from None
+    if not isinstance(data, dict):
+        raise typer.BadParameter(
+            f"{config}: a mapping of the pii stage's settings, not a {type(data).__name__}"
+        )
     if ner is not None:
         data["ner"] = ner
     try:
         return PiiConfig.model_validate(data).settings()
     except ValidationError as exc:
-        raise typer.BadParameter(f"{config or 'settings'}: {exc}") from None
+        raise typer.BadParameter(
+            f"{config or 'settings'}: {field_problems(exc)}", param_hint="--config"
+        ) from None
 
 
 def iter_texts(path: Path) -> Iterator[tuple[str, str]]:
@@ -98,16 +105,23 @@ def scan(
 ) -> None:
     """What would be redacted: counts by type and findings shown inside their redacted context."""
     from pii.engine import ner_decoder_used
-    from pii.kernel import redact_texts
+    from pii.kernel import FAILED, redact_texts
 
     settings = load_settings(config, ner)
     counts: Counter[str] = Counter()
     findings, docs, with_pii = [], 0, 0
     batch: list[tuple[str, str]] = []
 
+    failed: list[
+        str
+    ] = []  # texts the analyzer raised on (spaCy's length limit ...): the stage withholds them
+
     def flush() -> None:
         nonlocal with_pii
         for (locator, _), red in zip(batch, redact_texts([t for _, t in batch], settings), strict=True):
+            if red["scope"] == FAILED:
+                failed.append(locator)
+                continue
             with_pii += bool(red["spans"])
             counts.update(red["counts"])
             for span in red["spans"]:
@@ -128,8 +142,13 @@ def scan(
             docs += 1
             if len(batch) >= SCAN_BATCH:
                 flush()
-    except JsonLinesError as exc:
-        typer.echo(f"error: {for_terminal(str(exc))}", err=True)
+    except (*STREAM_ERRORS, *JSON_ERRORS) as exc:  # a bad line, a damaged stream, a bad JSON array file
+        said = (
+            str(exc)
+            if isinstance(exc, JsonLinesError)
+            else f"{path}: cannot be read ({type(exc).__name__}: {exc})"
+        )
+        typer.echo(f"error: {for_terminal(said)}", err=True)
         raise typer.Exit(2) from None
     flush()
     report = {
@@ -143,6 +162,13 @@ def scan(
         typer.echo(
             f"skipped {len(skipped)} text(s) holding lone surrogates (a JSON \\ud800-style escape; ingest "
             f"quarantines them as invalid_unicode), first: {for_terminal(skipped[0])}",
+            err=True,
+        )
+    if failed:
+        report["not_analysed"] = {"count": len(failed), "first": failed[:SHOWN_SKIPPED]}
+        typer.echo(
+            f"{len(failed)} text(s) could not be analysed (the pii stage withholds their text), first: "
+            f"{for_terminal(failed[0])}",
             err=True,
         )
     # ASCII JSON: lossless, and no C1 or bidi control from a finding reaches the terminal raw.

@@ -185,8 +185,9 @@ TRAINING_LOOP_FILES = (
 )
 
 # The I/O layer imports only pyarrow and pydantic (and its empty parent packages), so the training loop
-# may read shard sets on object storage through it without reaching the rest of `pipelines`.
-IO_LAYER = frozenset(
+# may read shard sets on object storage through it without reaching the rest of `pipelines`; and
+# `validation` (pydantic only) words a damaged manifest or config the way every other config error is.
+TRAINING_MAY_IMPORT = frozenset(
     {
         "pipelines",
         "pipelines.framework",
@@ -194,6 +195,7 @@ IO_LAYER = frozenset(
         "pipelines.framework.storage_clients",
         "pipelines.framework.storage_cloud",
         "pipelines.framework.storage_settings",
+        "pipelines.framework.validation",
     }
 )
 
@@ -208,7 +210,7 @@ RULES = (
     Rule(
         "training's loader, model and trainer import neither pyspark nor pipelines",
         path_matches(*TRAINING_LOOP_FILES),
-        lambda name: under("pyspark", "pipelines")(name) and name not in IO_LAYER,
+        lambda name: under("pyspark", "pipelines")(name) and name not in TRAINING_MAY_IMPORT,
     ),
     Rule(
         "an area's CLI is a leaf (only jobs mounts it)",

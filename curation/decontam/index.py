@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import xxhash
 
-from pipelines.ingest.readers.compressed import open_maybe_compressed
+from pipelines.ingest.readers.compressed import STREAM_ERRORS, open_maybe_compressed
 from pipelines.ingest.readers.jsonl import JsonLinesError, json_lines
 
 DEFAULT_FIELDS = ("question", "prompt", "problem", "query", "input", "text", "context")
@@ -61,7 +61,11 @@ def benchmark_name(path: Path) -> str:
 
 def _csv_records(path: Path) -> Iterator[dict]:
     with io.TextIOWrapper(open_maybe_compressed(str(path)), encoding="utf-8", newline="") as handle:
-        yield from csv.DictReader(handle)
+        reader = csv.DictReader(handle)
+        try:
+            yield from reader
+        except (UnicodeDecodeError, csv.Error, *STREAM_ERRORS) as exc:
+            raise BenchmarkFileError(f"{path}:{reader.line_num + 1}: cannot be read ({exc})") from None
 
 
 def _jsonl_records(path: Path) -> Iterator[dict]:

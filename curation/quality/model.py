@@ -46,19 +46,20 @@ def clean(text: str | None) -> str:
     return _WS.sub(" ", text or "").strip().lower()
 
 
+LABELS = (0, 1, "0", "1")
+
+
 def read_labeled(path: str | Path) -> tuple[list[str], list[int]]:
     """(texts, labels) from JSONL records {"text": ..., "label": 0|1}; a bad line names file:line."""
     texts, labels = [], []
     for lineno, record in json_lines(path):
-        try:
-            label = int(record["label"])
-            text = record["text"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}:{lineno}: expected {{'text': str, 'label': 0|1}} ({exc!r})") from None
-        if label not in (0, 1):
-            raise ValueError(f"{path}:{lineno}: label must be 0 or 1, not {label}")
-        texts.append(encodable(text) if isinstance(text, str) else text)
-        labels.append(label)
+        label, text = record.get("label"), record.get("text")
+        if isinstance(label, bool) or label not in LABELS:  # 0.7 or true would read as a class silently
+            raise ValueError(f"{path}:{lineno}: label must be 0 or 1, not {label!r}")
+        if not isinstance(text, str):
+            raise ValueError(f"{path}:{lineno}: text must be a string, not {type(text).__name__}")
+        texts.append(encodable(text))
+        labels.append(int(label))
     return texts, labels
 
 

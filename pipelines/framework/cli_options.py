@@ -47,6 +47,18 @@ def lake_root(lake: str | os.PathLike[str] | None) -> Location:
     return root
 
 
+def _plain_run_id(value: str | None) -> str | None:
+    from pipelines.framework.runrecord import check_run_id
+
+    try:
+        return None if value is None else check_run_id(value)
+    except ValueError as exc:
+        raise typer.BadParameter(for_terminal(str(exc))) from None
+
+
+RunIdOption = typer.Option(None, "--run-id", help="Run id (default: generated).", callback=_plain_run_id)
+
+
 def print_json(payload: object) -> None:
     """`payload` as indented JSON on stdout; ASCII-only, so a corpus value's control or bidi character
     reaches the terminal as a `\\u` escape, never as itself."""

@@ -95,6 +95,15 @@ class StageRecord(BaseModel):
         )
 
 
+def check_run_id(run_id: str) -> str:
+    """A run id names a folder of the lake and appears in every listing: a plain name, or an error."""
+    if not run_id or run_id.startswith(".") or not all(c.isalnum() or c in "-_." for c in run_id):
+        raise ValueError(
+            f"invalid run id {run_id!r}: use letters, digits, '-', '_' and '.', not a leading '.'"
+        )
+    return run_id
+
+
 class RunRecord(BaseModel):
     run_id: str
     job: str
@@ -123,9 +132,7 @@ class RunRecord(BaseModel):
     # ------------------------------------------------------------ persistence
     @staticmethod
     def directory(lake_root: LakeRoot, run_id: str) -> Location:
-        if "/" in run_id or run_id in ("", ".", ".."):
-            raise ValueError(f"invalid run id {run_id!r}")
-        return Location.parse(lake_root) / RUNS_DIR / run_id
+        return Location.parse(lake_root) / RUNS_DIR / check_run_id(run_id)
 
     @property
     def path(self) -> Location:

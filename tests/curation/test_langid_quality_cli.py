@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from curation.cli import decontam, langid_app, quality_app
@@ -114,7 +115,6 @@ def test_quality_cli_reads_text_no_utf8_can_hold(shared_data: Path, tmp_path: Pa
 
 
 def test_decontam_cli_reports_planted_item(shared_data: Path, tmp_path: Path, dclm):
-    import typer
 
     app = typer.Typer()
     app.command()(decontam)
@@ -141,3 +141,43 @@ def test_decontam_bad_benchmark_file_is_a_clear_error(tmp_path: Path, content: s
     bad.write_text(content)
     with pytest.raises(BenchmarkFileError, match="bench.jsonl"):
         DecontamIndex.build([BenchmarkSpec(bad)])
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('{"text": "a sentence", "label": 0.7}', "label must be 0 or 1, not 0.7"),
+        ('{"text": "a sentence", "label": true}', "label must be 0 or 1, not True"),
+        ('{"text": 5, "label": 1}', "text must be a string, not int"),
+        ('{"text": "a sentence"}', "label must be 0 or 1, not None"),
+    ],
+)
+def test_quality_train_names_the_line_of_bad_labelled_data(tmp_path: Path, line: str, says: str):
+    """A label that would silently read as a class (0.7 as 0, true as 1) or a text that is not one stops
+    the command at its line, as a usage error."""
+    data = tmp_path / "labelled.jsonl"
+    data.write_text('{"text": "fine", "label": 1}\n' + line + "\n", encoding="utf-8")
+    out = CliRunner(env={"COLUMNS": "400"}).invoke(
+        quality_app, ["train", "--data", str(data), "-o", str(tmp_path / "m")]
+    )
+    assert out.exit_code == 2 and f"{data}:2: {says}" in out.output, out.output
+
+
+def test_decontam_names_inputs_it_cannot_read(tmp_path: Path, shared_data: Path):
+    app = typer.Typer()
+    app.command()(decontam)
+    gsm8k = str(shared_data / "decontam/gsm8k/test.jsonl")
+    numeric = tmp_path / "numeric.jsonl"
+    numeric.write_text('{"text": 5, "doc_id": "a"}\n')
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"question\ncaf\xe9\n")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for args, says in (
+        ([str(numeric), "-b", gsm8k], f"{numeric}:1: text is a int, not a string"),
+        ([str(folder), "-b", gsm8k], f"{folder} is a folder but not a Delta table"),
+        ([str(numeric), "-b", str(latin)], f"{latin}:"),
+        ([str(numeric), "-b", gsm8k, "--ngram", "0"], "--ngram"),
+    ):
+        out = CliRunner(env={"COLUMNS": "400"}).invoke(app, args)
+        assert out.exit_code == 2 and says in out.output and "Traceback" not in out.output, (args, out.output)

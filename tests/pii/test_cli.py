@@ -159,3 +159,27 @@ def test_purge_refuses_without_lineage(tmp_path: Path, generated_small):
     result = runner.invoke(app, ["purge-raw", "--lake", str(lake.root), "--dataset", "ds", "--yes"])
     assert result.exit_code == 1 and "no recorded lineage" in result.output
     assert purge_raw(lake, "ds/documents", "ds/documents").needed_versions == [0]
+
+
+def test_scan_names_what_it_cannot_read_or_analyse(tmp_path: Path):
+    """A text longer than the analyzer takes is counted as not analysed (the stage withholds such a
+    text), a .gz that is not gzip and a config that is not a mapping are one-line errors."""
+    long = tmp_path / "long.txt"
+    long.write_text(
+        "write to ask@bufvc.ac.uk " + "word " * 2_100_000, encoding="utf-8"
+    )  # past MAX_CHARS (10M)
+    result = runner.invoke(app, ["scan", str(long), "--no-ner"])
+    assert result.exit_code == 0, result.output
+    report = _json_out(result.output)
+    assert report["not_analysed"] == {"count": 1, "first": [str(long)]} and report["documents_with_pii"] == 0
+    assert "could not be analysed" in result.output and "ask@bufvc.ac.uk" not in result.output
+
+    fake = tmp_path / "fake.jsonl.gz"
+    fake.write_bytes(b'{"text": "not gzip"}\n')
+    result = runner.invoke(app, ["scan", str(fake), "--no-ner"])
+    assert result.exit_code == 2 and f"{fake}: cannot be read" in result.output
+
+    listed = tmp_path / "pii.yaml"
+    listed.write_text("- ner\n- entities\n")
+    result = runner.invoke(app, ["scan", str(long), "--config", str(listed)])
+    assert result.exit_code == 2 and "not a list" in result.output

@@ -44,10 +44,16 @@ def train(
     from training.tokenizer.build import TableSample, fertility, train_bpe, write_report
     from training.tokenizer.load import describe, save_tokenizer
 
+    if not eos_token:
+        raise typer.BadParameter("the EOS token cannot be empty", param_hint="--eos-token")
+    if output.is_dir():
+        raise typer.BadParameter(
+            f"{output} is a folder; name the tokenizer.json to write", param_hint="--output"
+        )
     lk = Lake(lake_root(lake))
     try:
         snapshot = lk.delta(table, version)
-    except TableMissingError as exc:
+    except (TableMissingError, ValueError) as exc:  # ValueError: a name that leaves the lake
         fail(str(exc), 1)
     pinned = snapshot.version()
 

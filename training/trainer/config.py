@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.framework.validation import field_problems
 from training.trainer.model import CONFIGS
 
 
@@ -105,7 +106,9 @@ class TrainConfig(BaseModel):
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config and apply `a.b=value` overrides (values parsed as YAML)."""
-    raw = yaml.safe_load(Path(path).read_text()) or {}
+    raw = _yaml(Path(path).read_text(encoding="utf-8"), str(path)) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a training config is a mapping of settings, not a {type(raw).__name__}")
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -113,9 +116,19 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None
         node = raw
         *parents, leaf = key.split(".")
         for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            raise ValueError(f"override {item!r}: {key.rsplit('.', 1)[0]} is a value, not a section")
+        node[leaf] = _yaml(value, f"override {item!r}")
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ValueError(f"invalid training config {path}:\n{exc}") from exc
+        raise ValueError(f"invalid training config {path}: {field_problems(exc)}") from exc
+
+
+def _yaml(text: str, source: str) -> Any:
+    """YAML, with a syntax error (or nesting past the parser's stack) as a ValueError naming `source`."""
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ValueError(f"{source}: not valid YAML: {exc}") from None
