@@ -157,20 +157,18 @@ def scan(
         "counts": dict(counts.most_common()),
         "ner_decoder": ner_decoder_used(settings),
     }
-    if skipped:
-        report["skipped_invalid_unicode"] = {"count": len(skipped), "first": skipped[:SHOWN_SKIPPED]}
-        typer.echo(
-            f"skipped {len(skipped)} text(s) holding lone surrogates (a JSON \\ud800-style escape; ingest "
-            f"quarantines them as invalid_unicode), first: {for_terminal(skipped[0])}",
-            err=True,
-        )
-    if failed:
-        report["not_analysed"] = {"count": len(failed), "first": failed[:SHOWN_SKIPPED]}
-        typer.echo(
-            f"{len(failed)} text(s) could not be analysed (the pii stage withholds their text), first: "
-            f"{for_terminal(failed[0])}",
-            err=True,
-        )
+    for key, locators, why in (
+        (
+            "skipped_invalid_unicode",
+            skipped,
+            "skipped, holding lone surrogates (a JSON \\ud800-style escape; ingest "
+            "quarantines them as invalid_unicode)",
+        ),
+        ("not_analysed", failed, "could not be analysed (the pii stage withholds their text)"),
+    ):
+        if locators:
+            report[key] = {"count": len(locators), "first": locators[:SHOWN_SKIPPED]}
+            typer.echo(f"{len(locators)} text(s) {why}, first: {for_terminal(locators[0])}", err=True)
     # ASCII JSON: lossless, and no C1 or bidi control from a finding reaches the terminal raw.
     typer.echo(json.dumps({**report, "findings": findings}, indent=2))
 
