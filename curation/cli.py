@@ -149,7 +149,9 @@ def _langid_config(calibration: Path | None, **fields: str | None) -> LangIdConf
 @langid_app.command("eval")
 def langid_eval(
     directory: Path = typer.Argument(..., help="folder of <language>.txt files, one text per line"),
-    limit: int | None = typer.Option(None, help="only the first N lines of each file (of the half read)"),
+    limit: int | None = typer.Option(
+        None, min=1, help="only the first N lines of each file (of the half read)"
+    ),
     model: Path | None = typer.Option(None, help="lid.176 model (default: the bundled one)"),
     backend: list[str] = typer.Option(
         ["fasttext", "ensemble", "lingua"], "--backend", "-b", help="backend(s) to compare (repeatable)"

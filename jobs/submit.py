@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from jobs.cluster import spark_home
 from jobs.registry import EXIT_FILE, LOG_FILE, SubmitInfo, refresh, run_dir, submit_folder
@@ -69,6 +69,27 @@ class SubmitOptions(BaseModel):
     worker_python: str | None = None
     master_ui: str | None = None
     env_cache: Path | None = None
+
+    @field_validator("master")
+    @classmethod
+    def _master_url(cls, value: str) -> str:
+        """A master spark-submit can reach, checked here: a bad one would fail later, in the background."""
+        scheme, _, rest = value.partition("://")
+        if value == "yarn" or value.startswith("local") or scheme in ("k8s", "mesos"):
+            return value  # local[*] is refused, with advice, below
+        if scheme != "spark" or not rest:
+            raise ValueError(
+                f"{value!r} is not a master URL: spark://HOST:PORT, k8s://https://HOST:PORT or yarn"
+            )
+        for address in rest.split(","):  # a standalone master with standbys lists them all
+            try:
+                parsed = urlparse(f"spark://{address}")
+                port = parsed.port
+            except ValueError as exc:
+                raise ValueError(f"{value!r}: {exc}") from None
+            if not parsed.hostname or port is None:
+                raise ValueError(f"{value!r}: each master is HOST:PORT, e.g. spark://127.0.0.1:7077")
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> SubmitOptions:

@@ -181,7 +181,7 @@ def eval_command(
         str, typer.Option(help="all, tune or report (records split by template, see docs)")
     ] = "all",
     anchor: Annotated[bool, typer.Option(help="also score Presidio's default AnalyzerEngine")] = False,
-    limit: Annotated[int | None, typer.Option(help="evaluate the first N records of the half")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="evaluate the first N records of the half")] = None,
     show_misses: Annotated[int, typer.Option("--misses", help="worst misses to list")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ) -> None:

@@ -93,6 +93,22 @@ def test_options_refuse_what_spark_cannot_do():
     assert result.exit_code == 2 and "deploy mode" in result.output
 
 
+@pytest.mark.parametrize(
+    ("master", "says"),
+    [
+        ("nonsense", "is not a master URL"),
+        ("spark://host", "each master is HOST:PORT"),
+        ("spark://\x1b[31mhost:7077", "Invalid IPv6 URL"),
+        ("spark://a:7077,b:port", "Port could not be cast"),
+    ],
+)
+def test_a_master_spark_submit_could_not_reach_is_refused_before_submitting(master: str, says: str):
+    with pytest.raises(ValidationError, match=says):
+        SubmitOptions(master=master)
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(control_app, ["submit", "x.yaml", "--master", master])
+    assert result.exit_code == 2 and "master" in result.output and "\x1b[31m" not in result.output
+
+
 def test_code_zip_holds_packages_named_by_stages(tmp_path):
     _, stages, _ = _spec(tmp_path)
     packages = stage_packages(stages)

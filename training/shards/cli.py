@@ -183,7 +183,7 @@ def show_cmd(
 
     try:
         found = show(folder, doc, tokenizer)
-    except (OSError, KeyError, ShardError) as exc:
+    except (OSError, KeyError, ValueError, ShardError) as exc:  # ValueError: --tokenizer is not one
         fail(str(exc).strip("'\""), 1)
     if as_json:
         print_json(found)
