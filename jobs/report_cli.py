@@ -33,6 +33,8 @@ def report(
     from jobs.report import load_run_report, report_path, write_run_report
     from jobs.web.render import render_static_report
 
+    if output is not None and output.is_dir():
+        fail(f"{output} is a folder; name the HTML file to write (-o report.html)")
     root = lake_root(lake)
     try:
         run_id = resolve_run_id(root, run_id)

@@ -110,3 +110,9 @@ def test_delta_errors_lose_the_rust_backtrace_only():
     )
     assert without_backtrace(RuntimeError(message)) == "Kernel error: Json error: expected { got [1]"
     assert without_backtrace(RuntimeError("one line\nand a second")) == "one line\nand a second"
+
+
+def test_a_folder_given_as_the_report_file_is_named(tmp_path: Path):
+    assert f"{tmp_path} is a folder; name the HTML file" in _fails_cleanly(
+        "report", "latest", "-o", str(tmp_path)
+    )
