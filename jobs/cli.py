@@ -142,9 +142,14 @@ def _print_stage_details(record) -> None:
 @app.command()
 def runs(lake: str | None = LakeOption, as_json: bool = JsonOption) -> None:
     """List runs recorded in the lake, newest first."""
-    from pipelines.framework.runrecord import list_runs
+    from pipelines.framework.runrecord import read_runs
 
-    records = list_runs(reachable(lake))
+    records, unreadable = read_runs(reachable(lake))
+    if unreadable:
+        err.print(
+            Text(for_terminal(f"{len(unreadable)} run record(s) could not be read, first: {unreadable[0]}")),
+            style="yellow",
+        )
     if as_json:
         print_json(
             [

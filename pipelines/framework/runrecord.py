@@ -194,13 +194,19 @@ class RunRecord(BaseModel):
 
 def list_runs(lake_root: LakeRoot) -> list[RunRecord]:
     """Every readable run record, newest first; unreadable ones are skipped, never fatal."""
-    records = []
+    return read_runs(lake_root)[0]
+
+
+def read_runs(lake_root: LakeRoot) -> tuple[list[RunRecord], list[str]]:
+    """(readable run records newest first, the run.json files that would not read), so that a listing
+    can say what it left out."""
+    records, unreadable = [], []
     for entry in (Location.parse(lake_root) / RUNS_DIR).glob(f"*/{RUN_FILE}"):
         try:
             records.append(entry.location.read_parsed(RunRecord.model_validate_json).refreshed())
         except (OSError, ValueError):
-            continue
-    return sorted(records, key=lambda r: r.created_at, reverse=True)
+            unreadable.append(str(entry.location))
+    return sorted(records, key=lambda r: r.created_at, reverse=True), sorted(unreadable)
 
 
 class Heartbeat:

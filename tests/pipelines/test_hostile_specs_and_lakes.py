@@ -116,3 +116,11 @@ def test_a_folder_given_as_the_report_file_is_named(tmp_path: Path):
     assert f"{tmp_path} is a folder; name the HTML file" in _fails_cleanly(
         "report", "latest", "-o", str(tmp_path)
     )
+
+
+def test_runs_says_which_run_records_it_could_not_read(tmp_path: Path):
+    (tmp_path / "_runs/broken-run").mkdir(parents=True)
+    (tmp_path / "_runs/broken-run/run.json").write_text("{not json")
+    result = runner.invoke(app, ["runs", "--lake", str(tmp_path)])
+    assert result.exit_code == 0 and "1 run record(s) could not be read" in result.output
+    assert "broken-run/run.json" in result.output
