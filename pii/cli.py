@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import yaml
@@ -112,9 +112,7 @@ def scan(
     findings, docs, with_pii = [], 0, 0
     batch: list[tuple[str, str]] = []
 
-    failed: list[
-        str
-    ] = []  # texts the analyzer raised on (spaCy's length limit ...): the stage withholds them
+    failed: list[str] = []  # texts the analyzer raised on (past MAX_CHARS ...): the stage withholds them
 
     def flush() -> None:
         nonlocal with_pii
@@ -143,13 +141,7 @@ def scan(
             if len(batch) >= SCAN_BATCH:
                 flush()
     except (*STREAM_ERRORS, *JSON_ERRORS) as exc:  # a bad line, a damaged stream, a bad JSON array file
-        said = (
-            str(exc)
-            if isinstance(exc, JsonLinesError)
-            else f"{path}: cannot be read ({type(exc).__name__}: {exc})"
-        )
-        typer.echo(f"error: {for_terminal(said)}", err=True)
-        raise typer.Exit(2) from None
+        _unreadable(path, exc)
     flush()
     report = {
         "documents": docs,
@@ -157,6 +149,24 @@ def scan(
         "counts": dict(counts.most_common()),
         "ner_decoder": ner_decoder_used(settings),
     }
+    report.update(_set_aside(skipped, failed))
+    # ASCII JSON: lossless, and no C1 or bidi control from a finding reaches the terminal raw.
+    typer.echo(json.dumps({**report, "findings": findings}, indent=2))
+
+
+def _unreadable(path: Path, exc: BaseException) -> NoReturn:
+    said = (
+        str(exc)
+        if isinstance(exc, JsonLinesError)
+        else f"{path}: cannot be read ({type(exc).__name__}: {exc})"
+    )
+    typer.echo(f"error: {for_terminal(said)}", err=True)
+    raise typer.Exit(2) from None
+
+
+def _set_aside(skipped: list[str], failed: list[str]) -> dict:
+    """The report's entries for texts the scan did not count, each said on stderr too."""
+    entries = {}
     for key, locators, why in (
         (
             "skipped_invalid_unicode",
@@ -167,10 +177,9 @@ def scan(
         ("not_analysed", failed, "could not be analysed (the pii stage withholds their text)"),
     ):
         if locators:
-            report[key] = {"count": len(locators), "first": locators[:SHOWN_SKIPPED]}
+            entries[key] = {"count": len(locators), "first": locators[:SHOWN_SKIPPED]}
             typer.echo(f"{len(locators)} text(s) {why}, first: {for_terminal(locators[0])}", err=True)
-    # ASCII JSON: lossless, and no C1 or bidi control from a finding reaches the terminal raw.
-    typer.echo(json.dumps({**report, "findings": findings}, indent=2))
+    return entries
 
 
 @app.command("eval")

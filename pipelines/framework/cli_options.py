@@ -59,6 +59,20 @@ def _plain_run_id(value: str | None) -> str | None:
 RunIdOption = typer.Option(None, "--run-id", help="Run id (default: generated).", callback=_plain_run_id)
 
 
+JsonOption = typer.Option(False, "--json", help="Print JSON (complete and machine-readable) instead.")
+
+
+def reachable(lake: str | None) -> Location:
+    """The command's lake. One on object storage must answer first, so that a wrong endpoint or bucket
+    is one line naming the URL and what to set, never a traceback or an empty listing."""
+    root = lake_root(lake)
+    try:
+        root.require_reachable()
+    except OSError as exc:
+        fail(str(exc))
+    return root
+
+
 def print_json(payload: object) -> None:
     """`payload` as indented JSON on stdout; ASCII-only, so a corpus value's control or bidi character
     reaches the terminal as a `\\u` escape, never as itself."""

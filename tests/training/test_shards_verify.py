@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 from tests.training.test_shards_fixtures import built_shards, small_tokenizer  # noqa: F401
 from training.shards.cli import shards_app
 from training.shards.format import Manifest, shard_paths
+from training.shards.inspect import info, show
 from training.shards.reader import ShardReader
-from training.shards.verify import info, show, verify
+from training.shards.verify import verify
 
 runner = CliRunner()
 

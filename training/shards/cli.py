@@ -145,7 +145,7 @@ def info_cmd(
 ) -> None:
     """Tokens and documents per split, source and language, and the source table version."""
     from training.shards.format import ShardError
-    from training.shards.verify import info
+    from training.shards.inspect import info
 
     try:
         summary = info(folder)
@@ -179,7 +179,7 @@ def show_cmd(
 ) -> None:
     """A document's decoded text with its shard, token span and provenance."""
     from training.shards.format import ShardError
-    from training.shards.verify import show
+    from training.shards.inspect import show
 
     try:
         found = show(folder, doc, tokenizer)
