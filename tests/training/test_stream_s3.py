@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from pipelines.framework.storage import Location
 from tests.training.test_stream_fixtures import web_shards, web_texts, web_tokenizer  # noqa: F401
 from tests.training.test_train import _config, _losses
+from training.loader.shard_cache import ShardCache
 from training.loader.stream import StreamLoader, TokenStream
 from training.shards.cli import shards_app
 from training.shards.format import Manifest, ShardError
@@ -75,6 +76,27 @@ def test_s3_shards_stream_through_a_bounded_cache_in_the_local_order(
         assert remote.cache.size() <= bound
     assert 0 < remote.cache.size() <= bound
     assert remote.fingerprint() == local.fingerprint()  # a state saved on one resumes on the other
+
+
+def test_a_cached_shard_evicted_by_another_worker_stays_readable_through_its_handle(s3_shards, tmp_path):
+    """Two workers share one cache: the one that fetched a shard reads it whole after the other evicts it.
+
+    The cache hands out open handles, not paths: a path found or renamed into place could be unlinked by
+    the other worker before it was opened (a FileNotFoundError that once failed the 2-worker stream).
+    """
+    manifest = Manifest.load(s3_shards)
+    first, second = manifest.shards[0], manifest.shards[1]
+    root = Location.parse(s3_shards)
+    bound = max(first.ds_bytes, second.ds_bytes) + 1  # room for one shard only
+    mine, other = ShardCache(tmp_path / "cache", bound), ShardCache(tmp_path / "cache", bound)
+    with mine.open(root / (first.name + ".ds"), first.ds_bytes) as handle:
+        with other.open(root / (second.name + ".ds"), second.ds_bytes):
+            assert not any(p.name == first.name + ".ds" for p in (tmp_path / "cache").glob("*/*"))
+        tokens = np.memmap(handle, dtype=np.uint8, mode="r")
+        assert tokens.tobytes() == (root / (first.name + ".ds")).read_bytes()
+    with mine.open(root / (first.name + ".ds"), first.ds_bytes) as again:  # fetched anew, evicting the other
+        assert len(again.read()) == first.ds_bytes
+    assert mine.size() <= bound
 
 
 def test_elastic_resume_on_s3_reads_every_position_once_in_the_local_order(s3_shards, web_shards, tmp_path):

@@ -7,6 +7,7 @@ of Spark.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -16,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 from pipelines.framework.storage import Location, with_retries
 from training.shards.format import ShardError
@@ -45,12 +47,17 @@ class ShardCache:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
 
-    def fetch(self, location: Location, size: int) -> Path:
-        """The local copy of `location` (`size` bytes, from the manifest), downloaded first if absent."""
+    def open(self, location: Location, size: int) -> BinaryIO:
+        """An open handle on the local copy of `location` (`size` bytes, from the manifest), fetched if absent.
+
+        A handle, not a path: another process sharing the folder may evict the file the moment after
+        it is found or renamed into place, and only a file already open survives that (unlink keeps
+        open files readable), so the copy is opened before it can be evicted.
+        """
         local = self.directory / hashlib.sha1(location.url.encode()).hexdigest()[:20] / location.name
-        if local.is_file() and local.stat().st_size == size:
-            os.utime(local)  # mark as recently used
-            return local
+        cached = _open_if_complete(local, size)
+        if cached is not None:
+            return cached
         if size > self.max_bytes:
             raise ShardError(
                 f"{location}: {size} bytes does not fit the shard cache bound of {self.max_bytes} bytes"
@@ -63,6 +70,7 @@ class ShardCache:
                     f"shard file {location} has {tmp.stat().st_size} bytes, its manifest says {size}: "
                     "the shard set changed after it was committed; rebuild it"
                 )
+            handle = open(tmp, "rb")  # noqa: SIM115 (returned open: the caller maps it, then closes)
             os.replace(tmp, local)
         except FileNotFoundError:
             raise ShardError(
@@ -70,7 +78,7 @@ class ShardCache:
             ) from None
         finally:
             tmp.unlink(missing_ok=True)
-        return local
+        return handle
 
     def _reserve(self, local: Path, size: int) -> Path:
         """Evict, then hold `size` bytes with a placeholder the download fills, all under the lock."""
@@ -122,6 +130,20 @@ class ShardCache:
             except FileNotFoundError:
                 continue
         return found
+
+
+def _open_if_complete(local: Path, size: int) -> BinaryIO | None:
+    """The cached copy opened and marked recently used, or None when absent, partial or just evicted."""
+    try:
+        handle = open(local, "rb")  # noqa: SIM115 (returned open, see ShardCache.open)
+    except FileNotFoundError:
+        return None
+    if os.fstat(handle.fileno()).st_size != size:
+        handle.close()
+        return None
+    with contextlib.suppress(FileNotFoundError):  # evicted since it was opened: the handle still reads it
+        os.utime(local)
+    return handle
 
 
 def _download(location: Location, target: Path) -> None:

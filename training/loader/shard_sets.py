@@ -11,8 +11,7 @@ import hashlib
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from training.shards.format import (
     ShardEntry,
     ShardError,
     numpy_dtype,
-    sha256_file,
+    sha256_stream,
 )
 
 
@@ -102,38 +101,39 @@ class OpenShards:
             self.maps.popitem(last=False)
         return opened
 
-    def _file(self, shard_set: ShardSet, relative: str, size: int) -> Path:
-        """Local path of one of a shard's files, fetched into the cache first when the set is remote."""
+    def _file(self, shard_set: ShardSet, relative: str, size: int) -> BinaryIO:
+        """An open handle on one of a shard's files, fetched into the cache first when the set is remote."""
         if is_remote(shard_set.location):
             assert self.cache is not None
-            return self.cache.fetch(shard_set.location / relative, size)
+            return self.cache.open(shard_set.location / relative, size)
         path = shard_set.location.local_path() / relative
-        if not path.is_file():
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
             raise ShardError(
                 f"shard file {path} is missing (listed in {shard_set.location / MANIFEST_NAME}); "
                 "restore it or rebuild the shard set"
-            )
-        return path
+            ) from None
 
     def _open(self, shard_set: ShardSet, entry: ShardEntry) -> tuple[np.ndarray, np.ndarray | None]:
-        ds = self._file(shard_set, entry.name + TOKENS_SUFFIX, entry.ds_bytes)
-        size = ds.stat().st_size
-        if size != entry.ds_bytes:
-            raise ShardError(
-                f"shard {ds} is corrupted: {size} bytes on disk, the manifest says {entry.ds_bytes}"
-            )
-        if self.verify == "sha256" and sha256_file(ds) != entry.ds_sha256:
-            raise ShardError(f"shard {ds} is corrupted: its sha256 does not match the manifest")
-        tokens = np.memmap(ds, dtype=numpy_dtype(shard_set.manifest.dtype), mode="r")
+        with self._file(shard_set, entry.name + TOKENS_SUFFIX, entry.ds_bytes) as ds:
+            size = os.fstat(ds.fileno()).st_size
+            if size != entry.ds_bytes:
+                raise ShardError(
+                    f"shard {ds.name} is corrupted: {size} bytes on disk, the manifest says {entry.ds_bytes}"
+                )
+            if self.verify == "sha256" and sha256_stream(ds) != entry.ds_sha256:
+                raise ShardError(f"shard {ds.name} is corrupted: its sha256 does not match the manifest")
+            tokens = np.memmap(ds, dtype=numpy_dtype(shard_set.manifest.dtype), mode="r")
         index = self._index(shard_set, entry) if self.need_index else None
         return tokens, index
 
     def _index(self, shard_set: ShardSet, entry: ShardEntry) -> np.ndarray:
         """The shard's document end offsets, checked against the manifest's counts."""
-        idx_file = self._file(shard_set, entry.name + INDEX_SUFFIX, entry.documents * INDEX_DTYPE.itemsize)
-        index = (
-            np.memmap(idx_file, dtype=INDEX_DTYPE, mode="r") if entry.documents else np.zeros(0, INDEX_DTYPE)
-        )
-        if len(index) != entry.documents or (len(index) and int(index[-1]) != entry.tokens):
-            raise ShardError(f"shard index {idx_file} is corrupted: it does not match the manifest")
+        with self._file(shard_set, entry.name + INDEX_SUFFIX, entry.documents * INDEX_DTYPE.itemsize) as idx:
+            index = (
+                np.memmap(idx, dtype=INDEX_DTYPE, mode="r") if entry.documents else np.zeros(0, INDEX_DTYPE)
+            )
+            if len(index) != entry.documents or (len(index) and int(index[-1]) != entry.tokens):
+                raise ShardError(f"shard index {idx.name} is corrupted: it does not match the manifest")
         return index

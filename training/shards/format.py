@@ -37,7 +37,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -97,10 +97,15 @@ def token_size(dtype: TokenDType) -> int:
 
 def sha256_file(path: str | os.PathLike[str] | Location) -> str:
     """Hex sha256 of a file (local or object storage), streamed in 1 MiB chunks (shards can be large)."""
-    digest = hashlib.sha256()
     with Location.parse(path).open_read() as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
+        return sha256_stream(handle)
+
+
+def sha256_stream(handle: BinaryIO) -> str:
+    """Hex sha256 of what is left to read in `handle`, in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    while chunk := handle.read(HASH_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
