@@ -34,13 +34,38 @@ def report_path(lake_root: LakeRoot, run_id: str) -> Location:
     return Location.parse(RunRecord.directory(lake_root, run_id)) / REPORT_NAME
 
 
+class ReportUnreadable(ValueError):
+    """A stored report.json that is not a report: damaged, cut short, or written by another version."""
+
+
 def load_run_report(lake_root: LakeRoot, run_id: str) -> dict[str, Any] | None:
-    """The stored report of a run, or None when it has not been computed (or cannot be read)."""
+    """The stored report of a run, or None when it has not been computed.
+
+    A stored file that cannot be read raises ReportUnreadable rather than passing for "not computed":
+    a damaged lake is something its owner must hear about, not have papered over by a recompute.
+    """
     path = report_path(lake_root, run_id)
     try:
-        return path.read_parsed(json.loads)
-    except (OSError, ValueError):
+        report = path.read_parsed(json.loads)
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ReportUnreadable(_unreadable(path, run_id, str(exc) or type(exc).__name__)) from None
+    if not isinstance(report, dict):
+        raise ReportUnreadable(_unreadable(path, run_id, f"a JSON {type(report).__name__}, not an object"))
+    if report.get("report_version") != REPORT_VERSION:
+        found = report.get("report_version")
+        raise ReportUnreadable(
+            _unreadable(path, run_id, f"report_version {found!r}, expected {REPORT_VERSION}")
+        )
+    return report
+
+
+def _unreadable(path: Location, run_id: str, why: str) -> str:
+    return (
+        f"the stored report {path} cannot be read ({why}); "
+        f"`refinery report {run_id} --recompute` computes it again"
+    )
 
 
 def _preset_thresholds(config: dict[str, Any], stage: str) -> list[Threshold]:

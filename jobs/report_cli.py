@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.framework.cli_options import LAKE_ENV, LakeOption, fail, lake_root
+from pipelines.framework.cli_options import LAKE_ENV, LakeOption, LocalMasterOption, fail, lake_root
 from pipelines.framework.storage import Location
 from pipelines.framework.terminal_text import for_terminal
 
@@ -26,11 +26,11 @@ def report(
     ),
     lake: str | None = LakeOption,
     recompute: bool = typer.Option(False, "--recompute", help="Recompute the stored report.json with Spark."),
-    master: str = typer.Option("local[*]", help="Spark master for computing the report."),
+    master: str = LocalMasterOption,
 ) -> None:
     """Compute a run's quality report (stored as report.json beside run.json) and optionally write HTML."""
     from jobs.registry import resolve_run_id
-    from jobs.report import load_run_report, report_path, write_run_report
+    from jobs.report import ReportUnreadable, load_run_report, report_path, write_run_report
     from jobs.web.render import render_static_report
 
     if output is not None and output.is_dir():
@@ -40,7 +40,11 @@ def report(
         run_id = resolve_run_id(root, run_id)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    data = None if recompute else load_run_report(root, run_id)
+    try:
+        data = None if recompute else load_run_report(root, run_id)
+    except ReportUnreadable as exc:
+        console.print(Text(for_terminal(f"warning: {exc}; recomputing it now")))
+        data = None
     if data is None:
         from pipelines.framework.spark import get_spark
 

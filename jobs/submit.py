@@ -34,6 +34,7 @@ from jobs.cluster import spark_home
 from jobs.registry import EXIT_FILE, LOG_FILE, SubmitInfo, refresh, run_dir, submit_folder
 from pipelines.framework.codeversion import PACKAGES, code_version
 from pipelines.framework.lake import Lake
+from pipelines.framework.master_url import check_master_url
 from pipelines.framework.runrecord import RunRecord, new_run_id
 from pipelines.framework.spec import JobSpec, load_spec
 from pipelines.framework.stage import Stage
@@ -74,21 +75,15 @@ class SubmitOptions(BaseModel):
     @classmethod
     def _master_url(cls, value: str) -> str:
         """A master spark-submit can reach, checked here: a bad one would fail later, in the background."""
-        scheme, _, rest = value.partition("://")
-        if value == "yarn" or value.startswith("local") or scheme in ("k8s", "mesos"):
-            return value  # local[*] is refused, with advice, below
-        if scheme != "spark" or not rest:
-            raise ValueError(
-                f"{value!r} is not a master URL: spark://HOST:PORT, k8s://https://HOST:PORT or yarn"
-            )
-        for address in rest.split(","):  # a standalone master with standbys lists them all
-            try:
-                parsed = urlparse(f"spark://{address}")
-                port = parsed.port
-            except ValueError as exc:
-                raise ValueError(f"{value!r}: {exc}") from None
-            if not parsed.hostname or port is None:
-                raise ValueError(f"{value!r}: each master is HOST:PORT, e.g. spark://127.0.0.1:7077")
+        return check_master_url(value)  # local[*] is parsed, then refused with advice below
+
+    @field_validator("archive")
+    @classmethod
+    def _environment_archive(cls, value: Path | None) -> Path | None:
+        """An archive Spark unpacks into an environment with bin/python: a wrong file would be copied
+        to the executors as it is, and every Python task would then fail there, far from this command."""
+        if value is not None:
+            check_environment_archive(value)
         return value
 
     @model_validator(mode="after")
@@ -112,6 +107,35 @@ class SubmitOptions(BaseModel):
 
 
 # ----------------------------------------------------------------- packaging
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+
+def check_environment_archive(path: Path) -> None:
+    """ValueError unless `path` is a tar or zip archive (by name and content) holding bin/python at its root."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; give a venv-pack or conda-pack archive, or --venv DIR")
+    if not path.name.endswith(ARCHIVE_SUFFIXES):
+        raise ValueError(f"{path}: Spark unpacks only {', '.join(ARCHIVE_SUFFIXES)} archives")
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                found = any(_is_env_python(n) for n in archive.namelist())
+        else:
+            with tarfile.open(path) as archive:
+                found = any(_is_env_python(m.name) for m in archive)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable tar or zip archive ({exc})") from None
+    if not found:
+        raise ValueError(
+            f"{path} holds no bin/python at its root: pack a virtual environment with venv-pack "
+            "(or conda-pack), or pass --venv DIR to have it packed"
+        )
+
+
+def _is_env_python(name: str) -> bool:
+    return name.removeprefix("./") in ("bin/python", "bin/python3")
+
+
 def stage_packages(stages: list[tuple[str, Stage]]) -> list[str]:
     """Top-level packages to ship: the project's own plus any project folder a stage import path names."""
     names = list(PACKAGES)

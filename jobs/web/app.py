@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from jobs.web.data import LakeView
-from jobs.web.errors import BadRequest, Busy, NotFound
+from jobs.web.errors import BadRequest, Busy, Damaged, NotFound
 from jobs.web.hosts import host_allowed, trusted_hosts
 from jobs.web.query_pool import Limits
 from jobs.web.render import STATIC_DIR, environment
@@ -46,8 +46,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 ROUTERS = (runs_router, tables_router, documents_router, images_router, quarantine_router)
-# Errors the data layer raises for a bad request, and the status each is answered with.
-ERROR_STATUS = {NotFound: 404, BadRequest: 400, Busy: 503}
+# Errors the data layer raises for a bad request or a damaged file, and the status each is answered with.
+ERROR_STATUS = {NotFound: 404, BadRequest: 400, Busy: 503, Damaged: 500}
 
 
 def create_app(

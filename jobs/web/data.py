@@ -23,8 +23,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from jobs.report import REPORT_NAME, load_run_report, table_key
-from jobs.web.errors import BadRequest, NotFound
+from jobs.report import REPORT_NAME, ReportUnreadable, load_run_report, table_key
+from jobs.web.errors import BadRequest, Damaged, NotFound
 from jobs.web.query_pool import Limits, QueryPool
 from jobs.web.sql import Filters, quote, text_prefix, where_clause
 from jobs.web.thumbnails import thumbnail
@@ -89,8 +89,12 @@ class LakeView:
         return list_runs(self.lake.root)
 
     def report(self, run_id: str) -> dict[str, Any] | None:
+        """The run's stored report, None when not computed; Damaged when the stored file cannot be read."""
         self.run(run_id)
-        return load_run_report(self.lake.root, run_id)
+        try:
+            return load_run_report(self.lake.root, run_id)
+        except ReportUnreadable as exc:
+            raise Damaged(str(exc)) from None
 
     # ----------------------------------------------------------- reports
     def table_report(self, table: str, version: int) -> tuple[dict[str, Any] | None, str | None]:

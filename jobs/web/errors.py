@@ -17,3 +17,7 @@ class BadRequest(ValueError):
 
 class Busy(RuntimeError):
     """No query slot came free in time, or the query ran past its limit (the app answers 503)."""
+
+
+class Damaged(RuntimeError):
+    """A file the lake holds cannot be read (a damaged stored report): the app answers 500 with what to do."""

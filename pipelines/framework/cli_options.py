@@ -1,4 +1,4 @@
-"""What every refinery command line shares: the `--lake` option and the error exit.
+"""What every refinery command line shares: the `--lake` and `--master` options and the error exit.
 
 They live in the framework, not in jobs/, because area CLIs (training's `shards`,
 `tokenizer`) need them too and areas never import jobs/ (docs/architecture.md, "Rooms and what
@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from pipelines.framework.master_url import check_master_url
 from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import StorageError, scrub
 from pipelines.framework.terminal_text import for_terminal
@@ -57,6 +58,18 @@ def _plain_run_id(value: str | None) -> str | None:
 
 
 RunIdOption = typer.Option(None, "--run-id", help="Run id (default: generated).", callback=_plain_run_id)
+
+
+def _master_url(value: str) -> str:
+    try:
+        return check_master_url(value)
+    except ValueError as exc:
+        raise typer.BadParameter(for_terminal(str(exc))) from None
+
+
+LocalMasterOption = typer.Option(
+    "local[*]", "--master", help="Spark master (local[*], spark://HOST:PORT ...).", callback=_master_url
+)
 
 
 JsonOption = typer.Option(False, "--json", help="Print JSON (complete and machine-readable) instead.")

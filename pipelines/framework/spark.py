@@ -17,6 +17,7 @@ from typing import Any
 import pyspark
 from pyspark.sql import SparkSession
 
+from pipelines.framework.master_url import check_master_url
 from pipelines.framework.storage_settings import active_settings
 
 DEFAULT_CONF: dict[str, str] = {
@@ -148,6 +149,7 @@ def get_spark(
     `ui` defaults to off under pytest (ports collide between parallel test runs)
     and on otherwise, where users want the stage progress page.
     """
+    master = check_master_url(master or os.environ.get("REFINERY_SPARK_MASTER", "local[*]"))
     prepare_environment()
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -155,7 +157,6 @@ def get_spark(
         return active
     if ui is None:
         ui = "PYTEST_CURRENT_TEST" not in os.environ and os.environ.get("REFINERY_SPARK_UI", "1") != "0"
-    master = master or os.environ.get("REFINERY_SPARK_MASTER", "local[*]")
     builder = SparkSession.builder.appName(app_name).master(master)
     merged = session_conf(master, conf, ui)
     for key, value in merged.items():

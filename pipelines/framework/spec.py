@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from pipelines.framework.master_url import check_master_url
 from pipelines.framework.registry import stage_class
 from pipelines.framework.stage import Stage
 from pipelines.framework.storage import Location
@@ -38,6 +39,11 @@ class SparkSettings(BaseModel):
 
     master: str | None = None
     conf: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("master")
+    @classmethod
+    def _master(cls, value: str | None) -> str | None:
+        return None if value is None else check_master_url(value)
 
 
 class StageSpec(BaseModel):

@@ -80,13 +80,21 @@ def test_parse_app_id(text, expected):
     assert parse_app_id(text) == expected
 
 
-def test_options_refuse_what_spark_cannot_do():
+def _env_archive(path: Path, member: str = "bin/python") -> Path:
+    """A minimal environment archive as venv-pack lays one out (bin/python at its root)."""
+    (path.parent / "payload").write_text("#!/bin/sh\n")
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(path.parent / "payload", arcname=member)
+    return path
+
+
+def test_options_refuse_what_spark_cannot_do(tmp_path):
     with pytest.raises(ValidationError, match="standalone does not run Python applications in cluster"):
         SubmitOptions(master="spark://h:7077", deploy_mode="cluster")
     with pytest.raises(ValidationError, match="use `refinery run`"):
         SubmitOptions(master="local[2]")
     with pytest.raises(ValidationError, match="not both"):
-        SubmitOptions(master="yarn", venv=Path("v"), archive=Path("a.tar.gz"))
+        SubmitOptions(master="yarn", venv=Path("v"), archive=_env_archive(tmp_path / "a.tar.gz"))
     result = CliRunner().invoke(
         control_app, ["submit", "x.yaml", "--master", "spark://h:7077", "--deploy-mode", "cluster"]
     )
@@ -96,7 +104,8 @@ def test_options_refuse_what_spark_cannot_do():
 @pytest.mark.parametrize(
     ("master", "says"),
     [
-        ("nonsense", "is not a master URL"),
+        ("nonsense", "is not a Spark master URL"),
+        ("bogus://x:1", "is not a Spark master URL"),
         ("spark://host", "each master is HOST:PORT"),
         ("spark://\x1b[31mhost:7077", "Invalid IPv6 URL"),
         ("spark://a:7077,b:port", "Port could not be cast"),
@@ -107,6 +116,27 @@ def test_a_master_spark_submit_could_not_reach_is_refused_before_submitting(mast
         SubmitOptions(master=master)
     result = CliRunner(env={"COLUMNS": "400"}).invoke(control_app, ["submit", "x.yaml", "--master", master])
     assert result.exit_code == 2 and "master" in result.output and "\x1b[31m" not in result.output
+
+
+def test_an_archive_spark_could_not_unpack_into_an_environment_is_refused(tmp_path):
+    """`--archive notes.txt` was accepted; the executors would have failed on a missing ./environment/bin/python."""
+    (tmp_path / "notes.txt").write_text("not an archive")
+    (tmp_path / "fake.tar.gz").write_text("not an archive either")
+    cases = [
+        (tmp_path / "missing.tar.gz", "is not a file"),
+        (tmp_path / "notes.txt", "unpacks only .tar.gz, .tgz, .tar, .zip"),
+        (tmp_path / "fake.tar.gz", "is not a readable tar or zip archive"),
+        (_env_archive(tmp_path / "lib.tar.gz", "lib/x.py"), "holds no bin/python at its root"),
+    ]
+    for archive, says in cases:
+        with pytest.raises(ValidationError, match=says):
+            SubmitOptions(master="spark://h:7077", archive=archive)
+    result = CliRunner().invoke(
+        control_app,
+        ["submit", "x.yaml", "--master", "spark://h:7077", "--archive", str(tmp_path / "notes.txt")],
+    )
+    assert result.exit_code == 2 and "notes.txt" in result.output
+    assert SubmitOptions(master="spark://h:7077", archive=_env_archive(tmp_path / "env.tgz")).archive
 
 
 def test_code_zip_holds_packages_named_by_stages(tmp_path):
@@ -127,7 +157,7 @@ def test_command_ships_code_env_and_settings(tmp_path):
         master="k8s://https://k8s.example:6443",
         deploy_mode="cluster",
         executor_memory="8g",
-        archive=tmp_path / "env.tar.gz",
+        archive=_env_archive(tmp_path / "env.tar.gz"),
         conf={"spark.executor.memory": "16g", "spark.kubernetes.namespace": "curation"},
     )
     record = queued_record(spec, path, opts, "cmd-run")

@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 
 from jobs.cli import app
 from pipelines.framework.lake import Lake, without_backtrace
+from pipelines.framework.master_url import check_master_url
+from pipelines.framework.spark import get_spark
 from pipelines.framework.spec import SpecError, load_spec
 
 runner = CliRunner(env={"COLUMNS": "400", "NO_COLOR": "1"})
@@ -39,6 +41,7 @@ def _fails_cleanly(*args: str, code: int = 2) -> str:
         (b"name: x\nlake: 's3://'\nstages: []\n", r"lake: .*s3://: name a bucket"),
         (b"name: x\nlake: 'file://'\nstages: []\n", r"lake: .*file://: name a path"),
         (b"name: x\nlake: 'ftp://host/lake'\nstages: []\n", r"lake: .*unsupported scheme 'ftp'"),
+        (b"name: x\nspark: {master: 'bogus://'}\nstages: []\n", r"spark.master: .*not a Spark master URL"),
     ],
 )
 def test_a_bad_spec_file_is_a_spec_error_naming_it(tmp_path: Path, content: bytes, says: str):
@@ -116,6 +119,30 @@ def test_a_folder_given_as_the_report_file_is_named(tmp_path: Path):
     assert f"{tmp_path} is a folder; name the HTML file" in _fails_cleanly(
         "report", "latest", "-o", str(tmp_path)
     )
+
+
+def test_a_master_spark_could_not_parse_is_a_usage_error_before_spark_starts():
+    """`report --recompute --master bogus://` ended in a Java stack trace once the JVM had started."""
+    assert "not a Spark master URL" in _fails_cleanly(
+        "report", "latest", "--recompute", "--master", "bogus://"
+    )
+    for good in (
+        "local",
+        "local[*]",
+        "local[4]",
+        "local[2,3]",
+        "local-cluster[2,1,1024]",
+        "yarn",
+        "spark://a:7077,b:7077",
+        "k8s://https://k8s.example:6443",
+        "mesos://zk://h:2181/mesos",
+    ):
+        assert check_master_url(good) == good
+    for bad in ("local[0]", "local[x]", "spark://", "spark://host", "sparks://h:1", ""):
+        with pytest.raises(ValueError, match="master"):
+            check_master_url(bad)
+    with pytest.raises(ValueError, match="not a Spark master URL"):
+        get_spark(master="bogus://")
 
 
 def test_runs_says_which_run_records_it_could_not_read(tmp_path: Path):

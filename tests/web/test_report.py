@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
+import pytest
 import typer
 from markupsafe import escape
 from typer.testing import CliRunner
 
-from jobs.report import load_run_report, stage_thresholds
+from jobs.report import ReportUnreadable, load_run_report, stage_thresholds
 from jobs.report_cli import report as report_cmd
 from jobs.web.render import render_static_report
 from pipelines.framework.drop_reason import DROP_REASON, describe
@@ -100,3 +102,42 @@ def test_static_report_is_one_offline_file(web_lake, tmp_path):
     assert "Content-Security-Policy" in html
     assert XSS_TEXT[:20] not in html or "&lt;script&gt;" in html
     json.loads((lake / "_runs" / record.run_id / "report.json").read_text())
+
+
+def test_a_damaged_stored_report_is_named_everywhere_and_recomputed_on_request(web_lake, tmp_path):
+    """A report.json cut short is not "not computed": the pages and the API name the file and the command,
+    and `refinery report` says so before it computes the report again (it was recomputed silently)."""
+    from fastapi.testclient import TestClient
+
+    from jobs.web.app import create_app
+
+    lake, record = tmp_path / "lake", web_lake[1]
+    shutil.copytree(web_lake[0], lake)
+    stored = lake / "_runs" / record.run_id / "report.json"
+    stored.write_text(stored.read_text()[:200])
+    client = TestClient(create_app(lake), base_url="http://localhost")
+    runs = client.get("/")
+    assert runs.status_code == 200 and ">damaged</td>" in runs.text
+    page = client.get(f"/runs/{record.run_id}")
+    assert page.status_code == 200 and "cannot be read" in page.text and "--recompute" in page.text
+    assert str(lake) not in page.text  # the lake's absolute path is shortened, as in every page
+    api = client.get(f"/api/runs/{record.run_id}/report")
+    assert api.status_code == 500 and "cannot be read" in api.json()["error"]
+
+    app = typer.Typer()
+    app.command()(report_cmd)
+    result = CliRunner().invoke(app, [record.run_id, "--lake", str(lake)])
+    assert result.exit_code == 0, result.output
+    assert "cannot be read" in result.output and "recomputing" in result.output
+    assert load_run_report(lake, record.run_id)["run_id"] == record.run_id
+
+
+def test_a_report_of_another_version_is_not_taken_for_one(web_lake, tmp_path):
+    lake, record = tmp_path / "lake", web_lake[1]
+    (lake / "_runs" / record.run_id).mkdir(parents=True)
+    (lake / "_runs" / record.run_id / "report.json").write_text('{"report_version": 99}')
+    with pytest.raises(ReportUnreadable, match="report_version 99, expected 1.*--recompute"):
+        load_run_report(lake, record.run_id)
+    (lake / "_runs" / record.run_id / "report.json").write_text("[1, 2]")
+    with pytest.raises(ReportUnreadable, match="a JSON list, not an object"):
+        load_run_report(lake, record.run_id)

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from jobs.reasons import reason_descriptions
-from jobs.web.errors import NotFound
-from jobs.web.public_record import public_record, public_report
+from jobs.web.errors import Damaged, NotFound
+from jobs.web.public_record import public_record, public_report, scrub
 from jobs.web.site import Site
 
 
@@ -23,17 +23,25 @@ def runs_router(site: Site) -> APIRouter:
         return site.page(
             "runs.html",
             runs=runs,
-            reports={r.run_id: view.report(r.run_id) is not None for r in runs},
+            reports={r.run_id: _report_state(view, r.run_id) for r in runs},
             tables=view.tables(),
         )
 
     @router.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_page(run_id: str) -> HTMLResponse:
         record = public_record(view.run(run_id))
-        report = public_report(view.report(run_id), view.lake.root)
+        try:
+            report, damaged = public_report(view.report(run_id), view.lake.root), None
+        except Damaged as exc:
+            report, damaged = None, scrub(str(exc), str(view.lake.root), secrets=False)
         reasons = {**reason_descriptions(record), **(report or {}).get("reasons", {})}
         return site.page(
-            "run.html", record=record, report=report, stats=record_stats(record), reasons=reasons
+            "run.html",
+            record=record,
+            report=report,
+            damaged=damaged,
+            stats=record_stats(record),
+            reasons=reasons,
         )
 
     @router.get("/api/runs")
@@ -53,6 +61,14 @@ def runs_router(site: Site) -> APIRouter:
         return report
 
     return router
+
+
+def _report_state(view: Any, run_id: str) -> str:
+    """What the runs list says of a run's report: computed, not computed, or damaged (its page says why)."""
+    try:
+        return "yes" if view.report(run_id) is not None else "not computed"
+    except Damaged:
+        return "damaged"
 
 
 def record_stats(record: Any) -> list[dict[str, Any]]:
