@@ -16,9 +16,9 @@ would be chosen by luck. The shipped ensemble (its own pair model, fitted by
 `curation.langid.calibrate` on the sentences it routes) is reported beside.
 
 Detectors: those of `curation.langid.pair`, plus langid.py (restricted to the
-pair), word frequencies and CLD3 where `langid`, `wordfreq` and `gcld3` are
-installed (they are not dependencies: measured here, they add nothing;
-`pip install langid wordfreq cld3-py`).
+pair), word frequencies, CLD3 and simplemma's lemma dictionaries where `langid`,
+`wordfreq`, `gcld3` and `simplemma` are installed (they are not dependencies:
+measured here, they add nothing; `pip install langid wordfreq cld3-py simplemma`).
 
     python -m benchmarks.langid_msid
 """
@@ -29,6 +29,7 @@ import importlib.util
 import itertools
 import json
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -92,6 +93,24 @@ def cld3_feature(texts: Sequence[str]) -> list[float]:
     return [one(text) for text in texts]
 
 
+def simplemma_feature(texts: Sequence[str]) -> list[float]:
+    """Words only Malay's lemma dictionary holds minus words only Indonesian's (simplemma 2.0), clipped
+    to +-5: a vocabulary built apart from wordfreq's frequencies, from dictionaries rather than text."""
+    from simplemma.strategies.dictionaries import DefaultDictionaryFactory
+
+    factory = DefaultDictionaryFactory()
+    ms, id_ = factory.get_dictionary("ms"), factory.get_dictionary("id")
+
+    def one(text: str) -> float:
+        score = 0
+        for w in re.findall(r"\w+", text):
+            a, b = (w in ms or w.lower() in ms), (w in id_ or w.lower() in id_)
+            score += int(a and not b) - int(b and not a)
+        return float(max(-5, min(5, score)))
+
+    return [one(text) for text in texts]
+
+
 def lines_of(code: str) -> list[str]:
     path = DATA / "sentences" / f"{code}.txt"
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -116,6 +135,7 @@ def feature_columns(texts: list[str]) -> dict[str, np.ndarray]:
         ("langid_py", "langid", langid_py_feature),
         ("wordfreq", "wordfreq", wordfreq_feature),
         ("cld3", "gcld3", cld3_feature),
+        ("simplemma", "simplemma", simplemma_feature),
     ):
         if importlib.util.find_spec(module):
             columns[name] = np.array(feature(texts))
@@ -145,8 +165,11 @@ def main() -> None:
     texts = {code: lines_of(code) for code in PAIR}
     columns_by_code = {code: feature_columns(texts[code]) for code in PAIR}
     names = list(columns_by_code["ms"])
-    if missing := {"langid_py", "wordfreq", "cld3"} - set(names):
-        print(f"not installed, left out: {sorted(missing)} (pip install langid wordfreq cld3-py)", flush=True)
+    if missing := {"langid_py", "wordfreq", "cld3", "simplemma"} - set(names):
+        print(
+            f"not installed, left out: {sorted(missing)} (pip install langid wordfreq cld3-py simplemma)",
+            flush=True,
+        )
     single = {b: accuracies(texts, b) for b in ("fasttext", "lingua", "ensemble")}
     best = {
         h: {c: max(single[b][h][c] for b in ("fasttext", "lingua")) for c in PAIR} for h in single["ensemble"]
