@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from curation.annotators import column_rules, preset_reasons, preset_rules
 from curation.expressions import UserRule
 from curation.expressions.tree import ExpressionError, check
+from curation.langid.labels import check_label
 from curation.rules import (
     DROP_REASONS,
     LANG_COLUMN,
@@ -63,6 +64,11 @@ class DecisionRules(BaseModel):
         description="user rules, checked first: [{name, drop_if}], `drop_if` a boolean Spark SQL expression "
         "over any column (docs/curation.md, 'User rules'); `name` is the drop reason",
     )
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, languages: list[str] | None) -> list[str] | None:
+        return None if languages is None else [check_label(code) for code in languages]
 
     @model_validator(mode="after")
     def _known_names(self) -> DecisionRules:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from curation.annotate.kernel import AnnotateKernel
 from curation.annotators import DEFAULT_ANNOTATORS, build, resolve
 from curation.decide import DecisionRules
+from curation.langid.labels import check_label
 from curation.rules import reasons_in_order
 from curation.words import require_segmenters
 from pipelines.framework.arrow_kernel import apply_kernel, spark_to_arrow_schema
@@ -69,6 +70,11 @@ class AnnotateConfig(StageConfig):
         if moved:
             raise ValueError("; ".join(f"{key} moved: use {MOVED[key]}" for key in moved))
         return data
+
+    @field_validator("signal_languages")
+    @classmethod
+    def _known_languages(cls, languages: list[str] | None) -> list[str] | None:
+        return None if languages is None else [check_label(code) for code in languages]
 
     @field_validator("annotators")
     @classmethod

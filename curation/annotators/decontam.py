@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from curation.annotators.base import Annotator, AnnotatorConfig, BatchContext, declared_rule
 from curation.decontam.index import DECONTAM_FIELDS, BenchmarkSpec, DecontamIndex
@@ -28,6 +28,16 @@ class BenchmarkConfig(AnnotatorConfig):
     fields: list[str] | None = Field(
         None, description="fields holding the text to protect (default: question/prompt/...)"
     )
+
+    @field_validator("path")
+    @classmethod
+    def _file_exists(cls, value: str) -> str:
+        """A missing benchmark fails when the spec is read, not when annotate starts after the stages before it."""
+        if not Path(value).is_file():
+            raise ValueError(
+                f"benchmark file {value!r} does not exist (relative paths are read from {Path.cwd()})"
+            )
+        return value
 
     def spec(self) -> BenchmarkSpec:
         return BenchmarkSpec(Path(self.path), self.name, self.fields)

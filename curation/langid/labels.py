@@ -12,6 +12,8 @@ in `MULTI_SCRIPT`, where it is read off the text's letters.
 
 from __future__ import annotations
 
+import difflib
+
 import regex
 
 LID176_RENAMES = {"no": "nb", "sh": "hbs", "als": "gsw", "bh": "bho"}
@@ -108,3 +110,25 @@ def script_of(code: str | None, text: str | None) -> str | None:
         return LABELS.get(code, ("", "Zyyy"))[1]
     sample = (text or "")[:SCRIPT_SAMPLE]
     return max(scripts, key=lambda s: len(_SCRIPT_PATTERNS[s].findall(sample)))
+
+
+def check_label(code: str) -> str:
+    """`code` when language ID can output it; a ValueError naming the labels meant otherwise.
+
+    Why: a language list is a filter, and a code no backend outputs (`eng`, `english`, `no`) keeps
+    nothing of that language without a word, so it is refused when the spec is read.
+    """
+    if code in LABELS:
+        return code
+    if code in LID176_RENAMES:
+        raise ValueError(f"{code!r} is lid.176's code; refinery's label for it is {LID176_RENAMES[code]!r}")
+    names = {name.lower(): label for label, (name, _) in LABELS.items()}
+    meant = names.get(code.lower()) or next(
+        (names[n] for n in difflib.get_close_matches(code.lower(), names, n=1, cutoff=0.8)), None
+    )
+    close = [meant] if meant else difflib.get_close_matches(code.lower(), LABELS, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(
+        f"{code!r} is not a language label: labels are ISO 639-1 codes (639-3 where none exists), "
+        f"listed in curation/langid/labels.py{hint}"
+    )

@@ -17,8 +17,9 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from curation.langid.labels import check_label
 from curation.rules import ByLanguage, Rule
 from pipelines.framework.validation import field_problems
 
@@ -40,6 +41,14 @@ class LanguageTable(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     languages: dict[str, LanguageEntry]
+
+    @field_validator("languages")
+    @classmethod
+    def _known_languages(cls, languages: dict[str, LanguageEntry]) -> dict[str, LanguageEntry]:
+        """A key no language ID outputs would never apply its numbers: refused, naming the key."""
+        for code in languages:
+            check_label(code)
+        return languages
 
     def stop_words(self, lang: str | None) -> frozenset[str] | None:
         """The language's stop words, None where the table does not list it."""

@@ -15,6 +15,7 @@ on object storage. Errors recorded or raised are scrubbed of credential values.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -126,6 +127,7 @@ class Runner:
         rec.log_path = rec.log_path or str(rec.path.parent / "driver.log")
         self._save()
         try:
+            self._check_inputs()
             with Heartbeat(rec, self.lock):
                 spark = self.spark
                 rec.master = spark.sparkContext.master
@@ -161,6 +163,21 @@ class Runner:
             # DataFrames); once the run is over nothing reads it any more.
             shutil.rmtree(self.work_dir, ignore_errors=True)
         return rec
+
+    def _check_inputs(self) -> None:
+        """Every stage's inputs are written by an earlier stage or already in the lake, checked before the
+        first stage: a misnamed input of the last stage fails now, not after hours of the others."""
+        written: set[str] = set()
+        for stage_id, stage in self.stages:
+            for name in stage.input_tables():
+                if name not in written and self.lake.version(f"{self.spec.dataset_name}/{name}") is None:
+                    close = difflib.get_close_matches(name, sorted(written), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise FileNotFoundError(
+                        f"stage {stage_id!r}: its input table {self.spec.dataset_name}/{name} is written by no "
+                        f"earlier stage of the job and is not in {self.lake.root}{hint}"
+                    )
+            written.update(stage.output_tables())
 
     def _pin_inputs(self, stage: Stage, versions: dict[str, int]) -> dict[str, int]:
         pinned = {}

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from curation.annotate.stage import Annotate
 from curation.decide import Decide, DecisionRules
 from curation.rules import arrow_failing
+from curation.thresholds import language_table
 from pipelines.framework.drop_reason import describe
 from pipelines.ingest.readers.base import meta_json
 from tests.curation.stage_run import run_stage, table_rows
@@ -147,3 +150,25 @@ def test_a_preset_without_gopher_says_which_annotator_adds_char_count(stage_ctx,
         ValueError, match=r"\['char_count'\].*char_count, which tells rows without signals: gopher"
     ):
         run_stage(Decide(cfg), stage_ctx)
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("eng", "did you mean 'en'"),
+        ("English", "did you mean 'en'"),
+        ("no", "lid.176's code; refinery's label for it is 'nb'"),
+        ("qqq", "is not a language label"),
+    ],
+)
+def test_a_language_no_backend_outputs_is_refused_where_it_is_named(code: str, says: str, tmp_path):
+    """`languages: [eng]` kept no English at all, without a word: every list of languages is checked."""
+    with pytest.raises(ValidationError, match=f"(?s)languages.*{says}"):
+        Decide.Config(languages=["en", code])
+    with pytest.raises(ValidationError, match=f"(?s)signal_languages.*{says}"):
+        Annotate.Config(signal_languages=[code])
+    table = tmp_path / "thresholds.yaml"
+    table.write_text(yaml.safe_dump({"languages": {code: {"source": "test", "stop_words": ["the"]}}}))
+    with pytest.raises(ValueError, match=says):
+        language_table(str(table))
+    assert Decide.Config(languages=["en", "zh", "gsw"]).languages == ["en", "zh", "gsw"]

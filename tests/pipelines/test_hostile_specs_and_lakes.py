@@ -42,6 +42,15 @@ def _fails_cleanly(*args: str, code: int = 2) -> str:
         (b"name: x\nlake: 'file://'\nstages: []\n", r"lake: .*file://: name a path"),
         (b"name: x\nlake: 'ftp://host/lake'\nstages: []\n", r"lake: .*unsupported scheme 'ftp'"),
         (b"name: x\nspark: {master: 'bogus://'}\nstages: []\n", r"spark.master: .*not a Spark master URL"),
+        (
+            b"name: x\nstages: [{stage: annotate, params: {annotators: "
+            b"[{decontam: {benchmarks: [{path: nope/gsm8k.jsonl}]}}]}}]\n",
+            r"benchmarks\[0\].path: .*benchmark file 'nope/gsm8k.jsonl' does not exist",
+        ),
+        (
+            b"name: x\nstages: [{stage: decide, params: {languages: [eng]}}]\n",
+            r"languages: .*did you mean 'en'",
+        ),
     ],
 )
 def test_a_bad_spec_file_is_a_spec_error_naming_it(tmp_path: Path, content: bytes, says: str):

@@ -147,3 +147,20 @@ def test_spec_errors_name_the_field(data, message):
         parse_spec(data, "job.yaml")
     assert message in str(info.value)
     assert str(info.value).startswith("job.yaml: ")
+
+
+def test_a_misnamed_input_of_a_later_stage_fails_before_the_first_stage_runs(spark, tmp_path, shared_data):
+    """The last stage reading `markd` used to fail only once every stage before it had run (hours, on a
+    crawl); now the run fails at once, names the stage and the table, and has written nothing."""
+    lake_dir = tmp_path / "lake"
+    path = _spec(tmp_path, shared_data, lake_dir)
+    spec = yaml.safe_load(path.read_text())
+    spec["stages"].append({"stage": MARK, "id": "again", "params": {"input": "markd", "output": "again"}})
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(FileNotFoundError, match="stage 'again': its input table runner-test/markd") as caught:
+        _run(path, spark)
+    assert "did you mean 'marked'?" in str(caught.value)
+    (record,) = list_runs(lake_dir)
+    assert record.status == "failed" and "markd" in record.error
+    assert [s.status for s in record.stages] == ["pending"] * 3
+    assert Lake(lake_dir).version("runner-test/documents") is None  # the first stage never ran
