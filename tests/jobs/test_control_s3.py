@@ -27,7 +27,7 @@ from jobs.registry import (
     run_dir,
     submit_folder,
 )
-from jobs.report import REPORT_NAME, load_run_report, report_path
+from jobs.report import REPORT_NAME, REPORT_VERSION, load_run_report, report_path
 from jobs.web.data import LakeView
 from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.lake import Lake
@@ -152,7 +152,11 @@ def test_tables_quarantine_dropped_and_purge_on_s3(s3_lake):
 def test_stored_report_is_read_from_s3(s3_lake):
     Lake(s3_lake).write_arrow(pa.table({"doc_id": ["a"], "text": ["x"]}), "ds/documents")
     _record(s3_lake, "reported", status="succeeded")
-    stored = {"run_id": "reported", "tables": {"ds/documents@0": {"rows": 1}}}
+    stored = {
+        "report_version": REPORT_VERSION,
+        "run_id": "reported",
+        "tables": {"ds/documents@0": {"rows": 1}},
+    }
     report_path(s3_lake.url, "reported").write_text(json.dumps(stored))
     assert report_path(s3_lake, "reported") == s3_lake / "_runs" / "reported" / REPORT_NAME
     assert load_run_report(s3_lake, "reported") == stored
