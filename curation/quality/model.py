@@ -16,8 +16,9 @@ import re
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from pipelines.ingest.readers.jsonl import json_lines
 POSITIVE = "__label__1"
 NEGATIVE = "__label__0"
 _WS = re.compile(r"\s+")
+NAN_RETRIES = 4  # halvings of the learning rate after fastText diverges
 _MODELS: dict[str, object] = {}
 
 
@@ -63,7 +65,13 @@ def read_labeled(path: str | Path) -> tuple[list[str], list[int]]:
     return texts, labels
 
 
-def _fit(texts: Sequence[str], labels: Sequence[int], params: TrainParams):
+def _fit(texts: Sequence[str], labels: Sequence[int], params: TrainParams) -> tuple[object, TrainParams]:
+    """The trained model and the parameters it was trained with.
+
+    fastText's SGD can diverge (its "Encountered NaN"), on some data at the default rate too: seen once
+    in CI on the DCLM folds. Its own advice is a lower rate, so the rate is halved and training
+    restarted, at most `NAN_RETRIES` times; the rate actually used goes into the model's metadata.
+    """
     import fasttext
 
     fasttext.FastText.eprint = lambda *args, **kwargs: None
@@ -71,20 +79,34 @@ def _fit(texts: Sequence[str], labels: Sequence[int], params: TrainParams):
         for text, label in zip(texts, labels, strict=True):
             handle.write(f"{POSITIVE if label else NEGATIVE} {clean(text)}\n")
     try:
-        return fasttext.train_supervised(
-            input=handle.name,
-            epoch=params.epoch,
-            lr=params.lr,
-            wordNgrams=params.word_ngrams,
-            dim=params.dim,
-            bucket=params.bucket,
-            minCount=params.min_count,
-            seed=params.seed,
-            thread=1,
-            verbose=0,
+        for attempt in range(NAN_RETRIES + 1):
+            used = replace(params, lr=params.lr / 2**attempt)
+            try:
+                return _train_supervised(fasttext, handle.name, used), used
+            except RuntimeError as exc:
+                if "NaN" not in str(exc):
+                    raise
+        raise ValueError(
+            f"fastText diverged (NaN) at every learning rate from {params.lr} down to {used.lr}; "
+            "check the labelled data or pass a lower --lr"
         )
     finally:
         os.unlink(handle.name)
+
+
+def _train_supervised(fasttext: Any, path: str, params: TrainParams) -> Any:
+    return fasttext.train_supervised(
+        input=path,
+        epoch=params.epoch,
+        lr=params.lr,
+        wordNgrams=params.word_ngrams,
+        dim=params.dim,
+        bucket=params.bucket,
+        minCount=params.min_count,
+        seed=params.seed,
+        thread=1,
+        verbose=0,
+    )
 
 
 def _positive_prob(model, texts: Sequence[str | None]) -> np.ndarray:
@@ -106,7 +128,7 @@ def train(
     params = params or TrainParams()
     if len(set(labels)) < 2:
         raise ValueError("training needs both labels (1 = high quality, 0 = other); got only one")
-    model = _fit(texts, labels, params)
+    model, used = _fit(texts, labels, params)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save_model(str(out))
@@ -121,7 +143,8 @@ def train(
         "positives": int(sum(labels)),
         "negatives": int(len(labels) - sum(labels)),
         "data_sha256": digest.hexdigest(),
-        "params": asdict(params),
+        "params": asdict(used),
+        "requested_lr": params.lr,
         "labels": {"positive": POSITIVE, "negative": NEGATIVE},
         "preprocessing": "whitespace collapsed to one space, lower-cased",
     }
@@ -173,7 +196,7 @@ def cross_validate(
     for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=params.seed).split(
         np.zeros(len(y)), y
     ):
-        model = _fit([texts[i] for i in train_idx], y[train_idx].tolist(), params)
+        model, _ = _fit([texts[i] for i in train_idx], y[train_idx].tolist(), params)
         oof[test_idx] = _positive_prob(model, [texts[i] for i in test_idx])
         fold_auc.append(metrics(y[test_idx].tolist(), oof[test_idx].tolist())["roc_auc"])
     return {**metrics(y.tolist(), oof.tolist()), "folds": folds, "fold_roc_auc": fold_auc}

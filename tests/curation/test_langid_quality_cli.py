@@ -181,3 +181,17 @@ def test_decontam_names_inputs_it_cannot_read(tmp_path: Path, shared_data: Path)
     ):
         out = CliRunner(env={"COLUMNS": "400"}).invoke(app, args)
         assert out.exit_code == 2 and says in out.output and "Traceback" not in out.output, (args, out.output)
+
+
+def test_a_diverging_learning_rate_is_halved_and_the_rate_used_recorded(dclm, tmp_path: Path):
+    """fastText's "Encountered NaN" (seen once in CI at the default rate) ended training; lr 50 diverges
+    on these documents every time, so it shows the retry: a halved rate, written into the metadata."""
+    from curation.quality.model import TrainParams, train
+
+    meta = train(
+        [r["text"] for r in dclm], [r["label"] for r in dclm], tmp_path / "q.bin", TrainParams(lr=50.0)
+    )
+    assert meta["requested_lr"] == 50.0 and meta["params"]["lr"] in (25.0, 12.5, 6.25)
+    assert json.loads((tmp_path / "q.bin.json").read_text())["params"]["lr"] == meta["params"]["lr"]
+    with pytest.raises(ValueError, match="diverged .* from 1000000.0 down to 62500.0"):
+        train([r["text"] for r in dclm], [r["label"] for r in dclm], tmp_path / "q2.bin", TrainParams(lr=1e6))
