@@ -22,6 +22,8 @@ the annotate stage starts), never a silent fall back to another split.
 from __future__ import annotations
 
 import importlib.util
+import math
+import re
 from collections.abc import Callable, Iterable
 from functools import cache
 from itertools import chain
@@ -33,6 +35,15 @@ from curation.segmenters import Segmenter, Split, regex_sentence_count, segmente
 from curation.sentencizer import ODD_WHITESPACE, sentence_count, spaced_tokens
 
 MAX_CACHED_CHUNKS = 500_000
+# spaCy strips a chunk's prefixes and suffixes one at a time, searching the rest of the chunk each
+# time, so a chunk costs about (leading or trailing affix characters) x (length): measured, a 5,000-character run of "{"
+# took 3.8 s and 40,000 took 283 s (datatrove, which tokenizes the same way, stalls on such a page).
+# A chunk over LONG_CHUNK characters whose leading or trailing run of non-word characters times its
+# length passes AFFIX_WORK has those runs tokenized in pieces that keep within it (`_pieces`): linear,
+# and chunks of natural text stay whole, split exactly as spaCy splits them.
+LONG_CHUNK = 100
+AFFIX_WORK = 30_000
+_NON_WORD_RUN = re.compile(r"[\W_]+")
 # Where datatrove 0.10.1's tokenizer assignment (assets/tokenizer_assignment.csv, looked up by
 # language and script as FineWeb-2 does) gives a language another language's spaCy rules.
 SPACY_PROXY = {
@@ -81,7 +92,7 @@ class ChunkTokenizer:
         tokenize = self._nlp.tokenizer
         with self._nlp.memory_zone():
             for chunk in chunks:
-                self._cache[chunk] = tuple(tok.text for tok in tokenize(chunk))
+                self._cache[chunk] = tuple(tok.text for piece in _pieces(chunk) for tok in tokenize(piece))
 
     def chunk(self, chunk: str) -> tuple[str, ...]:
         cached = self._cache.get(chunk)
@@ -109,6 +120,31 @@ class ChunkTokenizer:
         if ODD_WHITESPACE.search(line) is None:
             return sentence_count(self.words(line))
         return sentence_count(spaced_tokens(self.chunk, line))
+
+
+def _pieces(chunk: str) -> list[str]:
+    """`chunk` whole, or with its long leading and trailing runs of non-word characters cut off in pieces.
+
+    Those runs are what spaCy peels one character at a time (see LONG_CHUNK); their pieces are all
+    non-word characters, which spaCy splits alike whole or cut in all but a few cases ("...", a
+    character that is no affix inside the run), and what lies between them keeps spaCy's split.
+    """
+    if len(chunk) <= LONG_CHUNK:
+        return [chunk]
+    lead = _NON_WORD_RUN.match(chunk)
+    trail = _NON_WORD_RUN.match(chunk[::-1])
+    lead_len, trail_len = (lead.end() if lead else 0), (trail.end() if trail else 0)
+    if max(lead_len, trail_len) * len(chunk) <= AFFIX_WORK:
+        return [chunk]
+    if lead_len == len(chunk):
+        return _cut(chunk)
+    middle = chunk[lead_len : len(chunk) - trail_len]
+    return [*_cut(chunk[:lead_len]), middle, *_cut(chunk[len(chunk) - trail_len :])]
+
+
+def _cut(run: str) -> list[str]:
+    step = math.isqrt(AFFIX_WORK)
+    return [run[start : start + step] for start in range(0, len(run), step)]
 
 
 def _blank(lang: str):

@@ -100,3 +100,39 @@ def test_thai_sentence_count_is_crfcuts_on_real_thai(shared_data):
         tokens = crfcut.word_tokenize(line)
         assert crf_features(tokens) == crfcut._extract_features(tokens)
     assert max(sentence_count(line) for line in lines) > 1  # the paragraphs do split
+
+
+def test_long_runs_of_punctuation_reach_spacy_in_bounded_pieces_and_split_as_it_splits_them():
+    """spaCy peels a chunk's leading and trailing affixes one at a time, searching the whole rest each
+    time: 40,000 "{" before a word took minutes (datatrove stalls there too). Every string our tokenizer
+    hands spaCy now keeps (run of non-word characters at either end) x (length) within AFFIX_WORK, and
+    the words stay spaCy's own wherever its whole-chunk split can be computed here."""
+    import spacy
+
+    from curation import words as words_module
+
+    nlp = spacy.blank("en")
+    tokenizer = words_module.ChunkTokenizer("en")
+    seen: list[str] = []
+    spacy_tokenize = tokenizer._nlp.tokenizer
+    tokenizer._nlp.tokenizer = lambda text: seen.append(text) or spacy_tokenize(text)
+    hostile = "{" * 40_000 + "lorem ipsum" + "}" * 40_000 + " a" + '"' * 30_000
+    assert (
+        tokenizer.words(hostile)
+        == ["{"] * 40_000 + ["lorem", "ipsum"] + ["}"] * 40_000 + ["a"] + ['"'] * 30_000
+    )
+    for text in seen:
+        runs = [
+            len(m.group()) for m in (words_module._NON_WORD_RUN.match(t) for t in (text, text[::-1])) if m
+        ]
+        assert (
+            len(text) <= words_module.LONG_CHUNK
+            or max(runs, default=0) * len(text) <= words_module.AFFIX_WORK
+        )
+    for chunk in (
+        "(" * 300 + "word" + ")" * 300,
+        "=" * 300,
+        '"' * 200 + "x",
+        "http://example.com/" + "ab-cd." * 50,
+    ):
+        assert tokenizer.words(chunk) == [t.text for t in nlp.tokenizer(chunk)], chunk[:20]
