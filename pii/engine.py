@@ -47,6 +47,7 @@ from presidio_analyzer.predefined_recognizers import (
 
 from pii.batched_ner import UNSURE, BatchedNer, SecondOpinion
 from pii.context import IndexedContextEnhancer
+from pii.long_runs import bounded_runs
 from pii.nlp import (
     LANGUAGE,
     NER_COMPONENT,
@@ -183,9 +184,12 @@ class PiiAnalyzer:
     def analyze_batch(
         self, texts: Sequence[str], use_ner: Sequence[bool] | None = None
     ) -> list[list[RecognizerResult]]:
-        """Presidio results per text; `use_ner[i]` False analyzes text i with pattern recognizers only."""
+        """Presidio results per text; `use_ner[i]` False analyzes text i with pattern recognizers only.
+
+        Offsets are the texts' own; the analyzers read them with overlong runs cut (`bounded_runs`).
+        """
         with one_blas_thread():
-            return self._analyze_batch(texts, use_ner)
+            return self._analyze_batch([bounded_runs(t) for t in texts], use_ner)
 
     def _analyze_batch(
         self, texts: Sequence[str], use_ner: Sequence[bool] | None
