@@ -44,11 +44,18 @@ def load_run_report(lake_root: LakeRoot, run_id: str) -> dict[str, Any] | None:
     A stored file that cannot be read raises ReportUnreadable rather than passing for "not computed":
     a damaged lake is something its owner must hear about, not have papered over by a recompute.
     """
-    path = report_path(lake_root, run_id)
+    try:
+        return read_report(report_path(lake_root, run_id), run_id)
+    except FileNotFoundError:
+        return None
+
+
+def read_report(path: Location, run_id: str) -> dict[str, Any]:
+    """The report stored at `path`: FileNotFoundError when absent, ReportUnreadable when not a report."""
     try:
         report = path.read_parsed(json.loads)
     except FileNotFoundError:
-        return None
+        raise
     except (OSError, ValueError, RecursionError) as exc:
         raise ReportUnreadable(_unreadable(path, run_id, str(exc) or type(exc).__name__)) from None
     if not isinstance(report, dict):

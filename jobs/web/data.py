@@ -16,14 +16,13 @@ limits of `jobs.web.query_pool`, and counts stop at a cap.
 
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from jobs.report import REPORT_NAME, ReportUnreadable, load_run_report, table_key
+from jobs.report import REPORT_NAME, ReportUnreadable, load_run_report, read_report, table_key
 from jobs.web.errors import BadRequest, Damaged, NotFound
 from jobs.web.query_pool import Limits, QueryPool
 from jobs.web.sql import Filters, quote, text_prefix, where_clause
@@ -47,6 +46,14 @@ def has_binary(data_type: pa.DataType) -> bool:
     if any(is_kind(data_type) for is_kind in binary):
         return True
     return any(has_binary(data_type.field(i).type) for i in range(data_type.num_fields))
+
+
+class TableReport(NamedTuple):
+    """A table version's stored statistics, the run whose report held them, and the damaged reports skipped."""
+
+    report: dict[str, Any] | None
+    run_id: str | None
+    damaged: list[str]
 
 
 class LakeView:
@@ -97,15 +104,21 @@ class LakeView:
             raise Damaged(str(exc)) from None
 
     # ----------------------------------------------------------- reports
-    def table_report(self, table: str, version: int) -> tuple[dict[str, Any] | None, str | None]:
-        """The stored report of one table version (from the newest run report holding it) and its run."""
-        key = table_key(table, version)
+    def table_report(self, table: str, version: int) -> TableReport:
+        """The stored report of one table version, from the newest run report holding it.
+
+        A damaged report newer than the one used is named in `damaged`: it may have held a later view
+        of this version, and skipping it without a word would show older numbers as current.
+        """
+        key, damaged = table_key(table, version), []
         runs = Location.parse(self.lake.root) / RUNS_DIR
         for entry in sorted(runs.glob(f"*/{REPORT_NAME}"), key=lambda e: e.mtime or 0.0, reverse=True):
-            report = _read_json(entry.location, entry.mtime, entry.size)
-            if report and key in report.get("tables", {}):
-                return report["tables"][key], report["run_id"]
-        return None, None
+            report = _stored_report(entry.location, entry.mtime, entry.size)
+            if isinstance(report, str):
+                damaged.append(report)
+            elif report and key in report.get("tables", {}):
+                return TableReport(report["tables"][key], report["run_id"], damaged)
+        return TableReport(None, None, damaged)
 
     def versions(self, table: str) -> list[dict[str, Any]]:
         history = self.lake.history(self.check_table(table))
@@ -311,9 +324,14 @@ class LakeView:
 
 
 @lru_cache(maxsize=64)
-def _read_json(location: Location, mtime: float | None, size: int) -> dict[str, Any] | None:
-    """A stored report, cached until the file changes (the key carries its mtime and size)."""
+def _stored_report(location: Location, mtime: float | None, size: int) -> dict[str, Any] | str | None:
+    """A stored report or why it cannot be read, cached until the file changes (the key has its mtime and size).
+
+    None for a report removed between the listing and the read (a purge): absent, not damaged.
+    """
     try:
-        return location.read_parsed(json.loads)
-    except (OSError, ValueError):
+        return read_report(location, location.parent.name)
+    except FileNotFoundError:
         return None
+    except ReportUnreadable as exc:
+        return str(exc)

@@ -123,6 +123,16 @@ def test_a_damaged_stored_report_is_named_everywhere_and_recomputed_on_request(w
     assert str(lake) not in page.text  # the lake's absolute path is shortened, as in every page
     api = client.get(f"/api/runs/{record.run_id}/report")
     assert api.status_code == 500 and "cannot be read" in api.json()["error"]
+    table = f"{record.dataset}/curated"
+    dataset = client.get("/dataset", params={"table": table})  # it skipped the damaged report in silence
+    assert dataset.status_code == 200 and "A newer report was skipped" in dataset.text
+    assert "cannot be read" in dataset.text and str(lake) not in dataset.text
+    assert "No report covers this version" in dataset.text
+    compare = client.get("/compare", params={"table": table, "a": 0, "b": 0})
+    assert compare.status_code == 200 and compare.text.count("A report was skipped") == 1
+    stored.write_text('{"report_version": 99, "tables": {}}')  # another version's layout: named, not parsed
+    api = client.get("/api/dataset", params={"table": table}).json()
+    assert api["report"] is None and "report_version 99" in api["damaged_reports"][0]
 
     app = typer.Typer()
     app.command()(report_cmd)

@@ -8,8 +8,9 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from jobs.reasons import reason_descriptions
-from jobs.web.data import LakeView
+from jobs.web.data import LakeView, TableReport
 from jobs.web.errors import NotFound
+from jobs.web.public_record import scrub
 from jobs.web.site import Site
 
 
@@ -36,7 +37,7 @@ def tables_router(site: Site) -> APIRouter:
     @router.get("/api/dataset")
     def api_dataset(table: str | None = None, version: int | None = None) -> dict[str, Any]:
         table, version = site.pinned(table, version)
-        report, run_id = view.table_report(table, version)
+        report, run_id, damaged = shown_report(view, table, version)
         return {
             "table": table,
             "version": version,
@@ -45,6 +46,7 @@ def tables_router(site: Site) -> APIRouter:
             "versions": view.versions(table),
             "report": report,
             "report_run": run_id,
+            "damaged_reports": damaged,
             "reasons": run_reasons(view, run_id),
         }
 
@@ -80,15 +82,22 @@ def run_reasons(view: LakeView, run_id: str | None) -> dict[str, str]:
         return {}
 
 
+def shown_report(view: LakeView, table: str, version: int) -> TableReport:
+    """The version's stored report for a page, the damaged reports' messages with the lake's path shortened."""
+    found = view.table_report(table, version)
+    return found._replace(damaged=[scrub(d, str(view.lake.root), secrets=False) for d in found.damaged])
+
+
 def version_side(view: LakeView, table: str, version: int) -> dict[str, Any]:
     """One side of a comparison: a checked version's rows, schema and stored report."""
-    report, run_id = view.table_report(table, version)
+    report, run_id, damaged = shown_report(view, table, version)
     return {
         "version": version,
         "rows": view.lake.num_records(table, version),
         "schema": view.schema(table, version),
         "report": report,
         "run": run_id,
+        "damaged_reports": damaged,
     }
 
 
