@@ -19,6 +19,7 @@ SUBAPPS: list[tuple[str, str]] = [
     ("cancel", "jobs.control_cli:cancel_cmd"),
     ("cluster", "jobs.control_cli:cluster_app"),
     ("train", "training.trainer.cli:train"),
+    ("trace", "training.trace_cli:trace"),
     ("report", "jobs.report_cli:report"),
     ("serve", "jobs.report_cli:serve"),
     ("tokenizer", "training.shards.cli:tokenizer_app"),

@@ -91,14 +91,23 @@ class SourceTable:
         self.lake = Lake(lake_root or manifest.source_lake)
         self.dataset: pads.Dataset = self.lake.dataset(manifest.source_table, manifest.source_version)
 
-    def texts(self, doc_ids: list[str]) -> dict[str, str]:
-        out: dict[str, str] = {}
-        id_col, text_col = self.manifest.id_column, self.manifest.text_column
+    @property
+    def columns(self) -> list[str]:
+        return list(self.dataset.schema.names)
+
+    def rows(self, doc_ids: list[str], columns: list[str]) -> dict[str, dict[str, Any]]:
+        """`columns` of the rows with these ids, by id, looked up a chunk of ids at a time."""
+        out: dict[str, dict[str, Any]] = {}
+        id_col = self.manifest.id_column
         for start in range(0, len(doc_ids), LOOKUP_CHUNK):
             chunk = doc_ids[start : start + LOOKUP_CHUNK]
-            table = self.dataset.to_table(columns=[id_col, text_col], filter=pc.field(id_col).isin(chunk))
-            out.update(zip(table.column(id_col).to_pylist(), table.column(text_col).to_pylist(), strict=True))
+            table = self.dataset.to_table(columns=[id_col, *columns], filter=pc.field(id_col).isin(chunk))
+            out.update((row.pop(id_col), row) for row in table.to_pylist())
         return out
+
+    def texts(self, doc_ids: list[str]) -> dict[str, str]:
+        text_col = self.manifest.text_column
+        return {doc_id: row[text_col] for doc_id, row in self.rows(doc_ids, [text_col]).items()}
 
 
 def _structure_problems(reader: ShardReader, entry: ShardEntry, manifest: Manifest) -> list[Problem]:

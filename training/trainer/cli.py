@@ -37,12 +37,10 @@ def train(
     ),
 ) -> None:
     """Train (or resume from the latest checkpoint in out_dir) as CONFIG says."""
-    from training.trainer.config import load_config
+    from training.trainer.config import cli_settings, load_config
     from training.trainer.train import train as run_training
 
-    sets = list(overrides or [])
-    if shards:
-        sets += [f"data.train={list(shards)}", f"data.validation={list(shards)}"]
+    sets = cli_settings(shards, overrides)
     if steps is not None:
         sets.append(f"steps={steps}")
     if out is not None:

@@ -103,6 +103,27 @@ class TrainConfig(BaseModel):
             raise ValueError(f"unknown model {value!r}; choose one of {sorted(CONFIGS)}")
         return value
 
+    def stream_options(self) -> dict[str, Any]:
+        """TokenStream's settings for this run, shared by the train and validation streams."""
+        d = self.data
+        return {
+            "seq_len": d.seq_len,
+            "batch_size": d.batch_size,
+            "seed": self.seed,
+            "boundaries": d.boundaries != "none",
+            "verify": d.verify,
+            "cache_dir": d.cache_dir,
+            "cache_max_bytes": int(d.cache_max_gb * 2**30),
+        }
+
+
+def cli_settings(shards: list[str] | None, overrides: list[str] | None) -> list[str]:
+    """`--set` overrides plus `--shards` (which replace both data.train and data.validation)."""
+    sets = list(overrides or [])
+    if shards:
+        sets += [f"data.train={list(shards)}", f"data.validation={list(shards)}"]
+    return sets
+
 
 def load_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config and apply `a.b=value` overrides (values parsed as YAML)."""

@@ -40,18 +40,16 @@ from training.trainer.model import GPT, model_config
 
 
 # ------------------------------------------------------------------------------------------------ setup
+def train_stream(cfg: TrainConfig) -> TokenStream:
+    """The training stream as the trainer builds it (`refinery trace` rebuilds it to replay a step's order)."""
+    return TokenStream(
+        [Source(s.path, s.weight) for s in cfg.data.train], split="train", **cfg.stream_options()
+    )
+
+
 def build_streams(cfg: TrainConfig, world_size: int) -> tuple[TokenStream, TokenStream | None]:
-    d = cfg.data
-    common = {
-        "seq_len": d.seq_len,
-        "batch_size": d.batch_size,
-        "seed": cfg.seed,
-        "boundaries": d.boundaries != "none",
-        "verify": d.verify,
-        "cache_dir": d.cache_dir,
-        "cache_max_bytes": int(d.cache_max_gb * 2**30),
-    }
-    train = TokenStream([Source(s.path, s.weight) for s in d.train], split="train", **common)
+    d, common = cfg.data, cfg.stream_options()
+    train = train_stream(cfg)
     val = None
     if cfg.eval_batches:
         val_paths = d.validation or [s.path for s in d.train]
@@ -237,9 +235,9 @@ def _seed(cfg: TrainConfig, env: Dist) -> None:
 
 def _setup(cfg: TrainConfig, env: Dist) -> Run:
     """Streams, model, optimizer and schedule, built in a fixed order (the RNG draws must not move)."""
-    train_stream, val_stream = build_streams(cfg, env.world_size)
-    check_tokenizer(cfg, train_stream)
-    raw = build_model(cfg, train_stream.manifest.vocab_size).to(env.device)
+    stream, val_stream = build_streams(cfg, env.world_size)
+    check_tokenizer(cfg, stream)
+    raw = build_model(cfg, stream.manifest.vocab_size).to(env.device)
     use_compile = cfg.compile == "on" or (cfg.compile == "auto" and env.cuda)
     model = wrap_model(raw, cfg, env, use_compile)
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and env.cuda)
@@ -247,7 +245,7 @@ def _setup(cfg: TrainConfig, env: Dist) -> Run:
     o = cfg.optim
     optimizer = raw.configure_optimizer(o.lr, o.weight_decay, o.betas, fused=env.cuda)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
-    loader = StreamLoader(train_stream, num_workers=cfg.data.num_workers, pin_memory=env.cuda)
+    loader = StreamLoader(stream, num_workers=cfg.data.num_workers, pin_memory=env.cuda)
     return Run(cfg, env, raw, model, optimizer, scheduler, loader, val_stream, amp, bf16, use_compile)
 
 

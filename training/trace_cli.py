@@ -1,0 +1,78 @@
+"""`refinery trace CONFIG --step N`: the shards, documents and source rows one optimizer step trained on.
+
+Mounted by jobs/mount.py; the work is in training/trace.py. Outside training/trainer because it
+reads the lake (the source table version) and prints web text, which the training loop never does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from pipelines.framework.terminal_text import for_terminal
+from training.trace import SampleTrace
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+def trace(
+    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="the training config of the run"),
+    step: int = typer.Option(..., "--step", min=1, help="optimizer step, counted as in metrics.jsonl"),
+    world_size: int | None = typer.Option(
+        None, "--world-size", min=1, help="ranks of the run (default: from out_dir/metrics.jsonl, else 1)"
+    ),
+    rank: int | None = typer.Option(None, "--rank", min=0, help="only this rank's sequences"),
+    row: int | None = typer.Option(None, "--row", min=0, help="only this row of each micro-batch"),
+    shards: list[str] = typer.Option(None, "--shards", help="the --shards the run was given, if any"),
+    overrides: list[str] = typer.Option(None, "--set", help="the --set overrides the run was given"),
+    source: bool = typer.Option(True, "--source/--no-source", help="look documents up in the source table"),
+    lake: str | None = typer.Option(None, "--lake", help="the lake of the source table, if it has moved"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The shards, token offsets, documents and source rows of the sequences one optimizer step trained on."""
+    from training.trace import attach_source_rows, trace_step, world_size_from_metrics
+    from training.trainer.config import cli_settings, load_config
+    from training.trainer.train import train_stream
+
+    try:
+        cfg = load_config(config, cli_settings(shards, overrides))
+        ranks = world_size or world_size_from_metrics(cfg) or 1
+        stream = train_stream(cfg)
+        traces = trace_step(cfg, stream, step, ranks, rank, row)
+        if source:
+            attach_source_rows(traces, stream, lake)
+    except (ValueError, OSError) as exc:
+        hint = " (--no-source skips the source table; --lake names where it is now)" if source else ""
+        stderr.print(Text(for_terminal(f"error: {exc}{hint}"), style="red"))
+        raise typer.Exit(1) from exc
+    if as_json:
+        print(json.dumps({"world_size": ranks, "samples": [t.as_dict() for t in traces]}, indent=2))
+        return
+    stdout.print(Text(f"step {step}: {len(traces)} sequence(s), world size {ranks}", style="bold"))
+    for t in traces:
+        print_trace(t)
+    stderr.print("a document's text: refinery shards show SHARD_SET --doc DOC_ID")
+
+
+def print_trace(t: SampleTrace) -> None:
+    """One sequence and its documents, every web-sourced value escaped for the terminal."""
+    head = (
+        f"micro-batch {t.micro_batch} rank {t.rank} row {t.row} (position {t.position}): "
+        f"{t.shard_set} {t.shard} tokens {t.token_offset}..{t.token_offset + t.tokens}"
+    )
+    stdout.print(Text(for_terminal(head)))
+    for d in t.documents:
+        quality = "-" if d.quality_score is None else f"{d.quality_score:.3f}"
+        line = (
+            f"  {d.doc_id} [{d.source}, {d.lang}, quality {quality}] window tokens "
+            f"{d.window_span[0]}..{d.window_span[1]} of its {d.shard_span[0]}..{d.shard_span[1]}"
+        )
+        stdout.print(Text(for_terminal(line)))
+        if d.source_row is not None:
+            row = ", ".join(f"{k}={v}" for k, v in d.source_row.items() if v is not None)
+            stdout.print(Text(for_terminal(f"    source row: {row}")))
