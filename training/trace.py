@@ -23,10 +23,13 @@ from typing import Any
 import numpy as np
 
 from training.loader.stream import TokenStream
-from training.shards.reader import ShardReader
+from training.shards.format import shard_paths
+from training.shards.reader import doc_span, open_index, read_docs
 from training.shards.verify import SourceTable
 from training.trainer.config import TrainConfig
 
+# The `.docs.parquet` columns each document is shown with.
+PROVENANCE = ("doc_id", "source", "lang", "quality_score")
 # Source-table columns shown for each document, where the table has them.
 SOURCE_COLUMNS = ("source", "uri", "locator", "ingest_run", "augmented_from", "operation")
 
@@ -93,21 +96,24 @@ def world_size_from_metrics(cfg: TrainConfig) -> int | None:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
         return None
-    seen: dict[int, int] = {}  # world size -> last step logged with it
+    first, last_step, other = None, 0, None  # the first world size, its last step before a change, the next
     for line in lines:
         record = json.loads(line)
         if record.get("step") and record.get("tokens"):
             ranks, left = divmod(int(record["tokens"]), int(record["step"]) * per_rank)
             if left or not ranks:
                 return None  # another config's log: no inference
-            seen[ranks] = int(record["step"])
-    if len(seen) > 1:
-        first, *_ = seen
+            first = first or ranks
+            if ranks != first:
+                other = other or ranks
+            elif other is None:
+                last_step = int(record["step"])
+    if other is not None:
         raise ValueError(
-            f"{path} shows world sizes {sorted(seen)} (an elastic resume): steps up to {seen[first]} trace "
+            f"{path} shows world size {first} then {other} (an elastic resume): steps up to {last_step} trace "
             f"with --world-size {first}; the positions of steps after the change are not traced"
         )
-    return next(iter(seen), None)
+    return first
 
 
 def trace_step(
@@ -134,9 +140,9 @@ def trace_step(
         shard_idx, offset = (int(v[0]) for v in shard_set.locate(np.array([window])))
         name = shard_set.entries[shard_idx].name
         key = (int(s), name)
-        if key not in readers:
-            reader = ShardReader.from_manifest(shard_set.location, shard_set.manifest, name)
-            readers[key] = (reader, reader.docs(["doc_id", "source", "lang", "quality_score"]).to_pylist())
+        if key not in readers:  # the index and provenance only: a remote shard's tokens are never fetched
+            _, index_path, docs_path = shard_paths(shard_set.location, name)
+            readers[key] = (open_index(index_path), read_docs(docs_path, list(PROVENANCE)).to_pylist())
         trace = SampleTrace(step, micro, r, i, position, str(shard_set.location), name, offset, d.seq_len + 1)
         trace.documents = _window_documents(*readers[key], offset, d.seq_len + 1)
         traces.append(trace)
@@ -144,21 +150,17 @@ def trace_step(
 
 
 def _window_documents(
-    reader: ShardReader, docs: list[dict[str, Any]], offset: int, length: int
+    ends: np.ndarray, docs: list[dict[str, Any]], offset: int, length: int
 ) -> list[WindowDocument]:
     """The documents whose spans meet [offset, offset + length) of the shard, in order."""
-    first = int(np.searchsorted(reader.ends, offset, side="right"))
     out = []
-    for i in range(first, len(reader)):
-        start, end = reader.span(i)
+    for i in range(int(np.searchsorted(ends, offset, side="right")), len(ends)):
+        start, end = doc_span(ends, i)
         if start >= offset + length:
             break
-        meta = docs[i]
         window = (max(start, offset) - offset, min(end, offset + length) - offset)
         out.append(
-            WindowDocument(
-                meta["doc_id"], meta["source"], meta["lang"], meta["quality_score"], (start, end), window
-            )
+            WindowDocument(**{k: docs[i][k] for k in PROVENANCE}, shard_span=(start, end), window_span=window)
         )
     return out
 

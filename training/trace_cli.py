@@ -53,6 +53,10 @@ def trace(
     if as_json:
         print(json.dumps({"world_size": ranks, "samples": [t.as_dict() for t in traces]}, indent=2))
         return
+    if step > cfg.steps:
+        stderr.print(
+            f"note: step {step} is past the config's last step ({cfg.steps}): what it would train on"
+        )
     stdout.print(Text(f"step {step}: {len(traces)} sequence(s), world size {ranks}", style="bold"))
     for t in traces:
         print_trace(t)

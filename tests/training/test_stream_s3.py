@@ -158,3 +158,21 @@ def test_trainer_reads_s3_shards_and_resumes_exactly(s3_shards, web_shards, tmp_
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     trainer_state = torch.load(resumed / "checkpoints" / "step_00000006" / "trainer.pt", weights_only=False)
     assert trainer_state["loader"]["samples_consumed"] == 6 * 4
+
+
+def test_a_step_on_s3_traces_as_on_the_local_copy_without_fetching_a_token(s3_shards, web_shards, tmp_path):
+    """`refinery trace` reads the index and provenance only: with every .ds object gone it still answers,
+    and the shard, offset and documents it names are those of the same step on the local copy."""
+    from training.trace import trace_step
+    from training.trainer.config import TrainConfig
+    from training.trainer.train import train_stream
+
+    def traced(where: str) -> list[dict]:
+        data = {"train": [where], "seq_len": SEQ, "batch_size": B, "cache_dir": str(tmp_path / "cache")}
+        cfg = TrainConfig.model_validate({"data": data, "optim": {"grad_accum": 2}})
+        return [{**t.as_dict(), "shard_set": None} for t in trace_step(cfg, train_stream(cfg), 5, 2)]
+
+    for entry in Manifest.load(s3_shards).shards:
+        (Location.parse(s3_shards) / f"{entry.name}.ds").delete()
+    remote = traced(s3_shards)
+    assert len(remote) == 2 * 2 * B and remote == traced(str(web_shards))
