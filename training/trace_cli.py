@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -44,12 +45,13 @@ def trace(
         ranks = world_size or world_size_from_metrics(cfg) or 1
         stream = train_stream(cfg)
         traces = trace_step(cfg, stream, step, ranks, rank, row)
-        if source:
-            attach_source_rows(traces, stream, lake)
     except (ValueError, OSError) as exc:
-        hint = " (--no-source skips the source table; --lake names where it is now)" if source else ""
-        stderr.print(Text(for_terminal(f"error: {exc}{hint}"), style="red"))
-        raise typer.Exit(1) from exc
+        fail(str(exc))
+    if source:
+        try:
+            attach_source_rows(traces, stream, lake)
+        except (ValueError, OSError, LookupError) as exc:  # LookupError: no such table version in the lake
+            fail(f"{exc} (--no-source skips the source table; --lake names where it is now)")
     if as_json:
         print(json.dumps({"world_size": ranks, "samples": [t.as_dict() for t in traces]}, indent=2))
         return
@@ -61,6 +63,11 @@ def trace(
     for t in traces:
         print_trace(t)
     stderr.print("a document's text: refinery shards show SHARD_SET --doc DOC_ID")
+
+
+def fail(message: str) -> NoReturn:
+    stderr.print(Text(for_terminal(f"error: {message}"), style="red"))
+    raise typer.Exit(1)
 
 
 def print_trace(t: SampleTrace) -> None:

@@ -114,6 +114,9 @@ def test_cli_reads_the_world_size_from_the_runs_metrics_and_says_what_a_sample_s
         ).exit_code
         == 0
     )
+    no_row = runner.invoke(app, ["trace", str(config), "--step", "4", "--row", "9", "--world-size", "2"])
+    assert no_row.exit_code == 1 and "row 9 is not one of the 3 rows" in no_row.output
+    assert "--no-source" not in no_row.output  # the source hint only where the source table failed
     refused = runner.invoke(app, ["trace", str(config), "--step", "4", "--world-size", "2"])
     assert refused.exit_code == 1
     assert "names no source lake" in refused.output and "--no-source" in refused.output
@@ -132,3 +135,9 @@ def test_source_rows_come_from_the_table_version_the_shards_were_cut_from(
     assert documents and all(d["source_row"]["locator"] == locators[d["doc_id"]] for d in documents)
     text = CliRunner().invoke(app, ["trace", str(config), "--step", "2", "--world-size", "1", "--rank", "0"])
     assert text.exit_code == 0 and "source row: source=" in text.stdout and "locator=" in text.stdout
+    moved = CliRunner().invoke(
+        app, ["trace", str(config), "--step", "2", "--lake", str(tmp_path / "elsewhere")]
+    )
+    assert (
+        moved.exit_code == 1 and "no table 'test/curated'" in moved.output and "--lake names" in moved.output
+    )
