@@ -30,8 +30,6 @@ from training.trainer.config import TrainConfig
 
 # The `.docs.parquet` columns each document is shown with.
 PROVENANCE = ("doc_id", "source", "lang", "quality_score")
-# Source-table columns shown for each document, where the table has them.
-SOURCE_COLUMNS = ("source", "uri", "locator", "ingest_run", "augmented_from", "operation")
 
 
 @dataclass
@@ -174,12 +172,6 @@ def attach_source_rows(traces: list[SampleTrace], stream: TokenStream, lake: str
         documents = by_set.get(str(shard_set.location), [])
         if not documents:
             continue
-        if not (lake or shard_set.manifest.source_lake):
-            raise ValueError(
-                f"{shard_set.location} names no source lake: it was not written by the shards stage"
-            )
-        table = SourceTable(shard_set.manifest, lake)
-        columns = [c for c in SOURCE_COLUMNS if c in table.columns]
-        rows = table.rows(sorted({doc.doc_id for doc in documents}), columns)
+        rows = SourceTable(shard_set.manifest, lake).provenance(sorted({doc.doc_id for doc in documents}))
         for doc in documents:
             doc.source_row = rows.get(doc.doc_id)

@@ -6,14 +6,13 @@ reads the lake (the source table version) and prints web text, which the trainin
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
+from pipelines.framework.cli_options import fail, print_json
 from pipelines.framework.terminal_text import for_terminal
 from training.trace import SampleTrace
 
@@ -46,14 +45,14 @@ def trace(
         stream = train_stream(cfg)
         traces = trace_step(cfg, stream, step, ranks, rank, row)
     except (ValueError, OSError) as exc:
-        fail(str(exc))
+        fail(str(exc), 1)
     if source:
         try:
             attach_source_rows(traces, stream, lake)
         except (ValueError, OSError, LookupError) as exc:  # LookupError: no such table version in the lake
-            fail(f"{exc} (--no-source skips the source table; --lake names where it is now)")
+            fail(f"{exc} (--no-source skips the source table; --lake names where it is now)", 1)
     if as_json:
-        print(json.dumps({"world_size": ranks, "samples": [t.as_dict() for t in traces]}, indent=2))
+        print_json({"world_size": ranks, "samples": [t.as_dict() for t in traces]})
         return
     if step > cfg.steps:
         stderr.print(
@@ -63,11 +62,6 @@ def trace(
     for t in traces:
         print_trace(t)
     stderr.print("a document's text: refinery shards show SHARD_SET --doc DOC_ID")
-
-
-def fail(message: str) -> NoReturn:
-    stderr.print(Text(for_terminal(f"error: {message}"), style="red"))
-    raise typer.Exit(1)
 
 
 def print_trace(t: SampleTrace) -> None:

@@ -175,16 +175,24 @@ def show_cmd(
     folder: str = typer.Argument(..., help="Shard set folder or URL."),
     doc: str = typer.Option(..., "--doc", help="doc_id to show."),
     tokenizer: Path | None = typer.Option(None, "--tokenizer"),
+    source: bool = typer.Option(True, "--source/--no-source", help="its row in the source table version"),
+    lake: str | None = typer.Option(None, "--lake", help="the lake of the source table, if it has moved"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """A document's decoded text with its shard, token span and provenance."""
-    from training.shards.format import ShardError
+    """A document's decoded text with its shard, token span, provenance and source row."""
+    from training.shards.format import Manifest, ShardError
     from training.shards.inspect import show
+    from training.shards.verify import SourceTable
 
     try:
         found = show(folder, doc, tokenizer)
     except (OSError, KeyError, ValueError, ShardError) as exc:  # ValueError: --tokenizer is not one
         fail(str(exc).strip("'\""), 1)
+    if source:
+        try:
+            found["source_row"] = SourceTable(Manifest.load(folder), lake).provenance([doc]).get(doc)
+        except (OSError, ValueError, LookupError) as exc:  # LookupError: no such table version in the lake
+            fail(f"{exc} (--no-source skips the source table; --lake names where it is now)", 1)
     if as_json:
         print_json(found)
         return

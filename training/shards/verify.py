@@ -31,6 +31,8 @@ from training.shards.reader import ShardReader
 from training.tokenizer.load import load_tokenizer
 
 LOOKUP_CHUNK = 256
+# A source row's columns that say where its document came from (the raw record, the run, the parent).
+PROVENANCE_COLUMNS = ("source", "uri", "locator", "ingest_run", "augmented_from", "operation")
 # What reading a damaged shard can raise: a size that is not whole tokens, a .docs.parquet that is not
 # Parquet or has other columns, an index pointing past the tokens. verify reports it as a problem of
 # that shard; info and show stop with a ShardError naming the folder.
@@ -87,6 +89,11 @@ class SourceTable:
     def __init__(self, manifest: Manifest, lake_root: str | Location | None = None):
         from pipelines.framework.lake import Lake
 
+        if not (lake_root or manifest.source_lake):
+            raise ValueError(
+                f"the shard set's manifest names no source lake (table {manifest.source_table!r}: the set was "
+                "not written by the shards stage)"
+            )
         self.manifest = manifest
         self.lake = Lake(lake_root or manifest.source_lake)
         self.dataset: pads.Dataset = self.lake.dataset(manifest.source_table, manifest.source_version)
@@ -104,6 +111,10 @@ class SourceTable:
             table = self.dataset.to_table(columns=[id_col, *columns], filter=pc.field(id_col).isin(chunk))
             out.update((row.pop(id_col), row) for row in table.to_pylist())
         return out
+
+    def provenance(self, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Where each document came from: its PROVENANCE_COLUMNS that the table has, by id."""
+        return self.rows(doc_ids, [c for c in PROVENANCE_COLUMNS if c in self.columns])
 
     def texts(self, doc_ids: list[str]) -> dict[str, str]:
         text_col = self.manifest.text_column
