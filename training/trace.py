@@ -24,7 +24,7 @@ import numpy as np
 
 from training.loader.stream import TokenStream
 from training.shards.format import shard_paths
-from training.shards.reader import doc_span, open_index, read_docs
+from training.shards.reader import ShardReader, doc_span, open_index, read_docs
 from training.shards.verify import SourceTable
 from training.trainer.config import TrainConfig
 
@@ -59,6 +59,7 @@ class SampleTrace:
     token_offset: int
     tokens: int
     documents: list[WindowDocument] = field(default_factory=list)
+    text: str | None = None  # the window decoded, when asked for
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,6 +162,24 @@ def _window_documents(
             WindowDocument(**{k: docs[i][k] for k in PROVENANCE}, shard_span=(start, end), window_span=window)
         )
     return out
+
+
+def attach_texts(traces: list[SampleTrace], stream: TokenStream, tokenizer: str | None = None) -> None:
+    """Each window decoded with the run's tokenizer (the config's, else the manifest's): what the model read.
+
+    Unlike the rest of a trace this reads the windows' tokens, so a shard on object storage is fetched.
+    """
+    from training.tokenizer.load import load_tokenizer
+
+    decode = load_tokenizer(tokenizer or stream.manifest.tokenizer_path).decode
+    shards: dict[tuple[str, str], np.ndarray] = {}
+    for t in traces:
+        key = (t.shard_set, t.shard)
+        if key not in shards:
+            shard_set = next(s for s in stream.sets if str(s.location) == t.shard_set)
+            shards[key] = ShardReader.from_manifest(shard_set.location, shard_set.manifest, t.shard).tokens
+        ids = shards[key][t.token_offset : t.token_offset + t.tokens]
+        t.text = decode([int(i) for i in ids], skip_special_tokens=False)
 
 
 def attach_source_rows(traces: list[SampleTrace], stream: TokenStream, lake: str | None = None) -> None:

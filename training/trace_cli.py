@@ -32,10 +32,11 @@ def trace(
     overrides: list[str] = typer.Option(None, "--set", help="the --set overrides the run was given"),
     source: bool = typer.Option(True, "--source/--no-source", help="look documents up in the source table"),
     lake: str | None = typer.Option(None, "--lake", help="the lake of the source table, if it has moved"),
+    text: bool = typer.Option(False, "--text", help="each window decoded: what the model read"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The shards, token offsets, documents and source rows of the sequences one optimizer step trained on."""
-    from training.trace import attach_source_rows, trace_step, world_size_from_metrics
+    from training.trace import attach_source_rows, attach_texts, trace_step, world_size_from_metrics
     from training.trainer.config import cli_settings, load_config
     from training.trainer.train import train_stream
 
@@ -44,6 +45,8 @@ def trace(
         ranks = world_size or world_size_from_metrics(cfg) or 1
         stream = train_stream(cfg)
         traces = trace_step(cfg, stream, step, ranks, rank, row)
+        if text:
+            attach_texts(traces, stream, cfg.data.tokenizer)
     except (ValueError, OSError) as exc:
         fail(str(exc), 1)
     if source:
@@ -81,3 +84,7 @@ def print_trace(t: SampleTrace) -> None:
         if d.source_row is not None:
             row = ", ".join(f"{k}={v}" for k, v in d.source_row.items() if v is not None)
             stdout.print(Text(for_terminal(f"    source row: {row}")))
+    if t.text is not None:
+        stdout.rule(style="dim")
+        stdout.print(Text(for_terminal(t.text, keep_newlines=True)))
+        stdout.rule(style="dim")

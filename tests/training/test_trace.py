@@ -146,3 +146,18 @@ def test_source_rows_come_from_the_table_version_the_shards_were_cut_from(
     assert (
         moved.exit_code == 1 and "no table 'test/curated'" in moved.output and "--lake names" in moved.output
     )
+
+
+def test_text_is_the_window_decoded_with_the_runs_tokenizer(two_sources, web_tokenizer, tmp_path):
+    from tokenizers import Tokenizer
+
+    from training.trace import attach_texts
+
+    a, _ = two_sources
+    cfg = _config([{"path": str(a)}], tmp_path / "run")
+    stream = train_stream(cfg)
+    traces = trace_step(cfg, stream, 2, WORLD, rank=0, row=0)
+    attach_texts(traces, stream)  # the manifest names the tokenizer the set was built with
+    tokenizer = Tokenizer.from_file(str(web_tokenizer))
+    for t, fed in zip(traces, _fed(cfg, 0, 2 * ACCUM)[ACCUM:], strict=True):
+        assert t.text == tokenizer.decode(fed[0].tolist(), skip_special_tokens=False) and t.text.strip()
