@@ -26,7 +26,7 @@ from jobs.web.errors import BadRequest, Busy, Damaged, NotFound
 from jobs.web.hosts import host_allowed, trusted_hosts
 from jobs.web.query_pool import Limits
 from jobs.web.render import STATIC_DIR, environment
-from jobs.web.routes.documents import documents_router
+from jobs.web.routes.documents import documents_router, lineage_router
 from jobs.web.routes.images import images_router
 from jobs.web.routes.quarantine import quarantine_router
 from jobs.web.routes.runs import runs_router
@@ -45,7 +45,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-ROUTERS = (runs_router, tables_router, documents_router, images_router, quarantine_router)
+ROUTERS = (runs_router, tables_router, documents_router, lineage_router, images_router, quarantine_router)
 # Errors the data layer raises for a bad request or a damaged file, and the status each is answered with.
 ERROR_STATUS = {NotFound: 404, BadRequest: 400, Busy: 503, Damaged: 500}
 

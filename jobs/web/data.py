@@ -27,6 +27,7 @@ from jobs.web.errors import BadRequest, Damaged, NotFound
 from jobs.web.query_pool import Limits, QueryPool
 from jobs.web.sql import Filters, quote, text_prefix, where_clause
 from jobs.web.thumbnails import thumbnail
+from pipelines.framework.drop_reason import DROP_REASON
 from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
 from pipelines.framework.runrecord import RUNS_DIR, RunRecord, list_runs
 from pipelines.framework.storage import Location
@@ -244,9 +245,7 @@ class LakeView:
     def document(self, table: str, version: int, ident: str, text: bool = True) -> dict[str, Any]:
         """One row by its id column, text capped at FULL_TEXT_CHARS, binary columns left out."""
         schema = self.lake.arrow_schema(table, version)
-        id_col = next((c for c in ("doc_id", "image_id") if c in schema.names), None)
-        if id_col is None:
-            raise NotFound(f"table {table!r} has no id column")
+        id_col = _id_column(table, schema.names)
         cols = [
             quote(f.name)
             for f in schema
@@ -262,6 +261,27 @@ class LakeView:
         if not rows:
             raise NotFound(f"no row {ident!r} in {table}@{version}")
         return rows[0]
+
+    def lineage(self, table: str, ident: str) -> list[dict[str, Any]]:
+        """The document in each table of its dataset that has its id column (latest versions, oldest table
+        first): present or not, and kept or dropped with its reason where the table decides."""
+        id_col = _id_column(table, self.lake.arrow_schema(table).names)
+        dataset, found = table.rsplit("/", 1)[0], []
+        for other in self.tables():
+            names = self.lake.arrow_schema(other).names
+            if other.rsplit("/", 1)[0] != dataset or id_col not in names:
+                continue
+            version, decides = self.lake.version(other), DROP_REASON in names
+            reason = quote(DROP_REASON) if decides else "NULL"
+            sql = f"SELECT {reason} AS reason FROM snap WHERE {quote(id_col)} = ? LIMIT 1"
+            rows = self._query(sql, [ident], other, version)
+            entry = {"table": other, "version": version, "present": bool(rows), "decides": decides}
+            entry["drop_reason"] = rows[0]["reason"] if rows else None
+            entry["created"] = self.lake.history(other)[-1].get("timestamp") or 0
+            found.append(entry)
+        if not any(entry["present"] for entry in found):
+            raise NotFound(f"no row {ident!r} in any table of {dataset!r}")
+        return sorted(found, key=lambda entry: (entry["created"], entry["table"]))
 
     def images(self, table: str, version: int, page: int) -> dict[str, Any]:
         self._require(table, version, "image_id")
@@ -321,6 +341,14 @@ class LakeView:
         if column not in names:
             raise NotFound(f"table {table!r} has no {column!r} column")
         return names
+
+
+def _id_column(table: str, names: list[str]) -> str:
+    """The column that names a row: documents' doc_id, images' image_id."""
+    found = next((c for c in ("doc_id", "image_id") if c in names), None)
+    if found is None:
+        raise NotFound(f"table {table!r} has no id column")
+    return found
 
 
 @lru_cache(maxsize=64)

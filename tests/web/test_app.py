@@ -186,3 +186,25 @@ def test_nothing_changes_state(client, web_lake):
     for path in ("/", f"/runs/{record.run_id}", "/api/runs", "/docs"):
         assert client.post(path).status_code == 405
         assert client.delete(path).status_code == 405
+
+
+def test_lineage_shows_a_document_in_every_table_and_where_it_was_dropped(client, web_lake):
+    _, record = web_lake
+    ds, reason = record.dataset, next(iter(record.stage("annotate").dropped))
+    found = client.get("/api/docs", params={"table": f"{ds}/curated", "reason": reason}).json()
+    doc = next(r for pane in found["panes"].values() for r in pane["rows"])
+    lineage = client.get("/api/lineage", params={"table": f"{ds}/curated", "id": doc["doc_id"]}).json()
+    tables = [e["table"] for e in lineage["tables"]]
+    assert tables[0] == f"{ds}/documents" and f"{ds}/curated" in tables  # oldest first; no images or quarantine
+    assert all(e["present"] for e in lineage["tables"])
+    by_table = {e["table"]: e for e in lineage["tables"]}
+    assert not by_table[f"{ds}/documents"]["decides"] and by_table[f"{ds}/curated"]["drop_reason"] == reason
+    page = client.get("/lineage", params={"table": f"{ds}/curated", "id": doc["doc_id"]})
+    assert page.status_code == 200 and f"dropped: {reason}" in page.text
+    doc_page = client.get("/doc", params={"table": f"{ds}/curated", "id": doc["doc_id"]}).text
+    assert 'class="lineage" href="/lineage?table=' in doc_page
+    missing = client.get("/api/lineage", params={"table": f"{ds}/curated", "id": "no-such-document"})
+    assert missing.status_code == 404 and "in any table" in missing.json()["error"]
+    hostile = _hostile(client, ds)  # its id and reason are web text: escaped like every page
+    html = client.get("/lineage", params={"table": f"{ds}/curated", "id": hostile["doc_id"]}).text
+    assert "<script" not in html.lower()

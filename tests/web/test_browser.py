@@ -50,6 +50,9 @@ def test_pages_render_charts_without_errors_and_hostile_text_never_runs(web_lake
         page.click("main article a")
         assert "<img src=x onerror=" in page.inner_text("pre.text")
         assert page.evaluate("typeof window.__xss") == "undefined"
+        page.click("a.lineage")  # the hostile document in every table: its id is web text too
+        assert "in every table" in page.inner_text("h1") and page.locator("main table tr").count() > 2
+        assert page.evaluate("typeof window.__xss") == "undefined"
         page.goto(base + f"/runs/{record.run_id}")
         shown = page.inner_text("main")
         assert all(f"— {describe(reason)}" in shown for reason in record.stage("annotate").dropped)

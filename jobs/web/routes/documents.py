@@ -81,6 +81,22 @@ def documents_router(site: Site) -> APIRouter:
     return router
 
 
+def lineage_router(site: Site) -> APIRouter:
+    """One document across its dataset's tables: where it is, and which stage dropped it."""
+    router = APIRouter()
+
+    @router.get("/lineage", response_class=HTMLResponse)
+    def lineage_page(table: str | None = None, id: str = "") -> HTMLResponse:
+        return site.page("lineage.html", **api_lineage(table, id))
+
+    @router.get("/api/lineage")
+    def api_lineage(table: str | None = None, id: str = "") -> dict[str, Any]:
+        table = site.view.check_table(table)
+        return {"table": table, "id": id, "tables": site.view.lineage(table, id)}
+
+    return router
+
+
 def default_documents_table(view: LakeView) -> str | None:
     """The table a bare /docs shows: a redacted one if any, else the newest-looking documents table."""
     tables = view.tables()
