@@ -162,7 +162,7 @@ def test_stored_report_is_read_from_s3(s3_lake):
     assert load_run_report(s3_lake, "reported") == stored
     view = LakeView(s3_lake.url)
     assert view.report("reported") == stored
-    assert view.table_report("ds/documents", 0) == ({"rows": 1}, "reported")
+    assert view.table_report("ds/documents", 0) == ({"rows": 1}, "reported", [])  # nothing damaged skipped
     assert [r.run_id for r in view.runs()] == ["reported"]
 
 
