@@ -195,7 +195,9 @@ def test_lineage_shows_a_document_in_every_table_and_where_it_was_dropped(client
     doc = next(r for pane in found["panes"].values() for r in pane["rows"])
     lineage = client.get("/api/lineage", params={"table": f"{ds}/curated", "id": doc["doc_id"]}).json()
     tables = [e["table"] for e in lineage["tables"]]
-    assert tables[0] == f"{ds}/documents" and f"{ds}/curated" in tables  # oldest first; no images or quarantine
+    assert (
+        tables[0] == f"{ds}/documents" and f"{ds}/curated" in tables
+    )  # oldest first; no images or quarantine
     assert all(e["present"] for e in lineage["tables"])
     by_table = {e["table"]: e for e in lineage["tables"]}
     assert not by_table[f"{ds}/documents"]["decides"] and by_table[f"{ds}/curated"]["drop_reason"] == reason
