@@ -276,7 +276,7 @@ class LakeView:
             sql = f"SELECT {reason} AS reason FROM snap WHERE {quote(id_col)} = ? LIMIT 1"
             rows = self._query(sql, [ident], other, version)
             entry = {"table": other, "version": version, "present": bool(rows), "decides": decides}
-            entry["drop_reason"] = rows[0]["reason"] if rows else None
+            entry[DROP_REASON] = rows[0]["reason"] if rows else None
             entry["created"] = self.lake.history(other)[-1].get("timestamp") or 0
             found.append(entry)
         if not any(entry["present"] for entry in found):
