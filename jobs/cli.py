@@ -28,6 +28,7 @@ from pipelines.framework.cli_options import (
     reachable,
 )
 from pipelines.framework.storage import Location
+from pipelines.framework.storage_settings import StorageError
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal, path_for_display
 
@@ -69,13 +70,15 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Run a job spec locally (Spark local[*] unless the spec names a master)."""
-    from pipelines.framework.runner import run_spec
+    from pipelines.framework.runner import prepare_run
     from pipelines.framework.spec import SpecError
 
     try:
-        record = run_spec(spec, run_id=run_id, progress=not quiet)
-    except SpecError as exc:
+        runner = prepare_run(spec, run_id=run_id, progress=not quiet)
+    except (SpecError, StorageError) as exc:
         fail(str(exc))
+    try:
+        record = runner.run()
     except Exception as exc:  # noqa: BLE001 - the run record holds the traceback; users get the cause
         fail(
             f"{type(exc).__name__}: {exc}\n(see the run record under the lake's _runs folder: `refinery runs`)",
@@ -274,7 +277,10 @@ def _when(millis: int | None) -> str:
 def doctor(
     lake: str | None = LakeOption,
     as_json: bool = JsonOption,
-    tokenizer: Path = typer.Option(Path("samples/tokenizer.json"), help="tokenizer.json the shards use."),
+    tokenizer: Path | None = typer.Option(
+        None,
+        help="tokenizer.json to check (default: the one each shards stage of --spec uses, else the bundled one).",
+    ),
     spark_check: bool = typer.Option(True, "--spark/--no-spark", help="Start Spark locally (about 10 s)."),
     spec: Path | None = typer.Option(None, "--spec", help="Job spec: also check the segmenters it uses."),
 ) -> None:
@@ -302,8 +308,6 @@ app.command()(dropped)
 
 
 def main() -> None:
-    from pipelines.framework.storage_settings import StorageError
-
     try:
         app(prog_name="refinery", args=sys.argv[1:])
     except StorageError as exc:  # storage that stopped answering mid-command: the URL and what to check

@@ -130,6 +130,35 @@ def check_spacy() -> Check:
     return Check("spaCy pipeline", "ok", f"{SPACY_PIPELINE} {nlp.meta.get('version', '')} loads offline")
 
 
+def check_tokenizers(tokenizer: Path | None, spec: Path | None) -> Check:
+    """The tokenizer named, else every one the spec's shard stages use, else the bundled one.
+
+    Resolved as the shard stage resolves them (the working folder, then the checkout), so doctor
+    run from a user's own folder checks what the run will load, not a path relative to the wrong place.
+    """
+    from training.shards.config import DEFAULT_TOKENIZER, ShardsConfig, resolve_tokenizer_path
+
+    if tokenizer is not None or spec is None:
+        return check_tokenizer(resolve_tokenizer_path(str(tokenizer or DEFAULT_TOKENIZER)))
+    stages = _spec_stages(spec)
+    if stages is None:
+        return Check("tokenizer", "info", f"{spec} does not load (see job segmenters)", required=False)
+    paths = sorted({s.config.tokenizer for _, s in stages if isinstance(s.config, ShardsConfig)})
+    if not paths:
+        return Check("tokenizer", "info", f"{spec} writes no shards: it needs no tokenizer", required=False)
+    checks = [check_tokenizer(resolve_tokenizer_path(path)) for path in paths]
+    return next((c for c in checks if c.status != "ok"), checks[0])
+
+
+def _spec_stages(spec: Path) -> list[tuple[str, Any]] | None:
+    from pipelines.framework.spec import SpecError, load_spec
+
+    try:
+        return load_spec(spec)[1]
+    except SpecError:
+        return None
+
+
 def check_tokenizer(path: Path) -> Check:
     fix = "pass --tokenizer PATH to a tokenizer.json, or train one: `refinery tokenizer train`"
     if not path.is_file():
@@ -286,7 +315,7 @@ def check_gpu() -> Check:
 
 
 def run_checks(
-    lake: str | Path | Location, tokenizer: Path, spark: bool = True, spec: Path | None = None
+    lake: str | Path | Location, tokenizer: Path | None = None, spark: bool = True, spec: Path | None = None
 ) -> list[Check]:
     """Every check in the order a run needs them; Spark only when asked (it takes seconds); the job's
     own segmenters when given its spec."""
@@ -299,7 +328,7 @@ def run_checks(
     steps: list[Callable[[], Check]] = [
         check_langid,
         check_spacy,
-        lambda: check_tokenizer(tokenizer),
+        lambda: check_tokenizers(tokenizer, spec),
         check_segmenters,
         *([lambda: check_spec_segmenters(spec)] if spec is not None else []),
         (lambda: check_lake(local)) if root.is_local else (lambda: check_object_lake(root)),

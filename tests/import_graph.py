@@ -195,6 +195,7 @@ TRAINING_MAY_IMPORT = frozenset(
         "pipelines.framework.storage_clients",
         "pipelines.framework.storage_cloud",
         "pipelines.framework.storage_settings",
+        "pipelines.framework.storage_urls",
         "pipelines.framework.validation",
     }
 )

@@ -21,7 +21,8 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from pipelines.framework.delta_commit import DELTA_LOG, META_PREFIX, DeltaCommits
-from pipelines.framework.storage import URL, Location
+from pipelines.framework.storage import Location
+from pipelines.framework.storage_urls import URL
 from pipelines.framework.table_io import read_dataframe
 
 COMMIT_FILE = re.compile(r"^\d{20}\.json$")

@@ -82,7 +82,7 @@ class Runner:
         self.stages = stages
         use_settings(spec.storage)
         self.lake = Lake(spec.lake)
-        self.lake.root.require_reachable()
+        self.lake.root.require_writable()
         self.work_dir = Path(tempfile.gettempdir())  # replaced by the run's own folder in run()
         self._spark = spark
         self.progress_enabled = progress
@@ -165,10 +165,12 @@ class Runner:
         return rec
 
     def _check_inputs(self) -> None:
-        """Every stage's inputs are written by an earlier stage or already in the lake, checked before the
-        first stage: a misnamed input of the last stage fails now, not after hours of the others."""
+        """Every stage's own preflight passes and its inputs are written by an earlier stage or already in
+        the lake, checked before the first stage: a misnamed input of the last stage fails now, not after
+        hours of the others."""
         written: set[str] = set()
         for stage_id, stage in self.stages:
+            self._preflight(stage_id, stage)
             for name in stage.input_tables():
                 if name not in written and self.lake.version(f"{self.spec.dataset_name}/{name}") is None:
                     close = difflib.get_close_matches(name, sorted(written), n=1)
@@ -178,6 +180,15 @@ class Runner:
                         f"earlier stage of the job and is not in {self.lake.root}{hint}"
                     )
             written.update(stage.output_tables())
+
+    def _preflight(self, stage_id: str, stage: Stage) -> None:
+        """The stage's own checks; a failure is recorded on the stage, whose error names what to fix."""
+        try:
+            stage.preflight()
+        except Exception as exc:
+            srec = self.record.stage(stage_id)
+            srec.status, srec.error = "failed", scrub(f"{type(exc).__name__}: {exc}")
+            raise
 
     def _pin_inputs(self, stage: Stage, versions: dict[str, int]) -> dict[str, int]:
         pinned = {}
@@ -209,13 +220,13 @@ class Runner:
         srec.status, srec.started_at = "running", now_iso()
         started = time.perf_counter()
         self._save()
-        pinned = self._pin_inputs(stage, versions)
-        ctx = self._context(pinned)
-        key = resume_key(stage, stage_id, pinned, stage.source_fingerprint(ctx))
-        srec.inputs, srec.resume_key = pinned, key
-        for table in stage.output_tables():
-            self.lake.clean_orphans(ctx.table(table))
         try:
+            pinned = self._pin_inputs(stage, versions)
+            ctx = self._context(pinned)
+            key = resume_key(stage, stage_id, pinned, stage.source_fingerprint(ctx))
+            srec.inputs, srec.resume_key = pinned, key
+            for table in stage.output_tables():
+                self.lake.clean_orphans(ctx.table(table))
             if stage.is_complete(ctx, {"resume_key": key}):
                 self._skip(stage, ctx, key, srec, versions)
                 bar.log(f"[dim]skipped {stage_id}: output already matches (resume key {key})[/dim]")
@@ -321,7 +332,15 @@ def run_spec(
     path: str | Path, run_id: str | None = None, progress: bool = True, spark: Any = None
 ) -> RunRecord:
     """Load, validate and run a job spec file (what `refinery run` does)."""
+    return prepare_run(path, run_id, progress, spark).run()
+
+
+def prepare_run(
+    path: str | Path, run_id: str | None = None, progress: bool = True, spark: Any = None
+) -> Runner:
+    """The spec validated and its lake checked, nothing recorded yet: an error here (SpecError, StorageError)
+    leaves no run record behind, so the CLI says what to fix rather than where to look."""
     from pipelines.framework.spec import load_spec
 
     spec, stages = load_spec(path)
-    return Runner(spec, stages, spec_path=str(path), run_id=run_id, progress=progress, spark=spark).run()
+    return Runner(spec, stages, spec_path=str(path), run_id=run_id, progress=progress, spark=spark)

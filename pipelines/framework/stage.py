@@ -98,6 +98,12 @@ class Stage(ABC):
         """Identity of inputs that are not tables (raw files); empty for table-only stages."""
         return ""
 
+    def preflight(self) -> None:
+        """Checks that need no Spark, run for every stage before Spark starts: a missing input file
+        should cost a second, not a JVM start and the stages before it. Raises with what to fix; most
+        stages have nothing to check before they read their tables."""
+        return None
+
     def is_complete(self, ctx: StageContext, key: dict[str, str]) -> bool:
         """Whether an earlier run already produced this stage's output for `key`.
 

@@ -33,38 +33,13 @@ import pyarrow.fs as pa_fs
 
 from pipelines.framework.storage_clients import delta_storage_options, filesystem
 from pipelines.framework.storage_settings import StorageError, StorageSettings, active_settings, scrub
+from pipelines.framework.storage_urls import HTTP_SCHEMES, URL, split_url
 
-OBJECT_SCHEMES = frozenset({"s3", "gs", "az"})
-SCHEME_ALIASES = {"gcs": "gs", "abfs": "az", "abfss": "az", "s3a": "s3"}
-HTTP_SCHEMES = frozenset({"http", "https"})
-URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
 TRANSIENT_ERRORS = (OSError, TimeoutError, ConnectionError)
 T = TypeVar("T")
 # Reads of an object replaced while it was read (see `read_parsed`), and the pause before each retry.
 TORN_READ_ATTEMPTS = 8
 TORN_READ_PAUSE_S = 0.05
-
-
-def _split_url(value: str) -> tuple[str, str]:
-    match = URL.match(value)
-    if not match:
-        return "file", str(Path(value).expanduser().resolve())
-    scheme = SCHEME_ALIASES.get(match.group(1).lower(), match.group(1).lower())
-    rest = match.group(2)
-    if scheme == "file":
-        if not rest:  # file:// alone would be the root of the disk: a lake there is a typo, not a choice
-            raise StorageError(f"{value}: name a path, e.g. file:///data/lake")
-        return "file", str(Path(rest).resolve())
-    if scheme in OBJECT_SCHEMES:
-        rest = rest.strip("/")
-        if not rest:
-            raise StorageError(f"{value}: name a bucket, e.g. {scheme}://my-bucket/lake")
-        return scheme, rest
-    if scheme in HTTP_SCHEMES:
-        return scheme, rest
-    raise StorageError(
-        f"{value}: unsupported scheme {scheme!r}; use a path or s3://, gs://, az://, http(s)://"
-    )
 
 
 @dataclass(frozen=True)
@@ -97,7 +72,7 @@ class Location:
     ) -> Location:
         if isinstance(value, Location):
             return value
-        scheme, path = _split_url(os.fspath(value))
+        scheme, path = split_url(os.fspath(value))
         url = path if scheme == "file" else f"{scheme}://{path}"
         return cls(url, settings or active_settings())
 
@@ -316,6 +291,25 @@ class Location:
             self.fs.delete_file(self.fs_path)
         except FileNotFoundError:
             return
+
+    def require_writable(self) -> None:
+        """What a run needs of its lake before it records anything: on disk, the folder exists or can be
+        made (a lake under a file or an unwritable folder is named here, not as an OSError mid-run); on
+        object storage, the bucket is reachable."""
+        if not self.is_local:
+            self.require_reachable()
+            return
+        try:
+            self.make_dirs()
+        except OSError as exc:
+            raise StorageError(
+                f"cannot use {self.url} as the lake: {exc.strerror or exc}; set `lake:` in the spec "
+                "(or --lake / REFINERY_LAKE) to a folder you can write"
+            ) from None
+        if not os.access(self.url, os.W_OK | os.X_OK):
+            raise StorageError(
+                f"cannot write the lake folder {self.url}: set `lake:` to a folder you can write"
+            )
 
     def require_reachable(self) -> None:
         """Fail fast, naming the URL and what to set, when the bucket or endpoint is wrong.

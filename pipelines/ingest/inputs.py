@@ -21,7 +21,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipelines.framework.spec import plain_name
-from pipelines.framework.storage import HTTP_SCHEMES, FileEntry, Location
+from pipelines.framework.storage import FileEntry, Location
+from pipelines.framework.storage_urls import HTTP_SCHEMES
 from pipelines.ingest.readers import OPTIONS, detect_format
 from pipelines.ingest.readers.compressed import open_maybe_compressed
 from pipelines.ingest.readers.source import http_head, is_remote, shown_url
@@ -128,7 +129,7 @@ def list_input(spec: InputSpec) -> tuple[list[ListedFile], list[str]]:
             else f"paths file {shown_url(spec.paths_file)}"
         )
         raise FileNotFoundError(
-            f"ingest input {spec.name!r}: {where!r} holds no file to read"
+            f"ingest input {spec.name!r}: {where!r}{_relative_to_cwd(spec.path)} holds no file to read"
             + (f" as {spec.format} ({len(ignored)} other files ignored)" if ignored else "")
         )
     return files, ignored
@@ -151,7 +152,9 @@ def _local_entries(spec: InputSpec) -> _Found:
     elif os.path.isfile(path):
         root, candidates, filtered = os.path.dirname(path) or ".", [path], False
     else:
-        raise FileNotFoundError(f"ingest input {spec.name!r}: path {spec.path!r} does not exist")
+        raise FileNotFoundError(
+            f"ingest input {spec.name!r}: path {spec.path!r}{_relative_to_cwd(spec.path)} does not exist"
+        )
     root = os.path.abspath(root)
     entries = []
     for candidate in candidates:
@@ -160,6 +163,14 @@ def _local_entries(spec: InputSpec) -> _Found:
             absolute = os.path.abspath(candidate)
             entries.append((absolute, os.path.relpath(absolute, root), stat.st_size, stat.st_mtime_ns))
     return _Found(entries, filtered)
+
+
+def _relative_to_cwd(path: str | None) -> str:
+    """Where a relative local path was looked for: a spec's paths are read from the folder refinery
+    runs in, not the spec's, which is the first thing to check when nothing matches."""
+    if not path or is_remote(path) or os.path.isabs(os.path.expanduser(path)):
+        return ""
+    return f" (relative to the folder refinery runs in, {os.getcwd()})"
 
 
 def _glob_root(pattern: str) -> str:

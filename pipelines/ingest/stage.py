@@ -133,6 +133,10 @@ class Ingest(Stage):
             self._listing = (files, ignored)
         return self._listing
 
+    def preflight(self) -> None:
+        """Lists the inputs now (the listing is kept for the run), so one that matches nothing fails first."""
+        self.listing()
+
     def source_fingerprint(self, ctx: StageContext) -> str:
         digest = hashlib.sha256()
         for f in self.listing()[0]:

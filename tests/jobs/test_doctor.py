@@ -15,8 +15,10 @@ QUALITY_DATA = "samples/quality/dclm/majority_minus_agreement.jsonl"  # what `ma
 REPO = Path(__file__).resolve().parents[2]
 
 
-def doctor(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return refinery("doctor", *args, env={"COLUMNS": "80", **(env or {})}, timeout=600)
+def doctor(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    return refinery("doctor", *args, cwd=cwd, env={"COLUMNS": "80", **(env or {})}, timeout=600)
 
 
 def test_doctor_passes_where_the_tests_run(tmp_path):
@@ -149,3 +151,27 @@ def test_a_broken_spec_fails_the_segmenter_check_with_the_field(tmp_path):
     assert ran.returncode == 1
     job = {c["name"]: c for c in json.loads(ran.stdout)}["job segmenters"]
     assert job["status"] == "fail" and "signal_languages" in job["detail"]
+
+
+def _tokenizer_check(tmp_path: Path, *args: str) -> dict:
+    ran = doctor("--no-spark", "--lake", str(tmp_path / "lake"), "--json", *args, cwd=tmp_path)
+    return {c["name"]: c for c in json.loads(ran.stdout)}["tokenizer"]
+
+
+def test_the_tokenizer_is_found_as_the_shards_stage_finds_it_from_any_folder(tmp_path):
+    """Run from a user's own folder (the quickstart's), doctor looked for samples/tokenizer.json there and
+    said "not ready" for a job that writes no shards at all."""
+    bundled = _tokenizer_check(tmp_path)
+    assert bundled["status"] == "ok" and str(REPO / "samples" / "tokenizer.json") in bundled["detail"]
+    no_shards = _spec(tmp_path, {}, {"presets": ["gopher"], "languages": ["en"]})
+    info = _tokenizer_check(tmp_path, "--spec", str(no_shards))
+    assert info["status"] == "info" and "writes no shards" in info["detail"] and not info["required"]
+    shards = tmp_path / "shards.yaml"
+    shards.write_text(
+        json.dumps({"name": "s", "stages": [{"stage": "shards", "params": {"tokenizer": "tok.json"}}]})
+    )
+    missing = _tokenizer_check(tmp_path, "--spec", str(shards))
+    assert missing["status"] == "fail" and str(REPO / "tok.json") in missing["detail"]
+    (tmp_path / "tok.json").write_bytes((REPO / "samples" / "tokenizer.json").read_bytes())
+    found = _tokenizer_check(tmp_path, "--spec", str(shards))
+    assert found["status"] == "ok" and str(tmp_path / "tok.json") in found["detail"]

@@ -164,3 +164,48 @@ def test_a_misnamed_input_of_a_later_stage_fails_before_the_first_stage_runs(spa
     assert record.status == "failed" and "markd" in record.error
     assert [s.status for s in record.stages] == ["pending"] * 3
     assert Lake(lake_dir).version("runner-test/documents") is None  # the first stage never ran
+
+
+def _ingest_spec(folder: Path, lake: str, pattern: str) -> Path:
+    spec = {
+        "name": "preflight",
+        "lake": lake,
+        "stages": [
+            {"stage": "ingest", "params": {"inputs": [{"name": "web", "path": pattern, "format": "warc"}]}}
+        ],
+    }
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_an_input_matching_nothing_fails_before_spark_on_the_stage_naming_the_folder(tmp_path):
+    """Relative input paths are read from the folder refinery runs in; a newcomer running a spec from
+    another folder used to wait for the JVM, then read a message without the folder, and `show` then
+    printed the stage as running for ever."""
+    _ingest_spec(tmp_path, "lake", "data/*.warc.gz")
+    result = refinery("run", "job.yaml", "--quiet", cwd=tmp_path, unset=["REFINERY_LAKE"])
+    assert result.returncode == 1, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "'data/*.warc.gz' (relative to the folder refinery runs in," in message
+    assert str(tmp_path) in message.replace(" ", "")
+    (record,) = list_runs(tmp_path / "lake")
+    assert record.status == "failed" and record.app_id is None  # Spark was never started
+    (stage,) = record.stages
+    assert stage.status == "failed" and "holds no file to read" in stage.error
+
+
+@pytest.mark.parametrize("where", ["under_a_file", "in_proc"])
+def test_a_lake_that_cannot_be_a_folder_is_named_before_anything_is_recorded(tmp_path, where):
+    """Both used to end in a bare OSError and a pointer to a run record that could not exist."""
+    if where == "under_a_file":
+        (tmp_path / "plain").write_text("not a folder")
+        lake, reason = tmp_path / "plain" / "lake", "Not a directory"
+    else:  # no folder can be made in /proc, not even by root
+        lake, reason = Path("/proc/refinery-no-lake/lake"), "No such file or directory"
+    _ingest_spec(tmp_path, str(lake), "data/*.warc.gz")
+    result = refinery("run", "job.yaml", "--quiet", cwd=tmp_path, unset=["REFINERY_LAKE"])
+    assert result.returncode != 0
+    message = " ".join(result.stderr.split())
+    assert f"cannot use {lake} as the lake: {reason}" in message and "Traceback" not in result.stderr
+    assert "_runs folder" not in message  # no run record exists to look at

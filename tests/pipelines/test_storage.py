@@ -8,6 +8,7 @@ import pytest
 
 from pipelines.framework.storage import Location, StorageError
 from pipelines.framework.storage_settings import StorageSettings, scrub
+from tests.cli_run import refinery
 from tests.s3_server import SECRET_KEY
 
 
@@ -86,3 +87,16 @@ def test_settings_hold_variable_names_never_secrets(s3_server) -> None:
     options = Location.parse("s3://bucket/lake").delta_storage_options()
     assert options["conditional_put"] == "etag" and options["AWS_ALLOW_HTTP"] == "true"
     assert SECRET_KEY not in repr(Location.parse("s3://bucket/lake"))
+
+
+@pytest.mark.parametrize(
+    "url", ["s3://user:pa55word@bucket/lake", "gs://pa55word@bucket", "az://k:pa55word@c/x"]
+)
+def test_a_bucket_url_with_credentials_is_refused_without_showing_them(url) -> None:
+    """pyarrow would fail on it with the password in its message (and a traceback): refused up front."""
+    with pytest.raises(StorageError, match=r"\*\*\*@.*cannot carry credentials") as info:
+        Location.parse(url)
+    assert "pa55word" not in str(info.value)
+    shown = refinery("shards", "info", url)
+    assert shown.returncode != 0 and "Traceback" not in shown.stderr
+    assert "pa55word" not in shown.stdout + shown.stderr and "cannot carry credentials" in shown.stderr

@@ -27,8 +27,9 @@ import urllib.request
 from email.utils import parsedate_to_datetime
 from typing import IO, Any
 
-from pipelines.framework.storage import HTTP_SCHEMES, TRANSIENT_ERRORS, URL, Location
+from pipelines.framework.storage import TRANSIENT_ERRORS, Location
 from pipelines.framework.storage_settings import StorageError, StorageSettings, scrub
+from pipelines.framework.storage_urls import HTTP_SCHEMES, URL
 
 # Errors after which a read is tried again: the I/O layer's transient ones and http.client's own
 # (a body cut short raises IncompleteRead, which is not an OSError).
