@@ -31,6 +31,7 @@ def report(
     """Compute a run's quality report (stored as report.json beside run.json) and optionally write HTML."""
     from jobs.registry import resolve_run_id
     from jobs.report import ReportUnreadable, load_run_report, report_path, write_run_report
+    from jobs.report_summary import print_summary
     from jobs.web.render import render_static_report
 
     if output is not None and output.is_dir():
@@ -48,6 +49,7 @@ def report(
     if data is None:
         from pipelines.framework.spark import get_spark
 
+        console.print(Text(for_terminal(f"computing the report of {run_id} with Spark (one pass per table)")))
         spark = get_spark(
             master=master,
             conf={"spark.ui.showConsoleProgress": "false"},
@@ -60,6 +62,8 @@ def report(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(render_static_report(data), encoding="utf-8")
         console.print(Text(for_terminal(f"HTML report: {output}")))
+    else:
+        print_summary(Console(), data, str(report_path(root, run_id)))
 
 
 def serve(

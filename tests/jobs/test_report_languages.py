@@ -189,3 +189,25 @@ def test_run_page_and_static_report_list_each_language(lang_run):
             )
             assert row in html
         assert "language: " in html  # fr and es: dropped for their language
+
+
+def test_report_without_html_prints_each_language_in_the_terminal(lang_run):
+    """`refinery report RUN` with the report stored used to print nothing at all."""
+    from tests.cli_run import refinery
+
+    lake, record, report = lang_run
+    ran = refinery("report", record.run_id, "--lake", str(lake), env={"COLUMNS": "100"}, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    lines = [" ".join(line.strip("│ ").split()) for line in ran.stdout.splitlines()]
+    assert f"report of run {record.run_id} (succeeded):" in ran.stdout
+    for e in report["languages"]["languages"]:
+        assert any(
+            line.startswith(f"{e['lang'] or 'none'} │ {e['docs']} │ {e['kept']} │") for line in lines
+        ), e
+        for reason in e["reasons"]:
+            assert f"{reason['reason']} {reason['docs']}" in ran.stdout
+    total = report["languages"]["total"]
+    assert any(
+        line.startswith(f"all │ {total['docs']} │ {total['kept']} │ {total['dropped']}") for line in lines
+    )
+    assert "computing the report" not in ran.stderr  # stored: no Spark
