@@ -9,6 +9,7 @@ controls but prints C1 controls and bidi overrides as they are.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -188,10 +189,16 @@ def langid_eval(
 
 @langid_app.command("detect")
 def langid_detect(
-    source: str = typer.Argument(..., help="a text, or a file (one text per line, or --whole)"),
+    source: str = typer.Argument(
+        ..., help="a text, or a file (one text per line, or --whole; JSONL: each text field)"
+    ),
     backend: str = typer.Option("ensemble", help="fasttext, ensemble or lingua"),
     whole: bool = typer.Option(False, "--whole", help="read FILE as one document, not one text per line"),
-    excerpt: int = typer.Option(60, help="characters of each text shown after its label"),
+    excerpt: int = typer.Option(60, min=0, help="characters of each text shown after its label"),
+    as_text: bool = typer.Option(
+        False, "--text", help="SOURCE is the text itself, even if it looks like a path"
+    ),
+    text_field: str = typer.Option("text", help="the field holding the text in a JSONL file"),
     calibration: Path | None = CALIBRATION_OPTION,
 ) -> None:
     """Print label, score, deciding model and script for each text, then the text (escaped)."""
@@ -200,12 +207,7 @@ def langid_detect(
 
     if backend not in BACKENDS:
         raise typer.BadParameter(f"backend must be one of {list(BACKENDS)}", param_hint="--backend")
-    path = Path(source)
-    if path.is_file():
-        content = path.read_text(encoding="utf-8", errors="replace")
-        texts = [content] if whole else [line for line in content.splitlines() if line.strip()]
-    else:
-        texts = [source]
+    texts = [source] if as_text else _detect_texts(Path(source), whole, text_field)
     langs, scores, models, _ = detect(texts, _langid_config(backend=backend, calibration=calibration))
     for text, lang, score, model in zip(texts, langs, scores, models, strict=True):
         shown = f"{score:.3f}" if score is not None else "-"
@@ -213,6 +215,32 @@ def langid_detect(
             f"{lang or '-'}\t{shown}\t{model or '-'}\t{script_of(lang, text) or '-'}\t"
             f"{for_terminal(text, max_chars=excerpt)}"
         )
+
+
+PATH_LIKE = re.compile(r"^\S*(/|\.(txt|jsonl|json|gz|zst|md|html?)$)\S*$")
+BINARY_PROBE_BYTES = 8192
+
+
+def _detect_texts(path: Path, whole: bool, text_field: str) -> list[str]:
+    """The texts `detect` labels: a file's lines (split at \\n only, so the output lines up with the
+    file's), its JSONL text fields, or the argument itself. A mistyped file name is not quietly
+    labelled as a text, and a binary file is refused rather than read as thousands of "texts"."""
+    shown = for_terminal(str(path))
+    if path.is_dir():
+        raise typer.BadParameter(
+            f"{shown} is a folder (`refinery langid eval` reads one)", param_hint="SOURCE"
+        )
+    if not path.is_file():
+        if PATH_LIKE.match(str(path)):
+            raise typer.BadParameter(f"no file {shown} (--text labels it as a text)", param_hint="SOURCE")
+        return [str(path)]
+    with path.open("rb") as handle:
+        if b"\0" in handle.read(BINARY_PROBE_BYTES):
+            raise typer.BadParameter(f"{shown} is a binary file, not text", param_hint="SOURCE")
+    if not whole and any(path.name.endswith(ext) for ext in (".jsonl", ".jsonl.gz", ".jsonl.zst")):
+        return [text for _, text in _documents(path, text_field, "id") if text.strip()]
+    content = path.read_text(encoding="utf-8", errors="replace")
+    return [content] if whole else [line for line in content.split("\n") if line.strip()]
 
 
 def _documents(path: Path, text_field: str, id_field: str) -> Iterator[tuple[str, str]]:

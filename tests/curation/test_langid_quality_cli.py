@@ -195,3 +195,34 @@ def test_a_diverging_learning_rate_is_halved_and_the_rate_used_recorded(dclm, tm
     assert json.loads((tmp_path / "q.bin.json").read_text())["params"]["lr"] == meta["params"]["lr"]
     with pytest.raises(ValueError, match="diverged .* from 1000000.0 down to 62500.0"):
         train([r["text"] for r in dclm], [r["label"] for r in dclm], tmp_path / "q2.bin", TrainParams(lr=1e6))
+
+
+def test_langid_detect_refuses_what_is_not_a_text_file(tmp_path: Path):
+    """A mistyped file name was labelled as if it were the text, a folder too, a binary file read as
+    thousands of texts; \\f and U+2028 split lines, so output lines no longer matched the file's."""
+    for source, message in (
+        (str(tmp_path / "notthere.txt"), "no file"),
+        (str(tmp_path), "is a folder"),
+    ):
+        out = runner.invoke(langid_app, ["detect", source])
+        assert out.exit_code == 2 and message in out.output, out.output
+    forced = runner.invoke(
+        langid_app, ["detect", str(tmp_path / "notthere.txt"), "--text", "--backend", "fasttext"]
+    )
+    assert forced.exit_code == 0 and forced.output.count("\n") == 1
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"ELF\0\1\2" + bytes(range(256)) * 40)
+    out = runner.invoke(langid_app, ["detect", str(binary)])
+    assert out.exit_code == 2 and "binary file" in out.output
+    lines = tmp_path / "two.txt"
+    lines.write_text(
+        "Le chat dort sur le canapé.\fLe chien aussi.\u2028Et moi.\nDer Hund schläft im Garten.\n"
+    )
+    rows = runner.invoke(langid_app, ["detect", str(lines), "--backend", "fasttext"]).output.splitlines()
+    assert [row.split("\t")[0] for row in rows] == ["fr", "de"]
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text(
+        json.dumps({"text": "Der Hund schläft im Garten und die Katze auch.", "url": "https://x"}) + "\n"
+    )
+    rows = runner.invoke(langid_app, ["detect", str(jsonl), "--backend", "fasttext"]).output.splitlines()
+    assert len(rows) == 1 and rows[0].split("\t")[0] == "de" and '{"text"' not in rows[0]
