@@ -14,6 +14,7 @@ dropped. Objects load their models on first use, in the worker that needs them.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -119,6 +120,13 @@ class Chinese(SpacyTokenizerWords):
     name = "jieba (as spaCy's zh tokenizer)"
     packages = (Package("jieba", "jieba"),)
     lang = "zh"
+
+    @cached_property
+    def _tokenizer(self):
+        import jieba
+
+        jieba.setLogLevel(logging.WARNING)  # its dictionary-cache lines on stderr cut through a progress bar
+        return super()._tokenizer
 
     def config(self) -> dict[str, Any]:
         return {"nlp": {"tokenizer": {"segmenter": "jieba"}}}

@@ -136,3 +136,14 @@ def test_long_runs_of_punctuation_reach_spacy_in_bounded_pieces_and_split_as_it_
         "http://example.com/" + "ab-cd." * 50,
     ):
         assert tokenizer.words(chunk) == [t.text for t in nlp.tokenizer(chunk)], chunk[:20]
+
+
+def test_segmenting_chinese_writes_nothing_to_the_terminal():
+    """jieba logs its dictionary cache at DEBUG to stderr in every Spark worker, through the progress bar."""
+    import subprocess
+    import sys
+
+    code = "from curation.words import split_words; print(split_words('我们是中国人。', 'zh'))"
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and "中国" in ran.stdout
+    assert "prefix dict" not in ran.stderr and "jieba" not in ran.stderr, ran.stderr

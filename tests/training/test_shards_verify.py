@@ -98,6 +98,8 @@ def test_show_decodes_a_document_with_provenance(built_shards):
     dropped = next(r for r in data if r["drop_reason"] is not None)
     result = runner.invoke(shards_app, ["show", str(built_shards.folder), "--doc", dropped["doc_id"]])
     assert result.exit_code == 1 and "in no shard" in result.output
+    quoted = runner.invoke(shards_app, ["show", str(built_shards.folder), "--doc", "' OR 1=1 --"])
+    assert 'document "\' OR 1=1 --" is in no shard' in " ".join(quoted.output.split())  # escaped once
 
 
 def _fails_cleanly(*args: str):

@@ -186,8 +186,10 @@ def show_cmd(
 
     try:
         found = show(folder, doc, tokenizer)
-    except (OSError, KeyError, ValueError, ShardError) as exc:  # ValueError: --tokenizer is not one
-        fail(str(exc).strip("'\""), 1)
+    except KeyError as exc:  # str() of a KeyError is the repr of its message: escaped twice
+        fail(str(exc.args[0]) if exc.args else str(exc), 1)
+    except (OSError, ValueError, ShardError) as exc:  # ValueError: --tokenizer is not one
+        fail(str(exc), 1)
     if source:
         try:
             found["source_row"] = SourceTable(Manifest.load(folder), lake).provenance([doc]).get(doc)
