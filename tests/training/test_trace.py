@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from tests.training.test_stream_fixtures import two_sources, web_texts, web_toke
 from training.loader.stream import Source, TokenStream
 from training.shards.format import Manifest
 from training.shards.reader import ShardReader
-from training.trace import step_positions, trace_step
+from training.trace import MAX_SEQUENCES, step_positions, trace_step
 from training.trainer.config import TrainConfig
 from training.trainer.train import train_stream
 
@@ -161,3 +162,126 @@ def test_text_is_the_window_decoded_with_the_runs_tokenizer(two_sources, web_tok
     tokenizer = Tokenizer.from_file(str(web_tokenizer))
     for t, fed in zip(traces, _fed(cfg, 0, 2 * ACCUM)[ACCUM:], strict=True):
         assert t.text == tokenizer.decode(fed[0].tolist(), skip_special_tokens=False) and t.text.strip()
+
+
+def _config_file(sources: list[dict], tmp_path: Path) -> Path:
+    config = tmp_path / "train.yaml"
+    config.write_text(yaml.safe_dump(_config(sources, tmp_path / "run").model_dump(mode="json")))
+    (tmp_path / "run").mkdir(exist_ok=True)
+    return config
+
+
+def _refused(result) -> str:
+    """The error of a refused trace (exit 1 through `fail`, never a traceback), whitespace removed: the
+    terminal wraps a long path anywhere, so expected strings are compared through `_squash` too."""
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output and "error: " in result.output
+    return _squash(result.output)
+
+
+def _squash(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_only_the_asked_positions_are_computed_and_an_unlistable_step_is_refused():
+    """A rank's row of a 10^8-rank run costs grad_accum positions; a whole step of millions of sequences,
+    or a step past the loader's int64 positions, is refused before a position is built."""
+    picked = step_positions(3, 100_000_000, 3, 2, rank=7, row=1)
+    assert picked == [(m, 7, 1, m * 300_000_000 + 7 * 3 + 1) for m in (4, 5)]
+    assert [p[3] for p in step_positions(1, 2, 3, 1, row=2)] == [2, 5]
+    with pytest.raises(ValueError, match="row 3 is not one of the 3 rows"):
+        step_positions(1, 2, 3, 1, row=3)
+    with pytest.raises(ValueError, match=r"18,000,000 sequences.*--rank R.*--world-size.*--row I"):
+        step_positions(1, 3_000_000, 3, 2)
+    with pytest.raises(ValueError, match=r"--rank R") as only_rank:
+        step_positions(1, 100_000_000, 3, 2, row=0)
+    assert "--row" not in str(only_rank.value)
+    with pytest.raises(ValueError, match=r"optim.grad_accum 100000000 alone"):
+        step_positions(1, 1, 3, 100_000_000, row=0)
+    assert len(step_positions(1, MAX_SEQUENCES, 1, 1)) == MAX_SEQUENCES  # the cap itself is listed
+    with pytest.raises(ValueError, match=r"past stream position 2\*\*63"):
+        step_positions(2**63 - 1, 1, 3, 2, rank=0, row=0)
+
+
+def test_cli_names_the_line_of_a_bad_run_log_and_skips_a_cut_short_last_one(two_sources, tmp_path):
+    a, _ = two_sources
+    config = _config_file([{"path": str(a)}], tmp_path)
+    log = tmp_path / "run" / "metrics.jsonl"
+    tokens = BATCH * SEQ * ACCUM  # one rank's share of a step: a 1-rank run
+    args = ["trace", str(config), "--step", "1", "--rank", "0", "--row", "0", "--no-source"]
+    runner = CliRunner()
+    killed = json.dumps({"step": 1, "loss": 6.0, "tokens": tokens}) + '\n{"step": 2, "loss": 6.7, "tok'
+    log.write_text(killed)
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["world_size"] == 1 and "line 2 is cut short" in found["notes"][0]
+    assert "line2iscutshort" in _squash(result.stderr)
+    for bad, said in [
+        (killed + "\n" + killed, "metrics.jsonl line 2: not JSON (Unterminated string"),
+        ("[1, 2, 3]\n", "metrics.jsonl line 1: not a metrics record"),
+        ('{"step": 45, "tokens": Infinity}\n', "line 1: step 45 and tokens inf are not positive whole"),
+        (json.dumps({"step": 1, "tokens": tokens * 10**18}) + "\n", "would be a world size of 1,000,000,"),
+    ]:
+        log.write_text(bad)
+        refused = _refused(runner.invoke(app, args))
+        assert _squash(said) in refused and "--world-size" in refused, refused
+    log.unlink()
+    too_far = runner.invoke(app, ["trace", str(config), "--step", str(2**63 - 1), "--no-source"])
+    assert "2**63" in _refused(too_far)
+
+
+def test_cli_warns_when_world_size_disagrees_with_the_log_and_notes_a_step_past_the_last(
+    two_sources, tmp_path
+):
+    a, _ = two_sources
+    config = _config_file([{"path": str(a)}], tmp_path)
+    (tmp_path / "run" / "metrics.jsonl").write_text(
+        json.dumps({"step": 1, "tokens": BATCH * SEQ * ACCUM}) + "\n"
+    )
+    args = ["trace", str(config), "--row", "0", "--no-source", "--json", "--step"]
+    runner = CliRunner()
+    agreed = runner.invoke(app, [*args, "1", "--world-size", "1"])
+    assert (
+        agreed.exit_code == 0 and json.loads(agreed.stdout)["notes"] == [] and "warning" not in agreed.stderr
+    )
+    other = runner.invoke(app, [*args, "1", "--world-size", "2"])
+    assert other.exit_code == 0 and json.loads(other.stdout)["world_size"] == 2
+    assert _squash("warning: --world-size 2, but") in _squash(other.stderr)
+    assert _squash("shows world size 1 at step 1") in _squash(json.loads(other.stdout)["notes"][0])
+    last = runner.invoke(app, [*args, "1", "--set", "steps=1"])
+    assert last.exit_code == 0 and json.loads(last.stdout)["past_last_step"] is False
+    past = runner.invoke(app, [*args, "2", "--set", "steps=1"])
+    found = json.loads(past.stdout)
+    assert found["past_last_step"] is True and "past the config's last step (1)" in found["notes"][0]
+
+
+def test_a_damaged_shard_set_is_refused_naming_its_file(two_sources, tmp_path):
+    """A damaged manifest, index or .docs.parquet is an `error:` line that names the file (and, for a shard,
+    `refinery shards verify`): never a traceback, and never windows mapped through a wrong index."""
+    a, _ = two_sources
+    pristine, damaged = tmp_path / "pristine", tmp_path / "set"
+    shutil.copytree(a, pristine)
+    config = _config_file([{"path": str(damaged)}], tmp_path)
+    args = ["trace", str(config), "--step", "1", "--world-size", "1", "--no-source"]
+    first = Manifest.load(pristine).shard_entries("train")[0].name
+    index, docs = damaged / f"{first}.ds.index", damaged / f"{first}.docs.parquet"
+    size = (pristine / f"{first}.ds.index").stat().st_size
+    damages = [
+        (
+            "manifest.json",
+            lambda: (damaged / "manifest.json").write_text((pristine / "manifest.json").read_text()[:100]),
+        ),
+        ("manifest.json", lambda: (damaged / "manifest.json").write_text("")),
+        ("manifest.json", lambda: (damaged / "manifest.json").write_text("[]")),
+        (index.name, lambda: index.write_bytes(np.random.default_rng(0).bytes(size))),
+        (index.name, lambda: index.write_bytes((pristine / f"{first}.ds.index").read_bytes()[:8])),
+        (index.name, lambda: index.write_bytes(b"")),
+        (docs.name, lambda: pq.write_table(pq.read_table(docs).slice(1), docs)),
+    ]
+    for name, damage in damages:
+        shutil.rmtree(damaged, ignore_errors=True)
+        shutil.copytree(pristine, damaged)
+        damage()
+        said = _refused(CliRunner().invoke(app, args))
+        assert name in said and ("refineryshardsverify" in said or name == "manifest.json"), said
