@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from jobs.browse_cli import dropped, quarantine
 from jobs.mount import mount_subapps
 from pipelines.framework.cli_options import (
+    LAKE_ENV,
     JsonOption,
     LakeOption,
     RunIdOption,
@@ -98,7 +99,8 @@ def _print_funnel(record) -> None:
     from jobs.funnel import funnel
 
     rows: list[tuple[object, ...]] = []
-    for step in funnel(record):
+    steps = funnel(record)
+    for step in steps:
         name = step.id if step.id == step.stage else f"{step.id} ({step.stage})"
         seconds = "" if step.seconds is None else f"{step.seconds:.1f}"
         rows.append((name, step.status, seconds, step.rows_in, step.kept, step.dropped_total))
@@ -114,6 +116,9 @@ def _print_funnel(record) -> None:
         title=f"run {record.run_id} [{record.status}]",
         right=("seconds", "in", "kept", "dropped"),
     )
+    for step in steps:
+        for note in step.notes:
+            console.print(Text(for_terminal(f"{step.id}: {note}")), soft_wrap=True)
     if record.error:
         err.print(Text(for_terminal(record.error, keep_newlines=True), style="red"))
 
@@ -156,6 +161,18 @@ def runs(lake: str | None = LakeOption, as_json: bool = JsonOption) -> None:
                 )
                 for r in records
             ]
+        )
+        return
+    if not records:
+        root = lake_root(lake)
+        where = "no lake there" if root.is_local and not root.exists() else "no run recorded there yet"
+        console.print(
+            Text(
+                for_terminal(
+                    f"no runs in {path_for_display(root)} ({where}); `refinery run SPEC` records one, "
+                    f"--lake or {LAKE_ENV} names another lake"
+                )
+            )
         )
         return
     print_table(

@@ -27,6 +27,7 @@ class FunnelStep:
     dropped: dict[str, int] | None
     quarantined: int | None
     upstream_known: bool = field(default=True)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def dropped_total(self) -> int | None:
@@ -62,17 +63,51 @@ def funnel(record: RunRecord) -> list[FunnelStep]:
                 for reason, count in sorted(stage.dropped.items(), key=lambda kv: -kv[1])
                 if count > upstream.get(reason, 0)
             }
+        rows_in, kept = _source_counts(stage)
         steps.append(
             FunnelStep(
                 id=stage.id,
                 stage=stage.stage,
                 status=stage.status,
                 seconds=stage.seconds,
-                rows_in=stage.rows_in,
-                kept=stage.kept,
+                rows_in=rows_in,
+                kept=kept,
                 dropped=dropped,
                 quarantined=stage.quarantined,
                 upstream_known=upstream_known,
+                notes=_notes(stage),
             )
         )
     return steps
+
+
+def _source_counts(stage: StageRecord) -> tuple[int | None, int | None]:
+    """(rows in, kept): a table stage's as recorded; a source stage (ingest) reads no table, so its rows in
+    are the records it read and its kept rows those not quarantined (rows in = kept + quarantined)."""
+    records_in = stage.metrics.get("records_in")
+    if stage.rows_in is not None or not isinstance(records_in, int):
+        return stage.rows_in, stage.kept
+    return records_in, records_in - (stage.quarantined or 0)
+
+
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _notes(stage: StageRecord) -> list[str]:
+    """What the counts alone leave unexplained: records that were not documents (WARC requests,
+    metadata), rows a stage added (augmentation's copies), and what a shards stage wrote."""
+    notes = []
+    if stage.skipped:
+        notes.append(f"not documents, skipped: {_counted(stage.skipped)}")
+    documents = stage.metrics.get("documents")
+    if isinstance(documents, dict):
+        added = {k: v for k, v in documents.items() if k not in ("original", "mixture_downsampled") and v}
+        if added:
+            notes.append(f"rows added: {_counted(added)}")
+    if isinstance(stage.metrics.get("tokens"), int) and stage.metrics.get("output_dir"):
+        notes.append(
+            f"{stage.metrics['tokens']:,} tokens of {stage.metrics.get('documents', 0):,} documents "
+            f"in {stage.metrics['output_dir']}"
+        )
+    return notes

@@ -74,6 +74,14 @@ def test_demo_job_runs_every_stage(tmp_path):
         + sum(metrics["quarantine_folded"].values())
         + sum(ingest["skipped"].values())
     )
+    # The funnel explains itself: ingest's rows in are the records it read (kept + quarantined), and the
+    # counts a table cannot show (skipped WARC records, augmentation's copies, tokens written) are notes.
+    steps = {step["id"]: step for step in record["funnel"]}
+    assert steps["ingest"]["rows_in"] == metrics["records_in"]
+    assert steps["ingest"]["kept"] == metrics["records_in"] - ingest["rows_out"]["quarantine"]
+    assert any(n.startswith("not documents, skipped: warc_request") for n in steps["ingest"]["notes"])
+    assert any(n.startswith("rows added: repeat") for n in steps["augment"]["notes"])
+    assert any(n.endswith(str(lake / "shards" / "default")) for n in steps["shards"]["notes"])
     # Every table holds the rows recorded with tests/pipelines/table_hashes.py, value for value: first
     # before the architecture change (issue 15, main at 1811e36^), again for issue 16 (see the file's log).
     recorded = json.loads((REPO / "tests/data/demo_table_hashes.json").read_text())
