@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -76,6 +77,9 @@ def quarantine(
     if not listing:
         console.print("no quarantine tables")
     for entry in listing:
+        if not entry["rows"]:
+            console.print(Text(for_terminal(f"{entry['table']}: nothing quarantined")))
+            continue
         by_reason = ", ".join(f"{reason} {count}" for reason, count in entry["by_reason"].items())
         console.print(Text(for_terminal(f"{entry['table']}: {entry['rows']} rows; by reason: {by_reason}")))
         print_table(
@@ -115,11 +119,7 @@ def dropped(
         print_json(rows)
         return
     if not rows:
-        console.print(
-            Text(
-                for_terminal(f"no dropped documents in {name}" + (f" with reason {reason}" if reason else ""))
-            )
-        )
+        console.print(Text(for_terminal(_nothing_dropped(data, name, reason))))
     for row in rows:
         console.print(
             Text(
@@ -128,3 +128,24 @@ def dropped(
             )
         )
         console.print(Text("  " + excerpt(row.get("text"), 3 * EXCERPT_CHARS)))
+
+
+def _nothing_dropped(data: Any, name: str, reason: str | None) -> str:
+    """Why nothing was shown, with the reasons the table does hold (a mistyped reason matches nothing)."""
+    import difflib
+
+    import pyarrow.compute as pc
+
+    if reason is None:
+        return f"no dropped documents in {name}"
+    with damaged_table(name):
+        counts = pc.value_counts(
+            data.to_table(columns=[DROP_REASON]).column(DROP_REASON).drop_null()
+        ).to_pylist()
+    held = {c["values"]: c["counts"] for c in counts}
+    if not held:
+        return f"no dropped documents in {name}"
+    close = difflib.get_close_matches(reason, list(held), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    listed = ", ".join(f"{r} {n}" for r, n in sorted(held.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"no document of {name} was dropped for {reason!r}; {hint}its reasons: {listed}"

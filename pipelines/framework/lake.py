@@ -8,6 +8,7 @@ delta-rs"). Every path is a `Location`, so the same code serves `lake/` and `s3:
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -143,15 +144,20 @@ class Lake(DeltaCommits):
     # ---------------------------------------------------------------- reading
     def delta(self, table: str, version: int | None = None) -> DeltaTable:
         if not self.exists(table):
-            raise TableMissingError(
-                f"no table {table!r} in lake {self.root}; run the stage that writes it first"
-            )
+            raise self._missing(table)
         try:
             location = self.path(table)
             return DeltaTable(location.url, version=version, storage_options=location.delta_storage_options())
         except (DeltaError, TableNotFoundError, OSError) as exc:
             what = "cannot be read" if version is None else f"has no version {version}"
             raise TableMissingError(f"table {table!r} {what}: {without_backtrace(exc)}") from exc
+
+    def _missing(self, table: str) -> TableMissingError:
+        """The error for a table that is not there, with the lake's closest name (a typo is the usual cause;
+        listing the lake costs a listing, only on this error path)."""
+        close = difflib.get_close_matches(table, [str(t) for t in self.tables()], n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "run the stage that writes it first"
+        return TableMissingError(f"no table {table!r} in lake {self.root}; {hint}")
 
     def version(self, table: str) -> int | None:
         return self.delta(table).version() if self.exists(table) else None
@@ -186,9 +192,7 @@ class Lake(DeltaCommits):
         takes to answer.
         """
         if not self.exists(table):
-            raise TableMissingError(
-                f"no table {table!r} in lake {self.root}; run the stage that writes it first"
-            )
+            raise self._missing(table)
         out = []
         for commit in _commit_infos(self.path(table) / DELTA_LOG):
             meta = {k[len(META_PREFIX) :]: v for k, v in commit.items() if k.startswith(META_PREFIX)}

@@ -222,3 +222,25 @@ def test_dropped_browses_dropped_documents(small_lake):
         ).stdout
     )
     assert [row["doc_id"] for row in only] == ["d3"]
+
+
+def test_empty_answers_say_why_and_what_exists(small_lake, tmp_path):
+    """A mistyped reason or table, an empty lake or quarantine: each answer names what is there."""
+    typo = refinery("dropped", "demo/decided", "--reason", "languag", "--lake", str(small_lake))
+    text = " ".join(typo.stdout.split())
+    assert typo.returncode == 0 and "dropped for 'languag'; did you mean 'language'?" in text
+    assert f"its reasons: {LONG_REASON} 1, language 1" in text
+    table = refinery("dropped", "demo/decidd", "--lake", str(small_lake))
+    assert table.returncode == 2 and "did you mean 'demo/decided'?" in " ".join(table.stderr.split())
+    for lake, why in (
+        (tmp_path / "absent", "no lake there"),
+        (small_lake / "demo", "no run recorded there yet"),
+    ):
+        runs = refinery("runs", "--lake", str(lake))
+        assert runs.returncode == 0 and f"({why})" in " ".join(runs.stdout.split()), runs.stdout
+    Lake(small_lake).write_arrow(
+        pa.table({c: pa.array([], pa.string()) for c in ("source", "locator", "reason", "excerpt")}),
+        "clean/quarantine",
+    )
+    empty = refinery("quarantine", "clean/quarantine", "--lake", str(small_lake))
+    assert empty.returncode == 0 and empty.stdout.strip() == "clean/quarantine: nothing quarantined"

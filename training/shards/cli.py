@@ -200,6 +200,8 @@ def show_cmd(
         return
     text = found.pop("text")
     for key, value in found.items():
+        if isinstance(value, dict):  # the source row: one `column=value` list, as `refinery trace` prints it
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
         console.print(Text(f"{key}: ", style="bold") + Text(for_terminal(str(value))))
     console.rule()
     console.print(Text(for_terminal(text, keep_newlines=True)))
