@@ -39,6 +39,7 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.redaction.regex": r"(?i)secret|password|token|access[._]?key|credential|account[._]?key",
 }
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 # Where else a driver JVM's options can come from (besides a `conf` given to get_spark).
 JAVA_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS")
 # Local mode only, where this process's Python (with refinery installed) runs the workers and the
@@ -49,7 +50,8 @@ LOCAL_CONF: dict[str, str] = {
     # Parallel GC, the throughput collector, suits a batch job: G1's write barriers and concurrent
     # threads cost ~10% of the near-dedup benchmark's wall time on 2 cores (BENCHMARKS.md). Left out
     # whenever JVM options come from anywhere else (`java_options_elsewhere`).
-    JAVA_OPTIONS: "-XX:+UseParallelGC",
+    # Our log4j2 configuration: Spark's default one announces itself in four lines at every start.
+    JAVA_OPTIONS: f'-XX:+UseParallelGC "-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"',
 }
 # Variables that say where object storage is; with the credential variables the job's storage
 # settings name, they are what an executor needs to reach the lake (pipelines/framework/storage.py).

@@ -77,7 +77,8 @@ def test_local_sessions_get_the_daemon_and_the_throughput_collector_and_a_users_
 ) -> None:
     local = session_conf("local[2]", None, ui=False)
     assert local["spark.python.daemon.module"] == "pipelines.framework.python_daemon"
-    assert local["spark.driver.extraJavaOptions"] == "-XX:+UseParallelGC"
+    options = local["spark.driver.extraJavaOptions"]
+    assert options.startswith("-XX:+UseParallelGC ") and "-Dlog4j2.configurationFile=file:/" in options
     mine = session_conf("local[2]", {"spark.driver.extraJavaOptions": "-XX:+UseG1GC"}, ui=False)
     assert mine["spark.driver.extraJavaOptions"] == "-XX:+UseG1GC"
     cluster = session_conf("spark://127.0.0.1:7077", None, ui=False)
