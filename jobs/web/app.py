@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from jobs.web.data import LakeView
 from jobs.web.errors import BadRequest, Busy, Damaged, NotFound
 from jobs.web.hosts import host_allowed, trusted_hosts
+from jobs.web.public_record import scrub
 from jobs.web.query_pool import Limits
 from jobs.web.render import STATIC_DIR, environment
 from jobs.web.routes.documents import documents_router, lineage_router
@@ -48,6 +49,13 @@ SECURITY_HEADERS = {
 ROUTERS = (runs_router, tables_router, documents_router, lineage_router, images_router, quarantine_router)
 # Errors the data layer raises for a bad request or a damaged file, and the status each is answered with.
 ERROR_STATUS = {NotFound: 404, BadRequest: 400, Busy: 503, Damaged: 500}
+# The heading of each one's page: a damaged table is not "not found", and its page says what to do.
+ERROR_TITLE = {
+    NotFound: "Not found",
+    BadRequest: "Bad request",
+    Busy: "Busy",
+    Damaged: "Damaged file in the lake",
+}
 
 
 def create_app(
@@ -79,10 +87,12 @@ def create_app(
         return response
 
     async def error(request: Request, exc: Exception) -> Response:
-        status = next(code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind))
+        kind = next(kind for kind in ERROR_STATUS if isinstance(exc, kind))
+        # A damaged file's message names its path: pages show the lake's folder, never its absolute path.
+        message = scrub(str(exc), str(site.view.lake.root), secrets=False) if kind is Damaged else str(exc)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": str(exc)}, status_code=status)
-        return site.page("error.html", status, message=str(exc))
+            return JSONResponse({"error": message}, status_code=ERROR_STATUS[kind])
+        return site.page("error.html", ERROR_STATUS[kind], message=message, title=ERROR_TITLE[kind])
 
     for kind in ERROR_STATUS:
         app.add_exception_handler(kind, error)

@@ -3,8 +3,8 @@
 Why SVG strings from Python: the pages and the static report then need no
 JavaScript at all (nothing to load from a CDN, nothing for a strict
 Content-Security-Policy to block), and the same function draws both. Every label
-passes through `markupsafe.escape` (labels are data: source names, languages,
-reasons), and only presentation attributes are used (inline `style` attributes
+passes through `visible.plain` (labels are data: source names, languages,
+reasons), which escapes it and shows its control characters as escapes, and only presentation attributes are used (inline `style` attributes
 would need 'unsafe-inline').
 """
 
@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
+
+from jobs.web.visible import plain
 
 KEPT_COLOR = "#3b7dd8"
 DROPPED_COLOR = "#e07b39"
@@ -40,8 +42,8 @@ def fmt(value: Any) -> str:
 def _svg(width: int, height: int, body: list[str], label: str) -> Markup:
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">'
-        f"<title>{escape(label)}</title>"
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{plain(label)}">'
+        f"<title>{plain(label)}</title>"
     )
     return Markup(head + "".join(body) + "</svg>")
 
@@ -64,7 +66,7 @@ def bars(
         w1, w2 = (first or 0) * scale, (second or 0) * scale
         body.append(
             f'<text x="{left - 6}" y="{y + 13}" text-anchor="end" font-size="12" fill="{TEXT_COLOR}">'
-            f"<title>{escape(text)}</title>{escape(short)}</text>"
+            f"<title>{plain(text)}</title>{plain(short)}</text>"
         )
         body.append(f'<rect x="{left}" y="{y + 2}" width="{w1:.1f}" height="{row - 5}" fill="{KEPT_COLOR}"/>')
         body.append(
@@ -72,7 +74,7 @@ def bars(
         )
         total = f"{fmt(first)}" + (f" + {fmt(second)}" if second else "")
         body.append(
-            f'<text x="{left + w1 + w2 + 4:.1f}" y="{y + 13}" font-size="11" fill="{TEXT_COLOR}">{escape(total)}</text>'
+            f'<text x="{left + w1 + w2 + 4:.1f}" y="{y + 13}" font-size="11" fill="{TEXT_COLOR}">{plain(total)}</text>'
         )
     body.append(_legend(legend, left, 12))
     return _svg(WIDTH, height, body, label)
@@ -84,7 +86,7 @@ def _legend(names: tuple[str, str], x: int, y: int) -> str:
         if name:
             parts.append(f'<rect x="{x + i * 90}" y="{y - 9}" width="10" height="10" fill="{color}"/>')
             parts.append(
-                f'<text x="{x + i * 90 + 14}" y="{y}" font-size="11" fill="{TEXT_COLOR}">{escape(name)}</text>'
+                f'<text x="{x + i * 90 + 14}" y="{y}" font-size="11" fill="{TEXT_COLOR}">{plain(name)}</text>'
             )
     return "".join(parts)
 
@@ -106,7 +108,7 @@ def histogram(spec: dict[str, Any]) -> Markup:
         base = top_pad + plot_h
         tip = f"{fmt(edges[i])} – {fmt(edges[i + 1])}: {k} kept, {d} dropped"
         body.append(
-            f"<g><title>{escape(tip)}</title>"
+            f"<g><title>{plain(tip)}</title>"
             f'<rect x="{x:.1f}" y="{base - hk:.1f}" width="{max(bw - 1, 1):.1f}" height="{hk:.1f}" fill="{KEPT_COLOR}"/>'
             f'<rect x="{x:.1f}" y="{base - hk - hd:.1f}" width="{max(bw - 1, 1):.1f}" height="{hd:.1f}" fill="{DROPPED_COLOR}"/></g>'
         )
@@ -115,7 +117,7 @@ def histogram(spec: dict[str, Any]) -> Markup:
     for i in (0, len(kept) // 2, len(kept)):
         x = left + i * bw
         body.append(
-            f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" font-size="10" fill="{TEXT_COLOR}">{escape(fmt(edges[i]))}</text>'
+            f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle" font-size="10" fill="{TEXT_COLOR}">{plain(fmt(edges[i]))}</text>'
         )
     body.append(
         f'<text x="{left - 4}" y="{top_pad + 8}" text-anchor="end" font-size="10" fill="{TEXT_COLOR}">{fmt(top)}</text>'
@@ -123,7 +125,7 @@ def histogram(spec: dict[str, Any]) -> Markup:
     scale_note = {"log": " (log bins)", "unit": ""}.get(spec.get("scale", ""), "")
     body.append(
         f'<text x="{left + plot_w}" y="{height - 4}" text-anchor="end" font-size="11" fill="{TEXT_COLOR}">'
-        f"{escape(str(spec.get('label') or spec['column']) + scale_note)}</text>"
+        f"{plain(str(spec.get('label') or spec['column']) + scale_note)}</text>"
     )
     body += [
         _threshold(t, edges, spec.get("scale"), left, bw, top_pad, plot_h) for t in spec.get("thresholds", [])
@@ -151,9 +153,9 @@ def _threshold(
     x = left + pos * bw
     tip = f"threshold {t['reason']} ({t['op']} {t['value']}, stage {t['stage']})"
     return (
-        f'<g class="threshold"><title>{escape(tip)}</title>'
+        f'<g class="threshold"><title>{plain(tip)}</title>'
         f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + h}" stroke="{THRESHOLD_COLOR}" stroke-width="2" stroke-dasharray="4 2"/>'
-        f'<text x="{x + 3:.1f}" y="{top + 6}" font-size="10" fill="{THRESHOLD_COLOR}">{escape(t["op"])} {escape(fmt(t["value"]))}</text></g>'
+        f'<text x="{x + 3:.1f}" y="{top + 6}" font-size="10" fill="{THRESHOLD_COLOR}">{plain(t["op"])} {plain(fmt(t["value"]))}</text></g>'
     )
 
 

@@ -8,7 +8,9 @@ Aggregates over whole tables (the charts) are precomputed by Spark into the run
 reports and only read here.
 
 Every table name and version from a request is checked against the lake's own
-listing before it is used, so a crafted name (`../x`) never reaches the disk.
+listing before it is used, so a crafted name (`../x`) never reaches the disk. A listed
+table that cannot be read (its log or its data files damaged) raises `Damaged` from
+every read here (jobs/web/damage.py), never an error the app would answer with a bare 500.
 
 One request must not be able to starve the others: queries run through the
 limits of `jobs.web.query_pool`, and counts stop at a cap.
@@ -23,12 +25,12 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from jobs.report import REPORT_NAME, ReportUnreadable, load_run_report, read_report, table_key
+from jobs.web.damage import READ_ERRORS, WebLake, damage
 from jobs.web.errors import BadRequest, Damaged, NotFound
 from jobs.web.query_pool import Limits, QueryPool
 from jobs.web.sql import Filters, quote, text_prefix, where_clause
 from jobs.web.thumbnails import thumbnail
-from pipelines.framework.drop_reason import DROP_REASON
-from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
+from pipelines.framework.lake import snapshot_dataset
 from pipelines.framework.runrecord import RUNS_DIR, RunRecord, list_runs
 from pipelines.framework.storage import Location
 
@@ -61,7 +63,7 @@ class LakeView:
     """Read-only access to one lake for the web app."""
 
     def __init__(self, root: str | os.PathLike[str] | Location, limits: Limits | None = None):
-        self.lake = Lake(root)
+        self.lake = WebLake(root)
         # DuckDB reads local Parquet itself; on object storage it would need its httpfs extension
         # (a download at run time), so there the snapshot is scanned through pyarrow's filesystem.
         self.local = Location.parse(self.lake.root).is_local
@@ -72,7 +74,11 @@ class LakeView:
         return self.lake.tables()
 
     def check_table(self, table: str | None) -> str:
-        if not table or table not in self.tables():
+        """The table, once found in the lake's listing; a missing name is a bad request, as for any
+        required parameter, not a 404 for a table called None."""
+        if not table:
+            raise BadRequest("table: required; name one of the lake's tables (listed at /tables)")
+        if table not in self.tables():
             raise NotFound(f"no table {table!r} in this lake")
         return table
 
@@ -142,16 +148,23 @@ class LakeView:
 
         Decided for the pinned version: a PII stage that wrote over its input table leaves unredacted
         older versions of the redacted table itself, and those must be withheld like a raw sibling.
+        A sibling whose log cannot be read may be the redacted table: without a readable one it is
+        named instead (its link leads to the damaged page), so that damage never lets raw text show.
         """
         if self.has_pii(table, version):
             return None
         if self.has_pii(table):
             return table
-        dataset = table.rsplit("/", 1)[0]
+        dataset, unreadable = table.rsplit("/", 1)[0], []
         for other in self.tables():
-            if other != table and other.rsplit("/", 1)[0] == dataset and self.has_pii(other):
-                return other
-        return None
+            if other == table or other.rsplit("/", 1)[0] != dataset:
+                continue
+            try:
+                if self.has_pii(other):
+                    return other
+            except Damaged:
+                unreadable.append(other)
+        return unreadable[0] if unreadable else None
 
     def has_pii(self, table: str, version: int | None = None) -> bool:
         """Whether the table at `version` (default latest) carries PII columns (its text is the redacted one)."""
@@ -161,7 +174,7 @@ class LakeView:
         return [c["name"] for c in self.schema(table, version) if c["type"] in NUMERIC_TYPES]
 
     # ----------------------------------------------------------- queries
-    def _query(self, sql: str, params: list[Any], table: str, version: int) -> list[dict[str, Any]]:
+    def query(self, sql: str, params: list[Any], table: str, version: int) -> list[dict[str, Any]]:
         """Run `sql` with the pinned snapshot as the view `snap`, on a cursor of its own.
 
         DuckDB reads the snapshot's Parquet files itself (projection and filter pushdown, LIMIT stops
@@ -169,25 +182,25 @@ class LakeView:
         with deletion vectors, or any table on object storage is scanned through a pyarrow dataset
         instead (DuckDB still projects, filters and stops at LIMIT over it).
         """
+        delta = self.lake.delta(table, version)
         try:
-            delta = self.lake.delta(table, version)
-        except TableMissingError as exc:
-            raise NotFound(str(exc)) from exc
-        with self.pool.cursor() as cur:
-            files = delta.file_uris()
-            if not self.local or delta.metadata().partition_columns or delta.protocol().reader_features:
-                cur.register("snap", snapshot_dataset(delta, self.lake.path(table)))
-            elif files:
-                cur.register("snap", cur.read_parquet(files, union_by_name=True))
-            else:
-                cur.register("snap", pa.schema(delta.schema().to_arrow()).empty_table())
-            return self.pool.run(cur, sql, params)
+            with self.pool.cursor() as cur:
+                files = delta.file_uris()
+                if not self.local or delta.metadata().partition_columns or delta.protocol().reader_features:
+                    cur.register("snap", snapshot_dataset(delta, self.lake.path(table)))
+                elif files:
+                    cur.register("snap", cur.read_parquet(files, union_by_name=True))
+                else:
+                    cur.register("snap", pa.schema(delta.schema().to_arrow()).empty_table())
+                return self.pool.run(cur, sql, params)
+        except READ_ERRORS as exc:  # a data file missing or not Parquet
+            raise Damaged(damage(self.lake, table, exc, version)) from None
 
     def count(self, table: str, version: int, where: str = "", params: list[Any] | None = None) -> int:
         """Matching rows, counted up to `max_count + 1` at most (the caller reports "more than")."""
         cap = self.pool.limits.max_count
         sql = f"SELECT count(*) AS n FROM (SELECT 1 FROM snap{where} LIMIT ?)"
-        return int(self._query(sql, [*(params or []), cap + 1], table, version)[0]["n"])
+        return int(self.query(sql, [*(params or []), cap + 1], table, version)[0]["n"])
 
     def _counted(self, n: int, page: int, page_size: int) -> dict[str, Any]:
         cap = self.pool.limits.max_count
@@ -201,7 +214,7 @@ class LakeView:
         sql = (
             f"SELECT {quote(column)} AS value, count(*) AS n FROM snap GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?"
         )
-        return self._query(sql, [limit], table, version)
+        return self.query(sql, [limit], table, version)
 
     def documents(
         self,
@@ -232,7 +245,7 @@ class LakeView:
         select += text_prefix(names, "text", EXCERPT_CHARS if text else 0, "excerpt")
         where, params = where_clause(names, filters, kept)
         total = self.count(table, version, where, params)
-        rows = self._query(
+        rows = self.query(
             f"SELECT {', '.join(select)} FROM snap{where} LIMIT ? OFFSET ?",
             [*params, PAGE_SIZE, page * PAGE_SIZE],
             table,
@@ -245,14 +258,14 @@ class LakeView:
     def document(self, table: str, version: int, ident: str, text: bool = True) -> dict[str, Any]:
         """One row by its id column, text capped at FULL_TEXT_CHARS, binary columns left out."""
         schema = self.lake.arrow_schema(table, version)
-        id_col = _id_column(table, schema.names)
+        id_col = id_column(table, schema.names)
         cols = [
             quote(f.name)
             for f in schema
             if f.name != "text" and (text or f.name not in TEXT_COLUMNS) and not has_binary(f.type)
         ]
         cols += text_prefix(schema.names, "text", FULL_TEXT_CHARS if text else 0, "text")
-        rows = self._query(
+        rows = self.query(
             f"SELECT {', '.join(cols)} FROM snap WHERE {id_col} = ? LIMIT 1",
             [ident],
             table,
@@ -262,27 +275,6 @@ class LakeView:
             raise NotFound(f"no row {ident!r} in {table}@{version}")
         return rows[0]
 
-    def lineage(self, table: str, ident: str) -> list[dict[str, Any]]:
-        """The document in each table of its dataset that has its id column (latest versions, oldest table
-        first): present or not, and kept or dropped with its reason where the table decides."""
-        id_col = _id_column(table, self.lake.arrow_schema(table).names)
-        dataset, found = table.rsplit("/", 1)[0], []
-        for other in self.tables():
-            names = self.lake.arrow_schema(other).names
-            if other.rsplit("/", 1)[0] != dataset or id_col not in names:
-                continue
-            version, decides = self.lake.version(other), DROP_REASON in names
-            reason = quote(DROP_REASON) if decides else "NULL"
-            sql = f"SELECT {reason} AS reason FROM snap WHERE {quote(id_col)} = ? LIMIT 1"
-            rows = self._query(sql, [ident], other, version)
-            entry = {"table": other, "version": version, "present": bool(rows), "decides": decides}
-            entry[DROP_REASON] = rows[0]["reason"] if rows else None
-            entry["created"] = self.lake.history(other)[-1].get("timestamp") or 0
-            found.append(entry)
-        if not any(entry["present"] for entry in found):
-            raise NotFound(f"no row {ident!r} in any table of {dataset!r}")
-        return sorted(found, key=lambda entry: (entry["created"], entry["table"]))
-
     def images(self, table: str, version: int, page: int) -> dict[str, Any]:
         self._require(table, version, "image_id")
         total = self.count(table, version)
@@ -291,7 +283,7 @@ class LakeView:
             for c in ("image_id", "source", "format", "width", "height", "caption", "sha256", "uri")
             if c in self.lake.arrow_schema(table, version).names
         ]
-        rows = self._query(
+        rows = self.query(
             f"SELECT {', '.join(cols)}, octet_length(bytes) AS size FROM snap LIMIT ? OFFSET ?",
             [PAGE_SIZE * 2, page * PAGE_SIZE * 2],
             table,
@@ -309,11 +301,11 @@ class LakeView:
             f"SELECT {quote(key)} AS key, count(*) AS size, list(image_id ORDER BY image_id)[1:8] AS members "
             f"FROM snap WHERE {quote(key)} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY 2 DESC, 1 LIMIT ?"
         )
-        return [{**g, "key": str(g["key"]), "by": key} for g in self._query(sql, [limit], table, version)]
+        return [{**g, "key": str(g["key"]), "by": key} for g in self.query(sql, [limit], table, version)]
 
     def thumbnail(self, table: str, version: int, image_id: str) -> bytes:
         self._require(table, version, "image_id")
-        rows = self._query("SELECT bytes FROM snap WHERE image_id = ? LIMIT 1", [image_id], table, version)
+        rows = self.query("SELECT bytes FROM snap WHERE image_id = ? LIMIT 1", [image_id], table, version)
         if not rows or rows[0]["bytes"] is None:
             raise NotFound(f"no image {image_id!r} in {table}@{version}")
         return thumbnail(rows[0]["bytes"], image_id)
@@ -328,7 +320,7 @@ class LakeView:
         total = self.count(table, version, where, params)
         cols = [quote(f.name) for f in schema if f.name != "excerpt" and not has_binary(f.type)]
         cols += text_prefix(schema.names, "excerpt", EXCERPT_CHARS if excerpts else 0, "excerpt")
-        rows = self._query(
+        rows = self.query(
             f"SELECT {', '.join(cols)} FROM snap{where} LIMIT ? OFFSET ?",
             [*params, PAGE_SIZE, page * PAGE_SIZE],
             table,
@@ -343,7 +335,7 @@ class LakeView:
         return names
 
 
-def _id_column(table: str, names: list[str]) -> str:
+def id_column(table: str, names: list[str]) -> str:
     """The column that names a row: documents' doc_id, images' image_id."""
     found = next((c for c in ("doc_id", "image_id") if c in names), None)
     if found is None:

@@ -20,4 +20,5 @@ class Busy(RuntimeError):
 
 
 class Damaged(RuntimeError):
-    """A file the lake holds cannot be read (a damaged stored report): the app answers 500 with what to do."""
+    """A file the lake holds cannot be read (a stored report, a table's log or data files): the app
+    answers 500 with what broke and what to do, never a bare "Internal Server Error"."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
 from jobs.web.data import LakeView
+from jobs.web.errors import BadRequest, Damaged, NotFound
 
 # The last page anyone may ask for: OFFSET is at most MAX_PAGE * page size rows (a filter narrows further).
 MAX_PAGE = 500
@@ -37,3 +39,25 @@ class Site:
         """(table, version) checked against the lake's listing; the latest version when none is asked."""
         table = self.view.check_table(table)
         return table, self.view.check_version(table, version)
+
+
+def required(name: str, value: str | None, what: str) -> str:
+    """A parameter a route cannot do without: missing or empty is a 400 naming it, as `table` is."""
+    if not value:
+        raise BadRequest(f"{name}: required; {what}")
+    return value
+
+
+def first_readable(tables: list[str], show: Callable[[str], dict[str, Any]], none: str) -> dict[str, Any]:
+    """`show` of the first of `tables` that can be read, for a page asked without a table: the damaged
+    ones before it are passed over and named (`passed_over`), so that one damaged table does not hide
+    the others behind its error. Damaged when all are; NotFound (`none`) when there are none."""
+    passed_over: list[str] = []
+    for table in tables:
+        try:
+            return {**show(table), "passed_over": passed_over}
+        except Damaged as exc:
+            passed_over.append(str(exc))
+    if passed_over:
+        raise Damaged(" ".join(passed_over))
+    raise NotFound(none)

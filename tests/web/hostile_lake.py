@@ -4,7 +4,10 @@ Dataset `ds`: `curated` written unredacted at version 0 and redacted at version 
 stage writing over its input), with a MinHash struct of bytes; its quarantine, holding raw
 input with an e-mail address. Dataset `plain`: a quarantine without redaction. Optionally
 `big/quarantine`, millions of rows with a unique reason each (a whole-table GROUP BY that
-takes seconds). And a run record carrying credentials, host details and absolute paths.
+takes seconds). Dataset `spoof`: documents whose ids, sources, URIs and text hold bidi
+overrides and control characters beside ordinary Arabic, Hebrew, CJK and emoji text, and
+`spoof/augmented`, the same rows with augmented copies (new ids, `augmented_from` = the parent).
+And a run record carrying credentials, host details and absolute paths.
 """
 
 from __future__ import annotations
@@ -24,6 +27,16 @@ EMAIL = "jane.doe@example.com"
 RAW_TEXT = f"Write to {EMAIL} for the minutes of the meeting. " * 3
 REDACTED_TEXT = RAW_TEXT.replace(EMAIL, "<EMAIL_ADDRESS>")
 MINHASH = pa.struct([("signature", pa.binary()), ("bands", pa.list_(pa.binary()))])
+# Characters that act on the text around them: bidi embeddings, overrides and isolates, C0 controls
+# (NUL, BEL, backspace, ESC), DEL and C1 controls.
+CONTROL_CHARS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\x00\x07\x08\x1b\x7f\x85\x9b"
+# Text that must come out untouched: right-to-left scripts with their bidi marks, CJK, emoji sequences.
+NON_LATIN = "مرحبا بالعالم\u200f · שלום עולם\u200e · 你好，世界 · こんにちは · 한국어 · 🙂 👩\u200d👩\u200d👧 · Ελληνικά"
+SPOOF_ID = "inv\u202etxt.exe"
+SPOOF_URI = "https://example.com/\u202egpj.exe"
+SPOOF_TEXT = f"Invoice {CONTROL_CHARS} tail\n\tindented line\n{NON_LATIN}"
+AUGMENTED_ID = "s001-copy"
+SPOOF_SCHEMA = pa.schema([(name, pa.string()) for name in ("doc_id", "text", "source", "uri", DROP_REASON)])
 SECRETS = ("AKIAEXAMPLEKEY", "s3cr3t-value", "hf_tokenvalue", "hunter2", "envvalue42", "sigvalue77")
 
 
@@ -48,6 +61,25 @@ def _docs(text: str, redacted: bool) -> pa.Table:
         )
         columns["pii_counts"] = pa.array([[("EMAIL_ADDRESS", 3)]] * n, pa.map_(pa.string(), pa.int32()))
     return pa.table(columns)
+
+
+def _spoof(augmented: bool) -> pa.Table:
+    """Three documents (one spoofing its id, source, URI and text); with `augmented`, the augment
+    stage's output: the same rows and a copy of two of them, each copy naming its parent."""
+    ids = ["s000", "s001", SPOOF_ID]
+    columns: dict[str, list[Any]] = {
+        "doc_id": ids,
+        "text": [NON_LATIN, f"An ordinary document. {NON_LATIN}", SPOOF_TEXT],
+        "source": ["web", "web", "web\x1b[31m\u202e"],
+        "uri": ["https://example.com/a", "https://example.com/b", SPOOF_URI],
+        DROP_REASON: [None, None, None],
+    }
+    if not augmented:
+        return pa.table(columns, schema=SPOOF_SCHEMA)
+    columns = {name: values + values[1:] for name, values in columns.items()}
+    columns["doc_id"] = ids + [AUGMENTED_ID, f"{SPOOF_ID}-copy"]
+    columns["augmented_from"] = [None, None, None, "s001", SPOOF_ID]
+    return pa.table(columns, schema=SPOOF_SCHEMA.append(pa.field("augmented_from", pa.string())))
 
 
 def _quarantine(n: int, excerpt: str) -> pa.Table:
@@ -115,6 +147,8 @@ def build_lake(root: Path, big_rows: int = 0) -> Path:
     lake.write_arrow(_docs(REDACTED_TEXT, redacted=True), "ds/curated")
     lake.write_arrow(_quarantine(3, f'{{"text": "{EMAIL}", broken'), "ds/quarantine")
     lake.write_arrow(_quarantine(3, "<b>plain & visible</b>"), "plain/quarantine")
+    lake.write_arrow(_spoof(augmented=False), "spoof/documents")
+    lake.write_arrow(_spoof(augmented=True), "spoof/augmented")
     if big_rows:
         ids = pa.array(np.random.default_rng(0).permutation(big_rows)).cast(pa.string())
         columns = {name: ids for name in _quarantine(1, "x").schema.names}

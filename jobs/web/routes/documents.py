@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from jobs.web.data import LakeView
-from jobs.web.site import PageNo, Site
+from jobs.web.data import PII_COLUMNS, LakeView
+from jobs.web.errors import Damaged, NotFound
+from jobs.web.lineage import lineage
+from jobs.web.site import PageNo, Site, first_readable, required
 from jobs.web.sql import KEPT, Filters
 from pipelines.framework.drop_reason import DROP_REASON
 
@@ -34,34 +36,15 @@ def documents_router(site: Site) -> APIRouter:
 
     @router.get("/api/docs")
     def api_docs(q: Annotated[DocsQuery, Depends()]) -> dict[str, Any]:
-        page_no = q.page_no
-        table, version = site.pinned(q.table or default_documents_table(view), q.version)
-        flt = filters(q.reason, q.lang, q.source, q.column, q.low, q.high)
-        redacted = view.redacted_sibling(table, version)
-        names = [c["name"] for c in view.schema(table, version)]
-        numeric = view.numeric_columns(table, version)
-        panes = (
-            [("dropped", False), ("kept", True)]
-            if DROP_REASON in names and flt.reason in (None,)
-            else [("matching", None)]
+        """The asked table, or the first default one that can be read: a damaged default is passed
+        over (and named) rather than hiding every other table's documents behind its error."""
+        if q.table:
+            return {**documents_page(site, q, q.table), "passed_over": []}
+        return first_readable(
+            default_documents_tables(view),
+            lambda table: documents_page(site, q, table),
+            "this lake has no readable documents table (one with a text column) yet",
         )
-        return {
-            "table": table,
-            "version": version,
-            "filters": flt.__dict__,
-            "kept_value": KEPT,
-            "redacted": redacted,
-            "panes": {
-                name: view.documents(table, version, flt, page_no, kept, text=redacted is None)
-                for name, kept in panes
-            },
-            "menus": {
-                c: view.distinct(table, version, c) for c in (DROP_REASON, "lang", "source") if c in names
-            },
-            "numeric": numeric,
-            "signals": [n for n in numeric if n not in ("width", "height")],
-            "page": page_no,
-        }
 
     @router.get("/doc", response_class=HTMLResponse)
     def doc_page(table: str | None = None, version: int | None = None, id: str = "") -> HTMLResponse:
@@ -70,6 +53,7 @@ def documents_router(site: Site) -> APIRouter:
     @router.get("/api/doc")
     def api_doc(table: str | None = None, version: int | None = None, id: str = "") -> dict[str, Any]:
         table, version = site.pinned(table, version)
+        id = required("id", id, "the document's doc_id (or an image's image_id)")
         redacted = view.redacted_sibling(table, version)
         return {
             "table": table,
@@ -92,18 +76,57 @@ def lineage_router(site: Site) -> APIRouter:
     @router.get("/api/lineage")
     def api_lineage(table: str | None = None, id: str = "") -> dict[str, Any]:
         table = site.view.check_table(table)
-        return {"table": table, "id": id, "tables": site.view.lineage(table, id)}
+        id = required("id", id, "the document's doc_id (or an image's image_id)")
+        return {"table": table, "id": id, **lineage(site.view, table, id)}
 
     return router
 
 
-def default_documents_table(view: LakeView) -> str | None:
-    """The table a bare /docs shows: a redacted one if any, else the newest-looking documents table."""
-    tables = view.tables()
-    redacted = [t for t in tables if view.has_pii(t)]
-    if redacted:
-        return redacted[0]
-    return next((t for t in tables if "text" in view.lake.arrow_schema(t).names), None)
+def documents_page(site: Site, q: DocsQuery, table: str | None) -> dict[str, Any]:
+    """One page of the document browser on `table` (checked), dropped and kept side by side."""
+    view, page_no = site.view, q.page_no
+    table, version = site.pinned(table, q.version)
+    flt = filters(q.reason, q.lang, q.source, q.column, q.low, q.high)
+    redacted = view.redacted_sibling(table, version)
+    names = [c["name"] for c in view.schema(table, version)]
+    numeric = view.numeric_columns(table, version)
+    panes = (
+        [("dropped", False), ("kept", True)]
+        if DROP_REASON in names and flt.reason in (None,)
+        else [("matching", None)]
+    )
+    return {
+        "table": table,
+        "version": version,
+        "filters": flt.__dict__,
+        "kept_value": KEPT,
+        "redacted": redacted,
+        "panes": {
+            name: view.documents(table, version, flt, page_no, kept, text=redacted is None)
+            for name, kept in panes
+        },
+        "menus": {c: view.distinct(table, version, c) for c in (DROP_REASON, "lang", "source") if c in names},
+        "numeric": numeric,
+        "signals": [n for n in numeric if n not in ("width", "height")],
+        "page": page_no,
+    }
+
+
+def default_documents_tables(view: LakeView) -> list[str]:
+    """The tables a bare /docs may show, in order: redacted ones, then the other documents tables.
+
+    Tables whose log cannot be read are left out (and those whose data cannot, passed over by the
+    caller): one damaged table must not take down the page for the lake's others; it is still
+    reachable by name, and shows the damaged page.
+    """
+    readable = {}
+    for t in view.tables():
+        try:
+            readable[t] = view.lake.arrow_schema(t).names
+        except (Damaged, NotFound):
+            continue
+    redacted = [t for t, names in readable.items() if any(c in names for c in PII_COLUMNS)]
+    return redacted + [t for t, names in readable.items() if "text" in names and t not in redacted]
 
 
 def filters(

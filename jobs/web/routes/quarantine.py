@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from jobs.web.site import PageNo, Site
+from jobs.web.site import PageNo, Site, first_readable
 
 
 def quarantine_router(site: Site) -> APIRouter:
@@ -31,16 +31,22 @@ def quarantine_router(site: Site) -> APIRouter:
         page_no: PageNo = 0,
     ) -> dict[str, Any]:
         candidates = [t for t in view.tables() if t.endswith("/quarantine")]
-        table, version = site.pinned(table or (candidates[0] if candidates else None), version)
-        redacted = view.redacted_sibling(table, version)
-        return {
-            "table": table,
-            "version": version,
-            "tables": candidates,
-            "reason": reason,
-            "redacted": redacted,
-            "reasons": view.distinct(table, version, "reason"),
-            "rows": view.quarantine(table, version, reason or None, page_no, excerpts=redacted is None),
-        }
+
+        def show(table: str) -> dict[str, Any]:
+            table, pinned = site.pinned(table, version)
+            redacted = view.redacted_sibling(table, pinned)
+            return {
+                "table": table,
+                "version": pinned,
+                "tables": candidates,
+                "reason": reason,
+                "redacted": redacted,
+                "reasons": view.distinct(table, pinned, "reason"),
+                "rows": view.quarantine(table, pinned, reason or None, page_no, excerpts=redacted is None),
+            }
+
+        if table:
+            return {**show(table), "passed_over": []}
+        return first_readable(candidates, show, "this lake has no quarantine table yet")
 
     return router

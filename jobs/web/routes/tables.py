@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from jobs.reasons import reason_descriptions
 from jobs.web.data import LakeView, TableReport
-from jobs.web.errors import NotFound
+from jobs.web.errors import Damaged, NotFound
 from jobs.web.public_record import scrub
 from jobs.web.site import Site
 
@@ -24,11 +24,7 @@ def tables_router(site: Site) -> APIRouter:
 
     @router.get("/api/tables")
     def api_tables() -> list[dict[str, Any]]:
-        out = []
-        for t in view.tables():
-            version = view.lake.version(t)
-            out.append({"table": t, "version": version, "rows": view.lake.num_records(t, version)})
-        return out
+        return [table_summary(view, t) for t in view.tables()]
 
     @router.get("/dataset", response_class=HTMLResponse)
     def dataset_page(table: str | None = None, version: int | None = None) -> HTMLResponse:
@@ -70,6 +66,21 @@ def tables_router(site: Site) -> APIRouter:
         }
 
     return router
+
+
+def table_summary(view: LakeView, table: str) -> dict[str, Any]:
+    """A table's latest version and row count, or why it cannot be read (`damaged`): the listing
+    names a damaged table and goes on with the others instead of failing for the whole lake."""
+    try:
+        version = view.lake.version(table)
+        return {
+            "table": table,
+            "version": version,
+            "rows": view.lake.num_records(table, version),
+            "damaged": None,
+        }
+    except (Damaged, NotFound) as exc:  # NotFound: removed between the listing and the read
+        return {"table": table, "version": None, "rows": None, "damaged": str(exc)}
 
 
 def run_reasons(view: LakeView, run_id: str | None) -> dict[str, str]:
