@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from pipelines.framework.cli_options import output_file
 from pipelines.framework.terminal_text import for_terminal
 
 if TYPE_CHECKING:
@@ -77,8 +78,7 @@ def quality_train(
 
     if data is not None and (positive or negative):
         raise typer.BadParameter("give --data, or --positive and --negative, not both")
-    if out.is_dir():
-        raise typer.BadParameter(f"{out} is a folder; name the model file to write", param_hint="--out")
+    output_file(out, "model file", "--out")
     if data is not None:
         texts, labels = _labelled(data)
         source = str(data)
@@ -112,13 +112,18 @@ def _labelled(data: Path) -> tuple[list[str], list[int]]:
 def quality_eval(
     model: Path = typer.Option(..., help="model written by `quality train`"),
     data: Path = typer.Option(..., help="JSONL with {text, label}"),
-    threshold: float = typer.Option(0.5, help="score at which a document counts as high quality"),
+    threshold: float = typer.Option(
+        0.5, min=0.0, max=1.0, help="score at which a document counts as high quality"
+    ),
 ) -> None:
     """Accuracy, precision, recall and ROC AUC of a model on labelled data, as JSON."""
     from curation.quality.model import metrics, score_texts
 
     if not model.is_file():
-        raise typer.BadParameter(f"model {model} does not exist", param_hint="--model")
+        why = "is a folder" if model.is_dir() else "does not exist"
+        raise typer.BadParameter(
+            f"model {model} {why}; name the file `quality train` wrote", param_hint="--model"
+        )
     texts, labels = _labelled(data)
     try:
         scores = score_texts(model, texts)

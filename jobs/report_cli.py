@@ -12,7 +12,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.framework.cli_options import LAKE_ENV, LakeOption, LocalMasterOption, fail, lake_root
+from pipelines.framework.cli_options import (
+    LAKE_ENV,
+    LakeOption,
+    LocalMasterOption,
+    fail,
+    lake_root,
+    output_file,
+)
 from pipelines.framework.storage import Location
 from pipelines.framework.terminal_text import for_terminal
 
@@ -34,8 +41,8 @@ def report(
     from jobs.report_summary import print_summary
     from jobs.web.render import render_static_report
 
-    if output is not None and output.is_dir():
-        fail(f"{output} is a folder; name the HTML file to write (-o report.html)")
+    if output is not None:
+        output_file(output, "HTML file (-o report.html)", "-o")
     root = lake_root(lake)
     try:
         run_id = resolve_run_id(root, run_id)

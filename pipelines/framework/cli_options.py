@@ -101,3 +101,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     text = for_terminal(scrub(message), keep_newlines=True)
     _stderr.print(Text("error: ", style="bold red") + Text(text))
     raise typer.Exit(code)
+
+
+def output_file(path: Path, what: str, param: str) -> Path:
+    """A file a command is about to write, checked before any work: not a folder, and its folder exists
+    or can be made (a path under a plain file used to end hours later in a FileExistsError traceback)."""
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder; name the {what} to write", param_hint=param)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise typer.BadParameter(
+            f"cannot write {path}: {exc.strerror or exc} (a part of its folder is a file?)", param_hint=param
+        ) from None
+    return path

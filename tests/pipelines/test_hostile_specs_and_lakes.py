@@ -160,3 +160,40 @@ def test_runs_says_which_run_records_it_could_not_read(tmp_path: Path):
     result = runner.invoke(app, ["runs", "--lake", str(tmp_path)])
     assert result.exit_code == 0 and "1 run record(s) could not be read" in result.output
     assert "broken-run/run.json" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ["quality", "train", "--data", "{data}", "-o", "{file}/m.bin"],
+            "Invalid value for --out: cannot write",
+        ),
+        (
+            ["tokenizer", "train", "--table", "d/t", "--output", "{file}/t.json", "--lake", "{tmp}"],
+            "cannot write",
+        ),
+        (
+            ["report", "latest", "-o", "{file}/r.html", "--lake", "{tmp}"],
+            "Invalid value for -o: cannot write",
+        ),
+        (["quality", "eval", "--model", "{tmp}", "--data", "{data}"], "is a folder; name the file"),
+    ],
+)
+def test_an_output_under_a_file_is_refused_before_any_work(tmp_path: Path, args: list[str], says: str):
+    """Each used to run (train a model, compute a report) and end in a FileExistsError traceback."""
+    plain = tmp_path / "afile"
+    plain.write_text("a file, not a folder")
+    data = Path(__file__).resolve().parents[2] / "samples/quality/dclm/majority_minus_agreement.jsonl"
+    filled = [a.format(file=plain, data=data, tmp=tmp_path) for a in args]
+    assert says in " ".join(_fails_cleanly(*filled).split())
+
+
+def test_train_names_an_out_dir_it_cannot_make(tmp_path: Path):
+    from training.trainer.cli import app as train_app
+
+    plain = tmp_path / "afile"
+    plain.write_text("a file")
+    config = Path(__file__).resolve().parents[2] / "training/configs/demo_tiny.yaml"
+    result = CliRunner(env={"COLUMNS": "400"}).invoke(train_app, [str(config), "--out", str(plain / "out")])
+    assert result.exit_code == 2 and f"out_dir {plain / 'out'}: Not a directory" in result.output

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from pipelines.framework.cli_options import LakeOption, fail, lake_root, print_json
+from pipelines.framework.cli_options import LakeOption, fail, lake_root, output_file, print_json
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal
 
@@ -46,10 +46,7 @@ def train(
 
     if not eos_token:
         raise typer.BadParameter("the EOS token cannot be empty", param_hint="--eos-token")
-    if output.is_dir():
-        raise typer.BadParameter(
-            f"{output} is a folder; name the tokenizer.json to write", param_hint="--output"
-        )
+    output_file(output, "tokenizer.json", "--output")
     lk = Lake(lake_root(lake))
     try:
         snapshot = lk.delta(table, version)

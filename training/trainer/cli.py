@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 console = Console(stderr=True)
 
@@ -50,6 +51,16 @@ def train(
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    try:  # checked before any model is built: a path under a file used to fail at the first checkpoint
+        Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        console.print(
+            Text("error: ", style="red")
+            + Text(
+                f"out_dir {cfg.out_dir}: {exc.strerror or exc}; set out_dir (or --out) to a folder you can write"
+            )
+        )
+        raise typer.Exit(2) from None
     if nproc_per_node > 1:
         cmd = [
             sys.executable,
