@@ -51,16 +51,7 @@ def train(
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    try:  # checked before any model is built: a path under a file used to fail at the first checkpoint
-        Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        console.print(
-            Text("error: ", style="red")
-            + Text(
-                f"out_dir {cfg.out_dir}: {exc.strerror or exc}; set out_dir (or --out) to a folder you can write"
-            )
-        )
-        raise typer.Exit(2) from None
+    _require_out_dir(cfg.out_dir)
     if nproc_per_node > 1:
         cmd = [
             sys.executable,
@@ -84,6 +75,19 @@ def train(
         console.print(
             f"done: step {last['step']}, loss {last['loss']:.4f}, metrics in {cfg.out_dir}/metrics.jsonl"
         )
+
+
+def _require_out_dir(out_dir: str) -> None:
+    """Made before any model is built: a path under a plain file used to fail at the first checkpoint."""
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        console.print(
+            Text("error: ", style="red")
+            + Text(f"out_dir {out_dir}: {reason}; set out_dir (or --out) to a folder you can write")
+        )
+        raise typer.Exit(2) from None
 
 
 app = typer.Typer(help="Pretrain a GPT on refinery shards (single process, or torchrun on this node).")
