@@ -127,7 +127,7 @@ def _print_stage_details(record) -> None:
     """Per stage: rows out per table, table versions read and written, reconciliation, error."""
     console.print(Text("details", style="bold"))
     for s in record.stages:
-        console.print(Text(f"{s.id} ({s.stage}) {s.status}", style="bold"))
+        console.print(Text(for_terminal(f"{s.id} ({s.stage}) {s.status}"), style="bold"))
         lines = {
             "reads": ", ".join(f"{t} v{v}" for t, v in s.inputs.items()),
             "writes": ", ".join(f"{t} v{v}" for t, v in s.outputs.items()),

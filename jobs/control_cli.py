@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -57,7 +58,7 @@ def _wait(lake: str, run_id: str, follow: bool) -> None:
     info = submit_info(record)
 
     def done() -> bool:
-        return submission_alive(info) is False
+        return submission_alive(info, record) is False
 
     try:
         if follow:
@@ -144,7 +145,7 @@ def submit_cmd(
 
 
 def _print_status(record) -> None:
-    from jobs.registry import log_file
+    from jobs.registry import foreign_log, log_file
 
     console.print(Text(for_terminal(f"{record.run_id} [{record.status}]  job {record.job}"), style="bold"))
     _say(f"  master {record.master} ({record.deploy_mode})  application {record.app_id or '-'}")
@@ -171,6 +172,8 @@ def _print_status(record) -> None:
     if record.error_cause:
         err.print(Text(for_terminal(record.error_cause, keep_newlines=True)))
     _say(f"  log {log_file(record)}")
+    if foreign_log(record):
+        _say(f"  (not read: the record names the log {foreign_log(record)}, outside the run's folder)")
 
 
 def status_cmd(
@@ -195,20 +198,21 @@ def logs_cmd(
     run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
     lake: str | None = LakeOption,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the run ends."),
-    tail: int | None = typer.Option(None, "--tail", "-n", help="Only the last N lines (before following)."),
+    tail: int | None = typer.Option(
+        None, "--tail", "-n", min=1, help="Only the last N lines, N >= 1 (before following)."
+    ),
 ) -> None:
     """Print a run's driver log (spark-submit output); --follow streams it until the run ends."""
-    from jobs.registry import TERMINAL, log_file, refresh, submission_alive, submit_info
-    from jobs.registry import follow as follow_log
+    from jobs.registry import TERMINAL, readable_log, refresh, submission_alive, submit_info
 
     try:
         record = refresh(lake_root(lake), run_id)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    path = log_file(record)
-    if not follow:
-        if not path.is_file():
-            fail(f"no log yet at {path}")
+    path = readable_log(record)
+    if not follow or record.status in TERMINAL:
+        if path is None:
+            _no_log(record)
         lines = path.read_text(errors="replace").splitlines()
         for line in lines[-tail:] if tail else lines:
             print(for_terminal(line))
@@ -217,15 +221,48 @@ def logs_cmd(
 
     def done() -> bool:
         if info is not None:
-            return submission_alive(info) is False
+            return submission_alive(info, record) is False
         return refresh(lake_root(lake), record.run_id).status in TERMINAL
 
+    _follow(record, done, tail)
+
+
+def _follow(record: RunRecord, done: Callable[[], bool], tail: int | None) -> None:
+    """Print the log of a running run as it grows, from its last `tail` lines; say so when it ends with none."""
+    from jobs.registry import follow as follow_log
+    from jobs.registry import log_file, readable_log
+
+    path = readable_log(record)
     skip = 0
-    if tail and path.is_file():
+    if tail and path is not None:
         skip = max(0, path.read_text(errors="replace").count("\n") - tail)
-    for index, line in enumerate(follow_log(path, done)):
+    if path is None and log_file(record).exists():  # there, but leads outside the run's folder
+        _no_log(record)
+    for index, line in enumerate(follow_log(log_file(record), done)):
         if index >= skip:
             print(for_terminal(line), flush=True)
+    if readable_log(record) is None:
+        _no_log(record, ended=True)
+
+
+def _no_log(record: RunRecord, ended: bool = False) -> NoReturn:
+    """Why there is no log to print: the record names one outside the run's folder, the run ended
+    without one, or it has not written one yet."""
+    from jobs.registry import TERMINAL, foreign_log, log_file
+
+    path, named = log_file(record), foreign_log(record)
+    if named:
+        fail(
+            f"not reading {named}: the record of run {record.run_id} names a log outside the run's "
+            "folder (an edited record, or one copied from another lake)",
+            1,
+        )
+    if path.exists():
+        fail(f"not reading {path}: it leads outside the run's folder (a link?)", 1)
+    if ended or record.status in TERMINAL:
+        state = record.status if record.status in TERMINAL else "ended"
+        fail(f"run {record.run_id} {state} without writing a log (looked for {path})", 1)
+    fail(f"no log yet at {path}")
 
 
 def cancel_cmd(
@@ -233,14 +270,22 @@ def cancel_cmd(
     lake: str | None = LakeOption,
     grace: float = typer.Option(15.0, help="Seconds between SIGTERM and SIGKILL."),
 ) -> None:
-    """Cancel a run: stop its driver, kill its application on the cluster, mark it cancelled."""
+    """Cancel a run: stop its driver, kill its application on the cluster, mark it cancelled.
+
+    Only a process verified to be the run's own is signalled; a run that already ended is left as it
+    is (exit 0, saying so)."""
     from jobs.registry import cancel
 
     try:
-        record = cancel(lake_root(lake), run_id, grace=grace)
+        record = cancel(lake_root(lake), run_id, grace=grace, say=_note)
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     _print_status(record)
+
+
+def _note(line: str) -> None:
+    """What cancel found, on stderr (the status follows on stdout)."""
+    err.print(Text(for_terminal(line), style="yellow"))
 
 
 def _cluster_dir(state_dir: Path | None) -> Path:

@@ -24,10 +24,9 @@ update is ever lost.
 
 from __future__ import annotations
 
-import contextlib
 import os
+import posixpath
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -36,11 +35,21 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from jobs.cluster import process_group_alive, stop_process_group
-from pipelines.framework.runrecord import CANCEL_FILE, RUNS_DIR, LakeRoot, RunRecord, list_runs, now_iso
+from jobs.cluster import process_group_alive, spark_home, stop_process_group
+from pipelines.framework.run_processes import ProcessCheck, driver_check, group_check, stop_pid
+from pipelines.framework.runrecord import (
+    CANCEL_FILE,
+    RUNS_DIR,
+    LakeRoot,
+    RunRecord,
+    RunRecordUnreadable,
+    list_runs,
+    now_iso,
+)
 from pipelines.framework.storage import Location
+from pipelines.framework.validation import field_problems
 
 SUBMISSIONS_ENV = "REFINERY_SUBMISSIONS"
 SUBMIT_FILE = "submit.json"
@@ -61,7 +70,7 @@ class SubmitInfo(BaseModel):
     command: list[str]
     master: str
     deploy_mode: str
-    pid: int | None = None
+    pid: int | None = Field(default=None, gt=0)  # 0 and -1 would signal whole process groups
     host: str = Field(default_factory=socket.gethostname)
     submitted_at: str = Field(default_factory=now_iso)
     master_ui: str | None = None
@@ -114,16 +123,59 @@ def submit_folder(record: RunRecord) -> Path:
 
 
 def submit_info(record: RunRecord) -> SubmitInfo | None:
+    """How the run was submitted (None: it was not); a damaged submit.json is an error naming it."""
     path = run_dir(record) / SUBMIT_FILE
-    return SubmitInfo.model_validate_json(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return SubmitInfo.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise RunRecordUnreadable(
+            f"{path} is damaged: {field_problems(exc, root='the file')}; restore it or move the run's "
+            f"folder {run_dir(record)} out of the lake"
+        ) from None
 
 
 def log_file(record: RunRecord) -> Path:
-    """The run's log: spark-submit's output for submitted runs, else what the runner recorded."""
+    """Where the run's log is: spark-submit's output for submitted runs, else what the runner recorded
+    when that lies in the run's own folders (see `foreign_log`)."""
     submitted = submit_folder(record) / LOG_FILE
-    if submitted.exists() or record.log_path is None or "://" in record.log_path:
+    named = record.log_path
+    if submitted.exists() or named is None or "://" in named or foreign_log(record):
         return submitted
-    return Path(record.log_path)
+    return Path(named)
+
+
+def foreign_log(record: RunRecord) -> str | None:
+    """The log path the record names when it lies outside the run's folders, else None.
+
+    A lake is data: an edited record, or one copied from another lake, could name any file
+    (/etc/passwd, another user's log); such a path is reported, never read."""
+    named = record.log_path
+    if named is None or any(_within(named, folder) for folder in _log_folders(record)):
+        return None
+    return named
+
+
+def readable_log(record: RunRecord) -> Path | None:
+    """The run's log when it is a file that resolves inside the run's folders (a link planted in a
+    lake leads nowhere else); None when there is none to read."""
+    path = log_file(record)
+    if path.is_file() and any(_within(str(path), folder) for folder in _log_folders(record)):
+        return path
+    return None
+
+
+def _log_folders(record: RunRecord) -> tuple[str, ...]:
+    return str(run_dir(record)), str(submit_folder(record))
+
+
+def _within(path: str, folder: str) -> bool:
+    """Whether `path` lies in `folder` once links and '..' are resolved (for URLs, '..' only)."""
+    if "://" in path or "://" in folder:
+        scheme, _, rest = path.partition("://")
+        return f"{scheme}://{posixpath.normpath(rest)}".startswith(folder.rstrip("/") + "/")
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
 
 
 def exit_code(record: RunRecord) -> int | None:
@@ -143,8 +195,12 @@ def parse_app_id(text: str) -> str | None:
     return None
 
 
-def submission_alive(info: SubmitInfo | None) -> bool | None:
-    """Whether the spark-submit process group still runs; None when it runs on another host."""
+def submission_alive(info: SubmitInfo | None, record: RunRecord | None = None) -> bool | None:
+    """Whether the spark-submit process group still runs; None when it runs on another host.
+
+    Given the run's record, a live group that is not this run's submission counts as gone."""
+    if record is not None:
+        return submission_check(record, info).alive
     if info is None or info.pid is None:
         return False
     if info.host != socket.gethostname():
@@ -152,9 +208,20 @@ def submission_alive(info: SubmitInfo | None) -> bool | None:
     return process_group_alive(info.pid)
 
 
-def _error_lines(log: Path, limit: int = 8) -> str:
+def submission_check(record: RunRecord, info: SubmitInfo | None) -> ProcessCheck:
+    """Whether the process group submit.json names runs this run's spark-submit (see `group_check`)."""
+    if info is None or info.pid is None:
+        return ProcessCheck(False)
+    if info.host != socket.gethostname():
+        return ProcessCheck(None)
+    if not process_group_alive(info.pid):
+        return ProcessCheck(False)
+    return group_check(record, info.pid, str(submit_folder(record) / EXIT_FILE))
+
+
+def _error_lines(log: Path | None, limit: int = 8) -> str:
     """The log's last lines that look like errors: what a user needs to see first."""
-    if not log.is_file():
+    if log is None or not log.is_file():
         return ""
     lines = log.read_text(errors="replace").splitlines()
     hits = [ln for ln in lines if re.search(r"Error|Exception|error:|Caused by", ln)]
@@ -170,28 +237,34 @@ def refresh(lake: LakeRoot, run_id: str) -> RunRecord:
     """
     record = load_run(lake, run_id)
     info = submit_info(record)
-    if info is None or record.status in TERMINAL or submission_alive(info) is not False:
+    if info is None or record.status in TERMINAL:
         return _with_log_app_id(record)
-    return finalize(record)
+    check = submission_check(record, info)
+    return _with_log_app_id(record) if check.alive is not False else finalize(record, check.note)
 
 
-def finalize(record: RunRecord) -> RunRecord:
-    """Give a run whose processes are all gone its final status (only called then)."""
+def finalize(record: RunRecord, gone: str | None = None) -> RunRecord:
+    """Give a run whose processes are all gone its final status (only called then).
+
+    `gone` says why the process the run names is not its own (a reused pid, an edited record): the
+    run ended unseen, so it is interrupted, whatever a cancel asked."""
     code = exit_code(record)
     log = log_file(record)
-    if record.cancel_requested:
+    if gone:
+        record.status, record.error = "interrupted", f"the run's process is gone: {gone}"
+    elif record.cancel_requested:
         record.status = "cancelled"
         record.error = record.error if record.error and "cancel" in record.error else "cancelled by the user"
     elif record.status == "queued":
         record.status = "failed"
         record.error = f"spark-submit exited with code {code} before the run started; see {log}"
-        record.error_cause = _error_lines(log) or None
+        record.error_cause = _error_lines(readable_log(record)) or None
     else:
         record.status = "interrupted"
         record.error = record.error or (
             f"the driver exited (spark-submit code {code}) without recording an end; see {log}"
         )
-        record.error_cause = record.error_cause or _error_lines(log) or None
+        record.error_cause = record.error_cause or _error_lines(readable_log(record)) or None
     for stage in record.stages:
         if stage.status == "running":
             stage.status, stage.error = "failed", record.status
@@ -203,60 +276,59 @@ def finalize(record: RunRecord) -> RunRecord:
 
 def _with_log_app_id(record: RunRecord) -> RunRecord:
     """Fill a missing application id from the log (YARN/k8s print it before the driver runs)."""
-    if record.app_id is None and (log := log_file(record)).is_file():
+    if record.app_id is None and (log := readable_log(record)) is not None:
         record.app_id = parse_app_id(log.read_text(errors="replace"))
     return record
 
 
-def cancel(lake: LakeRoot, run_id: str, grace: float = 15.0) -> RunRecord:
+def _quiet(note: str) -> None:
+    """Where `cancel` reports what it found when nobody asked to hear it."""
+
+
+def cancel(
+    lake: LakeRoot, run_id: str, grace: float = 15.0, say: Callable[[str], None] = _quiet
+) -> RunRecord:
     """Cancel a run: leave the marker, stop the submission's process group, kill the application.
 
     The marker stops a driver that cannot be signalled (cluster deploy mode, another
     host) at the next stage boundary; the kill request to the cluster manager frees
-    executors even where the driver is unreachable.
+    executors even where the driver is unreachable. Only a process verified to be the
+    run's own is signalled (`submission_check`, `driver_check`); `say` hears what was found
+    instead, and that a run that had already ended was left alone.
     """
     record = load_run(lake, run_id)
-    run_id = record.run_id
     if record.status in TERMINAL:
+        say(f"run {record.run_id} already {record.status}; nothing to cancel")
         return record
     (run_dir(record) / CANCEL_FILE).write_text(now_iso())
     info = submit_info(record)
-    local = submission_alive(info)
-    if local and info is not None and info.pid is not None:
-        stop_process_group(info.pid, grace)
-    app_id = _with_log_app_id(RunRecord.load(lake, run_id)).app_id
-    if info is not None:
-        kill_application(info, app_id)
-    if local is None and info is not None:
-        return RunRecord.load(lake, run_id)  # the remote driver records "cancelled" itself
-    if info is None and record.pid is not None and record.host == socket.gethostname():
-        _stop_pid(record.pid, grace)  # a local `refinery run`
-    final = RunRecord.load(lake, run_id)
-    return final if final.status in ("succeeded", "cancelled") else finalize(final)
-
-
-def _stop_pid(pid: int, grace: float) -> None:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    if info is None:  # a local `refinery run`
+        check = driver_check(record) if record.host == socket.gethostname() else ProcessCheck(False)
+        if check.alive and record.pid is not None:
+            stop_pid(record.pid, grace, lambda: driver_check(record).alive is True)
+    else:
+        check = submission_check(record, info)
+        if check.alive and info.pid is not None:
+            stop_process_group(info.pid, grace)
+        kill_application(info, _with_log_app_id(load_run(lake, record.run_id)).app_id)
+    if check.note:
+        say(check.note)
+    final = load_run(lake, record.run_id)
+    if check.alive is None or final.status in ("succeeded", "cancelled"):
+        return final  # a driver this host cannot signal records "cancelled" itself
+    return finalize(final, check.note)
 
 
 def kill_application(info: SubmitInfo, app_id: str | None) -> str | None:
     """Ask the cluster manager to kill the application; returns what was done (None: nothing to do)."""
-    if info.master.startswith("spark://") and app_id and info.master_ui:
-        return _kill_standalone_app(info.master_ui, app_id)
+    master_ui = info.master_ui or ""  # a URL from the lake: only ever an http(s) POST
+    if info.master.startswith("spark://") and app_id and master_ui.startswith(("http://", "https://")):
+        return _kill_standalone_app(master_ui, app_id)
     if info.master.startswith("k8s://") and info.k8s_driver:
-        command = [info.command[0], "--master", info.master, "--kill", info.k8s_driver]
+        # This installation's spark-submit, not the one submit.json names: a file in a lake never
+        # picks a program to run.
+        spark_submit = str(spark_home() / "bin" / "spark-submit")
+        command = [spark_submit, "--master", info.master, "--kill", info.k8s_driver]
         subprocess.run(command, capture_output=True, timeout=120, check=False)
         return " ".join(command)
     if info.master == "yarn" and app_id and app_id.startswith("application_"):

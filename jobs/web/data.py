@@ -31,7 +31,7 @@ from jobs.web.query_pool import Limits, QueryPool
 from jobs.web.sql import Filters, quote, text_prefix, where_clause
 from jobs.web.thumbnails import thumbnail
 from pipelines.framework.lake import snapshot_dataset
-from pipelines.framework.runrecord import RUNS_DIR, RunRecord, list_runs
+from pipelines.framework.runrecord import RUNS_DIR, RunRecord, RunRecordUnreadable, list_runs
 from pipelines.framework.storage import Location
 
 PAGE_SIZE = 20
@@ -98,6 +98,8 @@ class LakeView:
             return RunRecord.load(self.lake.root, run_id)
         except FileNotFoundError as exc:
             raise NotFound(f"no run {run_id!r}") from exc
+        except RunRecordUnreadable as exc:  # damaged, or another run's record copied into this folder
+            raise Damaged(str(exc)) from None
 
     def runs(self) -> list[RunRecord]:
         return list_runs(self.lake.root)

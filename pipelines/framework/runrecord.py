@@ -19,10 +19,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
+from pipelines.framework.run_processes import process_facts, started_after
 from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import scrub
+from pipelines.framework.validation import field_problems
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "interrupted", "cancelled"]
 StageStatus = Literal["pending", "running", "succeeded", "skipped", "failed"]
@@ -32,6 +34,9 @@ RUNS_DIR = "_runs"
 RUN_FILE = "run.json"
 LakeRoot = str | os.PathLike[str] | Location
 CANCEL_FILE = "cancel.requested"
+# A run id is a folder name (255 bytes at most on common filesystems) and part of longer ones
+# (`refinery-<id>-XXXXXXXX` scratch folders), so it is held well below that.
+MAX_RUN_ID_BYTES = 200
 # The StageRecord field holding `{drop reason: its registered one-line description}`.
 REASON_DESCRIPTIONS = "reason_descriptions"
 
@@ -96,12 +101,24 @@ class StageRecord(BaseModel):
 
 
 def check_run_id(run_id: str) -> str:
-    """A run id names a folder of the lake and appears in every listing: a plain name, or an error."""
+    """A run id names a folder of the lake and appears in every listing: a plain name, or an error.
+
+    Its length is checked too: a longer one than a folder name can be fails deep in the storage
+    layer (a StorageError traceback) instead of saying what is wrong with the id."""
     if not run_id or run_id.startswith(".") or not all(c.isalnum() or c in "-_." for c in run_id):
         raise ValueError(
             f"invalid run id {run_id!r}: use letters, digits, '-', '_' and '.', not a leading '.'"
         )
+    if len(run_id.encode()) > MAX_RUN_ID_BYTES:
+        raise ValueError(
+            f"invalid run id {run_id[:40]!r}... ({len(run_id)} characters): "
+            f"a run id is at most {MAX_RUN_ID_BYTES} bytes"
+        )
     return run_id
+
+
+class RunRecordUnreadable(ValueError):
+    """A run.json that is not a run record, or is another run's; the message names the file and what to do."""
 
 
 class RunRecord(BaseModel):
@@ -121,13 +138,15 @@ class RunRecord(BaseModel):
     started_at: str | None = None
     ended_at: str | None = None
     heartbeat_at: str | None = None
-    pid: int | None = None
+    pid: int | None = Field(default=None, gt=0)  # 0 and -1 would signal whole process groups
     host: str | None = None
     stages: list[StageRecord] = Field(default_factory=list)
     error: str | None = None
     error_cause: str | None = None
     log_path: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    # The run.json this record was read from; None for a record not read from a lake (a new run).
+    _source: Location | None = PrivateAttr(default=None)
 
     # ------------------------------------------------------------ persistence
     @staticmethod
@@ -136,7 +155,12 @@ class RunRecord(BaseModel):
 
     @property
     def path(self) -> Location:
-        return self.directory(self.lake, self.run_id) / RUN_FILE
+        """The record's file: where it was read from, else its place in the lake it names.
+
+        A record read from a lake is written back only to that file, never to the `lake` stored in it:
+        a lake copied or moved elsewhere would otherwise write into the original, and an edited
+        record could pick where a command writes."""
+        return self._source or self.directory(self.lake, self.run_id) / RUN_FILE
 
     def save(self) -> None:
         # Scrubbed as a whole: a spec or an error may quote a credential value (a pasted key).
@@ -154,7 +178,7 @@ class RunRecord(BaseModel):
         path = cls.directory(lake_root, run_id) / RUN_FILE
         if not path.is_file():
             raise FileNotFoundError(f"no run {run_id!r} under {runs_dir}; `refinery runs` lists them")
-        return path.read_parsed(cls.model_validate_json).refreshed()
+        return read_record(path)
 
     def refreshed(self) -> RunRecord:
         """Mark a 'running' run whose heartbeat went stale as interrupted (the process died)."""
@@ -170,15 +194,12 @@ class RunRecord(BaseModel):
         return self
 
     def _owner_alive(self) -> bool:
+        """Whether the recorded pid still runs the driver: a process under it that started after the
+        run did is another one that reused the pid, and the driver is gone."""
         if self.host != socket.gethostname() or self.pid is None:
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        found = process_facts(self.pid)
+        return found is not None and not started_after(self, found)
 
     @property
     def cancel_requested(self) -> bool:
@@ -203,10 +224,41 @@ def read_runs(lake_root: LakeRoot) -> tuple[list[RunRecord], list[str]]:
     records, unreadable = [], []
     for entry in (Location.parse(lake_root) / RUNS_DIR).glob(f"*/{RUN_FILE}"):
         try:
-            records.append(entry.location.read_parsed(RunRecord.model_validate_json).refreshed())
+            records.append(read_record(entry.location))
         except (OSError, ValueError):
             unreadable.append(str(entry.location))
     return sorted(records, key=lambda r: r.created_at, reverse=True), sorted(unreadable)
+
+
+def read_record(path: Location) -> RunRecord:
+    """The run record in `path` (`<lake>/_runs/<run_id>/run.json`), bound to that file.
+
+    Raises RunRecordUnreadable, naming the file and what to do, for a file that is not a run
+    record and for one whose `run_id` is not its folder's name: such a record (copied, or edited)
+    would list one run twice and show one run under another's id."""
+    folder = path.parent
+    advice = (
+        f"restore it from a backup, or move the folder {folder} out of the lake's {RUNS_DIR} "
+        "(`refinery runs` lists the readable runs)"
+    )
+    try:
+        record = path.read_parsed(RunRecord.model_validate_json)
+    except ValidationError as exc:
+        problems = field_problems(exc, root="the file").split("; ")
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise RunRecordUnreadable(
+            f"{path} is damaged, not a run record: {'; '.join(problems[:3])}{more}; {advice}"
+        ) from None
+    if record.run_id != folder.name:
+        raise RunRecordUnreadable(
+            f"{path} records run {record.run_id!r}, not {folder.name!r} (its folder): a record copied "
+            f"from another run or edited; {advice}"
+        )
+    record._source = path
+    try:
+        return record.refreshed()
+    except ValueError as exc:  # a timestamp that is not one
+        raise RunRecordUnreadable(f"{path} is damaged, not a run record: {exc}; {advice}") from None
 
 
 class Heartbeat:

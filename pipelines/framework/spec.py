@@ -22,11 +22,15 @@ from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import StorageError, StorageSettings
 from pipelines.framework.validation import field_path
 
+MAX_NAME_BYTES = 100
+
 
 def plain_name(value: str) -> str:
     """A job or input name, which becomes part of table paths and run ids: letters, digits, '-', '_', '.'."""
     if not value or not all(c.isalnum() or c in "-_." for c in value):
         raise ValueError("use letters, digits, '-', '_' and '.' only")
+    if len(value.encode()) > MAX_NAME_BYTES:  # a run id is the job's name and 23 more characters
+        raise ValueError(f"at most {MAX_NAME_BYTES} bytes (it names folders and run ids)")
     return value
 
 

@@ -140,6 +140,7 @@ def test_stale_heartbeat_is_reported_interrupted(tmp_path):
         ({"name": "x", "stages": [], "spark": {"mastr": "local"}}, "spark.mastr"),
         ({"stages": []}, "name: Field required"),
         ({"name": "x", "stages": [{"stage": MARK}, {"stage": MARK}]}, "duplicate stage id"),
+        ({"name": "j" * 101, "stages": []}, "name: Value error, at most 100 bytes"),
     ],
 )
 def test_spec_errors_name_the_field(data, message):

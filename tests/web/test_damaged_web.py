@@ -161,3 +161,26 @@ def test_a_missing_required_parameter_is_a_400_naming_it(client, path, params, m
     assert f"{missing}: required" in response.text and "None" not in response.text
     if not path.startswith("/api/"):
         assert "<h1>Bad request</h1>" in response.text
+
+
+def test_a_run_record_that_is_not_its_folders_run_is_named_not_a_bare_500(tmp_path):
+    """A run folder copied under another name, or a run.json that is not JSON: the run page says which."""
+    import shutil
+
+    from pipelines.framework.runrecord import RunRecord
+
+    root = tmp_path / "lake"
+    RunRecord(
+        run_id="r1", job="j", dataset="j", lake=str(root), created_at="2026-12-05T00:00:00.000+00:00"
+    ).save()
+    runs = root / "_runs"
+    shutil.copytree(runs / "r1", runs / "zz-1")
+    (runs / "bad-1").mkdir()
+    (runs / "bad-1" / "run.json").write_text("{not json")
+    client = TestClient(create_app(root), base_url="http://localhost", raise_server_exceptions=False)
+    assert client.get("/runs/r1").status_code == 200
+    for run_id in ("zz-1", "bad-1"):
+        page = client.get(f"/runs/{run_id}")
+        assert page.status_code == 500 and "Internal Server Error" not in page.text, page.text
+        assert "run.json" in page.text and str(root) not in page.text
+    assert client.get("/").status_code == 200
