@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 import yaml
 from pydantic import ValidationError
 
+from pii.scan_input import Item, UnreadableFile, iter_items
 from pii.settings import PiiSettings
 from pipelines.framework.terminal_text import for_terminal
 from pipelines.framework.unicode_text import has_lone_surrogates
 from pipelines.framework.validation import field_problems
-from pipelines.ingest.readers.compressed import STREAM_ERRORS, open_maybe_compressed
-from pipelines.ingest.readers.jsonl import JSON_ERRORS, JsonLinesError, json_lines
+
+if TYPE_CHECKING:
+    from pipelines.framework.lake import Lake
 
 app = typer.Typer(help="PII detection and redaction (Presidio, offline).", no_args_is_help=True)
 MATCHES = ("exact", "overlap")
@@ -55,44 +57,47 @@ def load_settings(config: Path | None, ner: bool | None = None) -> PiiSettings:
         ) from None
 
 
-def iter_texts(path: Path) -> Iterator[tuple[str, str]]:
-    """(locator, text) from a Delta table folder, a folder of files, .txt, or JSON lines/JSON with `text`."""
-    if path.is_dir() and (path / "_delta_log").is_dir():
-        from deltalake import DeltaTable
+@dataclass
+class _Scan:
+    """A scan's running counts: texts go to the kernel SCAN_BATCH at a time; texts it set aside are
+    kept by report key, each with its locator (and why)."""
 
-        from pipelines.framework.lake import snapshot_dataset
+    settings: PiiSettings
+    show: int
+    documents: int = 0
+    with_pii: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    findings: list[dict] = field(default_factory=list)
+    batch: list[tuple[str, str]] = field(default_factory=list)
+    aside: dict[str, list[str]] = field(default_factory=lambda: {key: [] for key, _ in SET_ASIDE})
 
-        dataset = snapshot_dataset(DeltaTable(str(path)))
-        row = 0
-        for batch in dataset.to_batches(columns=["text"]):
-            for text in batch.column("text").to_pylist():
-                if text is not None:
-                    yield f"{path.name}:{row}", text
-                row += 1
-    elif path.is_dir():
-        for child in sorted(p for p in path.rglob("*") if p.is_file()):
-            yield from iter_texts(child)
-    elif path.suffix in (".txt", ".md"):
-        yield str(path), path.read_text(encoding="utf-8", errors="replace")
-    else:
-        yield from _json_texts(path)
+    def add(self, item: Item) -> None:
+        if item.text is None:
+            key = "unreadable_files" if item.whole_file else "skipped_no_text"
+            self.aside[key].append(item.problem if item.whole_file else f"{item.locator}: {item.problem}")
+        elif has_lone_surrogates(item.text):
+            self.aside["skipped_invalid_unicode"].append(item.locator)
+        else:
+            self.batch.append((item.locator, item.text))
+            self.documents += 1
+            if len(self.batch) >= SCAN_BATCH:
+                self.flush()
 
+    def flush(self) -> None:
+        from pii.kernel import FAILED, redact_texts
 
-def _json_texts(path: Path) -> Iterator[tuple[str, str]]:
-    """(locator, text) of a JSON array file (`text` or `full_text` per element), else of a JSON Lines file.
-
-    A line that is not a JSON object stops the scan with its file and line (JsonLinesError).
-    """
-    with open_maybe_compressed(str(path)) as stream:
-        if stream.peek(1)[:1] == b"[":
-            for i, rec in enumerate(json.load(stream)):
-                text = rec.get("text", rec.get("full_text")) if isinstance(rec, dict) else None
-                if isinstance(text, str):
-                    yield f"{path}:{i}", text
-            return
-    for line_no, rec in json_lines(path):
-        if isinstance(rec.get("text"), str):
-            yield f"{path}:{line_no}", rec["text"]
+        texts = [t for _, t in self.batch]
+        for (locator, _), red in zip(self.batch, redact_texts(texts, self.settings), strict=True):
+            if red["scope"] == FAILED:
+                self.aside["not_analysed"].append(locator)
+                continue
+            self.with_pii += bool(red["spans"])
+            self.counts.update(red["counts"])
+            for span in red["spans"]:
+                if len(self.findings) < self.show:
+                    lo, hi = max(0, span["start"] - CONTEXT_CHARS), span["end"] + CONTEXT_CHARS
+                    self.findings.append({"doc": locator, **span, "context": red["text"][lo:hi]})
+        self.batch.clear()
 
 
 @app.command()
@@ -103,82 +108,54 @@ def scan(
     limit: Annotated[int, typer.Option(help="documents to scan at most")] = 10_000,
     show: Annotated[int, typer.Option(help="findings to list (in redacted context)")] = 20,
 ) -> None:
-    """What would be redacted: counts by type and findings shown inside their redacted context."""
+    """What would be redacted: counts by type and findings shown inside their redacted context.
+
+    Records with no string text, and files of a folder that cannot be read whole, are
+    skipped, counted and named (a file named here that cannot be read is an error, exit 2).
+    """
     from pii.engine import ner_decoder_used
-    from pii.kernel import FAILED, redact_texts
 
-    settings = load_settings(config, ner)
-    counts: Counter[str] = Counter()
-    findings, docs, with_pii = [], 0, 0
-    batch: list[tuple[str, str]] = []
-
-    failed: list[str] = []  # texts the analyzer raised on (past MAX_CHARS ...): the stage withholds them
-
-    def flush() -> None:
-        nonlocal with_pii
-        for (locator, _), red in zip(batch, redact_texts([t for _, t in batch], settings), strict=True):
-            if red["scope"] == FAILED:
-                failed.append(locator)
-                continue
-            with_pii += bool(red["spans"])
-            counts.update(red["counts"])
-            for span in red["spans"]:
-                if len(findings) < show:
-                    lo, hi = max(0, span["start"] - CONTEXT_CHARS), span["end"] + CONTEXT_CHARS
-                    findings.append({"doc": locator, **span, "context": red["text"][lo:hi]})
-        batch.clear()
-
-    skipped: list[str] = []  # texts no UTF-8 can hold: the pipeline quarantines them (invalid_unicode)
+    run = _Scan(load_settings(config, ner), show)
     try:
-        for item in iter_texts(path):
-            if docs >= limit:
+        for item in iter_items(path):
+            if run.documents >= limit:
                 break
-            if has_lone_surrogates(item[1]):
-                skipped.append(item[0])
-                continue
-            batch.append(item)
-            docs += 1
-            if len(batch) >= SCAN_BATCH:
-                flush()
-    except (*STREAM_ERRORS, *JSON_ERRORS) as exc:  # a bad line, a damaged stream, a bad JSON array file
-        _unreadable(path, exc)
-    flush()
+            run.add(item)
+    except UnreadableFile as exc:  # the file named on the command line; nothing was scanned
+        _usage_error(str(exc))
+    run.flush()
     report = {
-        "documents": docs,
-        "documents_with_pii": with_pii,
-        "counts": dict(counts.most_common()),
-        "ner_decoder": ner_decoder_used(settings),
+        "documents": run.documents,
+        "documents_with_pii": run.with_pii,
+        "counts": dict(run.counts.most_common()),
+        "ner_decoder": ner_decoder_used(run.settings),
     }
-    report.update(_set_aside(skipped, failed))
+    report.update(_set_aside(run.aside))
     # ASCII JSON: lossless, and no C1 or bidi control from a finding reaches the terminal raw.
-    typer.echo(json.dumps({**report, "findings": findings}, indent=2))
+    typer.echo(json.dumps({**report, "findings": run.findings}, indent=2))
 
 
-def _unreadable(path: Path, exc: BaseException) -> NoReturn:
-    said = (
-        str(exc)
-        if isinstance(exc, JsonLinesError)
-        else f"{path}: cannot be read ({type(exc).__name__}: {exc})"
-    )
-    typer.echo(f"error: {for_terminal(said)}", err=True)
-    raise typer.Exit(2) from None
+# Report keys of texts a scan did not count, and what stderr says of them.
+SET_ASIDE = (
+    (
+        "skipped_invalid_unicode",
+        "text(s) skipped, holding lone surrogates (a JSON \\ud800-style escape; ingest "
+        "quarantines them as invalid_unicode)",
+    ),
+    ("skipped_no_text", "record(s) skipped, with no text to scan (no string `text`, or an empty one)"),
+    ("unreadable_files", "file(s) of the folder skipped whole, not readable as text, JSON or JSON Lines"),
+    ("not_analysed", "text(s) could not be analysed (the pii stage withholds their text)"),
+)
 
 
-def _set_aside(skipped: list[str], failed: list[str]) -> dict:
+def _set_aside(aside: dict[str, list[str]]) -> dict:
     """The report's entries for texts the scan did not count, each said on stderr too."""
     entries = {}
-    for key, locators, why in (
-        (
-            "skipped_invalid_unicode",
-            skipped,
-            "skipped, holding lone surrogates (a JSON \\ud800-style escape; ingest "
-            "quarantines them as invalid_unicode)",
-        ),
-        ("not_analysed", failed, "could not be analysed (the pii stage withholds their text)"),
-    ):
+    for key, why in SET_ASIDE:
+        locators = aside[key]
         if locators:
             entries[key] = {"count": len(locators), "first": locators[:SHOWN_SKIPPED]}
-            typer.echo(f"{len(locators)} text(s) {why}, first: {for_terminal(locators[0])}", err=True)
+            typer.echo(f"{len(locators)} {why}, first: {for_terminal(locators[0])}", err=True)
     return entries
 
 
@@ -262,10 +239,10 @@ def purge_raw_command(
 ) -> None:
     """Delete raw-table versions (unredacted PII) that the curated table's lineage does not need."""
     from pii.purge import PurgeError, purge_raw
-    from pipelines.framework.lake import Lake
 
+    lake_root, raw_table, curated_table = _purge_tables(lake, dataset, raw, curated)
     try:
-        plan = purge_raw(Lake(lake), f"{dataset}/{raw}", f"{dataset}/{curated}", yes=yes)
+        plan = purge_raw(lake_root, raw_table, curated_table, yes=yes)
     except PurgeError as exc:
         typer.echo(f"purge-raw: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -274,6 +251,29 @@ def purge_raw_command(
         typer.echo(
             f"dry run: {len(plan.files)} files would be deleted; rerun with --yes to delete them", err=True
         )
+
+
+def _purge_tables(lake: str, dataset: str, raw: str, curated: str) -> tuple[Lake, str, str]:
+    """The lake and the two table names, or a one-line error (exit 2) for a name that is empty or
+    leaves the lake (`../outside`), rather than the lake's ValueError traceback."""
+    from pipelines.framework.lake import Lake
+
+    for option, value in (("--lake", lake), ("--dataset", dataset), ("--raw", raw), ("--curated", curated)):
+        if not value.strip(" /"):
+            _usage_error(f"{option} is empty; it names a {option[2:]}")
+    try:
+        root = Lake(lake)
+        tables = f"{dataset.strip('/')}/{raw.strip('/')}", f"{dataset.strip('/')}/{curated.strip('/')}"
+        for table in tables:
+            root.path(table)  # refuses a name that escapes the lake or names its root
+    except ValueError as exc:
+        _usage_error(str(exc))
+    return root, *tables
+
+
+def _usage_error(message: str) -> NoReturn:
+    typer.echo(f"error: {for_terminal(message)}", err=True)
+    raise typer.Exit(2)
 
 
 app.command("purge-raw")(purge_raw_command)

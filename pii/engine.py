@@ -18,6 +18,7 @@ runs instead of eight full-text scans per document (pii.recognizers). Everything
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -152,14 +153,21 @@ def outside_replacements(
     taken = [m.span() for m in replacements.finditer(text)] if results else []
     if not taken:
         return results
+    los, his = [lo for lo, _ in taken], [hi for _, hi in taken]
+    # A start inside a replacement moves past it and past the ones that follow it without a gap.
+    run_end = list(his)
+    for k in range(len(taken) - 2, -1, -1):
+        if los[k + 1] == his[k]:
+            run_end[k] = run_end[k + 1]
     kept = []
-    for r in results:
+    for r in results:  # bisect into the sorted, disjoint replacements: a dense page has thousands
         start, end = r.start, r.end
-        for lo, hi in taken:
-            if lo <= start < hi:
-                start = hi
-            if lo < end <= hi:
-                end = lo
+        k = bisect.bisect_right(los, start) - 1
+        if k >= 0 and start < his[k]:
+            start = run_end[k]
+        k = bisect.bisect_left(his, end)
+        if k < len(taken) and los[k] < end:
+            end = los[k]
         if end - start > 0 and text[start:end].strip():
             r.start, r.end = start, end
             kept.append(r)

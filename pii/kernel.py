@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from pii.overlaps import SpanIndex
 from pii.redact import Redaction
 from pii.settings import NER_ENTITIES, PiiSettings
 from pipelines.framework.drop_reason import arrow_reasons
@@ -114,9 +115,10 @@ class PiiKernel:
             )
             again: dict[int, list] = {}
             for (i, lo, _, cores), results in zip(windows, found, strict=True):
+                in_core = SpanIndex(cores)  # a dense page's window holds thousands of cores
                 for r in results:
                     r.start, r.end = r.start + lo, r.end + lo
-                    if any(r.start < core_hi and core_lo < r.end for core_lo, core_hi in cores):
+                    if in_core.overlaps(r.start, r.end):
                         again.setdefault(i, []).append(r)
             for i, results in again.items():
                 results = propagate(done[i].text, results, NER_ENTITIES)
@@ -189,7 +191,8 @@ def _windows(red: Redaction) -> list[tuple[int, int, list[tuple[int, int]]]]:
     for core in cores:
         lo, hi = max(0, core[0] - MARGIN), min(len(text), core[1] + MARGIN)
         if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], hi, [*out[-1][2], core])
+            out[-1][2].append(core)  # in place: copying the list per core was quadratic on a dense page
+            out[-1] = (out[-1][0], hi, out[-1][2])
         else:
             out.append((lo, hi, [core]))
     return [_cut_at_spaces(text, lo, hi, window_cores) for lo, hi, window_cores in out]

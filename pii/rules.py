@@ -10,6 +10,7 @@ one in docs/pii.md; none of them runs under `profile: presidio_default`.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -19,6 +20,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Span
 
 from pii.batched_ner import NEAR_OUTSIDE
+from pii.overlaps import SpanIndex, keep_longest, yield_to
 from pii.settings import PiiSettings
 
 PERSON = "PERSON"
@@ -68,6 +70,7 @@ NOT_NAMES = frozenset(
 # near miss of the NER right after one is not taken for a name.
 PLACE_WORDS = frozenset({"in", "at", "from", "for", "near", "of", "became", "into", "via", "city"})
 WORD = re.compile(r"[^\W\d_]{2,}")
+LETTER = re.compile(r"[^\W\d_]")
 # A capitalised name right after a naming cue; the name is group 1.
 CUE = re.compile(
     rf"(?:\b(?:[Mm]y name is|[Nn]ame is|[Cc]all me|[Cc]alls me|[Nn]amed (?:him|her)|[Nn]ame:|[Yy]our name\?)\s+"
@@ -116,7 +119,7 @@ def refine(
                 r for r in results if r.entity_type != PERSON or _previous_word(text, r) not in prefixes
             ]
         if person.yield_to_patterns:
-            results = _yield(results, PERSON, lambda other: other.entity_type != PERSON, inside=True)
+            results = yield_to(results, PERSON, lambda other: other.entity_type != PERSON, inside=True)
     phone = settings.phone
     if PHONE in entities:
         if (phone.min_digits, phone.max_digits) != (1, 20):
@@ -127,17 +130,17 @@ def refine(
                 for r in results
                 if r.entity_type != PHONE or not IPV4_SHAPE.fullmatch(text[r.start : r.end])
             ]
-            results = _yield(results, PHONE, lambda other: other.entity_type in CHECKED_TYPES, inside=False)
+            results = yield_to(results, PHONE, lambda other: other.entity_type in CHECKED_TYPES, inside=False)
         if phone.not_phone_shapes:
             results = [
                 r for r in results if r.entity_type != PHONE or not NOT_PHONE.fullmatch(text[r.start : r.end])
             ]
         if phone.written:
-            results = _longest(results, PHONE)  # a written-format match beside phonenumbers' own
+            results = keep_longest(results, PHONE)  # a written-format match beside phonenumbers' own
     if PERSON in entities and (
         person.cues or person.lists or person.boundaries or person.titles != "exclude"
     ):
-        results = _longest(results, PERSON)  # an added name beside the NER's
+        results = keep_longest(results, PERSON)  # an added name beside the NER's
     return results
 
 
@@ -159,7 +162,7 @@ def unsure_people(
     not be a piece of a longer capitalised run ("Poncho App"), and not stand alone on its
     line (in an address block a town or a firm as often as a name).
     """
-    taken = [(r.start, r.end) for r in results]
+    taken, lines = SpanIndex((r.start, r.end) for r in results), LineWords(text)
     out = []
     for span in spans:
         found = _result(span.start_char, span.end_char, "NerSecondOpinion")
@@ -172,11 +175,47 @@ def unsure_people(
             continue  # the NER saw no entity at all: only a word that is no English word may be a name
         if _previous_word(text, found) in PLACE_WORDS or _in_capitalised_run(text, found):
             continue
-        line_start, line_end = text.rfind("\n", 0, found.start) + 1, text.find("\n", found.end)
-        rest = text[line_start : found.start] + text[found.end : line_end if line_end >= 0 else len(text)]
-        if WORD.search(rest) and not any(s < found.end and found.start < e for s, e in taken):
+        if lines.other_word(found.start, found.end) and not taken.overlaps(found.start, found.end):
             out.append(found)
     return out
+
+
+class LineWords:
+    """Whether WORD finds a word in a span's line before the span joined to the line after it.
+
+    Why not that slice: on a page that is one long line, slicing the line for each span was
+    quadratic. The same answer comes from the line's first two-letter position (before the
+    span?), its last (after it?), and the letters either side of the span (joined: a word).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+        self.first: dict[int, int | None] = {}  # line number -> its first two-letter position
+        self.last: dict[int, int | None] = {}  # line number -> its last one
+
+    def _bounds(self, line: int) -> tuple[int, int]:
+        start = self.newlines[line - 1] + 1 if line else 0
+        return start, self.newlines[line] if line < len(self.newlines) else len(self.text)
+
+    def other_word(self, start: int, end: int) -> bool:
+        """A word in [line start, start) + [end, line end): the lines of `start` and of `end`."""
+        head, tail = bisect.bisect_left(self.newlines, start), bisect.bisect_left(self.newlines, end)
+        if head not in self.first:
+            found = WORD.search(self.text, *self._bounds(head))
+            self.first[head] = found.start() if found else None
+        if tail not in self.last:
+            lo, hi = self._bounds(tail)
+            found = WORD.search(self.text[lo:hi][::-1])
+            self.last[tail] = hi - found.start() - 2 if found else None
+        first, last = self.first[head], self.last[tail]
+        line_start, line_end = self._bounds(head)[0], self._bounds(tail)[1]
+        joined = (
+            line_start < start
+            and end < line_end
+            and bool(LETTER.match(self.text, start - 1) and LETTER.match(self.text, end))
+        )
+        return (first is not None and first + 2 <= start) or (last is not None and last >= end) or joined
 
 
 def _in_capitalised_run(text: str, r: RecognizerResult) -> bool:
@@ -297,13 +336,13 @@ def _previous_word(text: str, r: RecognizerResult) -> str:
 
 def _cue_names(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
     """PERSON results for capitalised names after a naming cue that no PERSON result covers yet."""
-    taken = [(r.start, r.end) for r in results if r.entity_type == PERSON]
+    taken = SpanIndex((r.start, r.end) for r in results if r.entity_type == PERSON)
     out = []
     cue = LOWER_CUE if text.islower() else CUE
     for m in cue.finditer(text):
         start, end = m.span(1)
         words = m.group(1).lower().split()
-        if any(s < end and start < e for s, e in taken) or words[0] in NOT_NAMES:
+        if taken.overlaps(start, end) or words[0] in NOT_NAMES:
             continue
         if len(words) > 1 and words[1] in NOT_NAMES | {"to", "and", "but", "is", "was", "back", "at", "on"}:
             end = start + len(m.group(1).split()[0])
@@ -315,7 +354,7 @@ def _listed(text: str, results: list[RecognizerResult]) -> list[RecognizerResult
     """PERSON results for the other members of a list ("Anna, Ben and Carla") one of whose single-word
     members is already a PERSON result; members that other results cover are left alone."""
     singles = {(r.start, r.end) for r in results if r.entity_type == PERSON}
-    taken = [(r.start, r.end) for r in results]
+    taken = SpanIndex((r.start, r.end) for r in results)
     out = []
     for run in NAME_LIST.finditer(text):
         members = [m.span() for m in re.finditer(ONE_NAME, run.group(0))]
@@ -323,7 +362,7 @@ def _listed(text: str, results: list[RecognizerResult]) -> list[RecognizerResult
         if not any(m in singles for m in members):
             continue
         for start, end in members:
-            if not any(s < end and start < e for s, e in taken):
+            if not taken.overlaps(start, end):
                 out.append(_result(start, end, "NameList"))
     return out
 
@@ -358,28 +397,3 @@ def _result(start: int, end: int, recognizer: str) -> RecognizerResult:
         RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer,
     }
     return RecognizerResult(PERSON, start, end, 0.85, recognition_metadata=metadata)
-
-
-def _yield(results: list[RecognizerResult], entity: str, wins, inside: bool) -> list[RecognizerResult]:
-    """`entity` results dropped where a result for which `wins(other)` holds covers them (`inside`) or
-    overlaps them."""
-    strong = [o for o in results if o.entity_type != entity and wins(o)]
-
-    def loses(r: RecognizerResult) -> bool:
-        if inside:
-            return any(o.start <= r.start and r.end <= o.end for o in strong)
-        return any(o.start < r.end and r.start < o.end for o in strong)
-
-    return [r for r in results if r.entity_type != entity or not loses(r)]
-
-
-def _longest(results: list[RecognizerResult], entity: str) -> list[RecognizerResult]:
-    """Of overlapping `entity` results (NER and cue, phonenumbers and written format), the longest."""
-    mine = sorted(
-        (r for r in results if r.entity_type == entity), key=lambda r: (-(r.end - r.start), r.start)
-    )
-    kept: list[RecognizerResult] = []
-    for r in mine:
-        if not any(k.start < r.end and r.start < k.end for k in kept):
-            kept.append(r)
-    return [r for r in results if r.entity_type != entity] + kept
