@@ -136,7 +136,7 @@ def group_check(record: RunRecord, pgid: int, exit_file: str) -> ProcessCheck:
     members = [found for pid in group_members(pgid) if (found := process_facts(pid)) is not None]
     if any(names_run(found.args, record.run_id, exit_file) for found in members):
         return ProcessCheck(True)
-    shown = " ".join(members[0].args) if members else "unreadable"
+    shown = program(members[0].args) if members else "unreadable"
     return ProcessCheck(
         False,
         f"process group {pgid} on this host is not this run's spark-submit (it runs: {shown}); "
@@ -154,7 +154,7 @@ def driver_check(record: RunRecord) -> ProcessCheck:
     found = process_facts(record.pid)
     if found is None:
         return ProcessCheck(False)
-    shown = " ".join(found.args) or "no command line"
+    shown = program(found.args)
     if started_after(record, found):
         return ProcessCheck(
             False,
@@ -168,6 +168,12 @@ def driver_check(record: RunRecord) -> ProcessCheck:
         f"process {record.pid} on this host does not look like this run's driver (it runs: {shown}); "
         "it was not signalled. If the run still runs, it stops before its next stage (cancel.requested)",
     )
+
+
+def program(args: list[str]) -> str:
+    """The program another process runs, by name only: its arguments may hold that process's secrets,
+    and these messages reach the terminal and the run record."""
+    return Path(args[0]).name if args else "no command line"
 
 
 def names_run(args: list[str], run_id: str, exit_file: str | None = None) -> bool:

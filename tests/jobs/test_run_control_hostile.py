@@ -89,7 +89,8 @@ def test_cancel_leaves_alone_a_process_that_is_not_the_runs_driver(tmp_path, sle
     result = _cli("cancel", "r1", "--lake", str(tmp_path), "--grace", "1")
     assert result.exit_code == 0, result.output
     assert f"process {sleeper.pid} on this host does not look like this run's driver" in _flat(result)
-    assert "it was not signalled" in _flat(result) and "sleep 600" in _flat(result)
+    assert "it was not signalled" in _flat(result) and "(it runs: sleep)" in _flat(result)
+    assert "sleep 600" not in _flat(result)  # another process's arguments may be its secrets: never shown
     time.sleep(0.5)
     assert sleeper.poll() is None  # alive
     assert (tmp_path / "_runs" / "r1" / CANCEL_FILE).is_file()  # the marker stops a real driver
@@ -106,6 +107,7 @@ def test_cancel_of_a_run_whose_pid_was_reused_marks_it_interrupted(tmp_path, sle
     assert sleeper.poll() is None
     saved = RunRecord.load(tmp_path, "r1")
     assert saved.status == "interrupted" and "not signalled" in saved.error
+    assert "(it runs: sleep)" in saved.error and "sleep 600" not in saved.error  # not its arguments
     assert saved.stages[0].status == "failed"
 
 
