@@ -76,8 +76,10 @@ def run(
 
     try:
         runner = prepare_run(spec, run_id=run_id, progress=not quiet)
-    except (SpecError, StorageError) as exc:
+    except SpecError as exc:
         fail(str(exc))
+    except StorageError as exc:  # the lake cannot be reached or made: exit 1, as any storage failure
+        fail(str(exc), 1)
     try:
         record = runner.run()
     except Exception as exc:  # noqa: BLE001 - the run record holds the traceback; users get the cause
