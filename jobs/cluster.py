@@ -13,7 +13,6 @@ its state folder so that `refinery cluster stop` works from another shell.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,6 +23,14 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pipelines.framework.run_processes import (
+    group_alive,
+    group_members,
+    process_facts,
+    stop_group,
+    wait_group_gone,
+)
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -50,38 +57,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def process_group_alive(pgid: int) -> bool:
-    """Whether any process of the group lives (a group leader that is our zombie child is reaped first)."""
-    _reap(pgid)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_process_group(pgid: int, grace: float = 10.0) -> None:
-    """SIGTERM a process group, then SIGKILL what is left after `grace` seconds."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not process_group_alive(pgid):
-                return
-            time.sleep(0.2)
-
-
-def _reap(pid: int) -> None:
-    """Collect a child's exit status so it does not linger as a zombie (zombies count as alive)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
 def http_json(url: str, timeout: float = 5.0) -> Any:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read().decode())
@@ -96,6 +71,15 @@ class Daemon:
     web_port: int
     log: str
     port: int | None = None
+
+    def runs_here(self) -> bool:
+        """Whether its process group still runs this daemon: cluster.json outlives the processes it
+        names (a reboot, a kill), and their numbers may be other programs' by now, never signalled."""
+        java_class = MASTER_CLASS if self.role == "master" else WORKER_CLASS
+        members = (process_facts(pid) for pid in group_members(self.pid))
+        return any(
+            java_class in found.args and str(self.web_port) in found.args for found in members if found
+        )
 
 
 @dataclass
@@ -180,18 +164,22 @@ class LocalCluster:
 
     def kill_worker(self, daemon: Daemon) -> None:
         """SIGKILL a worker and its executors at once, as a machine failure would."""
-        try:
+        if daemon.runs_here():
             os.killpg(daemon.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        stop_process_group(daemon.pid, grace=5.0)
+            wait_group_gone(daemon.pid, 5.0)
 
-    def stop(self) -> None:
-        """Stop workers, then the master, by their process groups; safe to call twice."""
+    def stop(self) -> list[str]:
+        """Stop workers, then the master, by their process groups; safe to call twice. Returns the
+        daemons that no longer ran (their pids were left alone)."""
+        gone = []
         for daemon in [*self.worker_daemons, *([self.master] if self.master else [])]:
-            stop_process_group(daemon.pid)
+            if daemon.runs_here():
+                stop_group(daemon.pid, 10.0, daemon.runs_here)
+            else:
+                gone.append(f"{daemon.role} (pid {daemon.pid}) was no longer running; nothing was signalled")
         state = self.state_dir / STATE_FILE
         state.unlink(missing_ok=True)
+        return gone
 
     # ---------------------------------------------------------------- status
     def master_state(self) -> dict[str, Any] | None:
@@ -229,15 +217,21 @@ class LocalCluster:
             raise ClusterError(
                 f"no cluster recorded in {state_dir} (start one with `refinery cluster start`)"
             )
-        data = json.loads(path.read_text())
-        return cls(
-            state_dir=Path(state_dir),
-            workers=data["workers"],
-            worker_cores=data["worker_cores"],
-            worker_memory=data["worker_memory"],
-            master=Daemon(**data["master"]) if data["master"] else None,
-            worker_daemons=[Daemon(**d) for d in data["worker_daemons"]],
-        )
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                state_dir=Path(state_dir),
+                workers=data["workers"],
+                worker_cores=data["worker_cores"],
+                worker_memory=data["worker_memory"],
+                master=Daemon(**data["master"]) if data["master"] else None,
+                worker_daemons=[Daemon(**d) for d in data["worker_daemons"]],
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ClusterError(
+                f"{path} is not a cluster record ({type(exc).__name__}: {exc}); stop the daemons "
+                "it named by hand if they still run, then delete it"
+            ) from exc
 
     # ------------------------------------------------------------- internals
     def _spawn(self, role: str, args: list[str], web_port: int) -> Daemon:
@@ -266,7 +260,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             if ready():
                 return
-            dead = [d for d in daemons if not process_group_alive(d.pid)]
+            dead = [d for d in daemons if not group_alive(d.pid)]
             if dead:
                 daemon = dead[0]
                 break

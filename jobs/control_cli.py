@@ -324,9 +324,11 @@ def cluster_stop(state_dir: Path | None = ClusterDirOption) -> None:
     from jobs.cluster import ClusterError, LocalCluster
 
     try:
-        LocalCluster.load(_cluster_dir(state_dir)).stop()
+        gone = LocalCluster.load(_cluster_dir(state_dir)).stop()
     except ClusterError as exc:
         fail(str(exc))
+    for line in gone:
+        _say(line)
     console.print("stopped")
 
 

@@ -37,8 +37,15 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from jobs.cluster import process_group_alive, spark_home, stop_process_group
-from pipelines.framework.run_processes import ProcessCheck, driver_check, group_check, stop_pid
+from jobs.cluster import spark_home
+from pipelines.framework.run_processes import (
+    ProcessCheck,
+    driver_check,
+    group_alive,
+    group_check,
+    stop_group,
+    stop_pid,
+)
 from pipelines.framework.runrecord import (
     CANCEL_FILE,
     RUNS_DIR,
@@ -205,7 +212,7 @@ def submission_alive(info: SubmitInfo | None, record: RunRecord | None = None) -
         return False
     if info.host != socket.gethostname():
         return None
-    return process_group_alive(info.pid)
+    return group_alive(info.pid)
 
 
 def submission_check(record: RunRecord, info: SubmitInfo | None) -> ProcessCheck:
@@ -214,7 +221,7 @@ def submission_check(record: RunRecord, info: SubmitInfo | None) -> ProcessCheck
         return ProcessCheck(False)
     if info.host != socket.gethostname():
         return ProcessCheck(None)
-    if not process_group_alive(info.pid):
+    if not group_alive(info.pid):
         return ProcessCheck(False)
     return group_check(record, info.pid, str(submit_folder(record) / EXIT_FILE))
 
@@ -309,7 +316,7 @@ def cancel(
     else:
         check = submission_check(record, info)
         if check.alive and info.pid is not None:
-            stop_process_group(info.pid, grace)
+            stop_group(info.pid, grace, lambda: submission_check(record, info).alive is True)
         kill_application(info, _with_log_app_id(load_run(lake, record.run_id)).app_id)
     if check.note:
         say(check.note)

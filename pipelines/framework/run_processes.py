@@ -8,8 +8,8 @@ with what the record says ran there:
     a process that began later reused the pid after the driver exited;
   - its command line: a submission names the run (`--run-id ID`, the run's exit-file path), a
     local `refinery run` names the run id or the spec file.
-A process that fails either is not signalled. Signals to a single process go through a pidfd
-where the OS has one, so a pid reused between the check and the signal is never hit.
+A process that fails either is not signalled. Signals go through a pidfd where the OS has one (a
+process group's members one by one), so a pid reused between the check and the signal is never hit.
 """
 
 from __future__ import annotations
@@ -213,6 +213,71 @@ def stop_pid(pid: int, grace: float, still_ours: Callable[[], bool]) -> None:
     finally:
         if handle is not None:
             os.close(handle)
+
+
+def stop_group(pgid: int, grace: float, still_ours: Callable[[], bool]) -> None:
+    """SIGTERM every process of group `pgid` if `still_ours()`, then SIGKILL what is left after `grace`.
+
+    `killpg` would signal whatever group holds the number when the signal is sent: if the run's
+    group ended after the check and a new process made itself leader of a group under the reused
+    number, it would be hit. So each member is held by a pidfd, its group read again through the
+    held process, and signalled through the pidfd; each round lists the members again, catching
+    children forked meanwhile. Without pidfds (macOS, BSD) `killpg` is all there is."""
+    if not still_ours():
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if not _signal_group(pgid, sig):
+            return
+        if wait_group_gone(pgid, wait):
+            return
+
+
+def wait_group_gone(pgid: int, wait: float) -> bool:
+    """Whether the whole group is gone within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not group_alive(pgid)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the group lives, zombies included: one holds its group's number until its
+    parent (or init) collects it. The leader, where it is our own child, is collected first."""
+    if pgid <= 1:  # 0 is the caller's own group, 1 init's: never a run's or a daemon's
+        return False
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> bool:
+    """Signal the live members of the group; False when none is left."""
+    if not hasattr(os, "pidfd_open"):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+    members = group_members(pgid)
+    for pid in reversed(members):  # the leader last: a shell reaps the children it outlives
+        try:
+            handle = os.pidfd_open(pid)
+        except OSError:  # exited since it was listed
+            continue
+        try:
+            held = process_facts(pid)  # read after the pidfd holds it: the pid cannot change hands now
+            if held is not None and held.group == pgid:
+                with contextlib.suppress(ProcessLookupError):
+                    signal.pidfd_send_signal(handle, sig)
+        finally:
+            os.close(handle)
+    return bool(members)
 
 
 def _exits(pid: int, handle: int | None, wait: float) -> bool:

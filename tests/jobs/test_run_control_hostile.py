@@ -134,6 +134,26 @@ def test_cancel_leaves_alone_a_process_group_submit_json_names_wrongly(tmp_path,
     assert RunRecord.load(tmp_path, "r1").status == "interrupted"
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "pidfd_open"), reason="pidfds are Linux's; elsewhere killpg is all there is"
+)
+def test_a_stale_listing_of_the_runs_group_signals_no_process_that_left_it(monkeypatch, sleeper):
+    """Between listing a group and signalling, a member's pid may change hands: each member's group
+    is read again through the pidfd that holds it, so a process of another group is not signalled
+    (tests/jobs/test_registry.py checks that a real submission group is stopped whole)."""
+    from pipelines.framework import run_processes
+
+    group = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        monkeypatch.setattr(run_processes, "group_members", lambda pgid: [group.pid, sleeper.pid])
+        run_processes.stop_group(group.pid, 1, lambda: True)
+        assert group.wait(timeout=10) is not None
+        assert sleeper.poll() is None
+    finally:
+        group.kill()
+        group.wait()
+
+
 @pytest.mark.parametrize("names", ["run id", "spec file"])
 def test_cancel_still_stops_the_runs_own_driver(tmp_path, names):
     """A process that started before the run and names it (id, or spec file) is the driver: stopped."""
@@ -282,3 +302,24 @@ def test_cancel_of_an_ended_run_says_nothing_was_cancelled(tmp_path, status):
     assert result.exit_code == 0 and f"run r1 already {status}; nothing to cancel" in _flat(result)
     assert not (tmp_path / "_runs" / "r1" / CANCEL_FILE).exists()
     assert RunRecord.load(tmp_path, "r1").status == status
+
+
+# ------------------------------------------------------------------ 10. a local cluster's record outlives its daemons
+def test_cluster_stop_leaves_alone_the_pids_of_a_stale_cluster_record(tmp_path, sleeper):
+    """cluster.json after a reboot or a kill names pids that other programs may hold now."""
+    daemon = {"role": "master", "pid": sleeper.pid, "web_port": 8080, "log": "m.log", "port": 7077}
+    state = {"workers": 0, "worker_cores": 1, "worker_memory": "1g", "master": daemon, "worker_daemons": []}
+    (tmp_path / "cluster.json").write_text(json.dumps(state))
+    result = _cli("cluster", "stop", "--dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert f"master (pid {sleeper.pid}) was no longer running; nothing was signalled" in _flat(result)
+    time.sleep(0.5)
+    assert sleeper.poll() is None and not (tmp_path / "cluster.json").exists()
+
+
+@pytest.mark.parametrize("content", ["{", "[]", '{"workers": 1}'])
+def test_a_damaged_cluster_record_is_a_clean_error(tmp_path, content):
+    (tmp_path / "cluster.json").write_text(content)
+    result = _cli("cluster", "stop", "--dir", str(tmp_path))
+    assert result.exit_code == 2 and "is not a cluster record" in _flat(result)
+    assert "Traceback" not in result.output
