@@ -33,6 +33,9 @@ err = Console(stderr=True)
 EXIT_CODES = {"succeeded": 0, "failed": 1, "interrupted": 1, "cancelled": 3}
 
 
+LOCAL_RUN_OUTPUT = "a local `refinery run` prints to the terminal that started it and keeps no log file"
+
+
 def _say(line: str) -> None:
     """A line that may hold paths, names or log text: escaped, never read as markup."""
     console.print(Text(for_terminal(line)))
@@ -145,7 +148,7 @@ def submit_cmd(
 
 
 def _print_status(record) -> None:
-    from jobs.registry import foreign_log, log_file
+    from jobs.registry import foreign_log, log_file, readable_log, submit_info
 
     console.print(Text(for_terminal(f"{record.run_id} [{record.status}]  job {record.job}"), style="bold"))
     _say(f"  master {record.master} ({record.deploy_mode})  application {record.app_id or '-'}")
@@ -171,7 +174,10 @@ def _print_status(record) -> None:
         err.print(Text(for_terminal(record.error, keep_newlines=True), style="red"))
     if record.error_cause:
         err.print(Text(for_terminal(record.error_cause, keep_newlines=True)))
-    _say(f"  log {log_file(record)}")
+    if submit_info(record) is None and readable_log(record) is None and not foreign_log(record):
+        _say(f"  log -  ({LOCAL_RUN_OUTPUT})")
+    else:
+        _say(f"  log {log_file(record)}")
     if foreign_log(record):
         _say(f"  (not read: the record names the log {foreign_log(record)}, outside the run's folder)")
 
@@ -248,7 +254,7 @@ def _follow(record: RunRecord, done: Callable[[], bool], tail: int | None) -> No
 def _no_log(record: RunRecord, ended: bool = False) -> NoReturn:
     """Why there is no log to print: the record names one outside the run's folder, the run ended
     without one, or it has not written one yet."""
-    from jobs.registry import TERMINAL, foreign_log, log_file
+    from jobs.registry import TERMINAL, foreign_log, log_file, submit_info
 
     path, named = log_file(record), foreign_log(record)
     if named:
@@ -259,6 +265,8 @@ def _no_log(record: RunRecord, ended: bool = False) -> NoReturn:
         )
     if path.exists():
         fail(f"not reading {path}: it leads outside the run's folder (a link?)", 1)
+    if submit_info(record) is None:
+        fail(f"run {record.run_id} ran locally: {LOCAL_RUN_OUTPUT}", 1)
     if ended or record.status in TERMINAL:
         state = record.status if record.status in TERMINAL else "ended"
         fail(f"run {record.run_id} {state} without writing a log (looked for {path})", 1)

@@ -133,7 +133,11 @@ def group_check(record: RunRecord, pgid: int, exit_file: str) -> ProcessCheck:
     `refinery submit` starts it as `sh -c WRAPPER <exit_file> spark-submit ... --run-id ID`, and
     spark-submit's JVM and the driver carry `--run-id ID` too, so a process of the group names
     the run; a group with none is an edited submit.json or a reused pid."""
+    if (elsewhere := _copied(record)) is not None:
+        return elsewhere
     members = [found for pid in group_members(pgid) if (found := process_facts(pid)) is not None]
+    if not members:  # only zombies are left, whose parent has not collected them: the group is gone
+        return ProcessCheck(False)
     if any(names_run(found.args, record.run_id, exit_file) for found in members):
         return ProcessCheck(True)
     shown = program(members[0].args) if members else "unreadable"
@@ -151,6 +155,8 @@ def driver_check(record: RunRecord) -> ProcessCheck:
     spec file on a Python command line."""
     if record.pid is None:
         return ProcessCheck(False)
+    if (elsewhere := _copied(record)) is not None:
+        return elsewhere
     found = process_facts(record.pid)
     if found is None:
         return ProcessCheck(False)
@@ -167,6 +173,19 @@ def driver_check(record: RunRecord) -> ProcessCheck:
         None,
         f"process {record.pid} on this host does not look like this run's driver (it runs: {shown}); "
         "it was not signalled. If the run still runs, it stops before its next stage (cancel.requested)",
+    )
+
+
+def _copied(record: RunRecord) -> ProcessCheck | None:
+    """A check that fails, for a record read from another lake than the one it names (see
+    `RunRecord.copied_from`): the process it names is that lake's run, never this copy's."""
+    origin = record.copied_from()
+    if origin is None:
+        return None
+    return ProcessCheck(
+        False,
+        f"this run record was copied from the lake {origin}: the process it names runs for that lake "
+        "and was not signalled",
     )
 
 

@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr, ValidationError
@@ -162,6 +163,24 @@ class RunRecord(BaseModel):
         record could pick where a command writes."""
         return self._source or self.directory(self.lake, self.run_id) / RUN_FILE
 
+    def copied_from(self) -> str | None:
+        """The lake this record names when it was read from another lake (copied or moved), else None.
+
+        Its pid, process group and application belong to the lake it names: a command run on the copy
+        must neither signal them nor take them for this lake's run."""
+        if self._source is None:
+            return None
+        here = self._source.parent.parent.parent  # <lake>/_runs/<run>/run.json
+        try:
+            named = Location.parse(self.lake)
+        except ValueError:
+            return self.lake
+        if here.is_local and named.is_local:
+            same = Path(here.url).resolve() == Path(named.url).resolve()
+        else:
+            same = here.url.rstrip("/") == named.url.rstrip("/")
+        return None if same else self.lake
+
     def save(self) -> None:
         # Scrubbed as a whole: a spec or an error may quote a credential value (a pasted key).
         self.path.write_text(scrub(self.model_dump_json(indent=2)))
@@ -196,7 +215,7 @@ class RunRecord(BaseModel):
     def _owner_alive(self) -> bool:
         """Whether the recorded pid still runs the driver: a process under it that started after the
         run did is another one that reused the pid, and the driver is gone."""
-        if self.host != socket.gethostname() or self.pid is None:
+        if self.host != socket.gethostname() or self.pid is None or self.copied_from():
             return False
         found = process_facts(self.pid)
         return found is not None and not started_after(self, found)

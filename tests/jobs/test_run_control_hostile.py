@@ -288,10 +288,27 @@ def test_logs_tail_must_be_positive(tmp_path, tail):
 
 
 @pytest.mark.parametrize("follow", [[], ["-f"]])
-def test_logs_of_a_run_that_ended_without_one_says_so(tmp_path, follow):
-    _record(tmp_path, "r1", status="failed")
+def test_logs_of_a_submission_that_ended_without_one_says_so(tmp_path, follow):
+    record = _record(tmp_path, "r1", status="failed")
+    SubmitInfo(command=["spark-submit"], master="spark://127.0.0.1:7077", deploy_mode="client").save(
+        record.path.parent
+    )
     result = _cli("logs", "r1", "--lake", str(tmp_path), *follow)
     assert result.exit_code == 1 and "run r1 failed without writing a log" in _flat(result)
+
+
+@pytest.mark.parametrize("follow", [[], ["-f"]])
+def test_logs_and_status_of_a_local_run_say_its_output_went_to_its_terminal(tmp_path, follow):
+    """A local `refinery run` keeps no log file: neither command points at one that was never written."""
+    _record(tmp_path, "r1", status="succeeded", log_path=str(tmp_path / "_runs" / "r1" / "driver.log"))
+    result = _cli("logs", "r1", "--lake", str(tmp_path), *follow)
+    assert result.exit_code == 1
+    assert "run r1 ran locally: a local `refinery run` prints to the terminal that started it" in _flat(
+        result
+    )
+    status = _cli("status", "r1", "--lake", str(tmp_path))
+    assert status.exit_code == 0 and "log - (a local `refinery run` prints" in _flat(status)
+    assert "driver.log" not in status.output
 
 
 # ------------------------------------------------------------------ 9. cancel of an ended run
@@ -323,3 +340,83 @@ def test_a_damaged_cluster_record_is_a_clean_error(tmp_path, content):
     result = _cli("cluster", "stop", "--dir", str(tmp_path))
     assert result.exit_code == 2 and "is not a cluster record" in _flat(result)
     assert "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------ 11. a record copied to another lake names that lake's processes
+def test_cancel_on_a_copied_lake_never_signals_the_original_lakes_submission(tmp_path):
+    """The submission's command line names the run id, so only the lake the record was read from
+    tells the copy's run from the original's: the copy's cancel leaves the real run alone."""
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    record = _running(original, "r1", os.getpid())
+    driver = f"exec {sys.executable} -c 'import time; time.sleep(600)' --run-id r1"
+    group = subprocess.Popen(["sh", "-c", driver], start_new_session=True)
+    try:
+        SubmitInfo(
+            command=["spark-submit"], master="spark://127.0.0.1:7077", deploy_mode="client", pid=group.pid
+        ).save(record.path.parent)
+        shutil.copytree(original, copy)
+        result = _cli("cancel", "r1", "--lake", str(copy), "--grace", "1")
+        assert result.exit_code == 0, result.output
+        assert f"this run record was copied from the lake {original}" in _flat(result)
+        time.sleep(0.5)
+        assert group.poll() is None
+        assert RunRecord.load(original, "r1").status == "running"
+        assert RunRecord.load(copy, "r1").status == "interrupted"
+        status = _cli("status", "r1", "--lake", str(original))
+        assert status.exit_code == 0 and "running" in status.output
+    finally:
+        group.kill()
+        group.wait()
+
+
+def test_a_local_runs_record_copied_elsewhere_does_not_stop_its_driver(tmp_path):
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "--run-id", "r1"])
+    try:
+        time.sleep(0.2)
+        _running(original, "r1", driver.pid)
+        shutil.copytree(original, copy)
+        result = _cli("cancel", "r1", "--lake", str(copy), "--grace", "1")
+        assert result.exit_code == 0 and "copied from the lake" in _flat(result)
+        time.sleep(0.5)
+        assert driver.poll() is None and RunRecord.load(original, "r1").status == "running"
+    finally:
+        driver.kill()
+        driver.wait()
+
+
+def test_a_submission_group_left_with_only_zombies_is_gone_not_foreign(tmp_path):
+    """spark-submit failed and its shell exited, but the shell's parent has not collected it yet: the
+    run failed with spark-submit's code (the exit file), it was not 'interrupted' by a stranger."""
+    record = _running(tmp_path, "r1", os.getpid(), started_at=HOUR_AGO)
+    _edit(tmp_path, "r1", status="queued")
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys, time\n"
+            "p = subprocess.Popen(['sh', '-c', 'exit 1'], start_new_session=True)\n"
+            "print(p.pid, flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        zombie = int(parent.stdout.readline())
+        deadline = time.monotonic() + 10
+        while (
+            Path(f"/proc/{zombie}/stat").read_text().split(") ")[1][0] != "Z" and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        info = SubmitInfo(
+            command=["spark-submit"], master="spark://127.0.0.1:7077", deploy_mode="client", pid=zombie
+        )
+        info.save(record.path.parent)
+        (record.path.parent.local_path() / "exit_code").write_text("1\n")
+        result = _cli("status", "r1", "--lake", str(tmp_path))
+        assert result.exit_code == 0, result.output
+        final = RunRecord.load(tmp_path, "r1")
+        assert final.status == "failed" and "code 1" in final.error, final.error
+    finally:
+        parent.kill()
+        parent.wait()
