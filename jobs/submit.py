@@ -18,24 +18,27 @@ nobody waits for it (`--detach`).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
 import subprocess
 import sys
 import tarfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from jobs.cluster import spark_home
+from jobs.cluster import http_json, spark_home
 from jobs.registry import EXIT_FILE, LOG_FILE, SubmitInfo, refresh, run_dir, submit_folder
 from pipelines.framework.codeversion import PACKAGES, code_version
 from pipelines.framework.lake import Lake
 from pipelines.framework.master_url import check_master_url
 from pipelines.framework.runrecord import RunRecord, new_run_id
+from pipelines.framework.spark import LOG4J_CONFIG
 from pipelines.framework.spec import JobSpec, load_spec
 from pipelines.framework.stage import Stage
 from pipelines.framework.storage import Location
@@ -258,9 +261,15 @@ def build_command(record: RunRecord, opts: SubmitOptions, code_zip: Path, env: P
     return [*command, jobs.driver.__file__, "--lake", record.lake, "--run-id", record.run_id]
 
 
-def _submit_env(master: str) -> dict[str, str]:
+def _submit_env(opts: SubmitOptions) -> dict[str, str]:
+    """In client mode spark-submit's JVM is the driver: it logs with our log4j2.properties (the warnings
+    users need, not Spark's start-up noise), set in SPARK_SUBMIT_OPTS so that JVM options the user gives
+    anywhere stay and, coming later on the command line, win."""
     env = {**os.environ, "SPARK_HOME": str(spark_home())}
-    host = urlparse(master).hostname if "://" in master else None
+    if opts.deploy_mode == "client":
+        ours = f'"-Dlog4j2.configurationFile={LOG4J_CONFIG.as_uri()}"'
+        env["SPARK_SUBMIT_OPTS"] = f"{ours} {env.get('SPARK_SUBMIT_OPTS', '')}".strip()
+    host = urlparse(opts.master).hostname if "://" in opts.master else None
     if host in LOOPBACK:
         env["SPARK_LOCAL_IP"] = "127.0.0.1"  # a loopback master only accepts loopback drivers
     return env
@@ -278,6 +287,64 @@ def _launch(command: list[str], folder: Path, env: dict[str, str]) -> subprocess
             env=env,
             start_new_session=True,
         )
+
+
+# ----------------------------------------------------------------- preflight
+SPARK_DEFAULTS = {"spark.executor.memory": "1g"}  # what Spark uses when nobody sets it
+
+
+def memory_mb(text: str) -> float | None:
+    """A Spark size as spark.executor.memory reads it (a bare number is MiB), in MiB; None if unreadable."""
+    match = re.fullmatch(r"(\d+)([kmgtp]?)(b?)", text.strip().lower())
+    if match is None:
+        return None
+    number, unit, byte = int(match[1]), match[2], match[3]
+    if byte and not unit:
+        return number / 1024**2
+    return number * 1024.0 ** ("kmgtp".index(unit) - 1) if unit else float(number)
+
+
+def _setting(
+    opts: SubmitOptions, spec_conf: Mapping[str, Any], key: str, flag: str
+) -> tuple[str | None, str]:
+    """(value, where to change it) of an executor size, taken in the order the driver applies them."""
+    given = {"spark.executor.memory": opts.executor_memory, "spark.executor.cores": opts.executor_cores}[key]
+    if key in opts.conf:
+        return opts.conf[key], f"--conf {key}"
+    if given is not None:
+        return str(given), flag
+    if key in spec_conf:
+        return str(spec_conf[key]), f"the spec's spark.conf {key}"
+    return SPARK_DEFAULTS.get(key), f"{flag} (Spark's default)"
+
+
+def check_cluster_fits(opts: SubmitOptions, spec_conf: Mapping[str, Any], master_ui: str | None) -> None:
+    """SubmitError when no alive standalone worker could host one executor: the master would keep the
+    application waiting for ever and the run `running`. Asks the master's web UI; one that does not
+    answer, or is another master's (the default port may serve one), skips the check: it is optional."""
+    if not opts.master.startswith("spark://") or not master_ui:
+        return
+    try:
+        state = http_json(f"{master_ui.rstrip('/')}/json/")
+    except (OSError, ValueError, http.client.HTTPException):
+        return
+    if not isinstance(state, dict) or state.get("url") != opts.master:
+        return
+    alive = [w for w in state.get("workers", []) if isinstance(w, dict) and w.get("state") == "ALIVE"]
+    if not alive:
+        raise SubmitError(f"master {opts.master} (UI {master_ui}) has no alive worker; start workers first")
+    memory, cores = (max(int(w.get(field, 0)) for w in alive) for field in ("memory", "cores"))
+    limits = (
+        ("spark.executor.memory", "--executor-memory", memory_mb, memory),
+        ("spark.executor.cores", "--executor-cores", lambda v: int(v) if v.isdigit() else None, cores),
+    )
+    for key, flag, amount, most in limits:
+        value, where = _setting(opts, spec_conf, key, flag)
+        if value is not None and (amount(value) or 0) > most:
+            raise SubmitError(
+                f"{where} {value}: no alive worker of {opts.master} can host one executor "
+                f"(the largest has {memory} MiB and {cores} core(s)); ask for less"
+            )
 
 
 # -------------------------------------------------------------------- submit
@@ -309,6 +376,8 @@ def submit(
     """Validate the spec, record the run, ship code (and env), start spark-submit; optionally wait."""
     spec_path = Path(spec_path)
     spec, stages = load_spec(spec_path)
+    master_ui = opts.master_ui or default_master_ui(opts.master)
+    check_cluster_fits(opts, spec.spark.conf, master_ui)
     record = queued_record(spec, spec_path, opts, run_id)
     folder = submit_folder(record)
     code_zip = package_code(folder / "code.zip", stage_packages(stages))
@@ -316,16 +385,11 @@ def submit(
     if opts.venv is not None:
         env_archive = pack_venv(opts.venv, opts.env_cache or folder.parent / "_envs")
     command = build_command(record, opts, code_zip, env_archive)
-    info = SubmitInfo(
-        command=command,
-        master=opts.master,
-        deploy_mode=opts.deploy_mode,
-        master_ui=opts.master_ui or default_master_ui(opts.master),
-    )
+    info = SubmitInfo(command=command, master=opts.master, deploy_mode=opts.deploy_mode, master_ui=master_ui)
     if opts.master.startswith("k8s://") and opts.deploy_mode == "cluster":
         namespace = opts.conf.get("spark.kubernetes.namespace", "default")
         info.k8s_driver = f"{namespace}:{k8s_driver_pod(record.run_id)}"
-    proc = _launch(command, folder, _submit_env(opts.master))
+    proc = _launch(command, folder, _submit_env(opts))
     info.pid = proc.pid
     info.save(run_dir(record))
     if not wait:

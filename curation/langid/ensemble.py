@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +40,9 @@ from pipelines.framework.unicode_text import encodable
 from pipelines.framework.validation import field_problems
 
 Backend = Literal["fasttext", "ensemble", "lingua"]
-CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+# Through importlib.resources: on a cluster this module is imported from the `--py-files` zip
+# (jobs/submit.py), where a Path next to __file__ names nothing that exists.
+CALIBRATION_FILE: Traversable = files(__package__).joinpath("calibration.json")
 FT_TOP_K = 5  # lid.176 labels fused with lingua's (lower ones carry no weight worth the cost)
 LINGUA_MAX_CHARS = 500  # lingua reads this much of a text: its cost grows with length, its accuracy
 # does not beyond a sentence or two (lingua's sentences are 124 characters at the median, 328 at the 95th pct)
@@ -77,16 +81,16 @@ class Calibration(BaseModel):
     source: str = Field("", description="data and split it was measured on")
 
     @classmethod
-    def load(cls, path: Path = CALIBRATION_FILE) -> Calibration:
+    def load(cls, path: Path | Traversable = CALIBRATION_FILE) -> Calibration:
         """The calibration in `path`, read once per process (every batch asks for it)."""
-        return _read_calibration(str(path))
+        return _read_calibration(path)
 
 
 @cache
-def _read_calibration(path: str) -> Calibration:
+def _read_calibration(path: Path | Traversable) -> Calibration:
     """A file that will not read or parse says which, and which fields, not pydantic's layout."""
     try:
-        return Calibration.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+        return Calibration.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except ValidationError as exc:
         raise ValueError(f"calibration {path}: {field_problems(exc)}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
@@ -23,7 +25,9 @@ from curation.langid.labels import check_label
 from curation.rules import ByLanguage, Rule
 from pipelines.framework.validation import field_problems
 
-PACKAGED = Path(__file__).resolve().parent
+# Through importlib.resources, not the file system: on a cluster this package is imported from the
+# `--py-files` zip (jobs/submit.py), where a Path next to __file__ names nothing that exists.
+PACKAGED: Traversable = files(__name__)
 DEFAULT_TABLE = "fineweb2"
 
 
@@ -68,28 +72,37 @@ class LanguageTable(BaseModel):
             raise ValueError(f"language table {name!r} sets unknown reason(s) {unknown}")
 
 
-def table_path(name: str) -> Path:
-    """A packaged table by name (`fineweb2`) or a YAML file by path."""
-    packaged = PACKAGED / f"{name}.yaml"
-    return packaged if "/" not in name and packaged.is_file() else Path(name)
-
-
 def language_table(name: str = DEFAULT_TABLE) -> LanguageTable:
     """The table named `name` (packaged) or at path `name`; errors name the file and the field."""
-    path = table_path(name)
+    if "/" not in name and (PACKAGED / f"{name}.yaml").is_file():
+        return _read_packaged(name)
+    path = Path(name)
     if not path.is_file():
-        packaged = sorted(p.stem for p in PACKAGED.glob("*.yaml"))
+        packaged = sorted(
+            p.name.removesuffix(".yaml") for p in PACKAGED.iterdir() if p.name.endswith(".yaml")
+        )
         raise ValueError(f"language table {name!r}: no such file (packaged tables: {packaged})")
     return _read_table(path, path.stat().st_mtime_ns)
 
 
 @cache
+def _read_packaged(name: str) -> LanguageTable:
+    """Parsed once per process: package data does not change under a running program."""
+    return _parse(PACKAGED / f"{name}.yaml")
+
+
+@cache
 def _read_table(path: Path, mtime_ns: int) -> LanguageTable:
     """Parsed once per file version (every batch's Gopher and every rule list ask for it)."""
+    return _parse(path)
+
+
+def _parse(source: Path | Traversable) -> LanguageTable:
+    """Errors name the file and the fields, not pydantic's layout."""
     try:
-        return LanguageTable.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        return LanguageTable.model_validate(yaml.safe_load(source.read_text(encoding="utf-8")))
     except ValidationError as exc:
-        raise ValueError(f"language table {path}: {field_problems(exc)}") from None
+        raise ValueError(f"language table {source}: {field_problems(exc)}") from None
 
 
 def by_language(rules: Sequence[Rule], table: LanguageTable, keep: Iterable[str] = ()) -> list[Rule]:

@@ -19,6 +19,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -48,6 +49,9 @@ from pipelines.framework.spec import JobSpec
 from pipelines.framework.stage import Stage, StageContext, StageResult
 from pipelines.framework.storage_settings import scrub, use_settings
 
+CAUSE_LINES = 8  # of an error's informative lines kept where a cancel explains the failure
+STACK_FRAME = re.compile(r"(at |\.\.\. \d+ more|File \"|\^+$|~+)")
+
 
 class RowAccountingError(RuntimeError):
     """A stage lost or invented rows: rows in != kept + dropped + quarantined."""
@@ -63,6 +67,20 @@ def resume_key(stage: Stage, stage_id: str, inputs: dict[str, int], fingerprint:
         "source": fingerprint,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def informative_lines(text: str, limit: int = CAUSE_LINES) -> str:
+    """What a long error says happened: its first line, then those naming an exception or a cause,
+    without stack frames (a Py4JJavaError carries the JVM's whole stack trace, ~150 lines)."""
+    lines = [line.strip() for line in text.splitlines()]
+    # A Python frame is its `File "..."` line and the source line after it.
+    kept = [
+        line
+        for line, before in zip(lines, ["", *lines], strict=False)
+        if line and not STACK_FRAME.match(line) and not before.startswith('File "')
+    ]
+    named = [line for line in kept[1:] if re.search(r"Error|Exception|Caused by|KILLED", line)]
+    return "\n".join(list(dict.fromkeys(kept[:1] + named))[:limit])
 
 
 class Runner:
@@ -124,7 +142,6 @@ class Runner:
         self.work_dir = Path(tempfile.mkdtemp(prefix=f"refinery-{rec.run_id}-"))
         rec.status, rec.started_at, rec.heartbeat_at = "running", now_iso(), now_iso()
         rec.pid, rec.host = os.getpid(), socket.gethostname()
-        rec.log_path = rec.log_path or str(rec.path.parent / "driver.log")
         self._save()
         try:
             self._check_inputs()
@@ -149,11 +166,12 @@ class Runner:
             rec.status, rec.error = "interrupted", "interrupted by the user (Ctrl-C)"
             raise
         except BaseException as exc:
-            rec.status = "failed"
-            rec.error = scrub(f"{type(exc).__name__}: {exc}")
-            cause = exc.__cause__ or exc.__context__
-            rec.error_cause = scrub(f"{type(cause).__name__}: {cause}") if cause else None
-            (rec.path.parent / "error.txt").write_text(scrub(traceback.format_exc()))
+            if rec.cancel_requested:  # what failed was the cancel at work (the master killed the app, ...)
+                rec.status = "cancelled"
+                rec.error = f"cancelled by the user (the running stage stopped with {type(exc).__name__})"
+                rec.error_cause = scrub(informative_lines(f"{type(exc).__name__}: {exc}")) or None
+                raise RunCancelled(rec.error) from exc
+            self._record_failure(exc)
             raise
         finally:
             rec.ended_at = now_iso()
@@ -163,6 +181,15 @@ class Runner:
             # DataFrames); once the run is over nothing reads it any more.
             shutil.rmtree(self.work_dir, ignore_errors=True)
         return rec
+
+    def _record_failure(self, exc: BaseException) -> None:
+        """Status failed, the error and its cause in the record, the whole traceback in error.txt."""
+        rec = self.record
+        rec.status = "failed"
+        rec.error = scrub(f"{type(exc).__name__}: {exc}")
+        cause = exc.__cause__ or exc.__context__
+        rec.error_cause = scrub(f"{type(cause).__name__}: {cause}") if cause else None
+        (rec.path.parent / "error.txt").write_text(scrub(traceback.format_exc()))
 
     def _check_inputs(self) -> None:
         """Every stage's own preflight passes and its inputs are written by an earlier stage or already in
@@ -235,7 +262,11 @@ class Runner:
                 self._commit(stage, stage_id, ctx, key, result, srec, versions)
                 srec.status = "succeeded"
         except BaseException as exc:
-            srec.status, srec.error = "failed", scrub(f"{type(exc).__name__}: {exc}")
+            # Under a cancel, the stage's own error is the cancel's doing (the run's error_cause keeps it).
+            srec.status = "failed"
+            srec.error = (
+                "cancelled" if self.record.cancel_requested else scrub(f"{type(exc).__name__}: {exc}")
+            )
             raise
         finally:
             srec.ended_at = now_iso()
