@@ -29,7 +29,8 @@ from pipelines.framework.cli_options import (
     reachable,
 )
 from pipelines.framework.storage import Location
-from pipelines.framework.storage_settings import StorageError
+from pipelines.framework.storage_settings import StorageError, scrub
+from pipelines.framework.storage_urls import UrlError
 from pipelines.framework.terminal_table import print_table
 from pipelines.framework.terminal_text import for_terminal, path_for_display
 
@@ -79,7 +80,7 @@ def run(
     except SpecError as exc:
         fail(str(exc))
     except StorageError as exc:  # the lake cannot be reached or made: exit 1, as any storage failure
-        fail(str(exc), 1)
+        fail(str(exc), 2 if isinstance(exc, UrlError) else 1)  # ... but a URL wrong as written is the spec's
     try:
         record = runner.run()
     except Exception as exc:  # noqa: BLE001 - the run record holds the traceback; users get the cause
@@ -327,11 +328,17 @@ app.command()(dropped)
 
 
 def main() -> None:
+    """The `refinery` console script (pyproject's [project.scripts]) and `python -m jobs.cli`.
+
+    Both must come here, not to `app`: a storage failure raised mid-command (a lake that stopped
+    answering, refused credentials) is one line naming the URL and what to check, and exit 1.
+    """
     try:
         app(prog_name="refinery", args=sys.argv[1:])
-    except StorageError as exc:  # storage that stopped answering mid-command: the URL and what to check
-        err.print(Text("error: ", style="bold red") + Text(for_terminal(str(exc), keep_newlines=True)))
-        sys.exit(1)
+    except StorageError as exc:  # scrubbed again: the message may quote a storage client's request
+        text = for_terminal(scrub(str(exc)), keep_newlines=True)
+        err.print(Text("error: ", style="bold red") + Text(text))
+        sys.exit(2 if isinstance(exc, UrlError) else 1)
 
 
 if __name__ == "__main__":

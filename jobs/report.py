@@ -21,7 +21,7 @@ from jobs.report_languages import run_languages
 from jobs.report_shards import run_manifests, shard_report, with_shard_tokens
 from jobs.report_table import Threshold, table_report
 from pipelines.framework.drop_reason import DROP_REASON
-from pipelines.framework.lake import Lake
+from pipelines.framework.lake import Lake, TableMissingError, without_backtrace
 from pipelines.framework.runrecord import LakeRoot, RunRecord
 from pipelines.framework.storage import Location
 
@@ -196,8 +196,9 @@ def build_run_report(spark: Any, lake_root: LakeRoot, run_id: str) -> dict[str, 
     """Compute the whole report of one run (Spark aggregations only; see the module docstring)."""
     lake = Lake(lake_root)
     record = RunRecord.load(lake.root, run_id)
-    pinned = [(t, v) for t, v in _run_tables(record) if lake.exists(t)]
-    columns = {n for t, v in pinned for n in lake.arrow_schema(t, v).names}
+    schemas, unreadable = _schemas(lake, [(t, v) for t, v in _run_tables(record) if lake.exists(t)])
+    pinned = list(schemas)
+    columns = {n for schema in schemas.values() for n in schema.names}
     thresholds = _thresholds(record, columns)
     tables = {table_key(t, v): table_report(spark, lake, t, v, thresholds) for t, v in pinned}
     shards = [shard_report(p) for p in run_manifests(lake.root, record)]
@@ -219,8 +220,40 @@ def build_run_report(spark: Any, lake_root: LakeRoot, run_id: str) -> dict[str, 
         "reasons": reason_descriptions(record, [r for t in tables.values() for r in _reasons(t)]),
         "thresholds": {c: [t.as_json() for t in ts] for c, ts in thresholds.items()},
         "tables": tables,
+        "unreadable": unreadable,
         "shards": shards,
     }
+
+
+def _schemas(lake: Lake, pinned: list[tuple[str, int]]) -> tuple[dict[tuple[str, int], Any], dict[str, str]]:
+    """The schema of each table version whose log can be read, and for each other one why not.
+
+    One damaged table (a commit file that is not JSON) used to end the whole report in a traceback
+    that called the version missing; the report of the run's other tables is still worth having.
+    """
+    schemas, unreadable = {}, {}
+    for table, version in pinned:
+        try:
+            schemas[(table, version)] = lake.arrow_schema(table, version)
+        except TableMissingError as exc:
+            unreadable[table_key(table, version)] = _unreadable_version(lake, table, version, exc)
+    return schemas, unreadable
+
+
+def _unreadable_version(lake: Lake, table: str, version: int, cause: TableMissingError) -> str:
+    """Damaged or gone: a version in the log that cannot be read is damaged (naming the damaged commit
+    file where the log says which), one no longer in the log was cleaned up."""
+    try:
+        versions = {int(commit["version"]) for commit in lake.history(table)}
+    except TableMissingError as exc:  # the damaged commit file, named by the log reader
+        return str(exc)
+    if version not in versions:
+        return f"table {table!r} no longer has version {version} (its log was cleaned up since the run)"
+    why = without_backtrace(cause.__cause__ or cause)
+    return (
+        f"table {table!r} has version {version} but it cannot be read, its files are damaged: {why}; "
+        "restore the table's folder, or rebuild it by rerunning its stage"
+    )
 
 
 def write_run_report(spark: Any, lake_root: LakeRoot, run_id: str) -> Location:

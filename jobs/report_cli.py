@@ -6,8 +6,6 @@ one self-contained HTML file; `serve` starts the read-only web app on 127.0.0.1.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -21,6 +19,8 @@ from pipelines.framework.cli_options import (
     output_file,
 )
 from pipelines.framework.storage import Location
+from pipelines.framework.storage_settings import StorageError
+from pipelines.framework.storage_urls import HTTP_SCHEMES, lake_url_problem
 from pipelines.framework.terminal_text import for_terminal
 
 console = Console(stderr=True)
@@ -28,8 +28,11 @@ console = Console(stderr=True)
 
 def report(
     run_id: str = typer.Argument(..., help="Run id, a unique prefix of one, or `latest`."),
-    output: Path | None = typer.Option(
-        None, "-o", "--output", help="Write a self-contained HTML report here."
+    output: str | None = typer.Option(
+        None,
+        "-o",
+        "--output",
+        help="Write a self-contained HTML report here: a path or a URL such as s3://bucket/reports/r.html.",
     ),
     lake: str | None = LakeOption,
     recompute: bool = typer.Option(False, "--recompute", help="Recompute the stored report.json with Spark."),
@@ -41,8 +44,7 @@ def report(
     from jobs.report_summary import print_summary
     from jobs.web.render import render_static_report
 
-    if output is not None:
-        output_file(output, "HTML file (-o report.html)", "-o")
+    target = None if output is None else _html_target(output)
     root = lake_root(lake)
     try:
         run_id = resolve_run_id(root, run_id)
@@ -65,12 +67,41 @@ def report(
         write_run_report(spark, root, run_id)
         data = load_run_report(root, run_id)
         console.print(Text(for_terminal(f"report data: {report_path(root, run_id)}")))
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(render_static_report(data), encoding="utf-8")
-        console.print(Text(for_terminal(f"HTML report: {output}")))
+    for key, why in (data.get("unreadable") or {}).items():
+        why = f"{why} (then `refinery report {run_id} --recompute`)"
+        console.print(Text(for_terminal(f"warning: {key} is left out of the report: {why}"), style="yellow"))
+    if target is not None:
+        target.write_text(render_static_report(data))
+        console.print(Text(for_terminal(f"HTML report: {target}")))
     else:
         print_summary(Console(), data, str(report_path(root, run_id)))
+
+
+def _html_target(output: str) -> Location:
+    """Where `-o` writes, checked before Spark starts: a local file (see `output_file`), or an object
+    written through the I/O layer with the lake's storage settings. Read as a `Path`, a URL used to
+    become a local folder `s3:` with exit 0; now a bucket that is not there is said at once (exit 1)."""
+    try:
+        target = Location.parse(output)
+    except StorageError as exc:  # a URL that is wrong as written (no bucket, a query ...): usage
+        raise typer.BadParameter(for_terminal(str(exc)), param_hint="-o") from None
+    if problem := lake_url_problem(target.url):  # its query would become part of the key, secret and all
+        raise typer.BadParameter(problem, param_hint="-o")
+    if target.is_local:
+        output_file(target.local_path(), "HTML file (-o report.html)", "-o")
+    elif target.scheme in HTTP_SCHEMES:
+        raise typer.BadParameter(
+            f"{target}: http(s) URLs cannot be written; name a path or a bucket URL", param_hint="-o"
+        )
+    else:
+        try:
+            target.require_reachable()
+            folder = target.is_dir()
+        except OSError as exc:
+            fail(str(exc), 1)
+        if folder:
+            raise typer.BadParameter(f"{target} is a folder; name the HTML file to write", param_hint="-o")
+    return target
 
 
 def serve(
@@ -95,8 +126,8 @@ def serve(
     try:
         root.require_reachable()
         found = root.is_dir()
-    except OSError as exc:
-        fail(str(exc))
+    except OSError as exc:  # a storage failure: exit 1, as in every command
+        fail(str(exc), 1)
     if not found:
         fail(f"no lake folder at {root}; pass --lake or set {LAKE_ENV}")
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import NoReturn
 
@@ -19,6 +20,7 @@ from rich.text import Text
 from pipelines.framework.master_url import check_master_url
 from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import StorageError, scrub
+from pipelines.framework.storage_urls import HTTP_SCHEMES, OBJECT_SCHEMES, SCHEME_ALIASES, lake_url_problem
 from pipelines.framework.terminal_text import for_terminal
 
 LAKE_ENV = "REFINERY_LAKE"
@@ -30,6 +32,11 @@ LakeOption = typer.Option(
 )
 
 _stderr = Console(stderr=True)
+# A URL that a `Path` option has read: pathlib folds its `//` into `/` (`s3:/bucket/key`).
+URL_AS_PATH = re.compile(
+    "^(?:" + "|".join(sorted({*OBJECT_SCHEMES, *SCHEME_ALIASES, *HTTP_SCHEMES, "file"})) + "):/",
+    re.IGNORECASE,
+)
 
 
 def lake_root(lake: str | os.PathLike[str] | None) -> Location:
@@ -43,6 +50,8 @@ def lake_root(lake: str | os.PathLike[str] | None) -> Location:
         root = Location.parse(given)
     except StorageError as exc:  # a URL without a bucket, an unknown scheme: say what to write
         fail(str(exc))
+    if problem := lake_url_problem(root.url):  # a query: said before any listing can echo it
+        fail(problem)
     if root.is_local and Path(root.fs_path).is_file():
         fail(f"{root.fs_path} is a file, not a lake folder (--lake or {LAKE_ENV})")
     return root
@@ -77,12 +86,14 @@ JsonOption = typer.Option(False, "--json", help="Print JSON (complete and machin
 
 def reachable(lake: str | None) -> Location:
     """The command's lake. One on object storage must answer first, so that a wrong endpoint or bucket
-    is one line naming the URL and what to set, never a traceback or an empty listing."""
+    is one line naming the URL and what to set, never a traceback or an empty listing. Exit 1, as
+    for every storage failure (`refinery run`, `shards`, `doctor`); 2 stays for a URL that is wrong
+    as written, which `lake_root` refuses."""
     root = lake_root(lake)
     try:
         root.require_reachable()
     except OSError as exc:
-        fail(str(exc))
+        fail(str(exc), 1)
     return root
 
 
@@ -105,7 +116,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def output_file(path: Path, what: str, param: str) -> Path:
     """A file a command is about to write, checked before any work: not a folder, and its folder exists
-    or can be made (a path under a plain file used to end hours later in a FileExistsError traceback)."""
+    or can be made (a path under a plain file used to end hours later in a FileExistsError traceback).
+
+    Not a URL: a `Path` option turns `s3://bucket/x` into `s3:/bucket/x`, which was written as a
+    local folder `s3:` with exit 0, so a command whose writer takes local paths only says so."""
+    if URL_AS_PATH.match(path.as_posix()):
+        raise typer.BadParameter(
+            f"{path.as_posix().replace(':/', '://', 1)}: this command writes a local file only; "
+            f"name a path, e.g. ./{path.name}",
+            param_hint=param,
+        )
     if path.is_dir():
         raise typer.BadParameter(f"{path} is a folder; name the {what} to write", param_hint=param)
     try:

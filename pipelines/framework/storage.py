@@ -21,8 +21,8 @@ second guard.
 from __future__ import annotations
 
 import os
-import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import pyarrow.fs as pa_fs
+from pyarrow import ArrowInvalid
 
+from pipelines.framework import storage_urls as urls
 from pipelines.framework.storage_clients import delta_storage_options, filesystem
-from pipelines.framework.storage_settings import StorageError, StorageSettings, active_settings, scrub
+from pipelines.framework.storage_settings import StorageError, StorageSettings, active_settings
 from pipelines.framework.storage_urls import HTTP_SCHEMES, URL, split_url
 
 TRANSIENT_ERRORS = (OSError, TimeoutError, ConnectionError)
@@ -136,7 +138,11 @@ class Location:
         return filesystem(self.scheme, self.settings)
 
     def delta_storage_options(self) -> dict[str, str]:
-        """Options for delta-rs. They hold credentials: pass them to deltalake only, never print them."""
+        """Options for delta-rs. They hold credentials: pass them to deltalake only, never print them.
+
+        Every table access asks for them, so a URL delta-rs would read elsewhere stops here."""
+        if problem := urls.lake_url_problem(self.url):
+            raise urls.UrlError(problem)
         return delta_storage_options(self.scheme, self.settings)
 
     def _info(self) -> Any:
@@ -148,11 +154,10 @@ class Location:
             return fn()
         except FileNotFoundError:
             raise
-        except OSError as exc:
+        except (OSError, ArrowInvalid) as exc:  # ArrowInvalid: a key pyarrow refuses, e.g. `a//b`
             hint = "" if self.is_local else " (check the endpoint, bucket and credentials: docs/cluster.md)"
-            raise StorageError(
-                f"cannot {action} {self.url}: {scrub(str(exc), self.settings)}{hint}"
-            ) from None
+            cause = urls.store_error(str(exc), self.settings, self.scheme)
+            raise StorageError(f"cannot {action} {self.url}: {cause}{hint}") from None
 
     def exists(self) -> bool:
         if self.scheme in HTTP_SCHEMES:
@@ -180,7 +185,9 @@ class Location:
         prefix = self.fs_path.rstrip("/")
         entries = [
             FileEntry(
-                Location(base + info.path[len(prefix) :], self.settings), int(info.size), _seconds(info)
+                Location(base + info.path[len(prefix) :], self.settings),
+                int(info.size),
+                None if info.mtime is None else info.mtime.timestamp(),
             )
             for info in infos
             if info.type == pa_fs.FileType.File
@@ -205,7 +212,7 @@ class Location:
 
     def glob(self, pattern: str) -> list[FileEntry]:
         """Files below this folder whose path relative to it matches `pattern` (`**` spans folders)."""
-        regex = _glob_regex(pattern)
+        regex = urls.glob_regex(pattern)
         return [e for e in self.list(recursive=True) if regex.match(e.location.relative_to(self))]
 
     # -------------------------------------------------------------- reading
@@ -295,8 +302,9 @@ class Location:
     def require_writable(self) -> None:
         """What a run needs of its lake before it records anything: on disk, the folder exists or can be
         made (a lake under a file or an unwritable folder is named here, not as an OSError mid-run); on
-        object storage, the bucket is reachable."""
+        object storage, the URL is one delta-rs reads alike and the bucket is reachable."""
         if not self.is_local:
+            self.delta_storage_options()
             self.require_reachable()
             return
         try:
@@ -323,15 +331,19 @@ class Location:
         hint = self.settings.setup_hint(self.scheme)
         try:
             info = self.fs.get_file_info(bucket)
-        except OSError as exc:
+        except (OSError, ArrowInvalid) as exc:
+            cause = urls.store_error(str(exc), self.settings, self.scheme)
+            raise StorageError(f"cannot reach {self.url} at {endpoint}: {cause}. {hint}") from None
+        if info.type != pa_fs.FileType.NotFound:
+            return
+        if self.scheme == "s3" and endpoint.startswith("http") and (why := _not_s3(endpoint, bucket)):
             raise StorageError(
-                f"cannot reach {self.url} at {endpoint}: {scrub(str(exc), self.settings)}. {hint}"
-            ) from None
-        if info.type == pa_fs.FileType.NotFound:
-            raise StorageError(
-                f"bucket {bucket!r} of {self.url} does not exist at {endpoint}: create it, or fix the lake URL. "
-                f"{hint}"
+                f"the endpoint {endpoint} of {self.url} does not look like S3: {why}. "
+                "Set AWS_ENDPOINT_URL (or storage.endpoint) to the S3 server's URL"
             )
+        raise StorageError(
+            f"bucket {bucket!r} of {self.url} does not exist at {endpoint}: create it, or fix the lake URL. {hint}"
+        )
 
     def delete_tree(self) -> None:
         """Remove the folder and everything below it; an absent folder is not an error."""
@@ -345,25 +357,18 @@ class Location:
         self._call("delete", lambda: self.fs.delete_dir(self.fs_path))
 
 
-def _seconds(info: Any) -> float | None:
-    mtime = info.mtime
-    return mtime.timestamp() if mtime is not None else None
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """`**/` spans any number of folders, `*` and `?` stay within one, as in pathlib's glob."""
-    parts = re.split(r"(\*\*/?)", pattern)
-    out = []
-    for part in parts:
-        if part in ("**", "**/"):
-            out.append("(?:.*/)?" if part == "**/" else ".*")
-        elif part:
-            out.append(_fnmatch_segment(part))
-    return re.compile("^" + "".join(out) + "$")
-
-
-def _fnmatch_segment(text: str) -> str:
-    return "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in text)
+def _not_s3(endpoint: str, bucket: str) -> str | None:
+    """Why `endpoint`, which answered 404 for `bucket`, is no S3 server (pyarrow reads any 404 as a
+    missing bucket: "create it"); None where it may be one (see `is_s3_answer`)."""
+    request = urllib.request.Request(f"{endpoint.rstrip('/')}/{bucket}", headers={"User-Agent": "refinery"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - the endpoint's own URL
+            headers, body = answer.headers, answer.read(4096)
+    except urllib.error.HTTPError as exc:
+        headers, body = exc.headers, exc.read(4096)
+    except OSError as exc:
+        return f"it does not answer HTTP ({getattr(exc, 'reason', exc)})"
+    return None if urls.is_s3_answer(list(headers.keys()), body) else "it answers HTTP, but not as S3 does"
 
 
 def _http_open(url: str) -> IO[bytes]:
