@@ -256,11 +256,13 @@ def purge_raw_command(
 def _purge_tables(lake: str, dataset: str, raw: str, curated: str) -> tuple[Lake, str, str]:
     """The lake and the two table names, or a one-line error (exit 2) for a name that is empty or
     leaves the lake (`../outside`), rather than the lake's ValueError traceback."""
+    from pipelines.framework.cli_options import lake_root
     from pipelines.framework.lake import Lake
 
     for option, value in (("--lake", lake), ("--dataset", dataset), ("--raw", raw), ("--curated", curated)):
         if not value.strip(" /"):
             _usage_error(f"{option} is empty; it names a {option[2:]}")
+    lake_root(lake)  # a URL wrong as written (a query, `..`) is refused before any table is read
     try:
         root = Lake(lake)
         tables = f"{dataset.strip('/')}/{raw.strip('/')}", f"{dataset.strip('/')}/{curated.strip('/')}"

@@ -20,6 +20,7 @@ from pipelines.framework.registry import stage_class
 from pipelines.framework.stage import Stage
 from pipelines.framework.storage import Location
 from pipelines.framework.storage_settings import StorageError, StorageSettings
+from pipelines.framework.storage_urls import lake_url_problem
 from pipelines.framework.validation import field_path
 
 MAX_NAME_BYTES = 100
@@ -77,11 +78,14 @@ class JobSpec(BaseModel):
     @field_validator("lake")
     @classmethod
     def _lake_url(cls, value: str) -> str:
-        """A URL with no bucket or an unknown scheme fails with the spec, naming `lake`."""
+        """A URL with no bucket, an unknown scheme or a query (which delta-rs would drop) fails with the
+        spec, naming `lake`."""
         try:
-            Location.parse(value)
+            root = Location.parse(value)
         except StorageError as exc:
             raise ValueError(str(exc)) from None
+        if problem := lake_url_problem(root.url):
+            raise ValueError(problem)
         return value
 
     @property

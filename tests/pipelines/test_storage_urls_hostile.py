@@ -81,8 +81,9 @@ def test_cli_refuses_them_in_one_line_exit_2(tmp_path) -> None:
     """A URL wrong as written is a usage error (2), not a listing of the wrong prefix (0)."""
     calls = [("runs", "s3://bucket/a/../lake"), ("runs", "s3://bucket//lake")]
     calls += [(command, f"s3://bucket/lake?secret_key={SECRET}") for command in ("runs", "tables", "doctor")]
+    calls += [("tables purge-raw --dataset demo", f"s3://bucket/lake?secret_key={SECRET}")]
     for command, url in calls:
-        shown = refinery(command, "--lake", url, cwd=tmp_path, env={"COLUMNS": "500"}, timeout=300)
+        shown = refinery(*command.split(), "--lake", url, cwd=tmp_path, env={"COLUMNS": "500"}, timeout=300)
         output = shown.stdout + shown.stderr
         assert SECRET not in output and "Traceback" not in output, output
         assert shown.returncode == 2 and shown.stderr.startswith("error: s3://bucket/"), output
@@ -99,6 +100,18 @@ def test_run_refuses_such_a_lake_before_recording_anything(tmp_path, lake: str) 
     output = shown.stdout + shown.stderr
     assert shown.returncode == 2 and "Traceback" not in output and SECRET not in output, output
     assert "`..` path segment" in output or "cannot carry a query" in output, output
+
+
+def test_a_spec_whose_lake_carries_a_query_fails_with_the_spec_naming_lake(tmp_path) -> None:
+    from pipelines.framework.spec import SpecError, load_spec
+
+    spec = tmp_path / "spec.yaml"
+    load = {"stage": "tests.pipelines.stages_for_tests:LoadJsonl", "params": {"path": str(spec)}}
+    spec.write_text(yaml.safe_dump({"name": "url-test", "lake": f"s3://b/l?key={SECRET}", "stages": [load]}))
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec)
+    assert "lake" in str(caught.value) and "cannot carry a query" in str(caught.value)
+    assert SECRET not in str(caught.value)
 
 
 def test_a_key_pyarrow_refuses_is_a_storage_error_naming_the_url(s3_server, s3_bucket) -> None:
