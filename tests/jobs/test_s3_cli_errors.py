@@ -233,6 +233,7 @@ def test_report_of_a_run_with_a_damaged_table_goes_to_the_bucket(
     )
     body = s3_server.client().get_object(Bucket=s3_bucket, Key="reports/r.html")["Body"].read()
     assert body.startswith(b"<!DOCTYPE html") or b"<html" in body[:500]
+    assert b"tables left out" in body and b"s3-report/marked@0" in body and damaged.encode() in body
     assert list(cwd.iterdir()) == []
 
     missing = installed(
