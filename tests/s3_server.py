@@ -45,6 +45,24 @@ def _stop(server: subprocess.Popen[str]) -> None:
         server.wait()
 
 
+def start_server(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """The server's child process (stop it with `_stop`) and its endpoint URL; `env` is the child's."""
+    pytest.importorskip("moto.server", reason="moto[server] is a dev dependency: pip install -e '.[dev]'")
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    line = server.stdout.readline() if server.stdout else ""
+    if not line.strip().isdigit():
+        server.kill()
+        pytest.fail(f"the S3 test server did not start (it printed {line!r})", pytrace=False)
+    return server, f"http://127.0.0.1:{int(line)}"
+
+
 @dataclass(frozen=True)
 class S3Server:
     endpoint: str
@@ -70,20 +88,9 @@ class S3Server:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """The server, and the five standard variables a user sets, exported for this test session."""
-    pytest.importorskip("moto.server", reason="moto[server] is a dev dependency: pip install -e '.[dev]'")
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER_SCRIPT],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line = server.stdout.readline() if server.stdout else ""
-    if not line.strip().isdigit():
-        server.kill()
-        pytest.fail(f"the S3 test server did not start (it printed {line!r})", pytrace=False)
+    server, endpoint = start_server()
     env = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{int(line)}",
+        "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_REGION": "us-east-1",

@@ -70,6 +70,14 @@ def _running(lake: Path, run_id: str, pid: int, started_at: str | None = None) -
     )
 
 
+def _submitted(record: RunRecord, pid: int | None) -> None:
+    """The submit.json `refinery submit` leaves beside a record, naming `pid`'s group as its spark-submit."""
+    info = SubmitInfo(
+        command=["spark-submit"], master="spark://127.0.0.1:7077", deploy_mode="client", pid=pid
+    )
+    info.save(record.path.parent)
+
+
 @pytest.fixture()
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     """An unrelated process (its own session, like a submission's group) that no command may kill."""
@@ -123,9 +131,7 @@ def test_status_does_not_take_a_reused_pid_for_a_live_driver(tmp_path, sleeper):
 def test_cancel_leaves_alone_a_process_group_submit_json_names_wrongly(tmp_path, sleeper):
     """submit.json edited (or its pid reused) to name another process group: not signalled."""
     record = _running(tmp_path, "r1", os.getpid())
-    SubmitInfo(
-        command=["spark-submit"], master="spark://127.0.0.1:7077", deploy_mode="client", pid=sleeper.pid
-    ).save(record.path.parent)
+    _submitted(record, sleeper.pid)
     result = _cli("cancel", "r1", "--lake", str(tmp_path), "--grace", "1")
     assert result.exit_code == 0, result.output
     assert f"process group {sleeper.pid} on this host is not this run's spark-submit" in _flat(result)
@@ -290,9 +296,7 @@ def test_logs_tail_must_be_positive(tmp_path, tail):
 @pytest.mark.parametrize("follow", [[], ["-f"]])
 def test_logs_of_a_submission_that_ended_without_one_says_so(tmp_path, follow):
     record = _record(tmp_path, "r1", status="failed")
-    SubmitInfo(command=["spark-submit"], master="spark://127.0.0.1:7077", deploy_mode="client").save(
-        record.path.parent
-    )
+    _submitted(record, None)
     result = _cli("logs", "r1", "--lake", str(tmp_path), *follow)
     assert result.exit_code == 1 and "run r1 failed without writing a log" in _flat(result)
 
@@ -351,9 +355,7 @@ def test_cancel_on_a_copied_lake_never_signals_the_original_lakes_submission(tmp
     driver = f"exec {sys.executable} -c 'import time; time.sleep(600)' --run-id r1"
     group = subprocess.Popen(["sh", "-c", driver], start_new_session=True)
     try:
-        SubmitInfo(
-            command=["spark-submit"], master="spark://127.0.0.1:7077", deploy_mode="client", pid=group.pid
-        ).save(record.path.parent)
+        _submitted(record, group.pid)
         shutil.copytree(original, copy)
         result = _cli("cancel", "r1", "--lake", str(copy), "--grace", "1")
         assert result.exit_code == 0, result.output
@@ -408,10 +410,7 @@ def test_a_submission_group_left_with_only_zombies_is_gone_not_foreign(tmp_path)
             Path(f"/proc/{zombie}/stat").read_text().split(") ")[1][0] != "Z" and time.monotonic() < deadline
         ):
             time.sleep(0.05)
-        info = SubmitInfo(
-            command=["spark-submit"], master="spark://127.0.0.1:7077", deploy_mode="client", pid=zombie
-        )
-        info.save(record.path.parent)
+        _submitted(record, zombie)
         (record.path.parent.local_path() / "exit_code").write_text("1\n")
         result = _cli("status", "r1", "--lake", str(tmp_path))
         assert result.exit_code == 0, result.output

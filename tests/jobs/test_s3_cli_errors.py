@@ -27,7 +27,7 @@ import yaml
 from jobs.report import write_run_report
 from pipelines.framework.runner import Runner
 from pipelines.framework.spec import load_spec
-from tests.s3_server import SERVER_SCRIPT, S3Server, _stop
+from tests.s3_server import S3Server, _stop, start_server
 
 WRONG_SECRET = "wrong-SECRET-Qx71vB"
 S3_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
@@ -80,20 +80,11 @@ def test_installed_script_says_an_unreachable_lake_in_one_line(tmp_path: Path, a
 @pytest.fixture(scope="module")
 def auth_s3() -> Iterator[dict[str, str]]:
     """moto with authentication on: an IAM user allowed everything, its key, and a bucket with a lake."""
-    pytest.importorskip("moto.server", reason="moto[server] is a dev dependency: pip install -e '.[dev]'")
     import boto3
 
     # The first three requests (user, key, policy) go unauthenticated; every later one is checked.
-    server = subprocess.Popen(
-        [sys.executable, "-c", SERVER_SCRIPT],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"},
-    )
+    server, endpoint = start_server({**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"})
     try:
-        endpoint = f"http://127.0.0.1:{int(server.stdout.readline())}"  # type: ignore[union-attr]
         iam = boto3.client(
             "iam",
             endpoint_url=endpoint,
