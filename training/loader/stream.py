@@ -49,8 +49,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from training.loader.sample_order import Identity, KeyedPermutation, Mixture, derive_key
 from training.loader.shard_cache import ShardCache, is_remote
-from training.loader.shard_sets import OpenShards, ShardSet
-from training.shards.format import Manifest
+from training.loader.shard_sets import VERIFY_HINT, OpenShards, ShardSet
+from training.shards.format import MANIFEST_NAME, Manifest, ShardError
 
 STATE_VERSION = 1
 
@@ -115,10 +115,16 @@ class TokenStream(IterableDataset):
     def _check_compatible(self) -> None:
         first = self.sets[0].manifest
         for s in self.sets[1:]:
-            if s.manifest.tokenizer_sha256 != first.tokenizer_sha256 or s.manifest.eos_id != first.eos_id:
+            m = s.manifest
+            if (m.tokenizer_sha256, m.eos_id, m.vocab_size) != (
+                first.tokenizer_sha256,
+                first.eos_id,
+                first.vocab_size,
+            ):
                 raise ValueError(
                     f"shard sets {self.sets[0].location} and {s.location} were tokenized with different "
-                    "tokenizers (tokenizer_sha256 / eos_id differ); mix only sets built with one tokenizer"
+                    "tokenizers (tokenizer_sha256 / eos_id / vocab_size differ); mix only sets built with one "
+                    "tokenizer"
                 )
 
     # ---- identity and state
@@ -228,6 +234,10 @@ class TokenStream(IterableDataset):
                 buf[row] = tokens[off : off + T + 1]
                 if index is not None:
                     pos_ids[row], doc_ids[row] = _document_layout(index, int(off), T)
+        # One vectorised max per batch: an id past the vocabulary otherwise dies in the embedding
+        # ("index out of range", a device-side assert on CUDA) naming neither the shard nor the id.
+        if int(buf.max()) >= self.manifest.vocab_size:
+            self._raise_out_of_vocabulary(buf, sets, windows)
         t = torch.from_numpy(buf)
         out = {
             "input_ids": t[:, :-1],
@@ -239,6 +249,19 @@ class TokenStream(IterableDataset):
             out["position_ids"] = torch.from_numpy(pos_ids)
             out["doc_ids"] = torch.from_numpy(doc_ids)
         return out
+
+    def _raise_out_of_vocabulary(self, buf: np.ndarray, sets: np.ndarray, windows: np.ndarray) -> None:
+        """Name the first shard, offset and id of `buf` at or past the vocabulary (the slow path of a bad batch)."""
+        vocab = self.manifest.vocab_size
+        row = int(np.flatnonzero(buf.max(axis=1) >= vocab)[0])
+        shard_set = self.sets[int(sets[row])]
+        shard, offsets = shard_set.locate(windows[row : row + 1])
+        col = int(np.flatnonzero(buf[row] >= vocab)[0])
+        raise ShardError(
+            f"shard {shard_set.shard_file(int(shard[0]))} holds token id {int(buf[row, col])} at token "
+            f"{int(offsets[0]) + col}, past the vocabulary ({vocab} ids in {shard_set.location / MANIFEST_NAME}); "
+            f"{VERIFY_HINT}"
+        )
 
 
 def _document_layout(index: np.ndarray, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from pipelines.framework.drop_reason import DROP_REASON, arrow_kept
 from training.tokenizer.load import DEFAULT_EOS, TokenizerInfo
 
 SAMPLE_RESOLUTION = 1 << 32
+MAX_VOCAB = 2**32  # ids 0 .. 2**32 - 1: the largest shard dtype, uint32
 WORD_RE = re.compile(r"\S+")
 
 
@@ -46,11 +48,26 @@ def build_byte_level_bpe(vocab_size: int, eos_token: str = DEFAULT_EOS, min_freq
 def train_bpe(
     texts: Iterator[str], vocab_size: int, eos_token: str = DEFAULT_EOS, min_frequency: int = 2
 ) -> Tokenizer:
-    """Train a byte-level BPE from an iterator of texts (consumed once, in order)."""
-    if vocab_size < 256 + 1:
-        raise ValueError(f"vocab_size {vocab_size} is below the 256 byte symbols plus EOS")
+    """Train a byte-level BPE from an iterator of texts (consumed once, in order).
+
+    BPE stops when no pair occurs `min_frequency` times, so a small sample gives fewer tokens than
+    asked; that is said on stderr (a note, not an error: the tokenizer is usable), because the
+    shard dtype and the model size follow the vocabulary actually trained.
+    """
+    if not 256 + 1 <= vocab_size <= MAX_VOCAB:
+        raise ValueError(
+            f"vocab_size {vocab_size} is outside [257, {MAX_VOCAB}]: the 256 byte symbols plus EOS at least, "
+            "and at most the ids a uint32 shard can hold"
+        )
     tokenizer, trainer = build_byte_level_bpe(vocab_size, eos_token, min_frequency)
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    trained = tokenizer.get_vocab_size(with_added_tokens=True)
+    if trained < vocab_size:
+        print(
+            f"note: trained a vocabulary of {trained} tokens, fewer than the {vocab_size} asked for: no other "
+            f"pair occurs {min_frequency} times in the sample (more documents would give more)",
+            file=sys.stderr,
+        )
     return tokenizer
 
 
@@ -83,6 +100,7 @@ class TableSample:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Batches of (text, lang) for sampled kept rows; stops after `max_documents`."""
+        self._check_options()
         names = set(self.dataset.schema.names)
         if self.text_column not in names:
             raise ValueError(f"the table has no {self.text_column!r} column (columns: {sorted(names)})")
@@ -102,6 +120,17 @@ class TableSample:
                 yield kept
             if self.max_documents is not None and self.documents >= self.max_documents:
                 return
+
+    def _check_options(self) -> None:
+        """Out-of-range options used to select no row, reported as "no kept rows" of a full table.
+
+        Checked as streaming starts, so the error reaches the caller through whatever consumes the
+        texts (training), where its ValueError is reported, rather than where the sample is built.
+        """
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"sample fraction (--sample-fraction) must be in (0, 1], got {self.fraction}")
+        if self.max_documents is not None and self.max_documents < 1:
+            raise ValueError(f"max documents (--max-documents) must be at least 1, got {self.max_documents}")
 
     def texts(self) -> Iterator[str]:
         for batch in self.batches():

@@ -10,11 +10,15 @@ id itself, so a tokenizer whose post-processor already adds one cannot double it
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tokenizers import Tokenizer
 
+from pipelines.framework.storage_settings import StorageError
 from training.shards.format import dtype_for_vocab, sha256_file
 
 DEFAULT_EOS = "<|endoftext|>"
@@ -51,13 +55,23 @@ def tokenizer_from_json(payload: str) -> Tokenizer:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
-    """Load a tokenizer.json with an error that says what to do when it is missing or invalid."""
+    """Load a tokenizer.json with an error that says what to do when it is missing or invalid.
+
+    A folder, a device or a FIFO is named as such (reading /dev/zero never ends, a FIFO blocks);
+    all are FileNotFoundError, so every caller's handling of a missing tokenizer covers them.
+    """
+    hint = "train one with `refinery tokenizer train` or point the config at any HF tokenizer.json"
+    if str(path) == "":
+        raise FileNotFoundError(f"the tokenizer path is empty; {hint}")
     file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"tokenizer file {file} does not exist; train one with `refinery tokenizer train` "
-            "or point the config at any HF tokenizer.json"
-        )
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"tokenizer file {file} does not exist; {hint}") from None
+    if stat.S_ISDIR(mode):
+        raise FileNotFoundError(f"tokenizer path {file} is a folder, not a tokenizer.json; {hint}")
+    if not stat.S_ISREG(mode):
+        raise FileNotFoundError(f"tokenizer path {file} is not a regular file (a device or a pipe?); {hint}")
     try:
         return tokenizer_from_json(file.read_text(encoding="utf-8"))
     except Exception as exc:
@@ -90,8 +104,39 @@ def describe(path: str | Path, eos_token: str | None = None) -> TokenizerInfo:
 
 
 def save_tokenizer(tokenizer: Tokenizer, output: str | Path) -> Path:
-    """Save as tokenizer.json (one line of JSON, deterministic key order from the library)."""
+    """Save as tokenizer.json (one line of JSON, deterministic key order from the library).
+
+    Written to a temp file beside the target and renamed, so a reader never sees half a file. A
+    failure is a StorageError naming the file: the library's own says only "No such file or
+    directory (os error 2)", and the `refinery` entry point prints a StorageError as one line.
+    """
     path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(path))
+    check_writable(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tokenizer.save(str(tmp))
+        os.replace(tmp, path)
+    except Exception as exc:  # noqa: BLE001 - tokenizers raises a bare Exception for its I/O errors
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write tokenizer {path}: {exc}") from None
     return path
+
+
+def check_writable(path: Path) -> None:
+    """Make `path`'s folder and prove a file can be created in it (a probe file, removed at once).
+
+    Call it before long work that ends by writing `path` (training a tokenizer), so an unwritable
+    target fails in a second instead of after the work; a StorageError names `path` and why.
+    """
+    if path.is_dir():
+        raise StorageError(f"cannot write tokenizer {path}: it is a folder; name the tokenizer.json to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write tokenizer {path}: {path.parent} is not a folder that takes new files "
+            f"({exc.strerror or exc}); choose another output"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)

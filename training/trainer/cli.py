@@ -49,7 +49,7 @@ def train(
     try:
         cfg = load_config(config, sets)
     except (ValueError, OSError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        _print_error("error: ", str(exc))
         raise typer.Exit(2) from exc
     _require_out_dir(cfg.out_dir)
     if nproc_per_node > 1:
@@ -69,12 +69,31 @@ def train(
     try:
         last = run_training(cfg, stop_after=stop_after, fresh=fresh)
     except (ValueError, OSError, RuntimeError) as exc:
-        console.print(f"[red]training failed:[/red] {exc}")
+        _print_error("training failed: ", str(exc))
         raise typer.Exit(1) from exc
     if last:
         console.print(
-            f"done: step {last['step']}, loss {last['loss']:.4f}, metrics in {cfg.out_dir}/metrics.jsonl"
+            _safe(
+                f"done: step {last['step']}, loss {last['loss']:.4f}, metrics in {cfg.out_dir}/metrics.jsonl"
+            )
         )
+
+
+def _safe(text: str) -> Text:
+    """`text` as literal terminal text: paths and shard names come from manifests and configs, so a
+    `[...]` must not be read as rich markup nor an ESC sequence reach the terminal.
+
+    Imported here, not at module level: the trainer's package may not reach `pipelines` at import
+    time (tests/import_graph.py, TRAINING_MAY_IMPORT); this CLI runs in the driver, where it is there.
+    """
+    from pipelines.framework.terminal_text import for_terminal
+
+    return Text(for_terminal(text, keep_newlines=True))
+
+
+def _print_error(label: str, message: str) -> None:
+    """One red label and the escaped message: an exception's text quotes paths from manifests."""
+    console.print(Text(label, style="red") + _safe(message))
 
 
 def _require_out_dir(out_dir: str) -> None:
@@ -83,9 +102,8 @@ def _require_out_dir(out_dir: str) -> None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        console.print(
-            Text("error: ", style="red")
-            + Text(f"out_dir {out_dir}: {reason}; set out_dir (or --out) to a folder you can write")
+        _print_error(
+            "error: ", f"out_dir {out_dir}: {reason}; set out_dir (or --out) to a folder you can write"
         )
         raise typer.Exit(2) from None
 

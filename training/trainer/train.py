@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from training.loader.stream import Source, StreamLoader, TokenStream
-from training.shards.format import sha256_file
+from training.shards.format import MANIFEST_NAME, sha256_file
 from training.trainer import checkpoint
 from training.trainer.config import TrainConfig, load_config
 from training.trainer.distributed import Dist, grad_sync, wrap_model
@@ -61,7 +61,9 @@ def build_streams(cfg: TrainConfig, world_size: int) -> tuple[TokenStream, Token
                 **common,
             )
         except ValueError as exc:  # no validation split, or too short for one window
-            print(f"warning: evaluation disabled: {exc}", file=sys.stderr)
+            from pipelines.framework.terminal_text import for_terminal  # the message quotes manifest paths
+
+            print(for_terminal(f"warning: evaluation disabled: {exc}"), file=sys.stderr)
             val = None
         if val is not None and val.manifest.tokenizer_sha256 != train.manifest.tokenizer_sha256:
             raise ValueError("the validation shards were built with another tokenizer than the train shards")
@@ -69,12 +71,15 @@ def build_streams(cfg: TrainConfig, world_size: int) -> tuple[TokenStream, Token
 
 
 def check_tokenizer(cfg: TrainConfig, stream: TokenStream) -> None:
-    """A tokenizer named in the config must be the one the shards were built with."""
+    """A tokenizer named in the config must be the one the shards were built with, and no manifest may
+    claim fewer ids than it has: the model is sized from the manifest, so an edited vocab_size would put
+    the tokenizer's ids past the embedding."""
+    from training.tokenizer.load import load_tokenizer  # only with data.tokenizer: keeps start-up light
+
     if cfg.data.tokenizer is None:
         return
     path = Path(cfg.data.tokenizer)
-    if not path.is_file():
-        raise FileNotFoundError(f"data.tokenizer: {path} does not exist")
+    vocab = load_tokenizer(path).get_vocab_size(with_added_tokens=True)  # says what is wrong with the path
     digest = sha256_file(path)
     for s in stream.sets:
         if s.manifest.tokenizer_sha256 != digest:
@@ -82,6 +87,11 @@ def check_tokenizer(cfg: TrainConfig, stream: TokenStream) -> None:
                 f"tokenizer mismatch: {path} (sha256 {digest[:12]}) is not the tokenizer the shards in "
                 f"{s.location} were built with ({s.manifest.tokenizer_path}, sha256 "
                 f"{s.manifest.tokenizer_sha256[:12]}); use that tokenizer or rebuild the shards"
+            )
+        if s.manifest.vocab_size < vocab:
+            raise ValueError(
+                f"{s.location / MANIFEST_NAME} says vocab_size {s.manifest.vocab_size}, but its tokenizer {path} "
+                f"has {vocab} ids; run `refinery shards verify {s.location}`, then restore or rebuild the set"
             )
 
 
