@@ -7,7 +7,9 @@ with `reuse_signatures` can check that both produce the same signatures.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import logging
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dedup.kernels.minhash import MinHashSpec
 from dedup.kernels.shingles import TextNorm, Tokenization
@@ -25,6 +27,47 @@ class ExactDedupConfig(StageConfig):
     priority: str | None = Field(None, description="Spark SQL expression; the highest value is kept")
     include_dropped: bool = False
     against: str | None = Field(None, description="table of an existing corpus: its documents win")
+
+    @field_validator("key", "priority")
+    @classmethod
+    def _one_expression(cls, value: str | None) -> str | None:
+        if value is not None:
+            sql_columns(value)
+        return value
+
+    def columns(self) -> list[tuple[str, str]]:
+        """(field, column) for every input column `key` and `priority` read: the stage checks them
+        against its tables before Spark analyses the expressions."""
+        fields = (("key", self.key), ("priority", self.priority))
+        return [(name, column) for name, text in fields if text for column in sql_columns(text)]
+
+
+def sql_columns(text: str) -> list[str]:
+    """The top-level columns a Spark SQL expression reads, or ValueError if `text` is not one expression.
+
+    Checked with sqlglot when the spec is read, so that `1/0 ; DROP` or `SELECT ...` is refused
+    naming its field, not by Spark's parser with a plan dump after the stages before it ran.
+    """
+    import sqlglot  # here, not at the top: annotate's workers import this module for SignatureConfig
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its "falling back to a Command" warning
+    try:
+        parsed = sqlglot.parse(text, dialect="spark")
+    except ParseError as exc:
+        where = exc.errors[0] if exc.errors else {}
+        raise ValueError(
+            f"{text!r} is not a Spark SQL expression: {where.get('description', exc)} "
+            f"at column {where.get('col', '?')}"
+        ) from None
+    node = parsed[0] if len(parsed) == 1 else None
+    if node is None or not isinstance(node.unalias(), exp.Condition) or node.find(exp.Query) is not None:
+        raise ValueError(
+            f"{text!r} is not one Spark SQL expression over the table's columns (such as `uri` or "
+            "`replace(uri, '2', '')`; no `;`, statement or subquery)"
+        )
+    return list(dict.fromkeys(c.parts[0].name for c in node.find_all(exp.Column) if not c.is_star))
 
 
 class SignatureConfig(BaseModel):

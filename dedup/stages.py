@@ -20,6 +20,7 @@ from dedup.exact_duplicates import exact_duplicates
 from dedup.image_clusters import image_clusters
 from dedup.line_dedup import without_repeated_lines
 from dedup.near_duplicates import near_duplicates
+from pipelines.framework.columns import require_columns
 from pipelines.framework.stage import Stage, StageContext, StageResult, TableStage
 
 
@@ -32,8 +33,12 @@ class ExactDedup(TableStage):
 
     def run(self, ctx: StageContext) -> StageResult:
         c = self.config
+        docs = ctx.read(c.input)
         existing = ctx.read(c.against) if c.against else None
-        return StageResult(tables={c.output: exact_duplicates(ctx.read(c.input), c, existing)})
+        for table, frame in ((c.input, docs), (c.against, existing)):
+            if frame is not None:  # key and priority are Spark SQL, resolved as Spark does: any case
+                require_columns(table, frame.columns, c.columns(), ignore_case=True)
+        return StageResult(tables={c.output: exact_duplicates(docs, c, existing)})
 
 
 class MinHashDedup(TableStage):
@@ -45,9 +50,13 @@ class MinHashDedup(TableStage):
 
     def run(self, ctx: StageContext) -> StageResult:
         c = self.config
+        docs = ctx.read(c.input)
+        require_columns(c.input, docs.columns, [("text_column", c.text_column)])
         existing = ctx.read(c.against) if c.against else None
+        if existing is not None:  # its documents take part by their stored signatures
+            require_columns(c.against, existing.columns, [("against", "minhash")])
         out, metrics = near_duplicates(
-            ctx.read(c.input),
+            docs,
             c.spec(),
             text_column=c.text_column,
             include_dropped=c.include_dropped,
@@ -66,7 +75,9 @@ class LineDedup(TableStage):
     config: LineDedupConfig
 
     def run(self, ctx: StageContext) -> StageResult:
-        out, metrics = without_repeated_lines(ctx.read(self.config.input), self.config)
+        docs = ctx.read(self.config.input)
+        require_columns(self.config.input, docs.columns, [("text_column", self.config.text_column)])
+        out, metrics = without_repeated_lines(docs, self.config)
         return StageResult(tables={self.config.output: out}, metrics=metrics)
 
 

@@ -8,10 +8,12 @@ delta-rs"). Every path is a `Location`, so the same code serves `lake/` and `s3:
 
 from __future__ import annotations
 
+import collections
 import difflib
 import json
 import os
 import re
+import stat
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -122,23 +124,55 @@ class Lake(DeltaCommits):
     def exists(self, table: str) -> bool:
         return (self.path(table) / DELTA_LOG).is_dir()
 
-    def tables(self) -> list[str]:
+    # A suggestion for a missing table looks at dataset/table names only, and at this many folders.
+    SUGGEST_DEPTH = 2
+    SUGGEST_ENTRIES = 5000
+
+    def tables(self, max_depth: int | None = None, max_entries: int | None = None) -> list[str]:
         """Every Delta table under the root, as names relative to it.
 
         Walks folder by folder and stops at a table: listing the whole lake recursively would
         list every data file, which on object storage is one request per thousand of them.
         Folders starting with `_` (run records, staging areas) hold no tables.
+
+        `max_depth` (parts of a name) and `max_entries` (folders looked at) bound the walk for an
+        answer that must stay cheap, a suggestion: a lake pointed at /proc or a home folder would
+        otherwise be walked whole. A bounded walk also follows no link and enters no other
+        filesystem on local disk (/proc/self/root is the whole machine again), and passes over a
+        folder it may not list.
         """
-        found, pending = [], [self.root]
+        bounded = max_depth is not None or max_entries is not None
+
+        def device(folder: Location, follow: bool) -> int | None:
+            """The local filesystem a folder is on; None for a link not followed (-1: not local)."""
+            if not folder.is_local:
+                return -1
+            try:
+                info = os.stat(folder.fs_path) if follow else os.lstat(folder.fs_path)
+            except OSError:
+                return None
+            return None if stat.S_ISLNK(info.st_mode) else info.st_dev
+
+        root_device = device(self.root, follow=True) if bounded else None
+        found, pending, seen = [], collections.deque([(self.root, 1)]), 0
         while pending:
-            folder = pending.pop()
-            for child in folder.children():
-                if child.name.startswith("_"):
+            folder, depth = pending.popleft()
+            try:
+                children = folder.children()
+            except OSError:  # StorageError too: an unlistable folder (/proc/1) holds no suggestion
+                if not bounded:
+                    raise
+                continue
+            for child in children:
+                seen += 1
+                if max_entries is not None and seen > max_entries:
+                    return sorted(found)
+                if child.name.startswith("_") or (bounded and device(child, follow=False) != root_device):
                     continue
                 if (child / DELTA_LOG).is_dir():
                     found.append(child.relative_to(self.root))
-                else:
-                    pending.append(child)
+                elif max_depth is None or depth < max_depth:
+                    pending.append((child, depth + 1))
         return sorted(found)
 
     # ---------------------------------------------------------------- reading
@@ -149,13 +183,21 @@ class Lake(DeltaCommits):
             location = self.path(table)
             return DeltaTable(location.url, version=version, storage_options=location.delta_storage_options())
         except (DeltaError, TableNotFoundError, OSError) as exc:
-            what = "cannot be read" if version is None else f"has no version {version}"
+            what = "cannot be read" if version is None else self._version_problem(table, version)
             raise TableMissingError(f"table {table!r} {what}: {without_backtrace(exc)}") from exc
+
+    def _version_problem(self, table: str, version: int) -> str:
+        """A version whose commit file is there but will not read is damaged, not missing: the user
+        restores or rebuilds it rather than looks for a run that never wrote it."""
+        if (self.path(table) / DELTA_LOG / f"{version:020d}.json").is_file():
+            return f"has version {version}, but it cannot be read (a damaged log or data file)"
+        return f"has no version {version}"
 
     def _missing(self, table: str) -> TableMissingError:
         """The error for a table that is not there, with the lake's closest name (a typo is the usual cause;
         listing the lake costs a listing, only on this error path)."""
-        close = difflib.get_close_matches(table, [str(t) for t in self.tables()], n=1)
+        names = self.tables(max_depth=self.SUGGEST_DEPTH, max_entries=self.SUGGEST_ENTRIES)
+        close = difflib.get_close_matches(table, names, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "run the stage that writes it first"
         return TableMissingError(f"no table {table!r} in lake {self.root}; {hint}")
 

@@ -39,8 +39,8 @@ def test_dedup_files_rejects_threshold_with_bands(tmp_path: Path) -> None:
 
 
 def test_dedup_files_reads_compressed_jsonl_and_reports_bad_lines(spark, tmp_path: Path) -> None:
-    """A line without text is skipped and named; a line that is not JSON ends that file's read, named,
-    with the documents before it kept; `.jsonl.gz` is read like `.jsonl`."""
+    """A line without text is skipped and named; so is a line that is not JSON, and the lines after it
+    are read; `.jsonl.gz` is read like `.jsonl`."""
     text = "the same long sentence about the river and the old mill stands here again " * 3
     good = [json.dumps({"text": text}), json.dumps({"title": "no text"}), json.dumps({"text": text})]
     with gzip.open(tmp_path / "a.jsonl.gz", "wt") as handle:
@@ -51,9 +51,9 @@ def test_dedup_files_reads_compressed_jsonl_and_reports_bad_lines(spark, tmp_pat
     result = CliRunner().invoke(app, ["files", str(tmp_path), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
-    assert report["documents"] == 3
+    assert report["documents"] == 4
     assert [len(c["members"]) for c in report["text_clusters"]] == [3]
     problems = report["problems"]
     assert len(problems) == 2
-    assert any("a.jsonl.gz:2" in p and "without a text field" in p for p in problems)
-    assert any("b.jsonl:2" in p and "rest of the file was not read" in p for p in problems)
+    assert any("a.jsonl.gz:2" in p and "no text field" in p for p in problems)
+    assert any("b.jsonl:2" in p and "not valid JSON" in p for p in problems)

@@ -67,9 +67,34 @@ def resolve_tokenizer_path(path: str) -> Path:
 def output_folder(lake_root: str | os.PathLike[str] | Location, config: ShardsConfig) -> Location:
     """Where the set goes: `<lake>/shards/<name>`, or `output_dir` (a URL, an absolute path, or a path
     relative to the lake root, which may itself be on object storage)."""
+    fixed = fixed_output_folder(config)
+    if fixed is not None:
+        return fixed
     root = Location.parse(lake_root)
     if config.output_dir is None:
         return root / "shards" / config.name
+    return root / config.output_dir
+
+
+def fixed_output_folder(config: ShardsConfig) -> Location | None:
+    """`output_dir` when it names a place of its own (a URL or an absolute path), so that it can be
+    checked before the job runs; None when the folder lies under the lake."""
+    if config.output_dir is None:
+        return None
     if "://" in config.output_dir or Path(config.output_dir).expanduser().is_absolute():
         return Location.parse(config.output_dir)
-    return root / config.output_dir
+    return None
+
+
+def require_output_folder(folder: Location) -> None:
+    """The shard folder exists or can be made and written (the I/O layer's lake check), refused in
+    one line naming `output_dir`: found only when the manifest is read or written, it would cost the
+    stages before it and end in a bare OSError."""
+    try:
+        folder.require_writable()
+    except OSError as exc:  # StorageError; on disk, the OSError behind it says what is wrong
+        cause = exc.__context__ if isinstance(exc.__context__, OSError) else exc
+        raise ValueError(
+            f"output_dir: cannot write the shard folder {folder} ({cause.strerror or cause}); set "
+            "output_dir to a folder you can write, or leave it out for <lake>/shards/<name>"
+        ) from None

@@ -30,10 +30,17 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
+from pipelines.framework.columns import require_columns
 from pipelines.framework.spark import forward_storage_environment
 from pipelines.framework.stage import Stage, StageContext, StageResult
 from pipelines.framework.storage import Location
-from training.shards.config import ShardsConfig, output_folder, resolve_tokenizer_path
+from training.shards.config import (
+    ShardsConfig,
+    fixed_output_folder,
+    output_folder,
+    require_output_folder,
+    resolve_tokenizer_path,
+)
 from training.shards.format import MANIFEST_NAME, SPLITS, Manifest, ShardEntry, shard_paths
 from training.shards.kernel import check_sample, write_file_shards
 from training.tokenizer.encoders import encoder, resolve
@@ -54,6 +61,13 @@ class Shards(Stage):
     def output_tables(self) -> list[str]:
         return []
 
+    def preflight(self) -> None:
+        """An `output_dir` of its own (absolute, a URL) is checked before Spark starts; one under the
+        lake when the stage starts (`is_complete`, `run`), the lake being known only then."""
+        fixed = fixed_output_folder(self.config)
+        if fixed is not None:
+            require_output_folder(fixed)
+
     def _source_version(self, ctx: StageContext) -> int:
         pinned = ctx.versions.get(self.config.input)
         if pinned is not None:
@@ -69,6 +83,7 @@ class Shards(Stage):
         """Complete when the folder's manifest was built from the same table version, config and tokenizer
         and every shard file it lists is present with the recorded size (hashes are `verify`'s job)."""
         folder = output_folder(ctx.lake.root, self.config)
+        require_output_folder(folder)
         try:
             manifest = Manifest.load(folder)
             tokenizer = describe(resolve_tokenizer_path(self.config.tokenizer), self.config.eos_token)
@@ -88,6 +103,7 @@ class Shards(Stage):
         tokenizer_path = resolve_tokenizer_path(cfg.tokenizer)
         info = describe(tokenizer_path, cfg.eos_token)
         folder = output_folder(ctx.lake.root, cfg)
+        require_output_folder(folder)
         source_version = self._source_version(ctx)
         snapshot = ctx.lake.delta(ctx.table(cfg.input), source_version)
         self._check_columns(snapshot)
@@ -140,10 +156,10 @@ class Shards(Stage):
         return StageResult(metrics=metrics, files=[str(folder / MANIFEST_NAME)])
 
     def _check_columns(self, snapshot: Any) -> None:
+        """Before any task starts: the tasks read these columns by name with pyarrow."""
         names = pa.schema(snapshot.schema().to_arrow()).names
-        for required in (self.config.text_column, self.config.id_column):
-            if required not in names:
-                raise ValueError(f"table {self.config.input!r} has no {required!r} column (columns: {names})")
+        wanted = [("text_column", self.config.text_column), ("id_column", self.config.id_column)]
+        require_columns(self.config.input, names, wanted)
 
 
 def _all_files_present(folder: Location, entries: list[ShardEntry]) -> bool:
