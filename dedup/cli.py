@@ -125,10 +125,11 @@ def _read_texts(path: Path, max_doc_bytes: int, found: Gathered) -> None:
 
     fmt = "jsonl" if _is_jsonl(path) else "text"
     task = FileTask(source="cli", path=str(path), relpath=str(path), format=fmt, max_doc_bytes=max_doc_bytes)
-    whole_file = task.locator(0)  # position 0: the file itself (lines count from 1)
+    whole_file, prefix = task.locator(0), task.locator("")  # position 0: the file itself (lines from 1)
     for row in read_file(task):
         reason = row.get("reason")
-        where = task.shown_relpath if row["locator"] == whole_file else row["locator"]
+        # The real name, not the locator's display form: --json names files as they are (printing escapes).
+        where = str(path) if row["locator"] == whole_file else f"{path}:{row['locator'][len(prefix) :]}"
         if row["kind"] == DOCUMENT:
             found.docs.append({"doc_id": where, "text": row["text"]})
         elif row["kind"] == FOLDED:

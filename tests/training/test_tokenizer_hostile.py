@@ -109,3 +109,24 @@ def test_a_vocabulary_smaller_than_asked_is_said(capsys):
     assert (
         f"trained a vocabulary of {trained} tokens, fewer than the 5000 asked for" in capsys.readouterr().err
     )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc takes no new files on Linux")
+def test_train_refuses_an_unwritable_output_before_it_reads_the_lake(tmp_path):
+    """The output is probed first: the table named here does not even exist, and the error is the
+    output's, not the table's (it used to train for minutes, then fail to save)."""
+    from tests.cli_run import refinery
+
+    shown = refinery(
+        "tokenizer",
+        "train",
+        "--table",
+        "no/such",
+        "-o",
+        "/proc/x.json",
+        "--lake",
+        str(tmp_path),
+        cwd=tmp_path,
+    )
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert "cannot write tokenizer /proc/x.json" in shown.stderr and "Traceback" not in shown.stderr

@@ -42,11 +42,12 @@ def train(
     """Train a byte-level BPE with an EOS token on a deterministic sample of TABLE, streamed batch by batch."""
     from pipelines.framework.lake import Lake, TableMissingError, snapshot_dataset
     from training.tokenizer.build import TableSample, fertility, train_bpe, write_report
-    from training.tokenizer.load import describe, save_tokenizer
+    from training.tokenizer.load import check_writable, describe, save_tokenizer
 
     if not eos_token:
         raise typer.BadParameter("the EOS token cannot be empty", param_hint="--eos-token")
     output_file(output, "tokenizer.json", "--output")
+    check_writable(output)  # a StorageError (one line, exit 1) before training, not after
     lk = Lake(lake_root(lake))
     try:
         snapshot = lk.delta(table, version)
@@ -102,7 +103,9 @@ def tokenizer_info(path: Path, eos_token: str | None = typer.Option(None, "--eos
 @shards_app.command("verify")
 def verify_cmd(
     folder: str = typer.Argument(..., help="Shard set folder or URL, e.g. s3://bucket/lake/shards/web."),
-    sample: int = typer.Option(50, "--sample", help="Documents re-tokenized from the source table."),
+    sample: int = typer.Option(
+        50, "--sample", min=0, help="Documents re-tokenized from the source table (0: none)."
+    ),
     seed: int = typer.Option(0, "--seed"),
     lake: str | None = typer.Option(
         None, "--lake", help="Lake (folder or URL) holding the source table (default: as recorded)."

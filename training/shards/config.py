@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from pipelines.framework.stage import StageConfig
 from pipelines.framework.storage import Location
+from training.shards.format import MixtureWeights
 from training.tokenizer.encoders import EncoderChoice
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ class ShardsConfig(StageConfig):
     id_column: str = "doc_id"
     lang_column: str = "lang"
     quality_column: str = "quality_score"
-    mixture_weights: dict[str, float] = Field(
+    mixture_weights: MixtureWeights = Field(
         default_factory=dict, description="mixture the table was built with (recorded in the manifest)"
     )
 

@@ -36,18 +36,20 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Annotated, BinaryIO, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from pipelines.framework.storage import Location
 from pipelines.framework.validation import field_problems
 
 FORMAT_NAME = "refinery-shards"
 FORMAT_VERSION = 1
+READABLE_VERSIONS: tuple[int, ...] = (1,)  # format versions this code reads
 MANIFEST_NAME = "manifest.json"
 TOKENS_SUFFIX = ".ds"
 INDEX_SUFFIX = ".ds.index"
@@ -58,6 +60,14 @@ INDEX_DTYPE = np.dtype("<u8")
 HASH_CHUNK = 1 << 20
 
 TokenDType = Literal["uint16", "uint32"]
+# Ids a token dtype can hold: a vocabulary (and its EOS id) must fit the dtype its shards are stored in.
+DTYPE_IDS: dict[str, int] = {"uint16": 1 << 16, "uint32": 1 << 32}
+COUNT_LIMIT = 1 << 63  # counts are int64 in numpy, Parquet and the loader: past this they wrap
+# A count or offset of the manifest: a whole number (no 1.0, no "1") that int64 holds.
+Count = Annotated[int, Field(ge=0, lt=COUNT_LIMIT)]
+# Mixture weights are repeat factors: finite and not negative. Finite also keeps the manifest JSON
+# (json.dumps would write NaN / Infinity, which no JSON parser accepts).
+MixtureWeights = dict[str, Annotated[float, Field(ge=0.0, allow_inf_nan=False)]]
 
 DOCS_SCHEMA = pa.schema(
     [
@@ -128,13 +138,13 @@ class ShardEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="path relative to the shard folder, without suffix")
-    split: str
-    tokens: int = Field(ge=0, description="tokens in .ds, EOS included")
-    documents: int = Field(ge=0)
+    split: str = Field(description="one of SPLITS, and the first folder of `name`")
+    tokens: Count = Field(description="tokens in .ds, EOS included")
+    documents: Count
     ds_sha256: str
     index_sha256: str
     docs_sha256: str
-    ds_bytes: int = Field(ge=0)
+    ds_bytes: Count
 
     @field_validator("name")
     @classmethod
@@ -147,13 +157,24 @@ class ShardEntry(BaseModel):
             )
         return name
 
+    @field_validator("split")
+    @classmethod
+    def _split_of_the_name(cls, split: str, info: ValidationInfo) -> str:
+        """The loader picks shards by `split`: a train shard labelled validation would leak into evaluation."""
+        if split not in SPLITS:
+            raise ValueError(f"{split!r} is not a split (splits: {', '.join(SPLITS)})")
+        name = info.data.get("name")
+        if name is not None and name.split("/", 1)[0] != split:
+            raise ValueError(f"{split!r} is not the folder of shard {name!r}: a shard's split is its folder")
+        return split
+
 
 class SplitSummary(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tokens: int = 0
-    documents: int = 0
-    shards: int = 0
+    tokens: Count = 0
+    documents: Count = 0
+    shards: Count = 0
 
 
 class Manifest(BaseModel):
@@ -171,30 +192,81 @@ class Manifest(BaseModel):
     format_version: int = FORMAT_VERSION
     tokenizer_path: str
     tokenizer_sha256: str
-    vocab_size: int = Field(gt=0)
+    vocab_size: int = Field(gt=0, le=DTYPE_IDS["uint32"])
     dtype: TokenDType
     eos_token: str
-    eos_id: int = Field(ge=0)
+    eos_id: Count
     source_lake: str = Field(description="lake root the source table lives in")
     source_table: str
-    source_version: int = Field(ge=0)
+    source_version: Count
     id_column: str = Field(
         "doc_id", description="source table column holding the doc_id stored in .docs.parquet"
     )
     text_column: str = Field("text", description="source table column that was tokenized")
     config_hash: str
     run_id: str = ""
-    shard_tokens: int = Field(gt=0, description="target tokens per shard")
-    validation_fraction: float = Field(ge=0.0, le=1.0)
-    split_seed: int = 0
-    mixture_weights: dict[str, float] = Field(default_factory=dict)
+    shard_tokens: Count = Field(gt=0, description="target tokens per shard")
+    validation_fraction: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    split_seed: int = Field(0, ge=-COUNT_LIMIT, lt=2 * COUNT_LIMIT, description="an xxh64 seed")
+    mixture_weights: MixtureWeights = Field(default_factory=dict)
     encoder: str = Field(
         "", description="library and version that produced the ids (HF tokenizers' ids either way)"
     )
     splits: dict[str, SplitSummary] = Field(default_factory=dict)
-    total_tokens: int = 0
-    total_documents: int = 0
+    total_tokens: Count = 0
+    total_documents: Count = 0
     shards: list[ShardEntry] = Field(default_factory=list)
+
+    @field_validator("format_version")
+    @classmethod
+    def _readable_version(cls, version: int) -> int:
+        """A later format may change what the bytes mean: reading it as version 1 would be silently wrong."""
+        if version not in READABLE_VERSIONS:
+            readable = ", ".join(map(str, READABLE_VERSIONS))
+            raise ValueError(
+                f"format version {version} is not one this code reads (it reads {readable}); "
+                "read it with the refinery that wrote it"
+            )
+        return version
+
+    @field_validator("dtype")
+    @classmethod
+    def _vocab_fits(cls, dtype: TokenDType, info: ValidationInfo) -> TokenDType:
+        """Ids at or past the dtype's range cannot be stored, so such a vocabulary means a wrong manifest."""
+        vocab_size = info.data.get("vocab_size")
+        if vocab_size is not None and vocab_size > DTYPE_IDS[dtype]:
+            raise ValueError(f"vocab_size {vocab_size} does not fit {dtype} (at most {DTYPE_IDS[dtype]} ids)")
+        return dtype
+
+    @field_validator("eos_id")
+    @classmethod
+    def _eos_fits(cls, eos_id: int, info: ValidationInfo) -> int:
+        """Every document ends with this id: one the dtype cannot hold never matches a stored token."""
+        dtype = info.data.get("dtype")
+        if dtype is not None and eos_id >= DTYPE_IDS[dtype]:
+            raise ValueError(f"{eos_id} is not a {dtype} id (below {DTYPE_IDS[dtype]})")
+        return eos_id
+
+    @field_validator("splits")
+    @classmethod
+    def _known_splits(cls, splits: dict[str, SplitSummary]) -> dict[str, SplitSummary]:
+        """The summary a reader prints per split: a split no shard can have is a hand-edited manifest."""
+        unknown = sorted(set(splits) - set(SPLITS))
+        if unknown:
+            raise ValueError(f"{unknown} are not splits (splits: {', '.join(SPLITS)})")
+        return splits
+
+    @field_validator("shards")
+    @classmethod
+    def _each_shard_once(cls, shards: list[ShardEntry]) -> list[ShardEntry]:
+        """A shard listed twice is read twice (trained on twice, counted twice), and sums past int64 wrap."""
+        repeated = sorted(name for name, n in Counter(e.name for e in shards).items() if n > 1)
+        if repeated:
+            raise ValueError(f"shard {repeated[0]!r} is listed more than once")
+        for what in ("tokens", "documents"):
+            if sum(getattr(e, what) for e in shards) >= COUNT_LIMIT:
+                raise ValueError(f"the shards hold {COUNT_LIMIT} {what} or more, more than int64 counts")
+        return shards
 
     @property
     def numpy_dtype(self) -> np.dtype:
@@ -223,7 +295,9 @@ class Manifest(BaseModel):
         when its upload completes, so the shard files (uploaded before) are all there first.
         """
         target = Location.parse(directory) / MANIFEST_NAME
-        payload = (json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=False) + "\n").encode()
+        # allow_nan=False: NaN or Infinity would make the manifest invalid JSON for every other reader
+        fields = self.model_dump(mode="json")
+        payload = (json.dumps(fields, indent=2, sort_keys=False, allow_nan=False) + "\n").encode()
         if target.is_local:
             atomic_write_bytes(target.local_path(), payload)
         else:
@@ -245,7 +319,8 @@ class Manifest(BaseModel):
         except UnicodeDecodeError as exc:
             raise ShardError(f"{folder / MANIFEST_NAME}: not UTF-8 text ({exc.reason}); {REBUILD}") from None
         try:
-            return cls.model_validate_json(text)
+            # strict: a count written as 1.0 or "1" was not written by this format's writer
+            return cls.model_validate_json(text, strict=True)
         except ValidationError as exc:
             raise ShardError(
                 f"{folder / MANIFEST_NAME}: not a shard manifest: {field_problems(exc)}; {REBUILD}"

@@ -12,7 +12,9 @@ just "hash differs".
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import os
 import random
 from collections import defaultdict
@@ -39,6 +41,7 @@ PROVENANCE_COLUMNS = ("source", "uri", "locator", "ingest_run", "augmented_from"
 READ_ERRORS = (ValueError, IndexError, OSError, pa.ArrowException)
 # Problems after which a shard's documents cannot be compared one by one with the source.
 SOURCE_HINT = "give the lake that holds it with --lake, or check the shards alone with --no-source"
+TOKENIZER_HINT = "give the tokenizer.json with --tokenizer, or check the shards alone with --no-source"
 STRUCTURAL = frozenset({"missing", "size", "unreadable", "count", "index", "docs"})
 
 
@@ -51,6 +54,7 @@ class Problem:
     detail: str
     byte_offset: int | None = None
     doc_id: str | None = None
+    file: str | None = None  # the file a hash problem is about: the .ds one is localized from the source
 
     def __str__(self) -> str:
         where = f"{self.shard}" + (f" byte offset {self.byte_offset}" if self.byte_offset is not None else "")
@@ -180,11 +184,8 @@ def _hash_problems(reader: ShardReader, entry: ShardEntry) -> list[Problem]:
     paths = (reader.tokens_path, reader.index_path, reader.docs_path)
     for path, expected, actual in zip(paths, recorded, actuals, strict=True):
         if actual != expected:
-            problems.append(
-                Problem(
-                    entry.name, "sha256", f"{path.name}: sha256 {actual[:16]}… != manifest {expected[:16]}…"
-                )
-            )
+            detail = f"{path.name}: sha256 {actual[:16]}… != manifest {expected[:16]}…"
+            problems.append(Problem(entry.name, "sha256", detail, file=path.name))
     return problems
 
 
@@ -227,8 +228,12 @@ def _compare_document(
 
 
 def _localize(reader: ShardReader, source: SourceTable, tokenizer: Any, manifest: Manifest) -> Problem | None:
-    """First differing document of a shard whose hash failed, by re-tokenizing all of it from the source."""
-    ids = reader.docs(["doc_id"]).column("doc_id").to_pylist()
+    """First differing document of a shard whose hash failed, by re-tokenizing all of it from the source.
+
+    Only documents both the index and .docs.parquet hold are compared: a shard whose two disagree is
+    already a `count` or `docs` problem, and reading past the index would hide it behind an IndexError.
+    """
+    ids = reader.docs(["doc_id"]).column("doc_id").to_pylist()[: len(reader)]
     texts = source.texts(ids)
     for i, doc_id in enumerate(ids):
         problem = _compare_document(reader, i, doc_id, texts.get(doc_id), tokenizer, manifest)
@@ -248,7 +253,6 @@ def verify(
     """Verify a shard folder (a path or a URL); `report.problems[0]` is the first mismatch found."""
     folder = Location.parse(folder)
     manifest = Manifest.load(folder)
-    present = {e.location.url for e in folder.list()}  # one listing, not a request per file
     report = VerifyReport(str(folder))
     tokenizer = None
     source = None
@@ -257,6 +261,37 @@ def verify(
         if problem is not None:
             report.problems.append(problem)
             return report
+    on_disk = _check_shards(folder, manifest, source, tokenizer, report)
+    if source is not None and sample > 0:
+        # sample only shards whose index on disk holds the documents the manifest counts, and that
+        # passed the structural checks: the others cannot be read document by document
+        unreliable = {p.shard for p in report.problems if p.kind in STRUCTURAL}
+        counts = [
+            (e.name, e.documents)
+            for e in manifest.shards
+            if e.name not in unreliable and on_disk.get(e.name) == e.documents
+        ]
+        chosen = sample_positions(counts, sample, seed)
+        report.sampled = len(chosen)
+        report.problems.extend(_check_sample(folder, manifest, source, tokenizer, chosen))
+    if report.documents != manifest.total_documents or report.tokens != manifest.total_tokens:
+        report.problems.append(
+            Problem(
+                "-",
+                "totals",
+                f"{report.documents} documents / {report.tokens} tokens read, manifest says "
+                f"{manifest.total_documents} / {manifest.total_tokens}",
+            )
+        )
+    return report
+
+
+def _check_shards(
+    folder: Location, manifest: Manifest, source: SourceTable | None, tokenizer: Any, report: VerifyReport
+) -> dict[str, int]:
+    """Check every shard into `report`; returns the documents on disk (index entries) of each shard read."""
+    present = {e.location.url for e in folder.list()}  # one listing, not a request per file
+    on_disk: dict[str, int] = {}
     for entry in manifest.shards:
         missing = [p.name for p in shard_paths(folder, entry.name) if p.url not in present]
         if missing:
@@ -270,27 +305,13 @@ def verify(
         report.shards += 1
         report.documents += len(reader)
         report.tokens += len(reader.tokens)
+        on_disk[entry.name] = len(reader)
         try:
             found = _shard_problems(reader, entry, manifest, source, tokenizer)
         except READ_ERRORS as exc:
             found = [Problem(entry.name, "unreadable", f"{type(exc).__name__}: {exc}")]
         report.problems.extend(found)
-    if source is not None and sample > 0:
-        unreliable = {p.shard for p in report.problems if p.kind in STRUCTURAL}
-        report.sampled, problems = _check_sample(
-            folder, present, manifest, source, tokenizer, sample, seed, unreliable
-        )
-        report.problems.extend(problems)
-    if report.documents != manifest.total_documents or report.tokens != manifest.total_tokens:
-        report.problems.append(
-            Problem(
-                "-",
-                "totals",
-                f"{report.documents} documents / {report.tokens} tokens read, manifest says "
-                f"{manifest.total_documents} / {manifest.total_tokens}",
-            )
-        )
-    return report
+    return on_disk
 
 
 def _source_checks(
@@ -298,6 +319,9 @@ def _source_checks(
 ) -> tuple[Any, SourceTable | None, Problem | None]:
     """(tokenizer, source table, None), or the problem that makes comparing with the source impossible."""
     tokenizer_file = Path(tokenizer_path or manifest.tokenizer_path)
+    if not tokenizer_file.is_file():  # hashing /dev/zero never ends, and a FIFO blocks until a writer comes
+        detail = f"{tokenizer_file} is missing or not a regular file; {TOKENIZER_HINT}"
+        return None, None, Problem("-", "tokenizer", detail)
     if sha256_file(tokenizer_file) != manifest.tokenizer_sha256:
         return None, None, Problem("-", "tokenizer", f"{tokenizer_file} is not the tokenizer in the manifest")
     try:
@@ -313,36 +337,42 @@ def _shard_problems(
     """Structure and hashes of one shard; a `.ds` whose hash fails is re-tokenized from the source to
     name its first differing token."""
     found = _structure_problems(reader, entry, manifest) + _hash_problems(reader, entry)
-    ds_hash_failed = any(p.kind == "sha256" and p.detail.startswith(reader.tokens_path.name) for p in found)
+    ds_hash_failed = any(p.kind == "sha256" and p.file == reader.tokens_path.name for p in found)
     if ds_hash_failed and source is not None and not any(p.byte_offset is not None for p in found):
-        located = _localize(reader, source, tokenizer, manifest)
+        try:
+            located = _localize(reader, source, tokenizer, manifest)
+        except READ_ERRORS:  # the problems found so far say more than why the comparison failed
+            located = None
         if located is not None:
             found.insert(0, located)
     return found
 
 
+def sample_positions(counts: list[tuple[str, int]], sample: int, seed: int) -> list[tuple[str, int]]:
+    """`sample` distinct seeded-random (shard, position) pairs over shards with these document counts.
+
+    Drawn as indices into the cumulative counts, so memory is the sample's size whatever the set's
+    (a list of every (shard, position) of a 100M-document set is gigabytes). The draw is the one
+    `random.sample` makes over that list, so a seed keeps picking the same documents. Sorted.
+    """
+    ends = list(itertools.accumulate(n for _, n in counts))
+    total = ends[-1] if ends else 0
+    chosen = []
+    for flat in sorted(random.Random(seed).sample(range(total), min(sample, total))):
+        shard = bisect.bisect_right(ends, flat)
+        chosen.append((counts[shard][0], flat - (ends[shard - 1] if shard else 0)))
+    return chosen
+
+
 def _check_sample(
-    folder: Location,
-    present: set[str],
-    manifest: Manifest,
-    source: SourceTable,
-    tokenizer: Any,
-    sample: int,
-    seed: int,
-    unreliable: set[str],
-) -> tuple[int, list[Problem]]:
-    """Compare `sample` seeded-random documents of the present shards with the source table, decoded text
-    included; shards in `unreliable` already failed a structural check and are not read again."""
-    rng = random.Random(seed)
-    population = [(e.name, i) for e in manifest.shards for i in range(e.documents)]
-    chosen = sorted(rng.sample(population, min(sample, len(population))))
+    folder: Location, manifest: Manifest, source: SourceTable, tokenizer: Any, chosen: list[tuple[str, int]]
+) -> list[Problem]:
+    """Compare the `chosen` (shard, position) documents with the source table, decoded text included."""
     by_shard: dict[str, list[int]] = defaultdict(list)
     for name, i in chosen:
         by_shard[name].append(i)
     problems = []
     for name, positions in by_shard.items():
-        if name in unreliable or not all(p.url in present for p in shard_paths(folder, name)):
-            continue
         reader = ShardReader.from_manifest(folder, manifest, name)
         ids = reader.docs(["doc_id"]).column("doc_id").to_pylist()
         texts = source.texts([ids[i] for i in positions])
@@ -355,4 +385,4 @@ def _check_sample(
                 )
             if problem is not None:
                 problems.append(problem)
-    return len(chosen), problems
+    return problems
